@@ -1,0 +1,178 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestFoundationExample(t *testing.T) {
+	data, err := os.ReadFile("testdata/foundation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("foundation.yaml", data, env(map[string]string{"INFLUX_TOKEN": "user:pass"}))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.Site.ID != "cz-demo-01" || cfg.Site.Name != "演示化工有限公司" {
+		t.Errorf("site = %+v", cfg.Site)
+	}
+	if cfg.InfluxDB == nil || cfg.InfluxDB.Token != "user:pass" || cfg.InfluxDB.Bucket != "hazgate/autogen" {
+		t.Fatalf("influxdb = %+v", cfg.InfluxDB)
+	}
+	if cfg.InfluxDB.BatchSize != 5000 || cfg.InfluxDB.FlushInterval != time.Second {
+		t.Errorf("influxdb defaults not applied: %+v", cfg.InfluxDB)
+	}
+	dev := cfg.Devices[0]
+	if dev.Interval != time.Second || dev.Timeout != 500*time.Millisecond || dev.UnitID != 1 {
+		t.Errorf("device = %+v", dev)
+	}
+	r := dev.Tags[0].Register
+	if r.Table != "input" || r.Address != 0 || r.Type != "uint16" || r.Scale != 0.1 || r.Offset != 0 {
+		t.Errorf("register = %+v", r)
+	}
+	if len(cfg.Rules) != 2 || *cfg.Rules[1].Above != 50 || cfg.Rules[1].Severity != "high" {
+		t.Errorf("rules = %+v", cfg.Rules)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(`
+site: {id: s}
+devices:
+  - id: d
+    protocol: modbus
+    url: tcp://127.0.0.1:502
+    tags:
+      - id: t
+        register: {table: holding, address: 3}
+rules:
+  - {name: r, above: 1}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "./var" || cfg.HTTP.Listen != "127.0.0.1:8080" || cfg.InfluxDB != nil {
+		t.Errorf("top-level defaults: data_dir=%q listen=%q influx=%v", cfg.DataDir, cfg.HTTP.Listen, cfg.InfluxDB)
+	}
+	d := cfg.Devices[0]
+	if d.UnitID != 1 || d.Interval != time.Second || d.Timeout != 500*time.Millisecond {
+		t.Errorf("device defaults: %+v", d)
+	}
+	if d.Tags[0].Register.Scale != 1 {
+		t.Errorf("scale default = %v, want 1", d.Tags[0].Register.Scale)
+	}
+	if cfg.Rules[0].Severity != "medium" {
+		t.Errorf("severity default = %q", cfg.Rules[0].Severity)
+	}
+}
+
+const base = `site: {id: s}
+devices:
+  - id: gds-1
+    protocol: modbus
+    url: tcp://127.0.0.1:5020
+    interval: 1s
+    tags:
+      - id: T1
+        register: {table: input, address: 0}
+`
+
+// TestProblems checks each kind of mistake is reported at its line and column.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string // "LINE:COL: substring", in order
+	}{
+		{"unknown key", base + "bogus: 1\n", nil, []string{"10:1: unknown key \"bogus\" in the top level"}},
+		{"typo suggests", strings.Replace(base, "interval:", "intervall:", 1), nil, []string{`6:5: unknown key "intervall" in devices[0] (did you mean "interval"?)`}},
+		{"wrong type", strings.Replace(base, "address: 0", "address: zero", 1), nil, []string{`9:43: devices[0].tags[0].register.address: expected an integer from 0 to 65535, got "zero"`}},
+		{"out of range", strings.Replace(base, "address: 0", "address: 70000", 1), nil, []string{`9:43: devices[0].tags[0].register.address: expected an integer from 0 to 65535`}},
+		{"list expected", "site: {id: s}\ndevices: {id: x}\n", nil, []string{"2:10: devices: expected a list, got a mapping"}},
+		{"missing required", "site: {name: x}\n", nil, []string{`1:7: missing required key "id" in site`}},
+		{"missing site", "data_dir: x\n", nil, []string{`1:1: missing required key "site" in the top level`}},
+		{"bad duration", strings.Replace(base, "interval: 1s", "interval: 1 sec", 1), nil, []string{`6:15: devices[0].interval: bad duration "1 sec"`}},
+		{"bad url scheme", strings.Replace(base, "tcp://", "http://", 1), nil, []string{`5:10: devices[0].url: bad URL "http://127.0.0.1:5020": scheme must be one of`}},
+		{"bad url syntax", strings.Replace(base, "tcp://127.0.0.1:5020", `"tcp://[::1"`, 1), nil, []string{`5:10: devices[0].url: bad URL`}},
+		{"url without host", strings.Replace(base, "tcp://127.0.0.1:5020", "tcp://", 1), nil, []string{`5:10: device "gds-1": url "tcp://" has no host:port`}},
+		{"duplicate tag", base + "  - id: gds-2\n    protocol: modbus\n    url: tcp://127.0.0.1:5021\n    tags:\n      - id: T1\n        register: {table: input, address: 0}\n", nil,
+			[]string{`14:13: duplicate tag id "T1" (first at line 8)`}},
+		{"duplicate device", base + "  - id: gds-1\n    protocol: modbus\n    url: tcp://127.0.0.1:5021\n", nil, []string{`10:9: duplicate device id "gds-1" (first at line 3)`}},
+		{"duplicate key", "site: {id: s, id: t}\n", nil, []string{`1:15: duplicate key "id" in site`}},
+		{"unset env", base + "influxdb: {url: http://h:8086, bucket: b, token: \"${NOPE}\"}\n", nil, []string{"10:50: influxdb.token: environment variable NOPE is not set"}},
+		{"env expands", base + "influxdb: {url: \"http://${HOST}:8086\", bucket: b}\n", map[string]string{"HOST": "db"}, nil},
+		{"env bad name", base + "influxdb: {url: \"http://${1X}:8086\", bucket: b}\n", nil, []string{`10:17: influxdb.url: bad environment variable name "1X"`}},
+		{"unknown table", strings.Replace(base, "table: input", "table: inputs", 1), nil, []string{`9:27: devices[0].tags[0].register.table: unknown register table "inputs"`}},
+		{"bool on registers", strings.Replace(base, "address: 0", "address: 0, type: bool", 1), nil, []string{`9:52: tag "T1": bool needs table coil or discrete`}},
+		{"float past end", strings.Replace(base, "address: 0", "address: 65535, type: float32", 1), nil, []string{`9:43: tag "T1": float32 at address 65535 runs past`}},
+		{"rule without limit", base + "rules:\n  - {name: r}\n", nil, []string{`11:5: rule "r": needs above or below`}},
+		{"rule bad severity", base + "rules:\n  - {name: r, above: 1, severity: urgent}\n", nil, []string{`11:35: rules[0].severity: unknown severity "urgent"`}},
+		{"rule bad glob", base + "rules:\n  - {name: r, above: 1, match: {tag: \"[\"}}\n", nil, []string{`11:38: rule "r": bad tag glob "["`}},
+		{"short token", base + "http: {tokens: [{name: ops, token: abc}]}\n", nil, []string{`10:36: token "ops": the secret must be at least 16 characters`}},
+		{"bad listen", base + "http: {listen: localhost}\n", nil, []string{`10:16: http.listen: bad address "localhost"`}},
+		{"yaml syntax", "site: {id: s\n", nil, []string{"YAML syntax"}},
+		{"empty", "", nil, []string{"1:1: the file is empty"}},
+		{"several at once", strings.Replace(base, "interval: 1s", "interval: soon", 1) + "bogus: 1\n", nil,
+			[]string{`6:15: devices[0].interval: bad duration`, `10:1: unknown key "bogus"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.yaml), env(tt.env))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("err = %v, want Problems", err)
+			}
+			if len(ps) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if got := ps[i].Error(); !strings.Contains(got, w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
+				}
+				if !strings.HasPrefix(ps[i].Error(), "c.yaml:") {
+					t.Errorf("problem %d does not name the file: %q", i, ps[i].Error())
+				}
+			}
+		})
+	}
+}
+
+// TestSecretsNotInMessages: a problem with a token names the token, never its value.
+func TestSecretsNotInMessages(t *testing.T) {
+	_, err := Parse("c.yaml", []byte(base+"http: {tokens: [{name: ops, role: boss, token: ${T}}]}\n"), env(map[string]string{"T": "s3cr3t-value-very-long"}))
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("err = %v; want a role error that does not show the secret", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	data, _ := os.ReadFile("testdata/foundation.yaml")
+	f.Add(data)
+	f.Add([]byte(base))
+	f.Add([]byte("site: &a {id: *a}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Parse("f.yaml", b, env(map[string]string{"INFLUX_TOKEN": "x"}))
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+		var ps Problems
+		if err != nil && !errors.As(err, &ps) {
+			t.Fatalf("error is not Problems: %v", err)
+		}
+	})
+}

@@ -1,0 +1,428 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pos is a place in the config file.
+type Pos struct{ Line, Col int }
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	File string
+	Pos  Pos
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Pos.Line, p.Pos.Col, p.Msg)
+}
+
+// Problems is every problem found in one file, in file order. Load returns
+// them all at once so a user fixes a file in one pass, not one error per run.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// decoder walks a yaml.Node tree into the config structs by reflection. We do
+// not use yaml's own Decode: it reports neither columns nor every problem, and
+// it cannot expand ${ENV} before a value is converted to its type.
+type decoder struct {
+	file     string
+	lookup   func(string) (string, bool)
+	problems Problems
+	// pos maps a path such as devices[0].tags[1].id to where its value is,
+	// so validation after decoding can still point at the line.
+	pos map[string]Pos
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) errorAt(path string, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Pos: d.posOf(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// posOf finds the closest recorded position for path, walking up to a parent
+// when the key itself is absent (a missing key is reported at its mapping).
+func (d *decoder) posOf(path string) Pos {
+	for p := path; ; {
+		if pos, ok := d.pos[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return d.pos[""]
+		}
+		p = p[:i]
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an unexpected node"
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.pos[path] = Pos{n.Line, n.Column}
+	if v.Kind() == reflect.Pointer {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Slice:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, "%s: expected a list, got %s", path, kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	default:
+		d.decodeScalar(n, v, path)
+	}
+}
+
+// fieldKey returns the YAML key of a struct field, or "" when it has none.
+func fieldKey(f reflect.StructField) string {
+	k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if k == "-" {
+		return ""
+	}
+	return k
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	t := v.Type()
+	if err := applyDefaults(v); err != nil {
+		panic(err) // a bad default tag is a programming error caught by tests
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: expected a mapping, got %s", orTop(path), kindName(n))
+		return
+	}
+	fields := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		if k := fieldKey(t.Field(i)); k != "" {
+			fields[k] = i
+		}
+	}
+	seen := make(map[string]bool)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		key := kn.Value
+		fi, ok := fields[key]
+		if !ok {
+			d.errorf(kn, "unknown key %q in %s%s", key, orTop(path), suggest(key, fields))
+			continue
+		}
+		if seen[key] {
+			d.errorf(kn, "duplicate key %q in %s", key, orTop(path))
+			continue
+		}
+		seen[key] = true
+		d.decode(vn, v.Field(fi), join(path, key))
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		k := fieldKey(f)
+		if k == "" || seen[k] {
+			continue
+		}
+		if f.Tag.Get("required") == "true" {
+			d.errorf(n, "missing required key %q in %s", k, orTop(path))
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			// An absent block still gets its defaults (no http: means 127.0.0.1:8080).
+			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, v.Field(i), join(path, k))
+		}
+	}
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "the top level"
+	}
+	return path
+}
+
+// suggest names the closest known key, for the common typo.
+func suggest(key string, fields map[string]int) string {
+	best, bestDist := "", 3
+	for k := range fields {
+		if dist := editDistance(key, k); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return " (known keys: " + strings.Join(keys, ", ") + ")"
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "%s: expected a single value, got %s", path, kindName(n))
+		return
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	s, ok := d.expand(n, path)
+	if !ok {
+		return
+	}
+	if err := setScalar(v, s); err != nil {
+		d.errorf(n, "%s: %v", path, err)
+	}
+}
+
+// setScalar converts s to v's type. It is shared with default tags so a
+// default is parsed exactly like the same text in a file.
+func setScalar(v reflect.Value, s string) error {
+	if v.Type() == durationType {
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("bad duration %q (write it like 500ms, 1s, 5m)", s)
+		}
+		if dur < 0 {
+			return fmt.Errorf("bad duration %q: must not be negative", s)
+		}
+		v.SetInt(int64(dur))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("expected true or false, got %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		i, err := strconv.ParseInt(s, 0, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("expected an integer of %d bits, got %q", v.Type().Bits(), s)
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		u, err := strconv.ParseUint(s, 0, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("expected an integer from 0 to %d, got %q", uint64(math.MaxUint64)>>(64-v.Type().Bits()), s)
+		}
+		v.SetUint(u)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("expected a number, got %q", s)
+		}
+		v.SetFloat(f)
+	default:
+		return fmt.Errorf("unsupported field type %s", v.Type())
+	}
+	return nil
+}
+
+// applyDefaults sets every field that has a default tag, before the file's
+// own values are decoded over them.
+func applyDefaults(v reflect.Value) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		def, ok := t.Field(i).Tag.Lookup("default")
+		if !ok {
+			continue
+		}
+		if err := setScalar(v.Field(i), def); err != nil {
+			return fmt.Errorf("default of %s.%s: %w", t.Name(), t.Field(i).Name, err)
+		}
+	}
+	return nil
+}
+
+// expand replaces ${NAME} with the environment variable NAME; $$ is a literal $.
+// Secrets therefore stay out of config files, and an unset variable is an
+// error rather than an empty password.
+func (d *decoder) expand(n *yaml.Node, path string) (string, bool) {
+	s := n.Value
+	if !strings.Contains(s, "$") {
+		return s, true
+	}
+	var b strings.Builder
+	ok := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '{':
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				d.errorf(n, "%s: unterminated ${ in %q", path, s)
+				return "", false
+			}
+			name := s[i+2 : i+2+end]
+			if !validEnvName(name) {
+				d.errorf(n, "%s: bad environment variable name %q", path, name)
+				ok = false
+			} else if val, set := d.lookup(name); !set {
+				d.errorf(n, "%s: environment variable %s is not set", path, name)
+				ok = false
+			} else {
+				b.WriteString(val)
+			}
+			i += 2 + end
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), ok
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Parse decodes and validates a config file's bytes. name is used in messages;
+// lookup resolves ${NAME} (os.LookupEnv in production). The error, if any, is
+// Problems.
+func Parse(name string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	d := &decoder{file: name, lookup: lookup, pos: map[string]Pos{"": {1, 1}}}
+	cfg := &Config{File: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Problems{syntaxProblem(name, err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil, Problems{{File: name, Pos: Pos{1, 1}, Msg: "the file is empty"}}
+	}
+	d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	if len(d.problems) == 0 {
+		d.validate(cfg)
+	}
+	if len(d.problems) > 0 {
+		sort.SliceStable(d.problems, func(i, j int) bool {
+			a, b := d.problems[i].Pos, d.problems[j].Pos
+			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+		})
+		return nil, d.problems
+	}
+	return cfg, nil
+}
+
+// Load reads and parses the file at path with the process environment.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// syntaxProblem turns yaml's "yaml: line N: msg" into a positioned Problem.
+func syntaxProblem(name string, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, after, ok := strings.Cut(rest, ":"); ok {
+			if l, err := strconv.Atoi(num); err == nil {
+				line, msg = l, strings.TrimSpace(after)
+			}
+		}
+	}
+	return Problem{File: name, Pos: Pos{line, 1}, Msg: "YAML syntax: " + msg}
+}
