@@ -1,0 +1,200 @@
+// Package api is hazgate's HTTP API: a chi router serving the latest
+// readings, tag metadata and alarms, behind Bearer-token auth with roles.
+// It only reads stores and asks the alarm engine to acknowledge; it holds no
+// business rules of its own.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+	"hazgate/config"
+)
+
+// Latest is what the API reads current values from (collector.Latest).
+type Latest interface {
+	All() []collector.Sample
+}
+
+// Tags is what the API reads tag metadata from (collector.Registry).
+type Tags interface {
+	Lookup(id string) (collector.Tag, bool)
+	All() []collector.Tag
+}
+
+// AlarmQuery selects alarms for a list. The wiring translates it to the
+// alarm store's own filter.
+type AlarmQuery struct {
+	// States, when non-empty, keeps only alarms in one of them (and then
+	// OpenOnly is false: asking for normal means asking for closed alarms).
+	States []alerting.State
+	// OpenOnly keeps only alarms whose state is not Normal.
+	OpenOnly bool
+	// Tag, when set, keeps only alarms of that tag.
+	Tag string
+	// Limit caps the number of alarms; 0 leaves it to the store.
+	Limit int
+}
+
+// Alarms is what the API reads alarms from (the alarm journal). Get returns
+// an error matching ErrNotFound for an unknown id.
+type Alarms interface {
+	List(ctx context.Context, q AlarmQuery) ([]alerting.Alarm, error)
+	Get(ctx context.Context, id int64) (alerting.Alarm, error)
+}
+
+// Acker acknowledges alarms (the alarm engine). Ack returns the alarm after
+// the acknowledgement is committed, an error matching ErrNotFound for an
+// unknown id and one matching ErrNotAckable when the alarm's state does not
+// allow it.
+type Acker interface {
+	Ack(ctx context.Context, id int64, user string) (alerting.Alarm, error)
+}
+
+// Errors the store and engine adapters return (or wrap, with
+// fmt.Errorf("%w: %w", api.ErrNotFound, err)) so the API can answer 404 and
+// 409 without knowing the alarm package's own error values.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrNotAckable = errors.New("not ackable")
+)
+
+// Options configures New.
+type Options struct {
+	// Site is the id of the site this gateway serves, for logs.
+	Site   string
+	Latest Latest
+	Tags   Tags
+	Alarms Alarms
+	Ack    Acker
+	// Tokens, when non-empty, make a Bearer token mandatory on every route
+	// but /healthz. Without them every request acts as user "local" with the
+	// admin role, which is why Listen then keeps to loopback.
+	Tokens []config.Token
+	Log    *slog.Logger
+}
+
+// API is the handler New builds.
+type API struct {
+	site   string
+	latest Latest
+	tags   Tags
+	alarms Alarms
+	ack    Acker
+	auth   *authenticator // nil: unauthenticated (loopback) mode
+	log    *slog.Logger
+	mux    *chi.Mux
+}
+
+// route is one authenticated endpoint. Every API route is declared in
+// routes, so the role tests (and, later, the OpenAPI check) cover each one
+// without a second list to keep in step.
+type route struct {
+	method  string
+	pattern string
+	perm    Permission
+	handler func(a *API) http.HandlerFunc
+}
+
+var routes = []route{
+	{http.MethodGet, "/api/v1/points/latest", PermRead, (*API).pointsLatest},
+	{http.MethodGet, "/api/v1/tags", PermRead, (*API).tagList},
+	{http.MethodGet, "/api/v1/alarms", PermRead, (*API).alarmList},
+	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
+	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
+}
+
+// New builds the API's handler. It fails on a missing dependency or a bad
+// token list (empty or duplicate token, unknown role).
+func New(opts Options) (http.Handler, error) {
+	var missing []string
+	if opts.Latest == nil {
+		missing = append(missing, "Latest")
+	}
+	if opts.Tags == nil {
+		missing = append(missing, "Tags")
+	}
+	if opts.Alarms == nil {
+		missing = append(missing, "Alarms")
+	}
+	if opts.Ack == nil {
+		missing = append(missing, "Ack")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("api: options missing %s", strings.Join(missing, ", "))
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{
+		site:   opts.Site,
+		latest: opts.Latest,
+		tags:   opts.Tags,
+		alarms: opts.Alarms,
+		ack:    opts.Ack,
+		log:    log,
+	}
+	if len(opts.Tokens) > 0 {
+		auth, err := newAuthenticator(opts.Tokens, log)
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		a.auth = auth
+	}
+	a.mux = a.router()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) router() *chi.Mux {
+	r := chi.NewRouter()
+	// Outermost first: the access log sees the id, and the recoverer's 500.
+	r.Use(middleware.RequestID, echoRequestID, a.accessLog, a.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no route for "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		allowed := allowedMethods(r, req.URL.Path)
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+		}
+		writeError(w, http.StatusMethodNotAllowed, "method "+req.Method+" not allowed on "+req.URL.Path)
+	})
+
+	// Open on purpose: container and systemd health checks carry no token.
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+
+	r.Group(func(r chi.Router) {
+		r.Use(a.authenticate)
+		for _, rt := range routes {
+			r.With(requirePermission(rt.perm)).Method(rt.method, rt.pattern, rt.handler(a))
+		}
+	})
+	return r
+}
+
+// allowedMethods lists the methods some route answers on path, for the Allow
+// header of a 405 (chi only sets it when its own 405 handler is used).
+func allowedMethods(r chi.Routes, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

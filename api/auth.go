@@ -1,0 +1,194 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"hazgate/config"
+)
+
+// Role is what a token's holder may do. Roles grant permissions through
+// grants; a route asks for one permission.
+type Role string
+
+// Roles, as configured in http.tokens[].role.
+const (
+	RoleViewer    Role = "viewer"    // reads
+	RoleOperator  Role = "operator"  // control room: reads, acknowledges
+	RoleVerifier  Role = "verifier"  // signs off rectified hazards (销号)
+	RoleRegulator Role = "regulator" // reads across its sites, supervises
+	RoleAdmin     Role = "admin"     // everything
+)
+
+// Permission is one thing a route needs.
+type Permission string
+
+// Permissions routes ask for. A new kind of action adds one here and a
+// column in grants.
+const (
+	PermRead Permission = "read"
+	PermAck  Permission = "ack"
+)
+
+// grants says which role holds which permission. Kept as one table so a
+// review of who may do what reads it in one place.
+var grants = map[Role][]Permission{
+	RoleViewer:    {PermRead},
+	RoleOperator:  {PermRead, PermAck},
+	RoleVerifier:  {PermRead},
+	RoleRegulator: {PermRead},
+	RoleAdmin:     {PermRead, PermAck},
+}
+
+// Can reports whether role holds perm.
+func (r Role) Can(perm Permission) bool { return slices.Contains(grants[r], perm) }
+
+// principal is who a request acts as.
+type principal struct {
+	Name string
+	Role Role
+}
+
+// localPrincipal is the user of an unauthenticated API. It may do
+// everything: reaching a loopback-only API already means being on the host.
+var localPrincipal = principal{Name: "local", Role: RoleAdmin}
+
+type principalKey struct{}
+
+func withPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// principalFrom returns the request's principal; the authenticate
+// middleware always sets one on API routes.
+func principalFrom(ctx context.Context) (principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	return p, ok
+}
+
+// credential is a configured token, kept only as its SHA-256 hash.
+type credential struct {
+	hash [sha256.Size]byte
+	principal
+}
+
+type authenticator struct {
+	creds []credential
+	log   *slog.Logger
+}
+
+// minTokenLen is where a token starts to resist guessing; shorter ones are
+// accepted (tests, demos) with a warning.
+const minTokenLen = 16
+
+func newAuthenticator(tokens []config.Token, log *slog.Logger) (*authenticator, error) {
+	a := &authenticator{log: log}
+	names := make(map[string]bool, len(tokens))
+	for i, t := range tokens {
+		// Messages name the entry and its holder, never the secret.
+		where := fmt.Sprintf("http.tokens[%d] (%q)", i, t.Name)
+		if t.Name == "" {
+			return nil, fmt.Errorf("http.tokens[%d]: empty name", i)
+		}
+		if names[t.Name] {
+			return nil, fmt.Errorf("%s: duplicate name; acknowledgements are recorded by name", where)
+		}
+		names[t.Name] = true
+		if t.Token == "" {
+			return nil, fmt.Errorf("%s: empty token", where)
+		}
+		if strings.ContainsFunc(t.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return nil, fmt.Errorf("%s: token contains whitespace or control characters", where)
+		}
+		role := Role(t.Role)
+		if role == "" {
+			role = RoleViewer
+		}
+		if _, ok := grants[role]; !ok {
+			return nil, fmt.Errorf("%s: unknown role %q (want viewer, operator, verifier, regulator or admin)", where, t.Role)
+		}
+		c := credential{hash: sha256.Sum256([]byte(t.Token)), principal: principal{Name: t.Name, Role: role}}
+		for _, o := range a.creds {
+			if o.hash == c.hash {
+				return nil, fmt.Errorf("%s: same token as %q; give each holder its own", where, o.Name)
+			}
+		}
+		if len(t.Token) < minTokenLen {
+			log.Warn("api: short token, easy to guess", "token_name", t.Name, "min_length", minTokenLen)
+		}
+		a.creds = append(a.creds, c)
+	}
+	return a, nil
+}
+
+// match finds the credential of token. It compares against every hash
+// whatever matches, so timing says nothing about which entry, or how much
+// of one, matched.
+func (a *authenticator) match(token string) (principal, bool) {
+	h := sha256.Sum256([]byte(token))
+	idx := -1
+	for i := range a.creds {
+		eq := subtle.ConstantTimeCompare(h[:], a.creds[i].hash[:])
+		idx = subtle.ConstantTimeSelect(eq, i, idx)
+	}
+	if idx < 0 {
+		return principal{}, false
+	}
+	return a.creds[idx].principal, true
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 9110).
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// authenticate puts the request's principal in its context, or answers 401.
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := localPrincipal
+		if a.auth != nil {
+			tok, ok := bearerToken(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate"`)
+				writeError(w, http.StatusUnauthorized, "missing bearer token")
+				return
+			}
+			if p, ok = a.auth.match(tok); !ok {
+				a.log.Warn("api: invalid bearer token", "remote", r.RemoteAddr, "path", r.URL.Path,
+					"request_id", requestID(r))
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate", error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, "invalid bearer token")
+				return
+			}
+		}
+		noteUser(r.Context(), p.Name)
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}
+
+// requirePermission answers 403 unless the request's role holds perm.
+func requirePermission(perm Permission) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := principalFrom(r.Context())
+			if !ok || !p.Role.Can(perm) {
+				writeError(w, http.StatusForbidden, fmt.Sprintf("role %q lacks permission %q", p.Role, perm))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

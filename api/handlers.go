@@ -1,0 +1,217 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+)
+
+// Point is one tag's latest reading with the metadata a display needs.
+type Point struct {
+	Tag string `json:"tag"`
+	// Value is null when the quality is bad (there is no usable value) or
+	// the number is not finite.
+	Value   *float64          `json:"value"`
+	Quality collector.Quality `json:"quality"`
+	Reason  string            `json:"reason,omitempty"`
+	Time    time.Time         `json:"time"`
+	Unit    string            `json:"unit"`
+	Kind    string            `json:"kind"`
+	Area    string            `json:"area"`
+	Device  string            `json:"device"`
+	Name    string            `json:"name"`
+}
+
+func (a *API) pointsLatest() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		samples := a.latest.All()
+		out := make([]Point, 0, len(samples))
+		for _, s := range samples {
+			p := Point{Tag: s.Tag, Quality: s.Quality, Reason: s.Reason, Time: s.Time}
+			if s.Quality != collector.Bad && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+				v := s.Value
+				p.Value = &v
+			}
+			// A sample whose tag is not registered still shows, bare.
+			if t, ok := a.tags.Lookup(s.Tag); ok {
+				p.Unit, p.Kind, p.Area, p.Device, p.Name = t.Unit, t.Kind, t.Area, t.Device, t.Name
+			}
+			out = append(out, p)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Tag < out[j].Tag })
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (a *API) tagList() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tags := a.tags.All()
+		if tags == nil {
+			tags = []collector.Tag{}
+		}
+		writeJSON(w, http.StatusOK, tags)
+	}
+}
+
+// knownStates are the states ?state= accepts, in lifecycle order.
+var knownStates = []alerting.State{
+	alerting.ActiveUnacked, alerting.ActiveAcked, alerting.ClearedUnacked, alerting.Normal,
+}
+
+// parseAlarmQuery reads ?state=a,b (repeatable), ?all=1, ?tag= and ?limit=.
+// Without state or all it selects the open alarms.
+func parseAlarmQuery(r *http.Request) (AlarmQuery, error) {
+	qs := r.URL.Query()
+	var q AlarmQuery
+	for _, v := range qs["state"] {
+		for s := range strings.SplitSeq(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			st := alerting.State(s)
+			if !slices.Contains(knownStates, st) {
+				names := make([]string, len(knownStates))
+				for i, k := range knownStates {
+					names[i] = string(k)
+				}
+				return q, fmt.Errorf("unknown alarm state %q (want one of %s)", s, strings.Join(names, ", "))
+			}
+			if !slices.Contains(q.States, st) {
+				q.States = append(q.States, st)
+			}
+		}
+	}
+	all := false
+	if v := qs.Get("all"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return q, fmt.Errorf("all=%q: want 1 or 0", v)
+		}
+		all = b
+	}
+	q.OpenOnly = len(q.States) == 0 && !all
+	q.Tag = qs.Get("tag")
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return q, fmt.Errorf("limit=%q: want a positive integer", v)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+func (a *API) alarmList() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseAlarmQuery(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		alarms, err := a.alarms.List(r.Context(), q)
+		if err != nil {
+			a.internalError(w, r, "listing alarms", err)
+			return
+		}
+		if alarms == nil {
+			alarms = []alerting.Alarm{}
+		}
+		writeJSON(w, http.StatusOK, alarms)
+	}
+}
+
+// alarmID parses the {id} path parameter, answering 400 when it is not one.
+func alarmID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	s := chi.URLParam(r, "id")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("alarm id %q: want a positive integer", s))
+		return 0, false
+	}
+	return id, true
+}
+
+func (a *API) alarmGet() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := alarmID(w, r)
+		if !ok {
+			return
+		}
+		al, err := a.alarms.Get(r.Context(), id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeError(w, http.StatusNotFound, fmt.Sprintf("alarm %d not found", id))
+		case err != nil:
+			a.internalError(w, r, fmt.Sprintf("reading alarm %d", id), err)
+		default:
+			writeJSON(w, http.StatusOK, al)
+		}
+	}
+}
+
+func (a *API) alarmAck() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := alarmID(w, r)
+		if !ok {
+			return
+		}
+		p, _ := principalFrom(r.Context())
+		al, err := a.ack.Ack(r.Context(), id, p.Name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeError(w, http.StatusNotFound, fmt.Sprintf("alarm %d not found", id))
+		case errors.Is(err, ErrNotAckable):
+			writeError(w, http.StatusConflict, fmt.Sprintf("alarm %d cannot be acknowledged: %v", id, err))
+		case err != nil:
+			a.internalError(w, r, fmt.Sprintf("acknowledging alarm %d", id), err)
+		default:
+			a.log.Info("api: alarm acknowledged", "alarm", id, "tag", al.Tag, "user", p.Name, "site", a.site)
+			writeJSON(w, http.StatusOK, al)
+		}
+	}
+}
+
+// internalError logs err and answers 500 without it: store errors may name
+// files and queries the client has no business seeing.
+func (a *API) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.log.Error("api: "+what+" failed", "err", err, "path", r.URL.Path, "request_id", requestID(r))
+	writeError(w, http.StatusInternalServerError, what+" failed")
+}
+
+// writeJSON encodes v before writing anything, so an encoding error still
+// gets a clean 500 rather than half a body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(errorBody{Error: "encoding response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store") // live values and alarms: never serve a stale copy
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}

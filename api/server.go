@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// ShutdownTimeout bounds how long Serve waits for requests in flight once
+// its context ends.
+const ShutdownTimeout = 5 * time.Second
+
+// Server is a bound API listener. Listen binds it, so the address (port 0
+// in tests) is known before Serve runs.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// Listen binds addr for h. When authenticated is false (no http.tokens) it
+// refuses any address but loopback: an open API on a plant network would let
+// anyone acknowledge alarms. Pass authenticated = len(cfg.HTTP.Tokens) > 0.
+func Listen(ctx context.Context, addr string, h http.Handler, authenticated bool, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !authenticated {
+		if err := checkLoopback(addr); err != nil {
+			return nil, fmt.Errorf("api: refusing to listen on %q without http.tokens: %w; "+
+				"use 127.0.0.1, ::1 or localhost, or add an http.tokens block", addr, err)
+		}
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %q: %w", addr, err)
+	}
+	if !authenticated {
+		// "localhost" is resolved by the system; make sure it landed on loopback.
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+			_ = ln.Close()
+			return nil, fmt.Errorf("api: refusing to serve on %s (from %q) without http.tokens: not a loopback address", ln.Addr(), addr)
+		}
+		log.Info("api: unauthenticated, so listening on loopback only; add an http.tokens block "+
+			"(name, role, token: ${ENV_VAR}) to require Bearer tokens and listen on other addresses",
+			"addr", ln.Addr().String())
+	}
+	auth := "none"
+	if authenticated {
+		auth = "bearer"
+	}
+	log.Info("api: listening", "addr", ln.Addr().String(), "auth", auth)
+	return &Server{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			// No ReadTimeout/WriteTimeout: they would cut long-lived
+			// responses (the SSE feed); handlers bound their own work.
+			IdleTimeout:    2 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		ln:  ln,
+		log: log,
+	}, nil
+}
+
+// Addr is the bound address, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers requests until ctx ends, then shuts down gracefully, waiting
+// up to ShutdownTimeout for requests in flight.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve on %s: %w", s.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		s.log.Warn("api: serve ended with error", "addr", s.Addr(), "err", serr)
+	}
+	if err != nil {
+		_ = s.srv.Close()
+		return fmt.Errorf("api: shutdown on %s: %w", s.Addr(), err)
+	}
+	s.log.Info("api: stopped", "addr", s.Addr())
+	return nil
+}
+
+// Close releases the listener of a Server whose Serve was never called.
+func (s *Server) Close() error { return s.ln.Close() }
+
+// checkLoopback accepts host:port addresses whose host is a loopback IP or
+// "localhost". An empty host or 0.0.0.0 means every interface: refused.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("an empty host means every interface")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("host %q is not an IP address or localhost", host)
+	}
+	if !ip.IsLoopback() {
+		return fmt.Errorf("%s is not a loopback address", host)
+	}
+	return nil
+}
