@@ -1,0 +1,122 @@
+package modbus
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// pts builds points from "table:addr:type" shorthands.
+func pts(specs ...string) []point {
+	var out []point
+	for i, s := range specs {
+		var tb, typ string
+		var addr uint16
+		if _, err := fmt.Sscanf(s, "%1s:%d:%s", &tb, &addr, &typ); err != nil {
+			panic(s + ": " + err.Error())
+		}
+		t := map[string]table{"c": tableCoil, "d": tableDiscrete, "h": tableHolding, "i": tableInput}[tb]
+		vt, err := parseType(typ, t)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, point{id: fmt.Sprintf("p%d", i), table: t, addr: addr, typ: vt, scale: 1})
+	}
+	return out
+}
+
+// every8 is input registers 0, 8, ..., 120 (gaps of 7, always bridged) and last.
+func every8(last string) []point {
+	var specs []string
+	for a := 0; a <= 120; a += 8 {
+		specs = append(specs, fmt.Sprintf("i:%d:uint16", a))
+	}
+	return pts(append(specs, last)...)
+}
+
+// reqString renders a plan as "table addr+qty[points]" for comparison.
+func reqString(rs []request) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%s %d+%d%v", r.table, r.addr, r.qty, r.points))
+	}
+	return out
+}
+
+func TestPlan(t *testing.T) {
+	eight := pts("i:0:uint16", "i:1:uint16", "i:2:uint16", "i:3:uint16", "i:4:uint16", "i:5:uint16", "i:6:uint16", "i:7:uint16")
+	cases := []struct {
+		name   string
+		points []point
+		modes  []mergeMode
+		want   []string
+	}{
+		{"eight adjacent detectors, one read", eight, nil, []string{"input 0+8[0 1 2 3 4 5 6 7]"}},
+		{"config order does not matter", pts("i:2:uint16", "i:0:uint16", "i:1:uint16"), nil, []string{"input 0+3[1 2 0]"}},
+		{"32-bit values span two registers", pts("h:10:float32", "h:12:int32"), nil, []string{"holding 10+4[0 1]"}},
+		{"gap of 8 is bridged", pts("h:0:uint16", "h:9:uint16"), nil, []string{"holding 0+10[0 1]"}},
+		{"gap of 9 is not", pts("h:0:uint16", "h:10:uint16"), nil, []string{"holding 0+1[0]", "holding 10+1[1]"}},
+		{"overlapping tags share registers", pts("h:0:uint32", "h:1:uint16"), nil, []string{"holding 0+2[0 1]"}},
+		{"tables never merge", pts("h:0:uint16", "i:0:uint16", "c:0:bool", "d:0:bool"), nil,
+			[]string{"coil 0+1[2]", "discrete 0+1[3]", "holding 0+1[0]", "input 0+1[1]"}},
+		{"125 registers fit one read", every8("i:123:uint32"), nil, []string{"input 0+125[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]"}},
+		{"126 do not", every8("i:124:uint32"), nil, []string{"input 0+121[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]", "input 124+2[16]"}},
+		{"2000 bits fit one read", pts("c:0:bool", "c:60:bool", "c:120:bool"), nil, []string{"coil 0+121[0 1 2]"}},
+		{"bits bridge 64", pts("d:0:bool", "d:65:bool", "d:131:bool"), nil, []string{"d 0+66[0 1]", "d 131+1[2]"}},
+		{"last register of the address space", pts("i:65534:uint32"), nil, []string{"input 65534+2[0]"}},
+		{"refused point is read alone", eight, []mergeMode{5: mergeRefused},
+			[]string{"input 0+5[0 1 2 3 4]", "input 5+1[5]", "input 6+2[6 7]"}},
+		{"pinned point is read alone", pts("h:0:uint16", "h:1:uint16"), []mergeMode{1: mergeAlone},
+			[]string{"holding 0+1[0]", "holding 1+1[1]"}},
+		{"no-gap points merge only when adjacent", pts("h:0:uint16", "h:1:uint16", "h:5:uint16"), []mergeMode{mergeNoGap, mergeNoGap, mergeNoGap},
+			[]string{"holding 0+2[0 1]", "holding 5+1[2]"}},
+		{"a no-gap point stops bridging for its neighbour too", pts("h:0:uint16", "h:5:uint16"), []mergeMode{mergeFree, mergeNoGap},
+			[]string{"holding 0+1[0]", "holding 5+1[1]"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			modes := tc.modes
+			if modes != nil && len(modes) < len(tc.points) {
+				modes = append(modes, make([]mergeMode, len(tc.points)-len(modes))...)
+			}
+			got := reqString(plan(tc.points, modes))
+			want := tc.want
+			for i, w := range want { // allow "d" for discrete to keep lines short
+				if len(w) > 2 && w[:2] == "d " {
+					want[i] = "discrete " + w[2:]
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// Every point is in exactly one request, and no request breaks the limits.
+func TestPlanCoversEveryPointWithinLimits(t *testing.T) {
+	var points []point
+	for i := range 400 {
+		typ := []valueType{typeUint16, typeInt32, typeFloat32}[i%3]
+		points = append(points, point{table: tableInput, addr: uint16(i * 3 % 1000), typ: typ})
+		points = append(points, point{table: tableCoil, addr: uint16(i * 7), typ: typeBool})
+	}
+	seen := make([]int, len(points))
+	for _, r := range plan(points, nil) {
+		if int(r.qty) > r.table.maxQuantity() || r.qty == 0 {
+			t.Errorf("request %s %d+%d breaks the limit", r.table, r.addr, r.qty)
+		}
+		for _, i := range r.points {
+			seen[i]++
+			p := points[i]
+			if p.table != r.table || p.addr < r.addr || p.end() > int(r.addr)+int(r.qty) {
+				t.Errorf("point %s %d (%v) outside request %s %d+%d", p.table, p.addr, p.typ, r.table, r.addr, r.qty)
+			}
+		}
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Errorf("point %d in %d requests", i, n)
+		}
+	}
+}
