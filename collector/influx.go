@@ -1,0 +1,585 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+)
+
+// Defaults for zero InfluxOptions fields.
+const (
+	DefaultInfluxBatchSize     = 5000
+	DefaultInfluxFlushInterval = time.Second
+	DefaultInfluxTimeout       = 10 * time.Second
+)
+
+// MeasurementReading is the InfluxDB measurement every Sample becomes.
+const MeasurementReading = "reading"
+
+// InfluxOptions says where and how the sink writes. For InfluxDB 1.8: Org "",
+// Bucket "db/rp", Token "user:pass" (or empty without auth).
+type InfluxOptions struct {
+	URL    string
+	Token  string
+	Org    string
+	Bucket string
+	// BatchSize is the most points in one write request (default 5000).
+	BatchSize int
+	// FlushInterval is the longest a point waits for its batch to fill (default 1s).
+	FlushInterval time.Duration
+	// Timeout bounds one write request (default 10s).
+	Timeout time.Duration
+}
+
+// TagLookup gives a sample's tag metadata; Registry satisfies it.
+type TagLookup interface {
+	Lookup(id string) (Tag, bool)
+}
+
+// InfluxStats are the sink's counters since start.
+type InfluxStats struct {
+	PointsWritten  uint64
+	BatchesWritten uint64
+	// WriteErrors counts failed write requests, whether retried or not.
+	WriteErrors uint64
+	// PointsDropped counts points that will never be written: queue or
+	// memory bound reached, rejected by InfluxDB, or unsent at shutdown.
+	PointsDropped uint64
+	// PointsRejected is the part of PointsDropped InfluxDB refused as bad
+	// data (HTTP 400 and the like); retrying them cannot help.
+	PointsRejected uint64
+	// QueueLength is how many points are accepted but not yet written.
+	QueueLength int
+}
+
+// InfluxSink writes samples (measurement "reading") and other points (such as
+// "alarm") to InfluxDB. Consume and WritePoint only enqueue; Run batches and
+// writes, so a slow or absent InfluxDB never stalls collection or alarms.
+//
+// Data path: queue (bounded, points) -> batcher (line protocol, by size and
+// age) -> pending batches (bounded, oldest dropped first) -> writeBatch.
+// The disk spool slots in where pending batches overflow or fail.
+type InfluxSink struct {
+	opts   InfluxOptions
+	site   string
+	tags   TagLookup
+	log    *slog.Logger
+	client influxdb2.Client
+	writer api.WriteAPIBlocking
+
+	// Bounds and timings, fixed before Run (tests shrink them).
+	queueCap         int
+	maxPendingPoints int
+	backoffMin       time.Duration
+	backoffMax       time.Duration
+	shutdownGrace    time.Duration
+
+	qmu     sync.Mutex
+	queue   []queued
+	stopped bool          // Run has returned: nothing will drain the queue
+	wake    chan struct{} // cap 1: the queue has entries
+
+	pmu           sync.Mutex
+	pending       []*lineBatch
+	pendingPoints int
+	pendingWake   chan struct{} // cap 1: pending has batches
+	inflight      atomic.Int64  // points in the batch being written
+	building      atomic.Int64  // points in the batch being filled
+
+	written, batches, writeErrs, dropped, rejected atomic.Uint64
+	lastDropLog                                    atomic.Int64 // unix ns
+}
+
+// queued is one point waiting for the batcher: a sample, or a ready-made point.
+type queued struct {
+	s Sample
+	p *write.Point
+	t time.Time // p's timestamp when p has none
+}
+
+// lineBatch is one write request's worth of line protocol, ready to send
+// (or, later, to spool).
+type lineBatch struct {
+	body   string
+	points int
+}
+
+// NewInfluxSink checks opts and prepares a sink; it does not contact InfluxDB,
+// so a database that is down at start-up delays nothing. site is the site tag
+// for samples whose Tag has none.
+func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Logger) (*InfluxSink, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("influxdb url %q: %w", opts.URL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("influxdb url %q: want http://host:port or https://host:port", opts.URL)
+	}
+	if opts.Bucket == "" {
+		return nil, errors.New("influxdb bucket is empty (InfluxDB 1.8: database/retention-policy, e.g. hazgate/autogen)")
+	}
+	if opts.BatchSize < 0 || opts.FlushInterval < 0 || opts.Timeout < 0 {
+		return nil, fmt.Errorf("influxdb batch size %d, flush interval %s, timeout %s: must not be negative",
+			opts.BatchSize, opts.FlushInterval, opts.Timeout)
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultInfluxBatchSize
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = DefaultInfluxFlushInterval
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultInfluxTimeout
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if tags == nil {
+		tags = NewRegistry()
+	}
+	// The client's own batching and retries stay off: we batch and retry
+	// ourselves so failed batches can be kept in order (and spooled).
+	copts := influxdb2.DefaultOptions().
+		SetUseGZip(true).
+		SetPrecision(time.Nanosecond).
+		SetApplicationName("hazgate").
+		SetHTTPRequestTimeout(uint((opts.Timeout + time.Second - 1) / time.Second))
+	client := influxdb2.NewClientWithOptions(opts.URL, opts.Token, copts)
+	grace := 5 * time.Second
+	if opts.Timeout < grace {
+		grace = opts.Timeout
+	}
+	return &InfluxSink{
+		opts:   opts,
+		site:   site,
+		tags:   tags,
+		log:    log.With("component", "influxdb", "url", opts.URL, "bucket", opts.Bucket),
+		client: client,
+		writer: client.WriteAPIBlocking(opts.Org, opts.Bucket),
+
+		// Room for bursts while the batcher is busy; it only fills if the
+		// batcher cannot keep up, since outages back up in pending instead.
+		queueCap: max(4*opts.BatchSize, 20_000),
+		// About a minute of a busy site in memory; the spool takes over later.
+		maxPendingPoints: max(40*opts.BatchSize, 200_000),
+		backoffMin:       500 * time.Millisecond,
+		backoffMax:       30 * time.Second,
+		shutdownGrace:    grace,
+
+		wake:        make(chan struct{}, 1),
+		pendingWake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Consume queues the batch for writing. It never waits for the network: when
+// the queue is full the excess is dropped and counted.
+func (s *InfluxSink) Consume(_ context.Context, batch []Sample) {
+	if len(batch) == 0 {
+		return
+	}
+	s.qmu.Lock()
+	n := len(batch)
+	if s.stopped {
+		n = 0
+	} else if room := s.queueCap - len(s.queue); n > room {
+		n = max(room, 0)
+	}
+	for _, smp := range batch[:n] {
+		s.queue = append(s.queue, queued{s: smp})
+	}
+	s.qmu.Unlock()
+	if n > 0 {
+		s.signal(s.wake)
+	}
+	if lost := len(batch) - n; lost > 0 {
+		s.drop(lost, "queue full")
+	}
+}
+
+// WritePoint queues a point that is not a reading (an alarm transition, a
+// self-metric). A point without a timestamp gets the time of this call.
+func (s *InfluxSink) WritePoint(p *write.Point) {
+	if p == nil {
+		return
+	}
+	s.qmu.Lock()
+	ok := !s.stopped && len(s.queue) < s.queueCap
+	if ok {
+		s.queue = append(s.queue, queued{p: p, t: time.Now()})
+	}
+	s.qmu.Unlock()
+	if ok {
+		s.signal(s.wake)
+		return
+	}
+	s.drop(1, "queue full")
+}
+
+// Stats returns the counters.
+func (s *InfluxSink) Stats() InfluxStats {
+	s.qmu.Lock()
+	q := len(s.queue)
+	s.qmu.Unlock()
+	s.pmu.Lock()
+	q += s.pendingPoints
+	s.pmu.Unlock()
+	q += int(s.inflight.Load() + s.building.Load())
+	return InfluxStats{
+		PointsWritten:  s.written.Load(),
+		BatchesWritten: s.batches.Load(),
+		WriteErrors:    s.writeErrs.Load(),
+		PointsDropped:  s.dropped.Load(),
+		PointsRejected: s.rejected.Load(),
+		QueueLength:    q,
+	}
+}
+
+// Check asks InfluxDB's /health (1.8 has no /ready), for start-up logs and
+// `hazgate check`; the sink itself never needs it.
+func (s *InfluxSink) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	h, err := s.client.Health(ctx)
+	if err != nil {
+		return fmt.Errorf("influxdb %s health: %w", s.opts.URL, err)
+	}
+	if h.Status != "pass" {
+		msg := ""
+		if h.Message != nil {
+			msg = *h.Message
+		}
+		return fmt.Errorf("influxdb %s health: status %s %s", s.opts.URL, h.Status, msg)
+	}
+	return nil
+}
+
+// Run batches and writes until ctx ends, then writes what it still holds
+// within a short grace period and counts the rest as dropped. Stop the
+// pipeline feeding Consume before ctx ends so its last samples are included.
+func (s *InfluxSink) Run(ctx context.Context) {
+	s.log.Info("influxdb sink started", "batch_size", s.opts.BatchSize, "flush_interval", s.opts.FlushInterval)
+	batcherDone := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		s.batchLoop(ctx)
+	}()
+	s.writeLoop(ctx)
+	<-batcherDone
+	s.flushOnShutdown(ctx)
+	s.client.Close()
+
+	s.qmu.Lock()
+	s.stopped = true
+	late := len(s.queue)
+	s.queue = nil
+	s.qmu.Unlock()
+	if late > 0 {
+		s.drop(late, "consumed after the sink stopped")
+	}
+}
+
+// batchLoop turns queued points into line-protocol batches of at most
+// BatchSize points, sending a partial batch once its first point is
+// FlushInterval old.
+func (s *InfluxSink) batchLoop(ctx context.Context) {
+	var (
+		b      batchBuilder
+		spare  []queued
+		timer  = time.NewTimer(time.Hour)
+		timerC <-chan time.Time
+	)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case <-timerC:
+			timerC = nil
+			s.pushPending(b.finish())
+			s.building.Store(0)
+			continue
+		case <-ctx.Done():
+			s.encode(&b, s.take(spare))
+			s.pushPending(b.finish())
+			s.building.Store(0)
+			return
+		}
+		items := s.take(spare)
+		full := s.encode(&b, items)
+		s.building.Store(int64(b.points))
+		clear(items) // drop references to points for the GC
+		spare = items[:0]
+		if full {
+			timer.Stop()
+			timerC = nil
+		}
+		if b.points > 0 && timerC == nil {
+			timer.Reset(max(s.opts.FlushInterval-time.Since(b.started), 0))
+			timerC = timer.C
+		}
+	}
+}
+
+// encode adds items to b, passing on each batch that fills; it reports
+// whether any did (so the age timer restarts).
+func (s *InfluxSink) encode(b *batchBuilder, items []queued) (full bool) {
+	for i := range items {
+		q := &items[i]
+		ok := false
+		if q.p != nil {
+			ok = b.addPoint(q.p, q.t)
+		} else {
+			t, _ := s.tags.Lookup(q.s.Tag)
+			b.addSample(&q.s, &t, s.site)
+			ok = true
+		}
+		if !ok {
+			s.drop(1, "point has no writable field")
+			continue
+		}
+		if b.points >= s.opts.BatchSize {
+			s.pushPending(b.finish())
+			full = true
+		}
+	}
+	return full
+}
+
+// take swaps the queue for spare and returns what was queued.
+func (s *InfluxSink) take(spare []queued) []queued {
+	s.qmu.Lock()
+	items := s.queue
+	s.queue = spare[:0]
+	s.qmu.Unlock()
+	return items
+}
+
+// pushPending queues b for writing. Beyond maxPendingPoints the oldest
+// batches go: during a long outage the newest readings matter most.
+func (s *InfluxSink) pushPending(b *lineBatch) {
+	if b == nil || b.points == 0 {
+		return
+	}
+	lost := 0
+	s.pmu.Lock()
+	s.pending = append(s.pending, b)
+	s.pendingPoints += b.points
+	for s.pendingPoints > s.maxPendingPoints && len(s.pending) > 1 {
+		old := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+		s.pendingPoints -= old.points
+		lost += old.points
+	}
+	s.pmu.Unlock()
+	s.signal(s.pendingWake)
+	if lost > 0 {
+		s.drop(lost, "memory bound reached while InfluxDB is unreachable")
+	}
+}
+
+func (s *InfluxSink) popPending() *lineBatch {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	b := s.pending[0]
+	s.pending[0] = nil
+	s.pending = s.pending[1:]
+	s.pendingPoints -= b.points
+	s.inflight.Store(int64(b.points))
+	return b
+}
+
+// unpop puts b back at the head, for the shutdown flush.
+func (s *InfluxSink) unpop(b *lineBatch) {
+	s.pmu.Lock()
+	s.pending = append([]*lineBatch{b}, s.pending...)
+	s.pendingPoints += b.points
+	s.inflight.Store(0)
+	s.pmu.Unlock()
+}
+
+// writeLoop writes pending batches in order. A batch that fails for a
+// reason that may pass (network, 5xx, 429, auth) is retried with capped
+// exponential backoff while later batches wait behind it.
+func (s *InfluxSink) writeLoop(ctx context.Context) {
+	var (
+		cur      *lineBatch
+		backoff  = s.backoffMin
+		failures int
+		timer    = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil {
+			if cur != nil {
+				s.unpop(cur)
+			}
+			return
+		}
+		if cur == nil {
+			if cur = s.popPending(); cur == nil {
+				select {
+				case <-s.pendingWake:
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		// A write under way is not cut short by shutdown: the server may
+		// have stored it already, and the flush would send it again.
+		err := s.writeBatch(context.WithoutCancel(ctx), cur)
+		if err == nil {
+			if failures > 0 {
+				s.log.Info("influxdb writes resumed", "failed_attempts", failures)
+			}
+			failures, backoff, cur = 0, s.backoffMin, nil
+			s.inflight.Store(0)
+			continue
+		}
+		if ctx.Err() != nil {
+			s.unpop(cur)
+			return
+		}
+		kind, retryAfter := classifyWriteError(err)
+		if kind == writeRejected {
+			s.log.Error("influxdb rejected a batch; dropping it", "points", cur.points, "err", err)
+			s.rejected.Add(uint64(cur.points))
+			s.dropped.Add(uint64(cur.points))
+			cur = nil
+			s.inflight.Store(0)
+			continue
+		}
+		failures++
+		wait := max(backoff, retryAfter)
+		wait = min(wait, 5*time.Minute)
+		backoff = min(2*backoff, s.backoffMax)
+		if failures == 1 {
+			// Loud once per outage, not once per attempt.
+			lvl := slog.LevelWarn
+			if kind == writeRefused {
+				lvl = slog.LevelError
+			}
+			s.log.Log(ctx, lvl, "influxdb write failed; retrying and keeping later batches in memory",
+				"points", cur.points, "retry_in", wait, "err", err)
+		} else {
+			s.log.Debug("influxdb write failed again", "attempt", failures, "retry_in", wait, "err", err)
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			s.unpop(cur)
+			return
+		}
+	}
+}
+
+// flushOnShutdown writes what is left, once each, within shutdownGrace.
+func (s *InfluxSink) flushOnShutdown(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownGrace)
+	defer cancel()
+	for {
+		cur := s.popPending()
+		if cur == nil {
+			// The pipeline may still be handing over its last samples.
+			var b batchBuilder
+			s.encode(&b, s.take(nil))
+			s.pushPending(b.finish())
+			if cur = s.popPending(); cur == nil {
+				return
+			}
+		}
+		if err := s.writeBatch(fctx, cur); err != nil {
+			s.inflight.Store(0)
+			lost := cur.points
+			for b := s.popPending(); b != nil; b = s.popPending() {
+				lost += b.points
+			}
+			s.inflight.Store(0)
+			s.dropped.Add(uint64(lost))
+			s.log.Error("influxdb unreachable at shutdown; points lost", "points", lost, "err", err)
+			return
+		}
+		s.inflight.Store(0)
+	}
+}
+
+// writeBatch sends one batch; the error keeps InfluxDB's status for
+// classifyWriteError.
+func (s *InfluxSink) writeBatch(ctx context.Context, b *lineBatch) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	if err := s.writer.WriteRecord(ctx, b.body); err != nil {
+		s.writeErrs.Add(1)
+		return fmt.Errorf("influxdb write of %d points to bucket %q: %w", b.points, s.opts.Bucket, err)
+	}
+	s.written.Add(uint64(b.points))
+	s.batches.Add(1)
+	return nil
+}
+
+type writeFailure int
+
+const (
+	// writeRetry: may pass by itself (network, timeout, 5xx, 429).
+	writeRetry writeFailure = iota
+	// writeRefused: InfluxDB refuses us, not the data (401, 403, missing
+	// database): keep the data, retry slowly, tell the operator.
+	writeRefused
+	// writeRejected: the data itself is refused (400, 413, 422); resending
+	// cannot help.
+	writeRejected
+)
+
+// classifyWriteError sorts a write error and returns the server's
+// Retry-After, if any.
+func classifyWriteError(err error) (writeFailure, time.Duration) {
+	var he *influxhttp.Error
+	if !errors.As(err, &he) || he.StatusCode == 0 {
+		return writeRetry, 0
+	}
+	retryAfter := time.Duration(he.RetryAfter) * time.Second
+	switch code := he.StatusCode; {
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound:
+		return writeRefused, retryAfter
+	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
+		return writeRetry, retryAfter
+	case code >= 400:
+		return writeRejected, 0
+	}
+	return writeRetry, retryAfter
+}
+
+func (s *InfluxSink) signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// drop counts lost points and logs at most every 10 s, so a long outage
+// does not flood the log.
+func (s *InfluxSink) drop(n int, why string) {
+	total := s.dropped.Add(uint64(n))
+	now := time.Now().UnixNano()
+	last := s.lastDropLog.Load()
+	if now-last >= int64(10*time.Second) && s.lastDropLog.CompareAndSwap(last, now) {
+		s.log.Warn("influxdb points dropped", "reason", why, "points", n, "dropped_total", total)
+	}
+}
