@@ -225,7 +225,7 @@ mapfile -t dirs < <(go list -f '{{.Dir}}' "${pkgs[@]}")
 unformatted=$(gofmt -l "${dirs[@]}")
 if [ -n "$unformatted" ]; then
 	log "gofmt -l reports unformatted files:"
-	printf '%s\n' "$unformatted" >&2
+	printf '%s\n' "$unformatted" | sed "s|^$PWD/||" >&2
 	exit 1
 fi
 go vet "${pkgs[@]}"
