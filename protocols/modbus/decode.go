@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // table is one of the four Modbus data tables.
@@ -132,4 +133,20 @@ func decodeBit(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// engineering applies scale and offset to a raw value. The product is cut to
+// 12 significant digits: raw 3 × scale 0.1 is 0.30000000000000004 in binary,
+// a digit no transmitter resolves that would otherwise reach every display,
+// alarm message and ledger.
+func engineering(raw, scale, offset float64) float64 {
+	if scale == 1 && offset == 0 {
+		return raw
+	}
+	v := raw*scale + offset
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 12, 64), 64)
+	return r
 }

@@ -127,3 +127,27 @@ func FuzzDecodeRegisters(f *testing.F) {
 		}
 	})
 }
+
+func TestEngineering(t *testing.T) {
+	tests := []struct {
+		raw, scale, offset, want float64
+	}{
+		{3, 0.1, 0, 0.3},
+		{284, 0.1, 0, 28.4},
+		{12345, 0.001, 0, 12.345},
+		{7, 1, 0, 7},
+		{1, 1.0 / 3, 0, 0.333333333333},
+		{4000, 0.00625, -25, 0},
+		{20000, 0.00625, -25, 100},
+		{-5, 0.1, 0, -0.5},
+		{65535, 1e-10, 0, 6.5535e-6},
+	}
+	for _, tt := range tests {
+		if got := engineering(tt.raw, tt.scale, tt.offset); got != tt.want {
+			t.Errorf("engineering(%v, %v, %v) = %v, want %v", tt.raw, tt.scale, tt.offset, got, tt.want)
+		}
+	}
+	if got := engineering(math.NaN(), 0.1, 0); !math.IsNaN(got) {
+		t.Errorf("NaN in = %v out", got)
+	}
+}

@@ -27,7 +27,7 @@ type Emitter interface {
 
 // Stats counts what a poller did since it was made.
 type Stats struct {
-	Polls      uint64 // poll cycles run
+	Polls      uint64 // poll cycles completed and handed to the emitter
 	Requests   uint64 // reads sent, including isolation re-reads
 	Errors     uint64 // I/O failures: connect, timeout, reset, malformed reply
 	Exceptions uint64 // Modbus exception responses
@@ -182,6 +182,8 @@ func (p *Poller) Run(ctx context.Context) error {
 				return nil
 			}
 			p.log.Warn("emit failed", "err", err)
+		} else {
+			p.polls.Add(1)
 		}
 		select {
 		case <-ctx.Done():
@@ -193,7 +195,6 @@ func (p *Poller) Run(ctx context.Context) error {
 
 // poll runs one cycle and returns one sample per tag, all stamped at.
 func (p *Poller) poll(ctx context.Context, at time.Time) []collector.Sample {
-	p.polls.Add(1)
 	out := make([]collector.Sample, len(p.points))
 	for i, pt := range p.points {
 		out[i] = collector.Sample{Tag: pt.id, Time: at}
@@ -381,7 +382,7 @@ func (p *Poller) fill(out []collector.Sample, rq request, r readResult) {
 		} else {
 			lo := min(2*off, len(r.regs))
 			v, err = decodeRegisters(pt.typ, r.regs[lo:])
-			v = v*pt.scale + pt.offset
+			v = engineering(v, pt.scale, pt.offset)
 		}
 		if err != nil {
 			out[i].Quality, out[i].Reason = collector.Bad, collector.ReasonDecode
