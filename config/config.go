@@ -41,18 +41,6 @@ type Token struct {
 	Token string `yaml:"token" required:"true" secret:"true" doc:"The secret; write ${ENV_NAME}, never the value."`
 }
 
-// InfluxDB is the readings store.
-type InfluxDB struct {
-	URL    string `yaml:"url" required:"true" doc:"Server URL, for example http://127.0.0.1:8086."`
-	Token  string `yaml:"token" secret:"true" doc:"API token; for InfluxDB 1.8 user:pass."`
-	Org    string `yaml:"org" doc:"Organisation; empty for InfluxDB 1.8."`
-	Bucket string `yaml:"bucket" required:"true" doc:"Bucket; for InfluxDB 1.8 database/retention-policy."`
-	// BatchSize and FlushInterval bound how long a reading waits to be written.
-	BatchSize     int           `yaml:"batch_size" default:"5000" doc:"Points per write."`
-	FlushInterval time.Duration `yaml:"flush_interval" default:"1s" doc:"Longest a point waits before a write."`
-	Timeout       time.Duration `yaml:"timeout" default:"10s" doc:"HTTP timeout of one write."`
-}
-
 // Device is one thing hazgate reads from.
 type Device struct {
 	ID       string `yaml:"id" required:"true" doc:"Unique device id."`
@@ -76,31 +64,4 @@ type Tag struct {
 	HazardSource string    `yaml:"hazard_source" doc:"重大危险源编码 of the installation the point belongs to."`
 	Description  string    `yaml:"description" doc:"Free text."`
 	Register     *Register `yaml:"register" doc:"Where a Modbus tag's value is."`
-}
-
-// Register locates and decodes a Modbus value.
-type Register struct {
-	Table   string  `yaml:"table" required:"true" doc:"coil, discrete, holding or input."`
-	Address uint16  `yaml:"address" doc:"0-based register or bit address."`
-	Type    string  `yaml:"type" doc:"uint16, int16, uint32, int32 or float32; bool for coil and discrete. Default uint16 for registers, bool for bits."`
-	Scale   float64 `yaml:"scale" default:"1" doc:"Multiplier: value = raw*scale + offset."`
-	Offset  float64 `yaml:"offset" doc:"Added after scale. Default 0."`
-}
-
-// Rule raises an alarm when a tag's value crosses a limit.
-type Rule struct {
-	Name     string   `yaml:"name" required:"true" doc:"Unique rule name."`
-	Match    Match    `yaml:"match" doc:"Which tags the rule applies to; empty matches all."`
-	Above    *float64 `yaml:"above" doc:"Alarm while value > above."`
-	Below    *float64 `yaml:"below" doc:"Alarm while value < below."`
-	Severity string   `yaml:"severity" default:"medium" doc:"low, medium, high or critical."`
-	Class    string   `yaml:"class" doc:"Alarm class. Default the rule name."`
-}
-
-// Match selects tags. Every non-empty field must match.
-type Match struct {
-	Tag    string `yaml:"tag" doc:"Tag id glob, for example T1*-LEL."`
-	Kind   string `yaml:"kind" doc:"Tag kind."`
-	Area   string `yaml:"area" doc:"Tag area."`
-	Device string `yaml:"device" doc:"Device id."`
 }

@@ -4,20 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path"
 	"strings"
 )
 
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols  = []string{"modbus"}
-	tables     = []string{"coil", "discrete", "holding", "input"}
-	regTypes   = []string{"bool", "uint16", "int16", "uint32", "int32", "float32"}
-	severities = []string{"low", "medium", "high", "critical"}
-	roles      = []string{"viewer", "operator", "verifier", "regulator", "admin"}
-	// modbusSchemes are the transports simonvetter/modbus understands.
-	modbusSchemes = []string{"tcp", "rtu", "rtuovertcp", "rtuoverudp", "udp", "tcp+tls"}
+	protocols = []string{"modbus"}
+	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
 func oneOf(v string, allowed []string) bool {
@@ -73,28 +67,7 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 
-	rules := make(map[string]string)
-	for i := range c.Rules {
-		r := &c.Rules[i]
-		p := fmt.Sprintf("rules[%d]", i)
-		if prev, dup := rules[r.Name]; dup {
-			d.errorAt(p+".name", "duplicate rule name %q (first at %s)", r.Name, d.short(prev+".name"))
-		} else {
-			rules[r.Name] = p
-		}
-		if r.Above == nil && r.Below == nil {
-			d.errorAt(p, "rule %q: needs above or below", r.Name)
-		}
-		if r.Above != nil && r.Below != nil && *r.Below >= *r.Above {
-			d.errorAt(p+".below", "rule %q: below (%g) must be less than above (%g), or the alarm never clears", r.Name, *r.Below, *r.Above)
-		}
-		d.enum(p+".severity", "severity", r.Severity, severities)
-		if r.Match.Tag != "" {
-			if _, err := path.Match(r.Match.Tag, ""); err != nil {
-				d.errorAt(p+".match.tag", "rule %q: bad tag glob %q: %v", r.Name, r.Match.Tag, err)
-			}
-		}
-	}
+	d.validateRules(c.Rules)
 }
 
 // short names the line of a path, for "first at" notes.
@@ -122,22 +95,6 @@ func (d *decoder) validateHTTP(h *HTTP) {
 	}
 }
 
-func (d *decoder) validateInflux(in *InfluxDB) {
-	d.checkURL("influxdb.url", in.URL, []string{"http", "https"}, true)
-	if in.Bucket == "" {
-		d.errorAt("influxdb.bucket", "influxdb.bucket must not be empty")
-	}
-	if in.BatchSize < 1 {
-		d.errorAt("influxdb.batch_size", "influxdb.batch_size must be at least 1")
-	}
-	if in.FlushInterval <= 0 {
-		d.errorAt("influxdb.flush_interval", "influxdb.flush_interval must be positive")
-	}
-	if in.Timeout <= 0 {
-		d.errorAt("influxdb.timeout", "influxdb.timeout must be positive")
-	}
-}
-
 func (d *decoder) validateDevice(dev *Device, p string) {
 	d.enum(p+".protocol", "protocol", dev.Protocol, protocols)
 	if dev.Interval <= 0 {
@@ -146,43 +103,9 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 	if dev.Timeout <= 0 {
 		d.errorAt(p+".timeout", "device %q: timeout must be positive", dev.ID)
 	}
-	if dev.Protocol == "modbus" {
-		u := d.checkURL(p+".url", dev.URL, modbusSchemes, false)
-		if u != nil && u.Scheme != "rtu" && u.Host == "" {
-			d.errorAt(p+".url", "device %q: url %q has no host:port", dev.ID, dev.URL)
-		}
-		if u != nil && u.Scheme == "rtu" && u.Path == "" {
-			d.errorAt(p+".url", "device %q: url %q has no serial device (rtu:///dev/ttyS0)", dev.ID, dev.URL)
-		}
-		for j := range dev.Tags {
-			d.validateRegister(dev, &dev.Tags[j], fmt.Sprintf("%s.tags[%d]", p, j))
-		}
-	}
-}
-
-func (d *decoder) validateRegister(dev *Device, t *Tag, p string) {
-	r := t.Register
-	if r == nil {
-		d.errorAt(p, "tag %q on modbus device %q: missing register", t.ID, dev.ID)
-		return
-	}
-	d.enum(p+".register.table", "register table", r.Table, tables)
-	if r.Type != "" {
-		d.enum(p+".register.type", "register type", r.Type, regTypes)
-	}
-	bits := r.Table == "coil" || r.Table == "discrete"
-	if bits && r.Type != "" && r.Type != "bool" {
-		d.errorAt(p+".register.type", "tag %q: %s table holds bits; type must be bool, not %q", t.ID, r.Table, r.Type)
-	}
-	if !bits && r.Type == "bool" {
-		d.errorAt(p+".register.type", "tag %q: bool needs table coil or discrete, not %q", t.ID, r.Table)
-	}
-	words := 1
-	if r.Type == "uint32" || r.Type == "int32" || r.Type == "float32" {
-		words = 2
-	}
-	if int(r.Address)+words > 65536 {
-		d.errorAt(p+".register.address", "tag %q: %s at address %d runs past register 65535", t.ID, r.Type, r.Address)
+	switch dev.Protocol {
+	case "modbus":
+		d.validateModbus(dev, p)
 	}
 }
 
