@@ -22,10 +22,16 @@ const (
 // Open reports whether the alarm still needs attention.
 func (s State) Open() bool { return s != Normal }
 
+// Active reports whether the alarm's condition still holds.
+func (s State) Active() bool { return s == ActiveUnacked || s == ActiveAcked }
+
 // Classes raised by the engine itself rather than by a configured rule name.
 const (
 	ClassCommLoss    = "comm_loss"
 	ClassSensorFault = "sensor_fault"
+	// ClassBadQuality covers every other reason a tag reads Bad (a Modbus
+	// exception, a value that would not decode).
+	ClassBadQuality = "bad_quality"
 )
 
 // Severities in rising order.
@@ -63,7 +69,8 @@ type Event struct {
 	Alarm Alarm     `json:"alarm"`
 }
 
-// Event types.
+// Event types. A transition that ends the lifecycle (an acked alarm clears,
+// or a cleared alarm is acked) is EventClosed; the snapshot says which.
 const (
 	EventRaised  = "raised"
 	EventAcked   = "acked"

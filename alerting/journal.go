@@ -1,0 +1,350 @@
+package alerting
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+)
+
+// ErrNotFound is returned (wrapped) for an alarm id the journal does not hold.
+var ErrNotFound = errors.New("alarm not found")
+
+// Journal is the embedded alarm store: one row per alarm and one row per
+// transition, committed together. The SQL is kept portable ($n placeholders,
+// RETURNING, partial indexes) so a hub can put the same tables on PostgreSQL;
+// only the migrations' id columns are SQLite-specific.
+type Journal struct {
+	db   *sql.DB
+	path string
+}
+
+// timeLayout is fixed-width so stored times sort as text, in UTC with
+// nanoseconds.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// migrations are applied in order, each once, recorded in schema_migrations.
+// Never edit one that has shipped: add the next.
+var migrations = []string{
+	// 1: alarms and their transitions.
+	`CREATE TABLE alarms (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		site       TEXT NOT NULL,
+		tag        TEXT NOT NULL,
+		rule       TEXT NOT NULL,
+		class      TEXT NOT NULL,
+		severity   TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		value      DOUBLE PRECISION NOT NULL,
+		peak       DOUBLE PRECISION NOT NULL,
+		message    TEXT NOT NULL DEFAULT '',
+		raised_at  TEXT NOT NULL,
+		acked_at   TEXT,
+		acked_by   TEXT NOT NULL DEFAULT '',
+		cleared_at TEXT
+	);
+	CREATE INDEX alarms_state ON alarms (state);
+	CREATE INDEX alarms_tag ON alarms (tag);
+	-- At most one open alarm per (site, tag, rule), whatever the engine does.
+	CREATE UNIQUE INDEX alarms_open_once ON alarms (site, tag, rule) WHERE state <> 'normal';
+	CREATE TABLE alarm_events (
+		seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+		alarm_id BIGINT NOT NULL REFERENCES alarms (id),
+		type     TEXT NOT NULL,
+		time     TEXT NOT NULL,
+		alarm    TEXT NOT NULL
+	);
+	CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id);`,
+}
+
+// OpenJournal opens (creating if needed) the store at path and brings its
+// schema up to date.
+func OpenJournal(ctx context.Context, path string) (*Journal, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
+	}
+	// WAL lets the API read while the engine writes; synchronous=FULL fsyncs
+	// every commit, so a transition we published survives kill -9 and power
+	// loss; _txlock=immediate takes the write lock at BEGIN instead of failing
+	// with SQLITE_BUSY half way through a transaction.
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
+	}
+	j := &Journal{db: db, path: path}
+	if err := j.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
+	}
+	return j, nil
+}
+
+// Close closes the store.
+func (j *Journal) Close() error { return j.db.Close() }
+
+func (j *Journal) migrate(ctx context.Context) error {
+	if _, err := j.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    BIGINT PRIMARY KEY,
+		applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := j.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		if err := j.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+				v, formatTime(time.Now()))
+			return err
+		}); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (j *Journal) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Commit records one transition: it inserts the alarm (when a.ID is 0) or
+// updates its row, and appends an event carrying the alarm's snapshot, in one
+// transaction. The returned event holds the alarm as stored (id set, times in
+// UTC) and its journal seq. Publish only what Commit returned.
+func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time) (Event, error) {
+	a = normalize(a)
+	ev := Event{Type: typ, Time: at.UTC()}
+	err := j.inTx(ctx, func(tx *sql.Tx) error {
+		if a.ID == 0 {
+			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
+				(site, tag, rule, class, severity, state, value, peak, message, raised_at, acked_at, acked_by, cleared_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+				a.Site, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), a.Value, a.Peak, a.Message,
+				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, nullTime(a.ClearedAt)).Scan(&a.ID)
+			if err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE alarms SET
+				severity = $1, state = $2, value = $3, peak = $4, message = $5,
+				raised_at = $6, acked_at = $7, acked_by = $8, cleared_at = $9
+				WHERE id = $10`,
+				a.Severity, string(a.State), a.Value, a.Peak, a.Message,
+				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, nullTime(a.ClearedAt), a.ID)
+			if err != nil {
+				return fmt.Errorf("update: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("update: %w", ErrNotFound)
+			}
+		}
+		snap, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm)
+			VALUES ($1, $2, $3, $4) RETURNING seq`,
+			a.ID, typ, formatTime(ev.Time), string(snap)).Scan(&ev.Seq)
+	})
+	if err != nil {
+		return Event{}, fmt.Errorf("journal %s of alarm %d (tag %s, rule %s): %w", typ, a.ID, a.Tag, a.Rule, err)
+	}
+	ev.Alarm = a
+	return ev, nil
+}
+
+// AlarmFilter selects alarms for List. Zero fields select everything.
+type AlarmFilter struct {
+	Site     string
+	States   []State
+	OpenOnly bool // state other than normal
+	Tag      string
+	Limit    int // 0: no limit
+}
+
+const alarmColumns = `id, site, tag, rule, class, severity, state, value, peak, message,
+	raised_at, acked_at, acked_by, cleared_at`
+
+// List returns the alarms f selects, newest raised first.
+func (j *Journal) List(ctx context.Context, f AlarmFilter) ([]Alarm, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Site != "" {
+		where = append(where, "site = "+arg(f.Site))
+	}
+	if f.Tag != "" {
+		where = append(where, "tag = "+arg(f.Tag))
+	}
+	if f.OpenOnly {
+		where = append(where, "state <> "+arg(string(Normal)))
+	}
+	if len(f.States) > 0 {
+		ph := make([]string, len(f.States))
+		for i, s := range f.States {
+			ph[i] = arg(string(s))
+		}
+		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	q := "SELECT " + alarmColumns + " FROM alarms"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY raised_at DESC, id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list alarms: %w", err)
+	}
+	defer rows.Close()
+	var out []Alarm
+	for rows.Next() {
+		a, err := scanAlarm(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list alarms: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list alarms: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns one alarm; an unknown id wraps ErrNotFound.
+func (j *Journal) Get(ctx context.Context, id int64) (Alarm, error) {
+	row := j.db.QueryRowContext(ctx, "SELECT "+alarmColumns+" FROM alarms WHERE id = $1", id)
+	a, err := scanAlarm(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alarm{}, fmt.Errorf("alarm %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// EventsAfter returns up to limit events with seq greater than seq, in seq order.
+func (j *Journal) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT seq, type, time, alarm FROM alarm_events
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var at, snap string
+		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &snap); err != nil {
+			return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
+		}
+		if ev.Time, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return nil, fmt.Errorf("alarm event %d: time: %w", ev.Seq, err)
+		}
+		if err := json.Unmarshal([]byte(snap), &ev.Alarm); err != nil {
+			return nil, fmt.Errorf("alarm event %d: snapshot: %w", ev.Seq, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
+	}
+	return out, nil
+}
+
+// LastSeq returns the newest event's seq, 0 for an empty journal; subscribe
+// after it to get live events only.
+func (j *Journal) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := j.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM alarm_events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("alarm journal last seq: %w", err)
+	}
+	return seq, nil
+}
+
+func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
+	var a Alarm
+	var state, raised string
+	var acked, cleared sql.NullString
+	if err := row.Scan(&a.ID, &a.Site, &a.Tag, &a.Rule, &a.Class, &a.Severity, &state, &a.Value, &a.Peak,
+		&a.Message, &raised, &acked, &a.AckedBy, &cleared); err != nil {
+		return Alarm{}, err
+	}
+	a.State = State(state)
+	var err error
+	if a.RaisedAt, err = time.Parse(time.RFC3339Nano, raised); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d raised_at: %w", a.ID, err)
+	}
+	if a.AckedAt, err = parseNullTime(acked); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d acked_at: %w", a.ID, err)
+	}
+	if a.ClearedAt, err = parseNullTime(cleared); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d cleared_at: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// normalize puts a's times in UTC, so what Commit returns equals what a
+// later read returns.
+func normalize(a Alarm) Alarm {
+	a.RaisedAt = a.RaisedAt.UTC()
+	if a.AckedAt != nil {
+		t := a.AckedAt.UTC()
+		a.AckedAt = &t
+	}
+	if a.ClearedAt != nil {
+		t := a.ClearedAt.UTC()
+		a.ClearedAt = &t
+	}
+	return a
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+func parseNullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
