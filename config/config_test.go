@@ -115,6 +115,7 @@ func TestProblems(t *testing.T) {
 		{"bool on registers", strings.Replace(base, "address: 0", "address: 0, type: bool", 1), nil, []string{`9:52: tag "T1": bool needs table coil or discrete`}},
 		{"float past end", strings.Replace(base, "address: 0", "address: 65535, type: float32", 1), nil, []string{`9:43: tag "T1": float32 at address 65535 runs past`}},
 		{"rule without limit", base + "rules:\n  - {name: r}\n", nil, []string{`11:5: rule "r": needs above or below`}},
+		{"rule reserved name", base + "rules:\n  - {name: comm_loss, above: 1}\n", nil, []string{`11:12: rule name "comm_loss" is reserved`}},
 		{"rule bad severity", base + "rules:\n  - {name: r, above: 1, severity: urgent}\n", nil, []string{`11:35: rules[0].severity: unknown severity "urgent"`}},
 		{"rule bad glob", base + "rules:\n  - {name: r, above: 1, match: {tag: \"[\"}}\n", nil, []string{`11:38: rule "r": bad tag glob "["`}},
 		{"short token", base + "http: {tokens: [{name: ops, token: abc}]}\n", nil, []string{`10:36: token "ops": the secret must be at least 16 characters`}},

@@ -7,6 +7,10 @@ import (
 
 var severities = []string{"low", "medium", "high", "critical"}
 
+// reservedRules are the classes the alarm engine raises by itself on every
+// tag; a configured rule of the same name would be ambiguous in the journal.
+var reservedRules = []string{"comm_loss", "sensor_fault", "bad_quality"}
+
 // Rule raises an alarm when a tag's value crosses a limit.
 type Rule struct {
 	Name     string   `yaml:"name" required:"true" doc:"Unique rule name."`
@@ -34,6 +38,9 @@ func (d *decoder) validateRules(rs []Rule) {
 			d.errorAt(p+".name", "duplicate rule name %q (first at %s)", r.Name, d.short(prev+".name"))
 		} else {
 			rules[r.Name] = p
+		}
+		if oneOf(r.Name, reservedRules) {
+			d.errorAt(p+".name", "rule name %q is reserved for the engine's own quality alarms", r.Name)
 		}
 		if r.Above == nil && r.Below == nil {
 			d.errorAt(p, "rule %q: needs above or below", r.Name)

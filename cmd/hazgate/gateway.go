@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"hazgate/alerting"
+	"hazgate/api"
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols/modbus"
+)
+
+// gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
+type gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *collector.Registry
+	latest   *collector.Latest
+	pipeline *collector.Pipeline
+	journal  *alerting.Journal
+	bus      *alerting.Bus
+	engine   *alerting.Engine
+	influx   *collector.InfluxSink // nil without an influxdb block
+	pollers  []*modbus.Poller
+	server   *api.Server
+}
+
+// newGateway builds every stage and binds the API listener, so a config the
+// checker accepted but the runtime cannot honour (a port in use, a store that
+// will not open) fails here, before anything polls.
+func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{cfg: cfg, log: log, registry: collector.NewRegistry(), latest: collector.NewLatest()}
+	defer func() {
+		if err != nil && g.journal != nil {
+			g.journal.Close()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	storePath := filepath.Join(cfg.DataDir, "hazgate.db")
+	if g.journal, err = alerting.OpenJournal(ctx, storePath); err != nil {
+		return nil, fmt.Errorf("alarm store %s: %w", storePath, err)
+	}
+	g.bus = alerting.NewBus(g.journal, log.With("component", "bus"))
+
+	if g.engine, err = alerting.NewEngine(cfg.Site.ID, cfg.Rules, g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
+		return nil, err
+	}
+	consumers := []collector.Consumer{g.engine}
+	if in := cfg.InfluxDB; in != nil {
+		g.influx, err = collector.NewInfluxSink(collector.InfluxOptions{
+			URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket,
+			BatchSize: in.BatchSize, FlushInterval: in.FlushInterval, Timeout: in.Timeout,
+		}, cfg.Site.ID, g.registry, log.With("component", "influxdb"))
+		if err != nil {
+			return nil, fmt.Errorf("influxdb: %w", err)
+		}
+		consumers = append(consumers, g.influx)
+	} else {
+		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
+	}
+	g.pipeline = collector.NewPipeline(g.latest, consumers...)
+	for _, dev := range cfg.Devices {
+		p, err := modbus.New(cfg.Site.ID, dev, g.pipeline, log)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range p.Tags() {
+			if err := g.registry.Add(t); err != nil {
+				return nil, fmt.Errorf("device %s: %w", dev.ID, err)
+			}
+		}
+		g.pollers = append(g.pollers, p)
+	}
+
+	h, err := api.New(api.Options{
+		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
+		Alarms: alarmStore{g.journal}, Ack: alarmAcker{g.engine},
+		Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, len(cfg.HTTP.Tokens) > 0, log.With("component", "api")); err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	return g, nil
+}
+
+// run starts every stage and blocks until ctx ends. Stages stop in flow
+// order, pollers first and the store last, so what was read before the stop
+// is still judged, written and journalled.
+func (g *gateway) run(ctx context.Context) error {
+	defer g.journal.Close()
+
+	var sinks, pipe, polls, serve sync.WaitGroup
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinks()
+	defer stopPipe()
+
+	if g.influx != nil {
+		sinks.Go(func() { g.influx.Run(sinkCtx) })
+		seq, err := g.journal.LastSeq(ctx)
+		if err != nil {
+			return fmt.Errorf("alarm store: %w", err)
+		}
+		sinks.Go(func() { g.alarmsToInflux(sinkCtx, seq) })
+	}
+	pipe.Go(func() { g.pipeline.Run(pipeCtx) })
+	for _, p := range g.pollers {
+		polls.Go(func() {
+			if err := p.Run(ctx); err != nil {
+				g.log.Error("poller stopped", "err", err)
+			}
+		})
+	}
+	serveErr := make(chan error, 1)
+	serve.Go(func() { serveErr <- g.server.Serve(ctx) })
+	g.log.Info("hazgate running", "site", g.cfg.Site.ID, "devices", len(g.pollers), "tags", len(g.registry.All()), "rules", len(g.cfg.Rules), "api", "http://"+g.server.Addr())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http: %w", err)
+	}
+	polls.Wait()
+	stopPipe()
+	pipe.Wait()
+	stopSinks()
+	sinks.Wait()
+	serve.Wait()
+	g.log.Info("hazgate stopped")
+	return err
+}
+
+// alarmsToInflux writes every committed alarm transition after seq to the
+// `alarm` measurement, so dashboards show alarms beside the readings.
+func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
+	sub := g.bus.Subscribe(ctx, seq)
+	defer sub.Close()
+	for ev := range sub.C {
+		a := ev.Alarm
+		p := write.NewPoint("alarm",
+			map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "class": a.Class, "severity": a.Severity},
+			map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value},
+			ev.Time)
+		g.influx.WritePoint(p)
+	}
+	if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		g.log.Error("alarm feed to influxdb stopped", "err", err)
+	}
+}
+
+// alarmStore adapts the journal to what the API reads.
+type alarmStore struct{ j *alerting.Journal }
+
+func (s alarmStore) List(ctx context.Context, q api.AlarmQuery) ([]alerting.Alarm, error) {
+	return s.j.List(ctx, alerting.AlarmFilter{States: q.States, OpenOnly: q.OpenOnly, Tag: q.Tag, Limit: q.Limit})
+}
+
+func (s alarmStore) Get(ctx context.Context, id int64) (alerting.Alarm, error) {
+	a, err := s.j.Get(ctx, id)
+	return a, apiError(err)
+}
+
+// alarmAcker adapts the engine's acknowledgement to the API.
+type alarmAcker struct{ e *alerting.Engine }
+
+func (a alarmAcker) Ack(ctx context.Context, id int64, user string) (alerting.Alarm, error) {
+	al, err := a.e.Ack(ctx, id, user)
+	return al, apiError(err)
+}
+
+// apiError maps the store's sentinels onto the API's, so the API answers 404
+// and 409 without knowing the store.
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, alerting.ErrNotFound):
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	case errors.Is(err, alerting.ErrNotAckable):
+		return fmt.Errorf("%w: %w", api.ErrNotAckable, err)
+	}
+	return err
+}

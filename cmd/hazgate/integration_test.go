@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+	"hazgate/protocols/modbus/modbustest"
+	"hazgate/sim"
+	"hazgate/sim/testenv"
+)
+
+// TestGatewayToInflux: the whole pipeline from a Modbus controller to a real
+// InfluxDB. N completed polls give exactly N `reading` points per tag, read
+// back through the v2 (Flux) query API, and the raised alarm lands in the
+// `alarm` measurement.
+func TestGatewayToInflux(t *testing.T) {
+	influxURL := testenv.InfluxURL(t)
+	bucket := testenv.InfluxDatabase(t, influxURL)
+
+	ctrl, err := sim.NewGasController("127.0.0.1:0", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	ctrl.SetLEL(0, 12.3)
+	ctrl.SetLEL(1, 60)
+	ctrl.SetLEL(2, 0)
+
+	cfg := parseConfig(t, `
+site: {id: it-01}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+influxdb: {url: "${URL}", token: "user:pass", org: "", bucket: "${BUCKET}", flush_interval: 100ms}
+devices:
+  - id: gds-1
+    protocol: modbus
+    url: tcp://${MODBUS}
+    interval: 100ms
+    tags:
+      - {id: GT-1, kind: combustible_gas, unit: "%LEL", area: 罐区A, register: {table: input, address: 0, scale: 0.1}}
+      - {id: GT-2, kind: combustible_gas, unit: "%LEL", area: 罐区A, register: {table: input, address: 1, scale: 0.1}}
+      - {id: GT-3, kind: combustible_gas, unit: "%LEL", area: 罐区B, register: {table: input, address: 2, scale: 0.1}}
+rules:
+  - {name: lel-level-2, match: {kind: combustible_gas}, above: 50, severity: high}
+`, map[string]string{"DIR": t.TempDir(), "URL": influxURL, "BUCKET": bucket, "MODBUS": ctrl.Addr()})
+
+	start := time.Now()
+	g, _, stop := startGateway(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for g.pollers[0].Stats().Polls < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d polls in 20 s", g.pollers[0].Stats().Polls)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop() // flushes the sink before returning
+	polls := g.pollers[0].Stats().Polls
+	if s := g.influx.Stats(); s.PointsDropped != 0 || s.PointsRejected != 0 {
+		t.Fatalf("sink lost points: %+v", s)
+	}
+
+	client := influxdb2.NewClient(influxURL, "user:pass")
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rng := fmt.Sprintf(`from(bucket:%q) |> range(start: %s)`, bucket, start.Add(-time.Second).UTC().Format(time.RFC3339Nano))
+
+	res, err := client.QueryAPI("").Query(ctx, rng+` |> filter(fn: (r) => r._measurement == "reading" and r._field == "value")`)
+	if err != nil {
+		t.Fatalf("flux: %v", err)
+	}
+	counts := map[string]uint64{}
+	want := map[string]float64{"GT-1": 12.3, "GT-2": 60, "GT-3": 0}
+	for res.Next() {
+		r := res.Record()
+		tag, _ := r.ValueByKey("tag").(string)
+		counts[tag]++
+		if v, _ := r.Value().(float64); v != want[tag] {
+			t.Errorf("%s at %v = %v, want %v", tag, r.Time(), r.Value(), want[tag])
+		}
+		if r.ValueByKey("site") != "it-01" || r.ValueByKey("device") != "gds-1" || r.ValueByKey("unit") != "%LEL" || r.ValueByKey("kind") != "combustible_gas" {
+			t.Errorf("%s: metadata tags missing: %v", tag, r.Values())
+		}
+	}
+	if err := res.Err(); err != nil {
+		t.Fatalf("flux result: %v", err)
+	}
+	for tag := range want {
+		if counts[tag] != polls {
+			t.Errorf("%s: %d points in InfluxDB after %d polls", tag, counts[tag], polls)
+		}
+	}
+
+	res, err = client.QueryAPI("").Query(ctx, rng+` |> filter(fn: (r) => r._measurement == "alarm" and r._field == "event")`)
+	if err != nil {
+		t.Fatalf("flux: %v", err)
+	}
+	var raised int
+	for res.Next() {
+		r := res.Record()
+		if r.ValueByKey("tag") == "GT-2" && r.ValueByKey("rule") == "lel-level-2" && r.ValueByKey("severity") == "high" && r.Value() == alerting.EventRaised {
+			raised++
+		} else {
+			t.Errorf("unexpected alarm point %v", r.Values())
+		}
+	}
+	if raised != 1 {
+		t.Errorf("%d raised events for GT-2 in the alarm measurement, want 1", raised)
+	}
+}
+
+// TestCommLossFromPymodbus: a Modbus peer we did not write serves known
+// registers; when it dies, comm_loss alarms appear in /api/v1/alarms within
+// three poll intervals, and clear once it is back.
+func TestCommLossFromPymodbus(t *testing.T) {
+	peer := modbustest.StartPymodbus(t, modbustest.Values{Input: []string{"0=215", "1=int16:-40"}})
+	const interval = 200 * time.Millisecond
+	cfg := parseConfig(t, `
+site: {id: it-02}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - id: hyd-1
+    protocol: modbus
+    url: ${URL}
+    interval: 200ms
+    timeout: 150ms
+    tags:
+      - {id: PT-1, kind: hydrant_pressure, unit: MPa, register: {table: input, address: 0, scale: 0.001}}
+      - {id: TT-1, kind: temperature, unit: "°C", register: {table: input, address: 1, type: int16, scale: 0.1}}
+rules:
+  - {name: hydrant-low, match: {kind: hydrant_pressure}, below: 0.14, severity: medium}
+`, map[string]string{"DIR": t.TempDir(), "URL": peer.URL()})
+	g, base, _ := startGateway(t, cfg)
+
+	waitLatest(t, g, "PT-1", func(s collector.Sample) bool { return s.Quality == collector.Good && s.Value == 0.215 })
+	waitLatest(t, g, "TT-1", func(s collector.Sample) bool { return s.Quality == collector.Good && s.Value == -4 })
+	if as := getAlarms(t, base); len(as) != 0 {
+		t.Fatalf("alarms with a healthy peer: %+v", as)
+	}
+
+	peer.Kill()
+	killed := time.Now()
+	for _, tag := range []string{"PT-1", "TT-1"} {
+		a := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+			return a.Tag == tag && a.Class == alerting.ClassCommLoss && a.State == alerting.ActiveUnacked
+		})
+		if lag := time.Since(killed); lag > 3*interval {
+			t.Errorf("%s: comm_loss in the API %v after the peer died, want within 3 intervals (%v)", tag, lag, 3*interval)
+		}
+		if a.RaisedAt.Before(killed.Add(-interval)) {
+			t.Errorf("%s: comm_loss raised at %v, before the peer died at %v", tag, a.RaisedAt, killed)
+		}
+	}
+
+	peer.Restart()
+	for _, tag := range []string{"PT-1", "TT-1"} {
+		waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+			return a.Tag == tag && a.Class == alerting.ClassCommLoss && a.State == alerting.ClearedUnacked && a.ClearedAt != nil
+		})
+	}
+	waitLatest(t, g, "PT-1", func(s collector.Sample) bool { return s.Quality == collector.Good && s.Value == 0.215 })
+}
+
+func waitLatest(t *testing.T, g *gateway, tag string, ok func(collector.Sample) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, found := g.latest.Get(tag); found && ok(s) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s, _ := g.latest.Get(tag)
+	t.Fatalf("%s never reached the expected sample; last %+v", tag, s)
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/config"
+)
+
+func TestCheck(t *testing.T) {
+	t.Setenv("INFLUX_TOKEN", "user:pass")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string
+		stderrRE []string
+	}{
+		{"valid", []string{"-config", "../../config/testdata/foundation.yaml"}, 0,
+			"foundation.yaml: ok: site cz-demo-01, 1 devices, 1 tags, 2 rules", nil},
+		{"every problem with its position", []string{"-config", "testdata/bad.yaml"}, 1, "", []string{
+			`^testdata/bad\.yaml:4:3: unknown key "listn" in http \(did you mean "listen"\?\)$`,
+			`^testdata/bad\.yaml:9:15: devices\[0\]\.interval: bad duration "fast"`,
+			`^testdata/bad\.yaml:12:43: devices\[0\]\.tags\[0\]\.register\.address: expected an integer`,
+			`^testdata/bad\.yaml:15:15: devices\[0\]\.tags\[1\]\.unit: environment variable HAZGATE_TEST_UNSET is not set$`,
+		}},
+		{"missing file", []string{"-config", "testdata/nope.yaml"}, 1, "", []string{`nope\.yaml: no such file`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := mainArgs(append([]string{"check"}, tt.args...), &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, errb.String())
+			}
+			if tt.stdout != "" && !strings.Contains(out.String(), tt.stdout) {
+				t.Errorf("stdout %q, want it to contain %q", out.String(), tt.stdout)
+			}
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			if len(tt.stderrRE) > 1 && len(lines) != len(tt.stderrRE) {
+				t.Errorf("stderr has %d lines, want %d:\n%s", len(lines), len(tt.stderrRE), errb.String())
+			}
+			for i, re := range tt.stderrRE {
+				if i >= len(lines) || !regexp.MustCompile(re).MatchString(lines[i]) {
+					t.Errorf("stderr line %d does not match %s:\n%s", i, re, errb.String())
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := mainArgs([]string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hazgate ") {
+		t.Fatalf("version: exit %d, %q", code, out.String())
+	}
+}
+
+// lockedBuffer lets the test read what a running command writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDemo plays the demo scenario ten times faster through the real
+// pipeline and watches the API: GT-103 reaches level 2 and recovers, GT-106
+// goes silent and raises comm_loss.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cmdDemo(ctx, []string{"-listen", "127.0.0.1:0", "-speed", "10", "-data-dir", t.TempDir()}, &out, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("demo did not stop within 10 s of cancel")
+		}
+	})
+
+	base := waitAPI(t, &out, &logs)
+	waitAlarm(t, base, 30*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "GT-103" && a.Rule == "lel-level-2" && a.State == alerting.ClearedUnacked && a.Peak > 50
+	})
+	waitAlarm(t, base, 30*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "GT-106" && a.Class == alerting.ClassCommLoss
+	})
+	for _, a := range getAlarms(t, base) {
+		if a.Tag != "GT-103" && a.Tag != "GT-106" {
+			t.Errorf("unexpected alarm %+v", a)
+		}
+	}
+}
+
+var apiRE = regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/api/v1/alarms`)
+
+// waitAPI returns the base URL the command printed.
+func waitAPI(t *testing.T, out, logs *lockedBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := apiRE.FindStringSubmatch(out.String()); m != nil {
+			return "http://" + m[1]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no API address printed; stdout:\n%s\nlogs:\n%s", out.String(), logs.String())
+	return ""
+}
+
+func getAlarms(t *testing.T, base string) []alerting.Alarm {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/alarms")
+	if err != nil {
+		t.Fatalf("GET alarms: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET alarms: %s", resp.Status)
+	}
+	var as []alerting.Alarm
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
+		t.Fatalf("decode alarms: %v", err)
+	}
+	return as
+}
+
+// waitAlarm polls the API until an open alarm satisfies ok.
+func waitAlarm(t *testing.T, base string, within time.Duration, ok func(alerting.Alarm) bool) alerting.Alarm {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last []alerting.Alarm
+	for time.Now().Before(deadline) {
+		last = getAlarms(t, base)
+		for _, a := range last {
+			if ok(a) {
+				return a
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no matching alarm within %v; open alarms: %+v", within, last)
+	return alerting.Alarm{}
+}
+
+// startGateway runs a gateway for cfg until the test ends and returns its API base URL.
+func startGateway(t *testing.T, cfg *config.Config) (*gateway, string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	g, err := newGateway(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		cancel()
+		t.Fatalf("newGateway: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("gateway did not stop within 15 s")
+			}
+			if t.Failed() {
+				t.Logf("gateway log:\n%s", logs.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return g, "http://" + g.server.Addr(), stop
+}
+
+// parseConfig builds a config from YAML text the way `hazgate run` does.
+func parseConfig(t *testing.T, text string, vars map[string]string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(text), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("config:\n%v", err)
+	}
+	return cfg
+}
