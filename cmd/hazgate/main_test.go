@@ -28,6 +28,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{"valid", []string{"-config", "../../config/testdata/foundation.yaml"}, 0,
 			"foundation.yaml: ok: site cz-demo-01, 1 devices, 1 tags, 2 rules", nil},
+		{"deploy example", []string{"-config", "../../deploy/examples/site.yaml"}, 0,
+			"site.yaml: ok: site cz-demo-01, 1 devices, 2 tags, 2 rules", nil},
 		{"every problem with its position", []string{"-config", "testdata/bad.yaml"}, 1, "", []string{
 			`^testdata/bad\.yaml:4:3: unknown key "listn" in http \(did you mean "listen"\?\)$`,
 			`^testdata/bad\.yaml:9:15: devices\[0\]\.interval: bad duration "fast"`,
