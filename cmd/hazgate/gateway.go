@@ -15,7 +15,7 @@ import (
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
-	"hazgate/protocols/modbus"
+	"hazgate/protocols"
 )
 
 // gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
@@ -29,7 +29,7 @@ type gateway struct {
 	bus      *alerting.Bus
 	engine   *alerting.Engine
 	influx   *collector.InfluxSink // nil without an influxdb block
-	pollers  []*modbus.Poller
+	devices  []protocols.Device
 	server   *api.Server
 }
 
@@ -70,17 +70,18 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
 	}
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
+	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.registry, Log: log}
 	for _, dev := range cfg.Devices {
-		p, err := modbus.New(cfg.Site.ID, dev, g.pipeline, log)
+		d, err := protocols.New(env, dev)
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range p.Tags() {
+		for _, t := range d.Tags() {
 			if err := g.registry.Add(t); err != nil {
 				return nil, fmt.Errorf("device %s: %w", dev.ID, err)
 			}
 		}
-		g.pollers = append(g.pollers, p)
+		g.devices = append(g.devices, d)
 	}
 
 	h, err := api.New(api.Options{
@@ -118,16 +119,16 @@ func (g *gateway) run(ctx context.Context) error {
 		sinks.Go(func() { g.alarmsToInflux(sinkCtx, seq) })
 	}
 	pipe.Go(func() { g.pipeline.Run(pipeCtx) })
-	for _, p := range g.pollers {
+	for _, d := range g.devices {
 		polls.Go(func() {
-			if err := p.Run(ctx); err != nil {
-				g.log.Error("poller stopped", "err", err)
+			if err := d.Run(ctx); err != nil {
+				g.log.Error("device stopped", "err", err)
 			}
 		})
 	}
 	serveErr := make(chan error, 1)
 	serve.Go(func() { serveErr <- g.server.Serve(ctx) })
-	g.log.Info("hazgate running", "site", g.cfg.Site.ID, "devices", len(g.pollers), "tags", len(g.registry.All()), "rules", len(g.cfg.Rules), "api", "http://"+g.server.Addr())
+	g.log.Info("hazgate running", "site", g.cfg.Site.ID, "devices", len(g.devices), "tags", len(g.registry.All()), "rules", len(g.cfg.Rules), "api", "http://"+g.server.Addr())
 
 	var err error
 	select {

@@ -10,6 +10,7 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/collector"
+	"hazgate/protocols/modbus"
 	"hazgate/protocols/modbus/modbustest"
 	"hazgate/sim"
 	"hazgate/sim/testenv"
@@ -56,14 +57,14 @@ rules:
 	start := time.Now()
 	g, _, stop := startGateway(t, cfg)
 	deadline := time.Now().Add(20 * time.Second)
-	for g.pollers[0].Stats().Polls < 10 {
+	for g.devices[0].(*modbus.Poller).Stats().Polls < 10 {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d polls in 20 s", g.pollers[0].Stats().Polls)
+			t.Fatalf("only %d polls in 20 s", g.devices[0].(*modbus.Poller).Stats().Polls)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop() // flushes the sink before returning
-	polls := g.pollers[0].Stats().Polls
+	polls := g.devices[0].(*modbus.Poller).Stats().Polls
 	if s := g.influx.Stats(); s.PointsDropped != 0 || s.PointsRejected != 0 {
 		t.Fatalf("sink lost points: %+v", s)
 	}

@@ -18,12 +18,8 @@ import (
 
 	"hazgate/collector"
 	"hazgate/config"
+	"hazgate/protocols"
 )
-
-// Emitter takes a poll's samples; collector.Pipeline satisfies it.
-type Emitter interface {
-	Emit(ctx context.Context, batch []collector.Sample) error
-}
 
 // Stats counts what a poller did since it was made.
 type Stats struct {
@@ -39,7 +35,7 @@ type Stats struct {
 type Poller struct {
 	site   string
 	dev    config.Device
-	emit   Emitter
+	emit   protocols.Emitter
 	log    *slog.Logger
 	points []point
 	tags   []collector.Tag
@@ -58,7 +54,7 @@ type Poller struct {
 
 // New validates dev's Modbus part and returns its poller. Errors name the
 // device and, where one is at fault, the tag.
-func New(site string, dev config.Device, emit Emitter, log *slog.Logger) (*Poller, error) {
+func New(site string, dev config.Device, emit protocols.Emitter, log *slog.Logger) (*Poller, error) {
 	if log == nil {
 		log = slog.Default()
 	}

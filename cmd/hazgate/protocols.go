@@ -1,0 +1,6 @@
+package main
+
+// The protocols built into this binary; each registers itself by name.
+import (
+	_ "hazgate/protocols/modbus"
+)

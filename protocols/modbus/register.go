@@ -1,0 +1,12 @@
+package modbus
+
+import (
+	"hazgate/config"
+	"hazgate/protocols"
+)
+
+func init() {
+	protocols.Register("modbus", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
+		return New(env.Site, dev, env.Emit, env.Log)
+	})
+}

@@ -1,0 +1,86 @@
+// Package protocols is where each protocol folder registers itself, so the
+// gateway starts devices by their `protocol:` name and a new protocol is one
+// new folder plus one import line in cmd/hazgate.
+package protocols
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"hazgate/collector"
+	"hazgate/config"
+)
+
+// Emitter takes a device's samples; collector.Pipeline satisfies it.
+type Emitter interface {
+	Emit(ctx context.Context, batch []collector.Sample) error
+}
+
+// TagAdder registers a tag at run time, for protocols that create tags on
+// first sight from a template; collector.Registry satisfies it.
+type TagAdder interface {
+	Add(t collector.Tag) error
+}
+
+// Env is what a device gets from the gateway.
+type Env struct {
+	Site string
+	Emit Emitter
+	Tags TagAdder
+	Log  *slog.Logger
+}
+
+// Device is one running connection to a device (or a broker, or a listener).
+type Device interface {
+	// Tags are the tags known from config, registered before Run starts.
+	Tags() []collector.Tag
+	// Run reads until ctx ends. It returns an error only when it cannot run
+	// at all; lost connections are retried inside.
+	Run(ctx context.Context) error
+}
+
+// Factory builds a device from its config block, validating the parts of the
+// block only this protocol understands. Its errors start with "device ID:".
+type Factory func(env Env, dev config.Device) (Device, error)
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a protocol available under name. It is called from the
+// protocol package's init; a duplicate name is a programming error.
+func Register(name string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("protocols: " + name + " registered twice")
+	}
+	factories[name] = f
+}
+
+// New builds the device dev with the factory of its protocol.
+func New(env Env, dev config.Device) (Device, error) {
+	mu.RLock()
+	f, ok := factories[dev.Protocol]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("device %s: protocol %q is not built in (have %v)", dev.ID, dev.Protocol, Names())
+	}
+	return f(env, dev) // factories name the device in their errors
+}
+
+// Names lists the registered protocols.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(factories))
+	for n := range factories {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
