@@ -41,17 +41,32 @@ type Token struct {
 	Token string `yaml:"token" required:"true" secret:"true" doc:"The secret; write ${ENV_NAME}, never the value."`
 }
 
-// Device is one thing hazgate reads from.
+// Device is one thing hazgate reads from. Keys every protocol shares are
+// here; each protocol's own keys are in its inline block (ModbusDevice in
+// modbus.go, MQTTDevice in mqtt.go), so they sit flat under the device in YAML.
 type Device struct {
 	ID       string `yaml:"id" required:"true" doc:"Unique device id."`
-	Protocol string `yaml:"protocol" required:"true" doc:"modbus."`
-	// URL is the transport, in simonvetter/modbus form for Modbus:
-	// tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:port.
-	URL      string        `yaml:"url" required:"true" doc:"Transport URL: tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port."`
-	UnitID   uint8         `yaml:"unit_id" default:"1" doc:"Modbus unit (slave) id."`
+	Protocol string `yaml:"protocol" required:"true" doc:"modbus or mqtt."`
+	// URL is the transport: for Modbus in simonvetter/modbus form
+	// (tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port,
+	// tcp+tls://host:port), for MQTT the broker.
+	URL      string        `yaml:"url" required:"true" doc:"Transport URL: tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:port; for mqtt the broker (tcp://, ssl://, ws://)."`
 	Interval time.Duration `yaml:"interval" default:"1s" doc:"Poll interval."`
 	Timeout  time.Duration `yaml:"timeout" default:"500ms" doc:"Timeout of one request."`
+	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`
 	Tags     []Tag         `yaml:"tags" doc:"Points read from this device."`
+
+	ModbusDevice `yaml:",inline"`
+	MQTTDevice   `yaml:",inline"`
+}
+
+// TLS names the files of a TLS client.
+type TLS struct {
+	CA   string `yaml:"ca" doc:"PEM file of the CA (or pinned server certificate) that signs the server."`
+	Cert string `yaml:"cert" doc:"PEM file of the client certificate, for mutual TLS."`
+	Key  string `yaml:"key" secret:"true" doc:"PEM file of the client key, for mutual TLS."`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name" doc:"Name to verify in the server certificate, when it differs from the URL's host."`
 }
 
 // Tag is one point of a device.

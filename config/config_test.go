@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -176,4 +179,42 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error is not Problems: %v", err)
 		}
 	})
+}
+
+// TestInlineProtocolKeys: a protocol's keys sit flat under the device but
+// live in their own struct, with defaults and unknown-key checks intact.
+func TestInlineProtocolKeys(t *testing.T) {
+	cfg, err := Parse("c.yaml", []byte(strings.Replace(base, "    interval: 1s\n", "    interval: 1s\n    unit_id: 7\n", 1)), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Devices[0].UnitID != 7 {
+		t.Errorf("unit_id = %d, want 7", cfg.Devices[0].UnitID)
+	}
+	cfg, err = Parse("c.yaml", []byte(base), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Devices[0].UnitID != 1 {
+		t.Errorf("unit_id default = %d, want 1", cfg.Devices[0].UnitID)
+	}
+}
+
+func TestMapValues(t *testing.T) {
+	var v struct {
+		States map[int]string `yaml:"states"`
+	}
+	d := &decoder{file: "m.yaml", lookup: env(nil), pos: map[string]Pos{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("states: {0: normal, 1: fault, x: bad, 1: again}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d.decode(doc.Content[0], reflect.ValueOf(&v).Elem(), "")
+	if v.States[0] != "normal" || v.States[1] != "fault" || len(v.States) != 2 {
+		t.Errorf("states = %v", v.States)
+	}
+	if len(d.problems) != 2 || !strings.Contains(d.problems[0].Error(), `m.yaml:1:31: states: key: expected an integer`) ||
+		!strings.Contains(d.problems[1].Error(), `m.yaml:1:39: duplicate key "1" in states`) {
+		t.Errorf("problems = %v", d.problems)
+	}
 }

@@ -129,22 +129,77 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
 	default:
 		d.decodeScalar(n, v, path)
 	}
 }
 
-// fieldKey returns the YAML key of a struct field, or "" when it has none.
-func fieldKey(f reflect.StructField) string {
-	k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if k == "-" {
-		return ""
+// decodeMap fills a map whose keys are scalars (a state-code name map such
+// as {0: normal, 1: fault}).
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
 	}
-	return k
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: expected a mapping, got %s", path, kindName(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		k := reflect.New(v.Type().Key()).Elem()
+		if kn.Kind != yaml.ScalarNode {
+			d.errorf(kn, "%s: a key must be a single value", path)
+			continue
+		}
+		if err := setScalar(k, kn.Value); err != nil {
+			d.errorf(kn, "%s: key: %v", path, err)
+			continue
+		}
+		if m.MapIndex(k).IsValid() {
+			d.errorf(kn, "duplicate key %q in %s", kn.Value, path)
+			continue
+		}
+		val := reflect.New(v.Type().Elem()).Elem()
+		d.decode(vn, val, fmt.Sprintf("%s[%s]", path, kn.Value))
+		m.SetMapIndex(k, val)
+	}
+	v.Set(m)
+}
+
+// field is one YAML key of a struct, found through any inline structs.
+type field struct {
+	key   string
+	index []int
+	sf    reflect.StructField
+}
+
+// structFields lists t's keys. A field tagged `yaml:",inline"` contributes
+// its own fields at this level, which lets each protocol keep its device keys
+// in a struct of its own file.
+func structFields(t reflect.Type) []field {
+	var out []field
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for _, sub := range structFields(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				out = append(out, sub)
+			}
+			continue
+		}
+		if name == "" || name == "-" {
+			continue
+		}
+		out = append(out, field{key: name, index: []int{i}, sf: f})
+	}
+	return out
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
-	t := v.Type()
 	if err := applyDefaults(v); err != nil {
 		panic(err) // a bad default tag is a programming error caught by tests
 	}
@@ -155,19 +210,18 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.errorf(n, "%s: expected a mapping, got %s", orTop(path), kindName(n))
 		return
 	}
-	fields := make(map[string]int, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		if k := fieldKey(t.Field(i)); k != "" {
-			fields[k] = i
-		}
+	fields := structFields(v.Type())
+	byKey := make(map[string]int, len(fields))
+	for i, f := range fields {
+		byKey[f.key] = i
 	}
 	seen := make(map[string]bool)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		key := kn.Value
-		fi, ok := fields[key]
+		fi, ok := byKey[key]
 		if !ok {
-			d.errorf(kn, "unknown key %q in %s%s", key, orTop(path), suggest(key, fields))
+			d.errorf(kn, "unknown key %q in %s%s", key, orTop(path), suggest(key, byKey))
 			continue
 		}
 		if seen[key] {
@@ -175,21 +229,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[key] = true
-		d.decode(vn, v.Field(fi), join(path, key))
+		d.decode(vn, v.FieldByIndex(fields[fi].index), join(path, key))
 	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		k := fieldKey(f)
-		if k == "" || seen[k] {
+	for _, f := range fields {
+		if seen[f.key] {
 			continue
 		}
-		if f.Tag.Get("required") == "true" {
-			d.errorf(n, "missing required key %q in %s", k, orTop(path))
+		if f.sf.Tag.Get("required") == "true" {
+			d.errorf(n, "missing required key %q in %s", f.key, orTop(path))
 			continue
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+		if f.sf.Type.Kind() == reflect.Struct && f.sf.Type != durationType {
 			// An absent block still gets its defaults (no http: means 127.0.0.1:8080).
-			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, v.Field(i), join(path, k))
+			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, v.FieldByIndex(f.index), join(path, f.key))
 		}
 	}
 }
@@ -307,14 +359,13 @@ func setScalar(v reflect.Value, s string) error {
 // applyDefaults sets every field that has a default tag, before the file's
 // own values are decoded over them.
 func applyDefaults(v reflect.Value) error {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		def, ok := t.Field(i).Tag.Lookup("default")
+	for _, f := range structFields(v.Type()) {
+		def, ok := f.sf.Tag.Lookup("default")
 		if !ok {
 			continue
 		}
-		if err := setScalar(v.Field(i), def); err != nil {
-			return fmt.Errorf("default of %s.%s: %w", t.Name(), t.Field(i).Name, err)
+		if err := setScalar(v.FieldByIndex(f.index), def); err != nil {
+			return fmt.Errorf("default of %s.%s: %w", v.Type().Name(), f.sf.Name, err)
 		}
 	}
 	return nil

@@ -9,6 +9,11 @@ var (
 	modbusSchemes = []string{"tcp", "rtu", "rtuovertcp", "rtuoverudp", "udp", "tcp+tls"}
 )
 
+// ModbusDevice holds the keys only Modbus devices have.
+type ModbusDevice struct {
+	UnitID uint8 `yaml:"unit_id" default:"1" doc:"Modbus unit (slave) id."`
+}
+
 // Register locates and decodes a Modbus value.
 type Register struct {
 	Table   string  `yaml:"table" required:"true" doc:"coil, discrete, holding or input."`

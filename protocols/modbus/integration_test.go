@@ -40,7 +40,7 @@ func TestPymodbusPeer(t *testing.T) {
 		Discrete: []string{"0=1"},
 	})
 	const interval = 200 * time.Millisecond
-	dev := config.Device{ID: "py-1", Protocol: "modbus", URL: srv.URL(), UnitID: 1, Interval: interval, Timeout: 500 * time.Millisecond,
+	dev := config.Device{ID: "py-1", Protocol: "modbus", URL: srv.URL(), ModbusDevice: config.ModbusDevice{UnitID: 1}, Interval: interval, Timeout: 500 * time.Millisecond,
 		Tags: []config.Tag{
 			reg("lel", "input", 0, "uint16", 0.1, 0),
 			reg("temp", "input", 1, "int16", 1, 0),

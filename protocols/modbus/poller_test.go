@@ -35,7 +35,7 @@ func tag(id, table string, addr uint16, typ string, scale, offset float64) confi
 }
 
 func device(url string, tags ...config.Tag) config.Device {
-	return config.Device{ID: "dev", Protocol: "modbus", URL: url, UnitID: 1,
+	return config.Device{ID: "dev", Protocol: "modbus", URL: url, ModbusDevice: config.ModbusDevice{UnitID: 1},
 		Interval: time.Second, Timeout: time.Second, Tags: tags}
 }
 

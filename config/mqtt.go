@@ -1,0 +1,4 @@
+package config
+
+// MQTTDevice holds the keys only MQTT devices have.
+type MQTTDevice struct{}
