@@ -15,6 +15,9 @@ type Config struct {
 	InfluxDB *InfluxDB `yaml:"influxdb" doc:"Where readings and alarm events are written. Optional."`
 	Devices  []Device  `yaml:"devices" doc:"Devices to read."`
 	Rules    []Rule    `yaml:"rules" doc:"Alarm rules."`
+	// Northbound publishes alarm transitions to an upstream broker (a
+	// regulator's hub, a group platform).
+	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-"`
