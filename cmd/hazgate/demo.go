@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"hazgate/config"
@@ -29,11 +28,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := newLogger(stderr, level)
+	log := newLogger(stderr, *debug)
 
 	if *dataDir == "" {
 		dir, err := os.MkdirTemp("", "hazgate-demo-")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 
 	"hazgate/config"
 )
@@ -17,11 +16,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := newLogger(stderr, level)
+	log := newLogger(stderr, *debug)
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
