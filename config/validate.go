@@ -10,7 +10,7 @@ import (
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols = []string{"modbus"}
+	protocols = []string{"modbus", "mqtt"}
 	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
@@ -68,6 +68,9 @@ func (d *decoder) validate(c *Config) {
 	}
 
 	d.validateRules(c.Rules)
+	if c.Northbound != nil {
+		d.validateNorthbound(c.Northbound)
+	}
 }
 
 // short names the line of a path, for "first at" notes.
@@ -106,6 +109,8 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 	switch dev.Protocol {
 	case "modbus":
 		d.validateModbus(dev, p)
+	case "mqtt":
+		d.validateMQTT(dev, p)
 	}
 }
 
