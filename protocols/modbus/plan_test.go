@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -20,7 +21,7 @@ func pts(specs ...string) []point {
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, point{id: fmt.Sprintf("p%d", i), table: t, addr: addr, typ: vt, scale: 1})
+		out = append(out, point{id: fmt.Sprintf("p%d", i), table: t, addr: addr, typ: vt, bit: -1, scale: 1})
 	}
 	return out
 }
@@ -79,7 +80,7 @@ func TestPlan(t *testing.T) {
 			if modes != nil && len(modes) < len(tc.points) {
 				modes = append(modes, make([]mergeMode, len(tc.points)-len(modes))...)
 			}
-			got := reqString(plan(tc.points, modes))
+			got := reqString(plan(tc.points, modes, defaultPlan))
 			want := tc.want
 			for i, w := range want { // allow "d" for discrete to keep lines short
 				if len(w) > 2 && w[:2] == "d " {
@@ -102,7 +103,7 @@ func TestPlanCoversEveryPointWithinLimits(t *testing.T) {
 		points = append(points, point{table: tableCoil, addr: uint16(i * 7), typ: typeBool})
 	}
 	seen := make([]int, len(points))
-	for _, r := range plan(points, nil) {
+	for _, r := range plan(points, nil, defaultPlan) {
 		if int(r.qty) > r.table.maxQuantity() || r.qty == 0 {
 			t.Errorf("request %s %d+%d breaks the limit", r.table, r.addr, r.qty)
 		}
@@ -119,4 +120,73 @@ func TestPlanCoversEveryPointWithinLimits(t *testing.T) {
 			t.Errorf("point %d in %d requests", i, n)
 		}
 	}
+}
+
+func TestPlanOptions(t *testing.T) {
+	points := pts("h:0:uint16", "h:3:uint16", "h:4:float32", "h:20:uint16", "c:0:bool", "c:10:bool")
+	cases := []struct {
+		name string
+		o    planOptions
+		want []string
+	}{
+		{"defaults", defaultPlan, []string{"coil 0+11[4 5]", "holding 0+6[0 1 2]", "holding 20+1[3]"}},
+		{"max_gap 0", planOptions{maxGapRegs: 0, maxGapBits: 0, maxRegs: 125}, []string{"coil 0+1[4]", "coil 10+1[5]", "holding 0+1[0]", "holding 3+3[1 2]", "holding 20+1[3]"}},
+		{"max_gap 14 reaches 20", planOptions{maxGapRegs: 14, maxGapBits: 9, maxRegs: 125}, []string{"coil 0+11[4 5]", "holding 0+21[0 1 2 3]"}},
+		{"max_registers 5", planOptions{maxGapRegs: 8, maxGapBits: 64, maxRegs: 5}, []string{"coil 0+11[4 5]", "holding 0+4[0 1]", "holding 4+2[2]", "holding 20+1[3]"}},
+		{"single reads", planOptions{maxGapRegs: 8, maxGapBits: 64, maxRegs: 125, single: true},
+			[]string{"coil 0+1[4]", "coil 10+1[5]", "holding 0+1[0]", "holding 3+1[1]", "holding 4+2[2]", "holding 20+1[3]"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := reqString(plan(points, nil, tc.o)); !slices.Equal(got, tc.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The greedy plan is the fewest requests: no partition of the sorted points
+// into feasible runs is shorter. Checked against an exhaustive search on
+// small random layouts.
+func TestPlanIsMinimal(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		n := 1 + rnd.IntN(9)
+		var points []point
+		for range n {
+			typ := []valueType{typeUint16, typeUint32, typeUint64}[rnd.IntN(3)]
+			points = append(points, point{table: tableHolding, addr: uint16(rnd.IntN(40)), typ: typ, bit: -1})
+		}
+		o := planOptions{maxGapRegs: rnd.IntN(6), maxRegs: 4 + rnd.IntN(12)}
+		got := len(plan(points, nil, o))
+		if best := fewestReads(points, o); got != best {
+			t.Fatalf("trial %d: %d requests for %+v with %+v, exhaustive search needs %d", trial, got, points, o, best)
+		}
+	}
+}
+
+// fewestReads tries every split of the address-sorted points into runs.
+func fewestReads(points []point, o planOptions) int {
+	ps := slices.Clone(points)
+	slices.SortFunc(ps, func(a, b point) int { return int(a.addr) - int(b.addr) })
+	feasible := func(run []point) bool {
+		end := run[0].end()
+		for _, p := range run[1:] {
+			if int(p.addr) > end+o.maxGapRegs {
+				return false
+			}
+			end = max(end, p.end())
+		}
+		return end-int(run[0].addr) <= o.limit(tableHolding)
+	}
+	best := make([]int, len(ps)+1) // best[i]: fewest reads for ps[:i]
+	for i := 1; i <= len(ps); i++ {
+		best[i] = len(ps) + 1
+		for j := range i {
+			if feasible(ps[j:i]) {
+				best[i] = min(best[i], best[j]+1)
+			}
+		}
+	}
+	return best[len(ps)]
 }

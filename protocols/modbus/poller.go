@@ -1,7 +1,9 @@
 // Package modbus polls Modbus devices and turns their registers into
-// collector.Samples. One Poller owns one device's connection; it plans merged
-// reads, decodes values, reconnects after I/O failures and isolates tags a
-// device refuses, so one bad address costs only its own tag.
+// collector.Samples. A Poller reads one device (one unit id); devices with
+// the same URL share one connection, served one request at a time. The
+// poller plans merged reads, decodes every register layout, reconnects with
+// backoff and isolates tags a device refuses, so one bad address costs only
+// its own tag.
 package modbus
 
 import (
@@ -10,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,155 +22,171 @@ import (
 	"hazgate/protocols"
 )
 
-// Stats counts what a poller did since it was made.
-type Stats struct {
-	Polls      uint64 // poll cycles completed and handed to the emitter
-	Requests   uint64 // reads sent, including isolation re-reads
-	Errors     uint64 // I/O failures: connect, timeout, reset, malformed reply
-	Exceptions uint64 // Modbus exception responses
-	Reconnects uint64 // successful opens after a lost connection
-}
-
 // Poller reads one Modbus device. Its fields after construction are owned by
-// the goroutine running Run, except the atomic counters.
+// the goroutine running Run, except the metrics.
 type Poller struct {
 	site   string
 	dev    config.Device
 	emit   protocols.Emitter
 	log    *slog.Logger
+	base   *slog.Logger // without the device, for the shared link
+	spec   linkSpec
+	opts   planOptions
 	points []point
+	first  []int // index of each point's first sample in a batch
 	tags   []collector.Tag
-	client *modbus.ModbusClient
+	m      metrics
 
 	// Run's state.
-	open    bool
-	lost    bool        // the connection failed and was not reopened yet
+	link    *link
+	lost    bool        // the device failed to answer and has not answered since
 	modes   []mergeMode // what failures taught us about each point
 	reqs    []request
 	reasons []string // last Bad reason per point, to log changes only
-
-	polls, requests, errs, exceptions, reconnects atomic.Uint64
-	running                                       atomic.Bool
+	running atomic.Bool
 }
 
 // New validates dev's Modbus part and returns its poller. Errors name the
-// device and, where one is at fault, the tag.
+// device and, where one is at fault, the tag. Nothing is opened until Run.
 func New(site string, dev config.Device, emit protocols.Emitter, log *slog.Logger) (*Poller, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("device", dev.ID)
 	if dev.ID == "" {
 		return nil, errors.New("modbus device: empty id")
 	}
 	if emit == nil {
 		return nil, fmt.Errorf("device %s: no emitter", dev.ID)
 	}
-	if dev.Interval <= 0 {
-		return nil, fmt.Errorf("device %s: interval %v must be positive", dev.ID, dev.Interval)
+	p := &Poller{site: site, dev: dev, emit: emit, log: log.With("device", dev.ID), base: log}
+	if err := p.init(); err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev.ID, err)
 	}
-	if dev.Timeout <= 0 {
-		return nil, fmt.Errorf("device %s: timeout %v must be positive", dev.ID, dev.Timeout)
-	}
-	if len(dev.Tags) == 0 {
-		return nil, fmt.Errorf("device %s: no tags", dev.ID)
-	}
-	p := &Poller{site: site, dev: dev, emit: emit, log: log}
-	seen := make(map[string]bool, len(dev.Tags))
-	for _, t := range dev.Tags {
-		pt, err := resolve(t)
-		if err != nil {
-			return nil, fmt.Errorf("device %s: %w", dev.ID, err)
-		}
-		if seen[t.ID] {
-			return nil, fmt.Errorf("device %s: tag %s: duplicate id", dev.ID, t.ID)
-		}
-		seen[t.ID] = true
-		p.points = append(p.points, pt)
-		p.tags = append(p.tags, collector.Tag{
-			ID: t.ID, Name: t.Name, Site: site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
-			Area: t.Area, HazardSource: t.HazardSource, Description: t.Description,
-		})
-	}
-	client, err := modbus.NewClient(&modbus.ClientConfiguration{
-		URL:     dev.URL,
-		Timeout: dev.Timeout,
-		// The library prints to stdout by default; keep its warnings in our logs.
-		Logger: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("device %s: url %q: %w", dev.ID, dev.URL, err)
-	}
-	if err := client.SetUnitId(dev.UnitID); err != nil {
-		return nil, fmt.Errorf("device %s: unit id %d: %w", dev.ID, dev.UnitID, err)
-	}
-	p.client = client
-	p.modes = make([]mergeMode, len(p.points))
-	p.reasons = make([]string, len(p.points))
-	p.reqs = plan(p.points, p.modes)
 	return p, nil
 }
 
-// resolve checks one tag's register and turns it into a point.
-func resolve(t config.Tag) (point, error) {
-	if t.ID == "" {
-		return point{}, errors.New("tag with empty id")
+// init resolves the device's settings and tags and makes the first plan.
+func (p *Poller) init() error {
+	dev := p.dev
+	if dev.Interval <= 0 {
+		return fmt.Errorf("interval %v must be positive", dev.Interval)
 	}
-	r := t.Register
-	if r == nil {
-		return point{}, fmt.Errorf("tag %s: no register", t.ID)
+	if dev.Timeout <= 0 {
+		return fmt.Errorf("timeout %v must be positive", dev.Timeout)
 	}
-	tb, err := parseTable(r.Table)
+	if len(dev.Tags) == 0 {
+		return errors.New("no tags")
+	}
+	if dev.Retries < 0 {
+		return fmt.Errorf("retries %d must not be negative", dev.Retries)
+	}
+	order, err := parseOrder(dev.ByteOrder)
 	if err != nil {
-		return point{}, fmt.Errorf("tag %s: register: %w", t.ID, err)
+		return err
 	}
-	typ, err := parseType(r.Type, tb)
-	if err != nil {
-		return point{}, fmt.Errorf("tag %s: register: %w", t.ID, err)
+	if p.spec, err = newLinkSpec(dev); err != nil {
+		return err
 	}
-	pt := point{id: t.ID, table: tb, addr: r.Address, typ: typ, scale: r.Scale, offset: r.Offset}
-	if pt.end() > 1<<16 {
-		return point{}, fmt.Errorf("tag %s: register: %s at %s address %d runs past address 65535", t.ID, typ, tb, r.Address)
+	// The client is built again by the link; building it here rejects a bad
+	// URL before anything runs.
+	if _, err := p.spec.client(p.base); err != nil {
+		return fmt.Errorf("url %q: %w", dev.URL, err)
 	}
-	return pt, nil
+	p.opts = planOptionsOf(dev.ModbusDevice)
+	seen := make(map[string]bool, len(dev.Tags))
+	add := func(t config.Tag, id, desc string) error {
+		if seen[id] {
+			return fmt.Errorf("tag %s: duplicate id", id)
+		}
+		seen[id] = true
+		p.tags = append(p.tags, collector.Tag{
+			ID: id, Name: t.Name, Site: p.site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
+			Area: t.Area, HazardSource: t.HazardSource, Description: desc,
+		})
+		return nil
+	}
+	for _, t := range dev.Tags {
+		pt, err := resolve(t, order)
+		if err != nil {
+			return err
+		}
+		if pt.size() > p.opts.limit(pt.table) {
+			return fmt.Errorf("tag %s: %s takes %d registers, more than max_registers %d", t.ID, pt.typ, pt.size(), p.opts.maxRegs)
+		}
+		p.first = append(p.first, len(p.tags))
+		if err := add(t, t.ID, t.Description); err != nil {
+			return err
+		}
+		if pt.states != nil {
+			for k, name := range pt.states.names {
+				desc := fmt.Sprintf("1 while %s is in state %s (code %d)", t.ID, name, pt.states.codes[k])
+				st := t
+				st.Unit = ""
+				if err := add(st, t.ID+"."+name, desc); err != nil {
+					return err
+				}
+			}
+		}
+		p.points = append(p.points, pt)
+	}
+	p.modes = make([]mergeMode, len(p.points))
+	p.reasons = make([]string, len(p.points))
+	p.reqs = plan(p.points, p.modes, p.opts)
+	return nil
 }
 
-// Tags returns the metadata of the device's tags, in config order, for the
-// tag registry.
+func planOptionsOf(m config.ModbusDevice) planOptions {
+	o := defaultPlan
+	if m.MaxGap != nil {
+		o.maxGapRegs = int(*m.MaxGap)
+	}
+	if m.MaxGapBits != nil {
+		o.maxGapBits = int(*m.MaxGapBits)
+	}
+	if m.MaxRegisters > 0 {
+		o.maxRegs = int(m.MaxRegisters)
+	}
+	o.single = m.SingleReads
+	return o
+}
+
+// Tags returns the metadata of the device's tags, in config order, each
+// state tag (<id>.<name>) after its state register's tag, for the registry.
 func (p *Poller) Tags() []collector.Tag {
 	return append([]collector.Tag(nil), p.tags...)
 }
 
 // Stats returns the counters so far; safe from any goroutine.
-func (p *Poller) Stats() Stats {
-	return Stats{
-		Polls:      p.polls.Load(),
-		Requests:   p.requests.Load(),
-		Errors:     p.errs.Load(),
-		Exceptions: p.exceptions.Load(),
-		Reconnects: p.reconnects.Load(),
+func (p *Poller) Stats() Stats { return p.m.snapshot() }
+
+// attach joins the device's shared connection; detach leaves it.
+func (p *Poller) attach() (detach func(), err error) {
+	l, err := pool.acquire(p.dev.ID, p.spec, p.dev.Interval, p.base)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", p.dev.ID, err)
 	}
+	p.link = l
+	return func() { pool.release(l, p.dev.ID) }, nil
 }
 
-// Run polls every dev.Interval until ctx ends, then closes the connection and
-// returns nil. A poll in flight when ctx ends finishes first; it is bounded by
-// dev.Timeout per request. Run may be called once.
+// Run polls every dev.Interval until ctx ends, then leaves the connection
+// and returns nil. A request in flight when ctx ends is abandoned, not
+// waited for. Run may be called once.
 func (p *Poller) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("device %s: poller already ran", p.dev.ID)
 	}
-	defer func() {
-		if p.open {
-			p.client.Close()
-		}
-	}()
+	detach, err := p.attach()
+	if err != nil {
+		return err
+	}
+	defer detach()
 
 	// A ticker drops ticks a slow poll overran instead of drifting or bunching.
 	tick := time.NewTicker(p.dev.Interval)
 	defer tick.Stop()
-	now := time.Now()
 	for {
-		batch := p.poll(ctx, now)
+		batch := p.poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -179,56 +196,47 @@ func (p *Poller) Run(ctx context.Context) error {
 			}
 			p.log.Warn("emit failed", "err", err)
 		} else {
-			p.polls.Add(1)
+			p.m.polls.Add(1)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case now = <-tick.C:
+		case <-tick.C:
 		}
 	}
 }
 
-// poll runs one cycle and returns one sample per tag, all stamped at.
-func (p *Poller) poll(ctx context.Context, at time.Time) []collector.Sample {
-	out := make([]collector.Sample, len(p.points))
-	for i, pt := range p.points {
-		out[i] = collector.Sample{Tag: pt.id, Time: at}
-	}
-	if !p.open {
-		if err := p.connect(ctx); err != nil {
-			if ctx.Err() != nil {
-				return out
-			}
-			p.down(err, "connect")
-			return p.allBad(out, collector.ReasonCommLoss)
-		}
+// poll runs one cycle and returns the device's samples in Tags order, each
+// stamped with the time its request was answered.
+func (p *Poller) poll(ctx context.Context) []collector.Sample {
+	out := make([]collector.Sample, len(p.tags))
+	for i := range out {
+		out[i].Tag = p.tags[i].ID
 	}
 	replan := false
 	for _, rq := range p.reqs {
+		r := p.read(ctx, rq)
 		if ctx.Err() != nil {
 			return out
 		}
-		res, err := p.read(rq)
-		switch {
-		case err == nil:
-			p.fill(out, rq, res)
+		switch k := classify(r.err); k {
+		case kindNone:
+			p.fill(out, rq, r)
 			for _, i := range rq.points {
-				if p.modes[i] == mergeRefused && out[i].Quality == collector.Good {
+				if p.modes[i] == mergeRefused && out[p.first[i]].Quality != collector.Bad {
 					// The refused point answers again: merge it back.
 					p.modes[i] = mergeFree
 					replan = true
 				}
 			}
-		case isException(err):
+		case kindException:
 			if len(rq.points) == 1 {
-				p.refused(out, rq.points[0], err)
+				p.refused(out, rq.points[0], r)
 				continue
 			}
-			ok, ioErr := p.isolate(out, rq)
-			if ioErr != nil {
-				p.down(ioErr, "read")
-				return p.allBad(out, collector.ReasonCommLoss)
+			ok, lost := p.isolate(ctx, out, rq)
+			if lost != nil {
+				return p.down(out, *lost)
 			}
 			if ok {
 				// Every point answers alone, so an address in a bridged gap
@@ -241,154 +249,78 @@ func (p *Poller) poll(ctx context.Context, at time.Time) []collector.Sample {
 					}
 				}
 				p.log.Info("merged read refused though each tag answers alone; no longer bridging gaps",
-					"table", rq.table.String(), "address", rq.addr, "quantity", rq.qty, "err", err)
+					"table", rq.table.String(), "address", rq.addr, "quantity", rq.qty, "err", r.err)
 			}
 			replan = true
 		default:
-			p.down(err, "read")
-			return p.allBad(out, collector.ReasonCommLoss)
+			return p.down(out, r)
 		}
 	}
 	if replan {
-		p.reqs = plan(p.points, p.modes)
+		p.reqs = plan(p.points, p.modes, p.opts)
 	}
 	return out
 }
 
-// connect opens the connection. The library's dial cannot be cancelled (it
-// has a fixed 5 s dial timeout), so it runs aside and connect stops waiting
-// when ctx ends; an abandoned dial ends by itself within that timeout and
-// closes what it opened.
-func (p *Poller) connect(ctx context.Context) error {
-	var (
-		mu        sync.Mutex
-		abandoned bool
-	)
-	done := make(chan error, 1)
-	go func() {
-		err := p.client.Open()
-		mu.Lock()
-		defer mu.Unlock()
-		if abandoned {
-			if err == nil {
-				p.client.Close()
-			}
-			return
-		}
-		done <- err
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		mu.Lock()
-		abandoned = true
-		mu.Unlock()
-		// The dial may have finished just before: then Run's exit closes it.
-		select {
-		case err = <-done:
-			p.open = err == nil
-		default:
-		}
-		return ctx.Err()
-	}
-	if err != nil {
-		return err
-	}
-	p.open = true
-	if p.lost {
+// read sends one request through the link and notes the device's return.
+func (p *Poller) read(ctx context.Context, rq request) reply {
+	r := p.link.do(ctx, &job{unit: p.dev.UnitID, rq: rq, retries: p.dev.Retries, m: &p.m, done: make(chan reply, 1)})
+	if k := classify(r.err); (k == kindNone || k == kindException) && p.lost {
 		p.lost = false
-		p.reconnects.Add(1)
-		p.log.Info("device reconnected", "url", p.dev.URL)
+		p.m.reconnects.Add(1)
+		p.log.Info("device answers again", "url", p.dev.URL)
 	}
-	return nil
+	return r
 }
 
-// down closes the connection after an I/O failure; the next tick reconnects.
-func (p *Poller) down(err error, op string) {
-	p.errs.Add(1)
-	if p.open {
-		p.client.Close()
-		p.open = false
-	}
+// down marks every sample Bad comm_loss at the failure's time, throwing away
+// values read earlier in the poll: a batch says one thing per device. The
+// device's loss is logged once, not once per tag or poll.
+func (p *Poller) down(out []collector.Sample, r reply) []collector.Sample {
 	if !p.lost {
 		p.lost = true
-		p.log.Warn("device unreachable; tags Bad until it answers", "op", op, "url", p.dev.URL, "err", err)
+		p.log.Warn("device unreachable; tags Bad until it answers", "url", p.dev.URL, "unit", p.dev.UnitID, "err", r.err)
 	}
-}
-
-// allBad marks every point Bad with reason, throwing away values read earlier
-// in a poll that then lost the connection: a batch says one thing per device.
-// Per-tag reasons are left alone: the device's loss and return are logged
-// once, not once per tag.
-func (p *Poller) allBad(out []collector.Sample, reason string) []collector.Sample {
 	for i := range out {
-		out[i].Value, out[i].Quality, out[i].Reason = 0, collector.Bad, reason
+		out[i].Value, out[i].Quality, out[i].Reason, out[i].Time = 0, collector.Bad, collector.ReasonCommLoss, r.at
 	}
 	return out
-}
-
-// readResult is what one request returned: register bytes or bits.
-type readResult struct {
-	regs []byte
-	bits []bool
-}
-
-func (p *Poller) read(rq request) (readResult, error) {
-	p.requests.Add(1)
-	var (
-		r   readResult
-		err error
-	)
-	switch rq.table {
-	case tableCoil:
-		r.bits, err = p.client.ReadCoils(rq.addr, rq.qty)
-	case tableDiscrete:
-		r.bits, err = p.client.ReadDiscreteInputs(rq.addr, rq.qty)
-	case tableHolding:
-		// Raw bytes keep the wire order, so byte/word orders decode in one place.
-		r.regs, err = p.client.ReadRawBytes(rq.addr, 2*rq.qty, modbus.HOLDING_REGISTER)
-	case tableInput:
-		r.regs, err = p.client.ReadRawBytes(rq.addr, 2*rq.qty, modbus.INPUT_REGISTER)
-	}
-	if err != nil {
-		if isException(err) {
-			p.exceptions.Add(1)
-		}
-		return r, fmt.Errorf("device %s: read %s %d+%d: %w", p.dev.ID, rq.table, rq.addr, rq.qty, err)
-	}
-	return r, nil
 }
 
 // fill decodes a request's result into its points' samples.
-func (p *Poller) fill(out []collector.Sample, rq request, r readResult) {
+func (p *Poller) fill(out []collector.Sample, rq request, r reply) {
 	for _, i := range rq.points {
-		pt := p.points[i]
-		off := int(pt.addr - rq.addr)
+		pt := &p.points[i]
+		s := out[p.first[i] : p.first[i]+pt.samples()]
+		for k := range s {
+			s[k].Time = r.at
+		}
 		var (
 			v   float64
 			err error
 		)
 		if pt.table.bits() {
-			if off < len(r.bits) {
-				v = decodeBit(r.bits[off])
+			if off := int(pt.addr - rq.addr); off < len(r.res.bits) {
+				v = decodeBit(r.res.bits[off])
 			} else {
 				err = errShort
 			}
 		} else {
-			lo := min(2*off, len(r.regs))
-			v, err = decodeRegisters(pt.typ, r.regs[lo:])
-			v = engineering(v, pt.scale, pt.offset)
+			v, err = pt.decode(rq.addr, r.res.regs)
 		}
 		if err != nil {
-			out[i].Quality, out[i].Reason = collector.Bad, collector.ReasonDecode
+			p.m.decodeErrs.Add(1)
+			for k := range s {
+				s[k].Value, s[k].Quality, s[k].Reason = 0, collector.Bad, collector.ReasonDecode
+			}
 			if p.reasons[i] != collector.ReasonDecode {
-				p.log.Warn("tag value not decodable", "tag", pt.id, "table", pt.table.String(), "address", pt.addr, "type", pt.typ.String(), "err", err)
+				p.log.Warn("tag value not decodable", "tag", pt.id, "table", pt.table.String(), "address", pt.addr,
+					"type", pt.typ.String(), "byte_order", pt.order.String(), "err", err)
 			}
 			p.reasons[i] = collector.ReasonDecode
 			continue
 		}
-		out[i].Value, out[i].Quality, out[i].Reason = v, collector.Good, ""
+		pt.set(s, v)
 		if p.reasons[i] != "" {
 			p.log.Info("tag answers again", "tag", pt.id, "table", pt.table.String(), "address", pt.addr)
 		}
@@ -398,22 +330,23 @@ func (p *Poller) fill(out []collector.Sample, rq request, r readResult) {
 
 // isolate re-reads a refused merged request point by point. Points the
 // device refuses alone are marked Bad and read alone from now on. ok reports
-// that no point was refused alone; ioErr that the connection failed meanwhile.
-func (p *Poller) isolate(out []collector.Sample, rq request) (ok bool, ioErr error) {
+// that no point was refused alone; lost, that the device stopped answering
+// meanwhile.
+func (p *Poller) isolate(ctx context.Context, out []collector.Sample, rq request) (ok bool, lost *reply) {
 	ok = true
 	for _, i := range rq.points {
 		pt := p.points[i]
 		one := request{table: pt.table, addr: pt.addr, qty: uint16(pt.size()), points: []int{i}}
-		res, err := p.read(one)
-		switch {
-		case err == nil:
-			p.fill(out, one, res)
-		case isException(err):
+		r := p.read(ctx, one)
+		switch classify(r.err) {
+		case kindNone:
+			p.fill(out, one, r)
+		case kindException:
 			ok = false
 			p.modes[i] = mergeRefused
-			p.refused(out, i, err)
+			p.refused(out, i, r)
 		default:
-			return false, err
+			return false, &r
 		}
 	}
 	return ok, nil
@@ -422,16 +355,19 @@ func (p *Poller) isolate(out []collector.Sample, rq request) (ok bool, ioErr err
 // refused marks point i Bad after the device answered its own read with an
 // exception. A gateway's "path unavailable" or "target failed to respond" is
 // how a dead field device behind it shows, so it counts as comm loss.
-func (p *Poller) refused(out []collector.Sample, i int, err error) {
+func (p *Poller) refused(out []collector.Sample, i int, r reply) {
 	pt := p.points[i]
 	reason := collector.ReasonException
-	if errors.Is(err, modbus.ErrGWPathUnavailable) || errors.Is(err, modbus.ErrGWTargetFailedToRespond) {
+	if errors.Is(r.err, modbus.ErrGWPathUnavailable) || errors.Is(r.err, modbus.ErrGWTargetFailedToRespond) {
 		reason = collector.ReasonCommLoss
 	}
-	out[i].Value, out[i].Quality, out[i].Reason = 0, collector.Bad, reason
+	for k := range pt.samples() {
+		s := &out[p.first[i]+k]
+		s.Value, s.Quality, s.Reason, s.Time = 0, collector.Bad, reason, r.at
+	}
 	if p.reasons[i] != reason {
 		p.log.Warn("device refused tag", "tag", pt.id, "table", pt.table.String(), "address", pt.addr,
-			"type", pt.typ.String(), "reason", reason, "err", err)
+			"type", pt.typ.String(), "reason", reason, "err", r.err)
 	}
 	p.reasons[i] = reason
 }

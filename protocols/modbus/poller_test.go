@@ -64,11 +64,11 @@ func newPoller(t *testing.T, dev config.Device) (*Poller, *logBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if p.open {
-			p.client.Close()
-		}
-	})
+	detach, err := p.attach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(detach)
 	return p, lb
 }
 
@@ -97,9 +97,9 @@ func detectorTags(n int) []config.Tag {
 func pollOnce(t *testing.T, p *Poller) ([]collector.Sample, uint64) {
 	t.Helper()
 	before := p.Stats().Requests
-	out := p.poll(context.Background(), time.Now())
-	if len(out) != len(p.points) {
-		t.Fatalf("poll returned %d samples for %d tags", len(out), len(p.points))
+	out := p.poll(context.Background())
+	if len(out) != len(p.tags) {
+		t.Fatalf("poll returned %d samples for %d tags", len(out), len(p.tags))
 	}
 	return out, p.Stats().Requests - before
 }
@@ -268,7 +268,9 @@ func TestPollDecodesEveryType(t *testing.T) {
 		tag("di0", "discrete", 0, "bool", 1, 0),
 		tag("di1", "discrete", 1, "bool", 1, 0),
 	))
+	start := time.Now()
 	out, n := pollOnce(t, p)
+	end := time.Now()
 	if n != 4 {
 		t.Errorf("%d requests, want 4 (one per table)", n)
 	}
@@ -288,12 +290,21 @@ func TestPollDecodesEveryType(t *testing.T) {
 		{collector.Good, "", 1},
 		{collector.Good, "", 0},
 	}
-	at := out[0].Time
+	// Each sample carries its request's answer time: one time per table,
+	// rising in request order (coil, discrete, holding, input), all inside
+	// the poll.
 	for i, w := range want {
 		wantSample(t, out[i], w.q, w.reason, w.v)
-		if !out[i].Time.Equal(at) {
-			t.Errorf("%s stamped %v, want the poll's %v", out[i].Tag, out[i].Time, at)
+		if !out[i].Time.After(start) || out[i].Time.After(end) {
+			t.Errorf("%s stamped %v, outside the poll %v-%v", out[i].Tag, out[i].Time, start, end)
 		}
+	}
+	holding, input, coil, discrete := out[0].Time, out[6].Time, out[7].Time, out[8].Time
+	if !out[5].Time.Equal(holding) || !out[9].Time.Equal(discrete) {
+		t.Error("samples of one request stamped apart")
+	}
+	if !(coil.Before(discrete) && discrete.Before(holding) && holding.Before(input)) {
+		t.Errorf("answer times coil %v, discrete %v, holding %v, input %v: want the request order", coil, discrete, holding, input)
 	}
 }
 
@@ -352,12 +363,14 @@ func TestPollRefusedGapStopsBridging(t *testing.T) {
 func TestPollCommLossAndReconnect(t *testing.T) {
 	c := gasController(t, 4)
 	c.SetLEL(1, 12.3)
-	p, _ := newPoller(t, device(c.URL(), detectorTags(4)...))
+	dev := device(c.URL(), detectorTags(4)...)
+	dev.Interval = 20 * time.Millisecond // the backoff's base
+	p, _ := newPoller(t, dev)
 	out, _ := pollOnce(t, p)
 	wantSample(t, out[1], collector.Good, "", 12.3)
 
 	c.Close()
-	for range 2 { // every poll while down says so
+	for range 4 { // every poll while down says so, dialling or backing off
 		out, _ = pollOnce(t, p)
 		for _, s := range out {
 			wantSample(t, s, collector.Bad, collector.ReasonCommLoss, 0)
@@ -366,10 +379,19 @@ func TestPollCommLossAndReconnect(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out, _ = pollOnce(t, p)
+	// Backoff doubles from 20 ms per failed dial: after at most 3 failures
+	// the next dial is due within 160 ms (+20 % jitter).
+	deadline := time.Now().Add(2 * time.Second)
+	for out, _ = pollOnce(t, p); out[1].Quality != collector.Good; out, _ = pollOnce(t, p) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer 2 s after the restart: %+v", out[1])
+		}
+		time.Sleep(dev.Interval)
+	}
 	wantSample(t, out[1], collector.Good, "", 12.3)
-	if s := p.Stats(); s.Reconnects != 1 || s.Errors < 2 {
-		t.Errorf("stats %+v, want 1 reconnect and at least 2 errors", s)
+	s := p.Stats()
+	if s.Reconnects != 1 || s.ConnErrors < 4 || s.Errors != s.ConnErrors || s.LastSuccess.IsZero() {
+		t.Errorf("stats %+v, want 1 reconnect, at least 4 connection errors, a last success", s)
 	}
 }
 
@@ -510,7 +532,7 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no register", func(d *config.Device) { d.Tags = []config.Tag{{ID: "T9"}} }, "tag T9: no register"},
 		{"bad table", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "inputs", 0, "", 1, 0)} }, `tag T9: register: unknown table "inputs"`},
-		{"bad type", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "input", 0, "int64", 1, 0)} }, `tag T9: register: unknown type "int64"`},
+		{"bad type", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "input", 0, "int128", 1, 0)} }, `tag T9: register: unknown type "int128"`},
 		{"bool on a register", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "holding", 0, "bool", 1, 0)} }, `tag T9: register: unknown type "bool"`},
 		{"register type on a coil", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "coil", 0, "uint16", 1, 0)} }, `tag T9: register: type "uint16" on coil`},
 		{"past the address space", func(d *config.Device) { d.Tags = []config.Tag{tag("T9", "input", 65535, "float32", 1, 0)} }, "tag T9: register: float32 at input address 65535"},

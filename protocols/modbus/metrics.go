@@ -1,0 +1,125 @@
+package modbus
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/simonvetter/modbus"
+)
+
+// RTTBounds are the upper bounds of the round-trip histogram's buckets; a
+// last bucket counts everything slower. Loopback answers in tens of
+// microseconds, an RS-485 bus at 9600 baud in tens of milliseconds.
+var RTTBounds = []time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond,
+}
+
+// Histogram counts round trips of answered requests by duration.
+type Histogram struct {
+	// Counts[i] counts round trips at most RTTBounds[i]; the last element
+	// those above every bound.
+	Counts []uint64
+	Sum    time.Duration
+	Count  uint64
+}
+
+// Stats is one device's counters since it was made; the gateway exposes
+// them on /metrics.
+type Stats struct {
+	Polls    uint64 // poll cycles completed and handed to the emitter
+	Requests uint64 // requests sent, including retries and isolation re-reads
+	// Errors is every failed request or connection attempt: the sum of
+	// Timeouts, ConnErrors and FrameErrors. Exceptions are answers, not errors.
+	Errors       uint64
+	Timeouts     uint64 // no answer within the timeout
+	ConnErrors   uint64 // connect failed, connection dropped, or not tried while backing off
+	FrameErrors  uint64 // garbled replies: bad CRC, short frame, wrong unit or transaction id
+	Exceptions   uint64 // Modbus exception responses (the device refused a read)
+	DecodeErrors uint64 // values that could not be decoded (NaN, infinity)
+	Reconnects   uint64 // times the device answered again after being lost
+	RTT          Histogram
+	LastSuccess  time.Time // when the device last answered a request; zero if never
+}
+
+// errKind sorts a failed request for the counters and for the connection's
+// decision to close.
+type errKind uint8
+
+const (
+	kindNone errKind = iota
+	kindException
+	kindTimeout
+	kindFrame
+	kindConn
+)
+
+func classify(err error) errKind {
+	switch {
+	case err == nil:
+		return kindNone
+	case isException(err):
+		return kindException
+	case errors.Is(err, modbus.ErrRequestTimedOut):
+		return kindTimeout
+	case errors.Is(err, modbus.ErrBadCRC), errors.Is(err, modbus.ErrShortFrame),
+		errors.Is(err, modbus.ErrProtocolError), errors.Is(err, modbus.ErrBadUnitId),
+		errors.Is(err, modbus.ErrBadTransactionId), errors.Is(err, modbus.ErrUnknownProtocolId):
+		return kindFrame
+	}
+	return kindConn
+}
+
+// metrics are Stats as atomics, written by the poller and read by anyone.
+type metrics struct {
+	polls, requests, timeouts, connErrs, frameErrs, exceptions, decodeErrs, reconnects atomic.Uint64
+	rtt                                                                                 [15]atomic.Uint64 // len(RTTBounds)+1
+	rttSum, rttCount                                                                    atomic.Uint64
+	lastSuccess                                                                         atomic.Int64 // unix nanoseconds
+}
+
+func (m *metrics) failed(k errKind) {
+	switch k {
+	case kindTimeout:
+		m.timeouts.Add(1)
+	case kindFrame:
+		m.frameErrs.Add(1)
+	case kindConn:
+		m.connErrs.Add(1)
+	case kindException:
+		m.exceptions.Add(1)
+	}
+}
+
+// answered records a reply (an exception is one too) at at after rtt.
+func (m *metrics) answered(rtt time.Duration, at time.Time) {
+	i := 0
+	for i < len(RTTBounds) && rtt > RTTBounds[i] {
+		i++
+	}
+	m.rtt[i].Add(1)
+	m.rttSum.Add(uint64(rtt))
+	m.rttCount.Add(1)
+	m.lastSuccess.Store(at.UnixNano())
+}
+
+func (m *metrics) snapshot() Stats {
+	s := Stats{
+		Polls: m.polls.Load(), Requests: m.requests.Load(),
+		Timeouts: m.timeouts.Load(), ConnErrors: m.connErrs.Load(), FrameErrors: m.frameErrs.Load(),
+		Exceptions: m.exceptions.Load(), DecodeErrors: m.decodeErrs.Load(), Reconnects: m.reconnects.Load(),
+		RTT: Histogram{Counts: make([]uint64, len(m.rtt)), Sum: time.Duration(m.rttSum.Load()), Count: m.rttCount.Load()},
+	}
+	s.Errors = s.Timeouts + s.ConnErrors + s.FrameErrors
+	for i := range m.rtt {
+		s.RTT.Counts[i] = m.rtt[i].Load()
+	}
+	if ns := m.lastSuccess.Load(); ns != 0 {
+		s.LastSuccess = time.Unix(0, ns)
+	}
+	return s
+}
