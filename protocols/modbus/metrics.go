@@ -77,9 +77,9 @@ func classify(err error) errKind {
 // metrics are Stats as atomics, written by the poller and read by anyone.
 type metrics struct {
 	polls, requests, timeouts, connErrs, frameErrs, exceptions, decodeErrs, reconnects atomic.Uint64
-	rtt                                                                                 [15]atomic.Uint64 // len(RTTBounds)+1
-	rttSum, rttCount                                                                    atomic.Uint64
-	lastSuccess                                                                         atomic.Int64 // unix nanoseconds
+	rtt                                                                                [15]atomic.Uint64 // len(RTTBounds)+1
+	rttSum, rttCount                                                                   atomic.Uint64
+	lastSuccess                                                                        atomic.Int64 // unix nanoseconds
 }
 
 func (m *metrics) failed(k errKind) {
