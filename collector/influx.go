@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"hazgate/collector/spool"
 )
 
 // Defaults for zero InfluxOptions fields.
@@ -40,6 +44,24 @@ type InfluxOptions struct {
 	FlushInterval time.Duration
 	// Timeout bounds one write request (default 10s).
 	Timeout time.Duration
+	// Spool keeps on disk what InfluxDB cannot take and replays it; with
+	// an empty Spool.Dir batches wait in memory (bounded, oldest dropped).
+	Spool SpoolOptions
+	// OnSpoolOverflow, if set, is called with the points lost each time
+	// the full spool drops its oldest segment.
+	OnSpoolOverflow func(droppedPoints int)
+}
+
+// SpoolOptions place and bound the disk spool.
+type SpoolOptions struct {
+	// Dir holds the spool segments and, in deadletter/, the batches
+	// InfluxDB rejected as bad data.
+	Dir string
+	// MaxBytes bounds the segments on disk (default 1 GiB).
+	MaxBytes int64
+	// ReplayRate caps replay in points per second; 0 means as fast as
+	// InfluxDB takes them.
+	ReplayRate int
 }
 
 // TagLookup gives a sample's tag metadata; Registry satisfies it.
@@ -53,14 +75,39 @@ type InfluxStats struct {
 	BatchesWritten uint64
 	// WriteErrors counts failed write requests, whether retried or not.
 	WriteErrors uint64
+	// BatchesRetried counts write attempts repeated after a failure, live
+	// or from the spool.
+	BatchesRetried uint64
 	// PointsDropped counts points that will never be written: queue or
-	// memory bound reached, rejected by InfluxDB, or unsent at shutdown.
+	// memory bound reached, rejected by InfluxDB, spool full, or unsent at
+	// shutdown without a spool.
 	PointsDropped uint64
 	// PointsRejected is the part of PointsDropped InfluxDB refused as bad
 	// data (HTTP 400 and the like); retrying them cannot help.
 	PointsRejected uint64
-	// QueueLength is how many points are accepted but not yet written.
+	// PointsDeadLettered counts the points of rejected batches kept in
+	// dead-letter files (the whole batch, including points InfluxDB took).
+	PointsDeadLettered uint64
+	// QueueLength is how many points are accepted but neither written nor
+	// spooled.
 	QueueLength int
+
+	// Down is set while writes fail and live batches go to the spool.
+	Down bool
+	// PointsSpooled and PointsReplayed count points put on disk and
+	// written from it since start.
+	PointsSpooled, PointsReplayed uint64
+	// SpoolBytes and SpoolPoints are the spool's size on disk and the
+	// points in it not yet replayed; SpoolOldestAge is how old the oldest
+	// of those is (by its timestamp).
+	SpoolBytes     int64
+	SpoolPoints    int
+	SpoolOldestAge time.Duration
+	// SpoolTornRecords counts torn or corrupt spool records skipped (a
+	// write cut short by a crash); SpoolOverflowPoints the points dropped
+	// because the spool was full (also in PointsDropped).
+	SpoolTornRecords    uint64
+	SpoolOverflowPoints uint64
 }
 
 // InfluxSink writes samples (measurement "reading") and other points (such as
@@ -68,8 +115,11 @@ type InfluxStats struct {
 // writes, so a slow or absent InfluxDB never stalls collection or alarms.
 //
 // Data path: queue (bounded, points) -> batcher (line protocol, by size and
-// age) -> pending batches (bounded, oldest dropped first) -> writeBatch.
-// The disk spool slots in where pending batches overflow or fail.
+// age) -> pending batches (bounded) -> writeBatch. Without a spool, failed
+// batches are retried in order and pending drops its oldest when full.
+// With one, a failed batch is retried briefly and then spooled; while
+// InfluxDB stays down live batches go straight to the spool, and replayLoop
+// writes the spool back in order beside the live data once InfluxDB answers.
 type InfluxSink struct {
 	opts   InfluxOptions
 	site   string
@@ -97,7 +147,17 @@ type InfluxSink struct {
 	inflight      atomic.Int64  // points in the batch being written
 	building      atomic.Int64  // points in the batch being filled
 
+	// With a spool: down sends live batches to it; retryAfter is the
+	// server's last Retry-After (ns) for the replayer's next attempt.
+	spool       *spool.Spool
+	deadDir     string
+	liveRetries int
+	down        atomic.Bool
+	retryAfter  atomic.Int64
+	spoolWake   chan struct{} // cap 1: the spool has batches
+
 	written, batches, writeErrs, dropped, rejected atomic.Uint64
+	retried, deadLettered, replayed, overflowed    atomic.Uint64
 	lastDropLog                                    atomic.Int64 // unix ns
 }
 
@@ -113,6 +173,7 @@ type queued struct {
 type lineBatch struct {
 	body   string
 	points int
+	oldest time.Time
 }
 
 // NewInfluxSink checks opts and prepares a sink; it does not contact InfluxDB,
@@ -128,6 +189,9 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 	}
 	if opts.Bucket == "" {
 		return nil, errors.New("influxdb bucket is empty (InfluxDB 1.8: database/retention-policy, e.g. hazgate/autogen)")
+	}
+	if opts.Spool.MaxBytes < 0 || opts.Spool.ReplayRate < 0 {
+		return nil, fmt.Errorf("influxdb spool max bytes %d, replay rate %d: must not be negative", opts.Spool.MaxBytes, opts.Spool.ReplayRate)
 	}
 	if opts.BatchSize < 0 || opts.FlushInterval < 0 || opts.Timeout < 0 {
 		return nil, fmt.Errorf("influxdb batch size %d, flush interval %s, timeout %s: must not be negative",
@@ -160,7 +224,7 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 	if opts.Timeout < grace {
 		grace = opts.Timeout
 	}
-	return &InfluxSink{
+	s := &InfluxSink{
 		opts:   opts,
 		site:   site,
 		tags:   tags,
@@ -176,10 +240,44 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 		backoffMin:       500 * time.Millisecond,
 		backoffMax:       30 * time.Second,
 		shutdownGrace:    grace,
+		liveRetries:      1,
 
 		wake:        make(chan struct{}, 1),
 		pendingWake: make(chan struct{}, 1),
-	}, nil
+		spoolWake:   make(chan struct{}, 1),
+	}
+	if opts.Spool.Dir != "" {
+		if err := s.openSpool(); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *InfluxSink) openSpool() error {
+	dir := s.opts.Spool.Dir
+	s.deadDir = filepath.Join(dir, "deadletter")
+	if err := os.MkdirAll(s.deadDir, 0o750); err != nil {
+		return fmt.Errorf("influxdb dead-letter directory: %w", err)
+	}
+	sp, err := spool.Open(spool.Options{
+		Dir:      dir,
+		MaxBytes: s.opts.Spool.MaxBytes,
+		OnOverflow: func(n int) {
+			s.overflowed.Add(uint64(n))
+			s.dropped.Add(uint64(n))
+			if s.opts.OnSpoolOverflow != nil {
+				s.opts.OnSpoolOverflow(n)
+			}
+		},
+		Log: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("influxdb spool: %w", err)
+	}
+	s.spool = sp
+	return nil
 }
 
 // Consume queues the batch for writing. It never waits for the network: when
@@ -235,14 +333,30 @@ func (s *InfluxSink) Stats() InfluxStats {
 	q += s.pendingPoints
 	s.pmu.Unlock()
 	q += int(s.inflight.Load() + s.building.Load())
-	return InfluxStats{
-		PointsWritten:  s.written.Load(),
-		BatchesWritten: s.batches.Load(),
-		WriteErrors:    s.writeErrs.Load(),
-		PointsDropped:  s.dropped.Load(),
-		PointsRejected: s.rejected.Load(),
-		QueueLength:    q,
+	st := InfluxStats{
+		PointsWritten:      s.written.Load(),
+		BatchesWritten:     s.batches.Load(),
+		WriteErrors:        s.writeErrs.Load(),
+		BatchesRetried:     s.retried.Load(),
+		PointsDropped:      s.dropped.Load(),
+		PointsRejected:     s.rejected.Load(),
+		PointsDeadLettered: s.deadLettered.Load(),
+		QueueLength:        q,
+		Down:               s.down.Load(),
+		PointsReplayed:     s.replayed.Load(),
 	}
+	if s.spool != nil {
+		sp := s.spool.Stats()
+		st.PointsSpooled = sp.Appended
+		st.SpoolBytes = sp.Bytes
+		st.SpoolPoints = sp.Points
+		if !sp.Oldest.IsZero() {
+			st.SpoolOldestAge = max(time.Since(sp.Oldest), 0)
+		}
+		st.SpoolTornRecords = sp.Skipped
+		st.SpoolOverflowPoints = s.overflowed.Load()
+	}
+	return st
 }
 
 // Check asks InfluxDB's /health (1.8 has no /ready), for start-up logs and
@@ -274,9 +388,24 @@ func (s *InfluxSink) Run(ctx context.Context) {
 		defer close(batcherDone)
 		s.batchLoop(ctx)
 	}()
-	s.writeLoop(ctx)
-	<-batcherDone
-	s.flushOnShutdown(ctx)
+	if s.spool == nil {
+		s.writeLoop(ctx)
+		<-batcherDone
+		s.flushOnShutdown(ctx)
+	} else {
+		replayDone := make(chan struct{})
+		go func() {
+			defer close(replayDone)
+			s.replayLoop(ctx)
+		}()
+		s.spoolWriteLoop(ctx)
+		<-batcherDone
+		s.spoolOnShutdown(ctx)
+		<-replayDone
+		if err := s.spool.Close(); err != nil {
+			s.log.Error("influxdb spool close", "err", err)
+		}
+	}
 	s.client.Close()
 
 	s.qmu.Lock()
@@ -371,7 +500,7 @@ func (s *InfluxSink) pushPending(b *lineBatch) {
 	if b == nil || b.points == 0 {
 		return
 	}
-	lost := 0
+	var evicted []*lineBatch
 	s.pmu.Lock()
 	s.pending = append(s.pending, b)
 	s.pendingPoints += b.points
@@ -380,10 +509,18 @@ func (s *InfluxSink) pushPending(b *lineBatch) {
 		s.pending[0] = nil
 		s.pending = s.pending[1:]
 		s.pendingPoints -= old.points
-		lost += old.points
+		evicted = append(evicted, old)
 	}
 	s.pmu.Unlock()
 	s.signal(s.pendingWake)
+	lost := 0
+	for _, old := range evicted {
+		if s.spool != nil {
+			s.toSpool(old)
+		} else {
+			lost += old.points
+		}
+	}
 	if lost > 0 {
 		s.drop(lost, "memory bound reached while InfluxDB is unreachable")
 	}
@@ -458,9 +595,7 @@ func (s *InfluxSink) writeLoop(ctx context.Context) {
 		}
 		kind, retryAfter := classifyWriteError(err)
 		if kind == writeRejected {
-			s.log.Error("influxdb rejected a batch; dropping it", "points", cur.points, "err", err)
-			s.rejected.Add(uint64(cur.points))
-			s.dropped.Add(uint64(cur.points))
+			s.reject(cur, err)
 			cur = nil
 			s.inflight.Store(0)
 			continue
@@ -490,20 +625,26 @@ func (s *InfluxSink) writeLoop(ctx context.Context) {
 	}
 }
 
+// popLast pops a pending batch at shutdown, then batches what the pipeline
+// may still have handed over.
+func (s *InfluxSink) popLast() *lineBatch {
+	if cur := s.popPending(); cur != nil {
+		return cur
+	}
+	var b batchBuilder
+	s.encode(&b, s.take(nil))
+	s.pushPending(b.finish())
+	return s.popPending()
+}
+
 // flushOnShutdown writes what is left, once each, within shutdownGrace.
 func (s *InfluxSink) flushOnShutdown(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownGrace)
 	defer cancel()
 	for {
-		cur := s.popPending()
+		cur := s.popLast()
 		if cur == nil {
-			// The pipeline may still be handing over its last samples.
-			var b batchBuilder
-			s.encode(&b, s.take(nil))
-			s.pushPending(b.finish())
-			if cur = s.popPending(); cur == nil {
-				return
-			}
+			return
 		}
 		if err := s.writeBatch(fctx, cur); err != nil {
 			s.inflight.Store(0)

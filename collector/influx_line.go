@@ -18,6 +18,7 @@ type batchBuilder struct {
 	sb      strings.Builder
 	points  int
 	started time.Time // when the first point of this batch arrived
+	oldest  int64     // smallest timestamp in the batch, Unix ns
 	lastLen int       // size of the previous body, to allocate once
 	num     [40]byte
 }
@@ -36,7 +37,7 @@ func (b *batchBuilder) finish() *lineBatch {
 	if b.points == 0 {
 		return nil
 	}
-	lb := &lineBatch{body: b.sb.String(), points: b.points}
+	lb := &lineBatch{body: b.sb.String(), points: b.points, oldest: time.Unix(0, b.oldest)}
 	b.lastLen = b.sb.Len()
 	b.sb = strings.Builder{}
 	b.points = 0
@@ -131,8 +132,12 @@ func (b *batchBuilder) timestamp(t, def time.Time) {
 	if t.IsZero() {
 		t = time.Now()
 	}
+	ns := t.UnixNano()
+	if b.points == 0 || ns < b.oldest {
+		b.oldest = ns
+	}
 	b.sb.WriteByte(' ')
-	b.sb.Write(strconv.AppendInt(b.num[:0], t.UnixNano(), 10))
+	b.sb.Write(strconv.AppendInt(b.num[:0], ns, 10))
 	b.sb.WriteByte('\n')
 }
 

@@ -203,10 +203,15 @@ type fakeInflux struct {
 	requests []fakeRequest
 	// status answers the n-th request (0-based); nil means 204 always.
 	status func(n int) int
+	// retryAfter is sent with error answers; errMsg, if set, is the error
+	// in InfluxDB 1.8's form.
+	retryAfter string
+	errMsg     string
 }
 
 type fakeRequest struct {
 	status int
+	at     time.Time
 	gzip   bool
 	query  url.Values
 	auth   string
@@ -246,12 +251,21 @@ func (f *fakeInflux) serve(w http.ResponseWriter, r *http.Request) {
 		status = f.status(len(f.requests))
 	}
 	f.requests = append(f.requests, fakeRequest{
-		status: status, gzip: gz, query: r.URL.Query(), auth: r.Header.Get("Authorization"),
+		status: status, at: time.Now(), gzip: gz, query: r.URL.Query(), auth: r.Header.Get("Authorization"),
 		lines: strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n"),
 	})
 	f.mu.Unlock()
 	if status >= 400 {
+		if f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
 		w.Header().Set("Content-Type", "application/json")
+		if f.errMsg != "" {
+			w.Header().Set("X-Influxdb-Error", f.errMsg)
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"error":%q}`, f.errMsg)
+			return
+		}
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"code":"test","message":"fake status %d"}`, status)
 		return

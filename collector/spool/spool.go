@@ -19,6 +19,9 @@ import (
 	"time"
 )
 
+// ErrClosed is returned by Append and Next after Close.
+var ErrClosed = errors.New("spool closed")
+
 // DefaultMaxBytes bounds a spool whose Options leave MaxBytes zero.
 const DefaultMaxBytes = 1 << 30
 
@@ -237,6 +240,10 @@ func (s *Spool) loadSegment(id uint64, from int64, last bool) (seg *segment, sta
 // MaxBytes, the oldest segments go first and OnOverflow is told.
 func (s *Spool) Append(b Batch) error {
 	s.mu.Lock()
+	if s.cursor == nil {
+		s.mu.Unlock()
+		return ErrClosed
+	}
 	s.buf = appendRecord(s.buf[:0], b)
 	if n := int64(len(s.buf)); n > s.opts.MaxBytes {
 		s.mu.Unlock()
@@ -319,6 +326,9 @@ func (s *Spool) makeRoom(n int64) (dropped int) {
 func (s *Spool) Next() (b Batch, p Pos, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cursor == nil {
+		return Batch{}, Pos{}, false, ErrClosed
+	}
 	for len(s.segs) > 0 {
 		head := s.segs[0]
 		if s.off >= head.size {
@@ -355,6 +365,9 @@ func (s *Spool) Next() (b Batch, p Pos, ok bool, err error) {
 func (s *Spool) Commit(p Pos) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cursor == nil {
+		return ErrClosed
+	}
 	if len(s.segs) == 0 || s.segs[0].id != p.seg || s.off != p.off {
 		return nil
 	}
@@ -376,7 +389,7 @@ func (s *Spool) Stats() Stats {
 	st := s.st
 	st.Bytes = s.bytes
 	st.Points = s.points
-	if len(s.segs) > 0 && s.off < s.segs[0].size && s.openReader() == nil {
+	if s.cursor != nil && len(s.segs) > 0 && s.off < s.segs[0].size && s.openReader() == nil {
 		if b, _, err := readMeta(s.r, s.off, s.segs[0].size); err == nil {
 			st.Oldest = b.Oldest
 		}

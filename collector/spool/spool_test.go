@@ -382,3 +382,20 @@ func FuzzSegmentTail(f *testing.F) {
 		}
 	})
 }
+
+func TestSpoolClosed(t *testing.T) {
+	s := open(t, Options{})
+	appendN(t, s, 0, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(batch(1)); err != ErrClosed {
+		t.Errorf("Append after Close: %v", err)
+	}
+	if _, _, _, err := s.Next(); err != ErrClosed {
+		t.Errorf("Next after Close: %v", err)
+	}
+	if st := s.Stats(); st.Points != 1 || !st.Oldest.IsZero() {
+		t.Errorf("Stats after Close: %+v", st)
+	}
+}
