@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,13 +17,23 @@ import (
 	"hazgate/config"
 )
 
-// ErrNotAckable is returned (wrapped) when acknowledging an alarm that is
-// already acknowledged or closed.
-var ErrNotAckable = errors.New("alarm is not waiting for acknowledgement")
+// ErrWrongState is returned (wrapped) when an alarm's state does not allow
+// the action: acknowledging one already acknowledged, shelving a closed one.
+var ErrWrongState = errors.New("alarm state does not allow this")
 
-// TagLookup gives a tag's metadata; collector.Registry satisfies it.
+// ErrNotAckable is returned (wrapped) when acknowledging an alarm that is
+// already acknowledged, closed or suppressed. It wraps ErrWrongState.
+var ErrNotAckable = fmt.Errorf("%w: alarm is not waiting for acknowledgement", ErrWrongState)
+
+// TagLookup gives a tag's metadata; collector.Registry satisfies it. If it
+// also lists every tag (All, as the registry does), the first Tick starts the
+// stale timers of tags that never sent a sample.
 type TagLookup interface {
 	Lookup(id string) (collector.Tag, bool)
+}
+
+type tagLister interface {
+	All() []collector.Tag
 }
 
 // Stats counts the engine's work since start.
@@ -36,20 +47,21 @@ type Stats struct {
 // Engine evaluates rules on samples and runs each alarm's lifecycle. Every
 // transition is committed to the journal before it is published on the bus;
 // a transition whose commit fails leaves the in-memory state unchanged, so
-// the next sample tries it again. Safe for concurrent Consume and Ack.
+// the next sample (or Tick) tries it again. Safe for concurrent use.
 type Engine struct {
-	site   string
-	rules  []rule          // configured rules, in config order
-	byName map[string]rule // configured and quality rules
-	tags   TagLookup
-	j      *Journal
-	bus    *Bus
-	log    *slog.Logger
-	now    func() time.Time
+	site string
+	tags TagLookup
+	j    *Journal
+	bus  *Bus
+	log  *slog.Logger
+	now  func() time.Time
 
-	mu    sync.Mutex
-	state map[string]*tagState
-	byID  map[int64]*entry // every open alarm
+	mu     sync.Mutex
+	rules  []rule          // configured rules, one per level, in config order
+	byName map[string]bool // names of configured and quality rules
+	state  map[string]*tagState
+	byID   map[int64]*entry // every open alarm
+	seeded bool             // registry tags have stale timers
 
 	raised, cleared, acked, commitErrors atomic.Uint64
 }
@@ -57,15 +69,26 @@ type Engine struct {
 // tagState is what the engine knows about one tag: its metadata, the rules
 // that apply to it and their open alarms.
 type tagState struct {
-	tag   collector.Tag
-	known bool     // found in TagLookup; until then only its id is known
-	rules []rule   // quality rules first, then matching configured rules
-	open  []*entry // open alarm of rules[k], or nil
-	extra []*entry // open alarms whose rule no longer applies to the tag
+	tag      collector.Tag
+	known    bool     // found in TagLookup; until then only its id is known
+	slots    []slot   // quality rules first, then matching configured rules
+	extra    []*entry // open alarms whose rule no longer applies to the tag
+	lastSeen time.Time
+	last     collector.Sample // for transitions Tick makes without a sample
+}
+
+// slot is one rule on one tag: its open alarm and its memory.
+type slot struct {
+	r      rule
+	open   *entry
+	cond   bool      // the condition as last judged
+	since  time.Time // when cond last changed, for on- and off-delays
+	ring   *rateRing // rate rules only
+	raises []time.Time
 }
 
 type entry struct {
-	alarm Alarm // as committed, except Peak, which runs ahead in memory
+	alarm Alarm // as committed, except Peak, Count and (while suppressed) Active, which run ahead in memory
 	ts    *tagState
 }
 
@@ -87,16 +110,10 @@ func NewEngine(site string, rules []config.Rule, tags TagLookup, j *Journal, bus
 		return nil, fmt.Errorf("alerting rules: %w", err)
 	}
 	e := &Engine{
-		site: site, rules: compiled, byName: make(map[string]rule),
-		tags: tags, j: j, bus: bus, log: log, now: time.Now,
+		site: site, tags: tags, j: j, bus: bus, log: log, now: time.Now,
 		state: make(map[string]*tagState), byID: make(map[int64]*entry),
 	}
-	for _, r := range qualityRules {
-		e.byName[r.meta().name] = r
-	}
-	for _, r := range compiled {
-		e.byName[r.meta().name] = r
-	}
+	e.setRules(compiled)
 	// NewEngine's signature has no context; restoring is a local read.
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()
@@ -104,6 +121,36 @@ func NewEngine(site string, rules []config.Rule, tags TagLookup, j *Journal, bus
 		return nil, err
 	}
 	return e, nil
+}
+
+func (e *Engine) setRules(compiled []rule) {
+	e.rules = compiled
+	e.byName = make(map[string]bool)
+	for _, r := range qualityRules {
+		e.byName[r.meta().name] = true
+	}
+	for _, r := range compiled {
+		e.byName[r.meta().name] = true
+	}
+}
+
+// Reload replaces the rules (on SIGHUP, or an admin request). Open alarms
+// stay open and keep their ids; an active one whose rule is gone, or no
+// longer matches its tag, is cleared. Invalid rules change nothing.
+func (e *Engine) Reload(ctx context.Context, rules []config.Rule) error {
+	compiled, err := compileRules(rules)
+	if err != nil {
+		return fmt.Errorf("alerting rules: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.setRules(compiled)
+	for _, ts := range e.state {
+		e.match(ts)
+		e.dropStrays(ctx, ts)
+	}
+	e.log.Info("alarm rules reloaded", "site", e.site, "rules", len(rules), "open_alarms", len(e.byID))
+	return nil
 }
 
 func (e *Engine) restore(ctx context.Context) error {
@@ -121,6 +168,9 @@ func (e *Engine) restore(ctx context.Context) error {
 		en := &entry{alarm: a, ts: ts}
 		e.byID[a.ID] = en
 		ts.attach(en)
+		if sl := ts.slotOf(en); sl != nil {
+			sl.cond, sl.since = a.Active, a.RaisedAt
+		}
 	}
 	for _, ts := range e.state {
 		e.dropStrays(ctx, ts)
@@ -133,6 +183,7 @@ func (e *Engine) restore(ctx context.Context) error {
 func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := e.now()
 	for i := range batch {
 		s := &batch[i]
 		ts := e.state[s.Tag]
@@ -141,8 +192,77 @@ func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 		} else if !ts.known && e.lookup(ts) {
 			e.dropStrays(ctx, ts)
 		}
-		for k, r := range ts.rules {
-			e.step(ctx, ts, k, r, s)
+		ts.lastSeen, ts.last = now, *s
+		at := s.Time
+		if at.IsZero() {
+			at = now
+		}
+		for k := range ts.slots {
+			sl := &ts.slots[k]
+			if v := sl.r.eval(sl, &ts.tag, s, sl.cond); v != verdictHold {
+				e.apply(ctx, ts, sl, v == verdictActive, s, at)
+			}
+		}
+	}
+}
+
+// Tick judges what time alone changes: stale tags, on- and off-delays that
+// have run out, chattering alarms gone quiet, shelving that expires. Call it
+// about once a second (Run does); now is the engine's clock.
+func (e *Engine) Tick(ctx context.Context, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.seeded {
+		e.seed(now)
+	}
+	for _, ts := range e.state {
+		for k := range ts.slots {
+			sl := &ts.slots[k]
+			s := ts.last
+			s.Time = now
+			if t, ok := sl.r.(timed); ok {
+				if v := t.tick(ts, now); v != verdictHold {
+					e.apply(ctx, ts, sl, v == verdictActive, &s, now)
+				}
+				continue
+			}
+			if en := sl.open; sl.cond != (en != nil && en.alarm.State.Active()) && (en == nil || !en.alarm.State.Suppressed()) {
+				e.judge(ctx, ts, sl, &s, now) // a delay or a chattering hold may have run out
+			}
+		}
+	}
+	for _, en := range e.byID {
+		if a := en.alarm; a.State == Shelved && a.ShelvedUntil != nil && !now.Before(*a.ShelvedUntil) {
+			e.unshelve(ctx, en, "", now)
+		}
+	}
+}
+
+// Run calls Tick every interval until ctx ends.
+func (e *Engine) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.Tick(ctx, e.now())
+		}
+	}
+}
+
+// seed starts the stale timers of every registered tag, so one that never
+// sends a sample goes stale too.
+func (e *Engine) seed(now time.Time) {
+	e.seeded = true
+	l, ok := e.tags.(tagLister)
+	if !ok {
+		return
+	}
+	for _, t := range l.All() {
+		if e.state[t.ID] == nil {
+			e.newTagState(t.ID).lastSeen = now
 		}
 	}
 }
@@ -168,22 +288,50 @@ func (e *Engine) lookup(ts *tagState) bool {
 	return true
 }
 
-// match recomputes which rules apply to ts and re-seats its open alarms.
+// match recomputes which rules apply to ts, keeping each rule's memory and
+// re-seating its open alarms. A tag's own rule (match.tag naming it
+// exactly) replaces the general rules of its kind.
 func (e *Engine) match(ts *tagState) {
 	var entries []*entry
-	for _, en := range ts.open {
-		if en != nil {
-			entries = append(entries, en)
+	for _, sl := range ts.slots {
+		if sl.open != nil {
+			entries = append(entries, sl.open)
 		}
 	}
 	entries = append(entries, ts.extra...)
-	ts.rules = slices.Clone(qualityRules)
+	var matched []rule
+	own := map[string]bool{}
 	for _, r := range e.rules {
 		if r.matches(ts.tag) {
-			ts.rules = append(ts.rules, r)
+			matched = append(matched, r)
+			if m := r.meta(); m.own {
+				own[m.kind] = true
+			}
 		}
 	}
-	ts.open = make([]*entry, len(ts.rules))
+	old := ts.slots
+	ts.slots = make([]slot, 0, len(qualityRules)+len(matched))
+	for _, r := range qualityRules {
+		ts.slots = append(ts.slots, slot{r: r})
+	}
+	for _, r := range matched {
+		if m := r.meta(); m.own || !own[m.kind] {
+			ts.slots = append(ts.slots, slot{r: r})
+		}
+	}
+	for k := range ts.slots {
+		sl := &ts.slots[k]
+		m := sl.r.meta()
+		for _, o := range old {
+			if om := o.r.meta(); om.name == m.name && om.level == m.level {
+				sl.cond, sl.since, sl.ring, sl.raises = o.cond, o.since, o.ring, o.raises
+				break
+			}
+		}
+		if _, ok := sl.r.(*rate); ok && sl.ring == nil {
+			sl.ring = new(rateRing)
+		}
+	}
 	ts.extra = nil
 	for _, en := range entries {
 		ts.attach(en)
@@ -192,21 +340,29 @@ func (e *Engine) match(ts *tagState) {
 
 // attach seats an open alarm beside its rule, or among the strays.
 func (ts *tagState) attach(en *entry) {
-	for k, r := range ts.rules {
-		if r.meta().name == en.alarm.Rule && ts.open[k] == nil {
-			ts.open[k] = en
+	for k := range ts.slots {
+		sl := &ts.slots[k]
+		if m := sl.r.meta(); m.name == en.alarm.Rule && m.level == en.alarm.Level && sl.open == nil {
+			sl.open = en
 			return
 		}
 	}
 	ts.extra = append(ts.extra, en)
 }
 
-func (ts *tagState) remove(en *entry) {
-	for k := range ts.open {
-		if ts.open[k] == en {
-			ts.open[k] = nil
-			return
+func (ts *tagState) slotOf(en *entry) *slot {
+	for k := range ts.slots {
+		if ts.slots[k].open == en {
+			return &ts.slots[k]
 		}
+	}
+	return nil
+}
+
+func (ts *tagState) remove(en *entry) {
+	if sl := ts.slotOf(en); sl != nil {
+		sl.open = nil
+		return
 	}
 	if i := slices.Index(ts.extra, en); i >= 0 {
 		ts.extra = slices.Delete(ts.extra, i, i+1)
@@ -218,72 +374,110 @@ func (ts *tagState) remove(en *entry) {
 // Cleared ones wait for their acknowledgement as usual.
 func (e *Engine) dropStrays(ctx context.Context, ts *tagState) {
 	for _, en := range slices.Clone(ts.extra) {
-		if !en.alarm.State.Active() {
+		if !en.alarm.State.Active() && !en.alarm.Active {
 			continue
 		}
-		if _, ok := e.byName[en.alarm.Rule]; ok && !ts.known {
+		if e.byName[en.alarm.Rule] && !ts.known {
 			continue // may match once the tag's metadata arrives
 		}
 		e.log.Warn("clearing alarm: its rule no longer applies to the tag",
-			"alarm_id", en.alarm.ID, "tag", en.alarm.Tag, "rule", en.alarm.Rule)
+			"alarm_id", en.alarm.ID, "tag", en.alarm.Tag, "rule", en.alarm.Rule, "level", en.alarm.Level)
+		if en.alarm.State.Suppressed() {
+			en.alarm.Active = false // it closes when returned to service
+			continue
+		}
 		e.clear(ctx, en, en.alarm.Value, e.now())
 	}
 }
 
-// step runs one rule on one sample.
-func (e *Engine) step(ctx context.Context, ts *tagState, k int, r rule, s *collector.Sample) {
-	en := ts.open[k]
-	isActive := en != nil && en.alarm.State.Active()
-	switch r.eval(&ts.tag, s, isActive) {
-	case verdictActive:
-		if isActive {
-			// Peak is persisted with the next transition, not per sample.
-			if r.worse(s.Value, en.alarm.Peak) {
-				en.alarm.Peak = s.Value
-			}
-			return
-		}
-		e.raise(ctx, ts, k, r, s)
-	case verdictClear:
-		if isActive {
-			e.clear(ctx, en, s.Value, e.sampleTime(s))
+// apply takes a rule's judgement of the condition at time at and runs the
+// lifecycle.
+func (e *Engine) apply(ctx context.Context, ts *tagState, sl *slot, cond bool, s *collector.Sample, at time.Time) {
+	if cond != sl.cond {
+		sl.cond, sl.since = cond, at
+		if en := sl.open; cond && en != nil && (en.alarm.State.Suppressed() || (en.alarm.Chattering && en.alarm.State.Active())) {
+			en.alarm.Count++ // raised again while held or suppressed: counted, not announced
 		}
 	}
+	e.judge(ctx, ts, sl, s, at)
 }
 
-func (e *Engine) sampleTime(s *collector.Sample) time.Time {
-	if s.Time.IsZero() {
-		return e.now()
+// judge moves the slot's alarm to where its condition, delays, chattering
+// hold and suppression put it at time at.
+func (e *Engine) judge(ctx context.Context, ts *tagState, sl *slot, s *collector.Sample, at time.Time) {
+	m := sl.r.meta()
+	en := sl.open
+	if en != nil && en.alarm.State.Suppressed() {
+		// Still evaluated, never announced; persisted with the next transition.
+		en.alarm.Active = sl.cond
+		if sl.cond && sl.r.worse(s.Value, en.alarm.Peak) {
+			en.alarm.Peak = s.Value
+		}
+		return
 	}
-	return s.Time
+	active := en != nil && en.alarm.State.Active()
+	switch {
+	case sl.cond && active:
+		// Peak is persisted with the next transition, not per sample.
+		if sl.r.worse(s.Value, en.alarm.Peak) {
+			en.alarm.Peak = s.Value
+		}
+	case sl.cond:
+		if at.Sub(sl.since) >= m.delay {
+			e.raise(ctx, ts, sl, s, at)
+		}
+	case active:
+		hold := m.offDelay
+		if en.alarm.Chattering {
+			hold = max(hold, m.chatter.Quiet)
+		}
+		if at.Sub(sl.since) >= hold {
+			e.clear(ctx, en, s.Value, at)
+		}
+	}
 }
 
 // raise opens a new alarm, or re-raises a cleared one not yet acknowledged
-// (the same occurrence: it keeps its id, raise time and peak).
-func (e *Engine) raise(ctx context.Context, ts *tagState, k int, r rule, s *collector.Sample) {
-	m := r.meta()
-	at := e.sampleTime(s)
-	en := ts.open[k]
+// (the same occurrence: it keeps its id and raise time, and counts).
+func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector.Sample, at time.Time) {
+	m := sl.r.meta()
+	en := sl.open
 	var a Alarm
 	if en == nil {
-		a = Alarm{Site: e.site, Tag: ts.tag.ID, Rule: m.name, Peak: s.Value, RaisedAt: at}
+		a = Alarm{Site: e.site, Tag: ts.tag.ID, Rule: m.name, Level: m.level, Peak: s.Value, RaisedAt: at}
 	} else {
 		a = en.alarm
 		a.ClearedAt = nil
-		if r.worse(s.Value, a.Peak) {
+		if sl.r.worse(s.Value, a.Peak) {
 			a.Peak = s.Value
 		}
 	}
-	a.Class, a.Severity, a.State = m.class, m.severity, ActiveUnacked
+	a.Count++
+	a.Class, a.Severity, a.State, a.Active = m.class, m.severity, ActiveUnacked, true
 	a.Value = s.Value
-	a.Message = r.message(&ts.tag, s)
+	a.Message = sl.r.message(&ts.tag, s)
+	// Chattering: this raise and those before it within the window.
+	recent := sl.raises[:0:0]
+	if c := m.chatter; c.Count > 0 {
+		for _, t := range sl.raises {
+			if at.Sub(t) < c.Window {
+				recent = append(recent, t)
+			}
+		}
+		recent = append(recent, at)
+		if len(recent) >= c.Count {
+			a.Chattering = true
+			recent = recent[len(recent)-c.Count+1:]
+		}
+	}
 	ev, ok := e.commit(ctx, EventRaised, a, at)
 	if !ok {
 		return
 	}
+	sl.raises = recent
 	if en == nil {
 		en = &entry{ts: ts}
-		ts.open[k] = en
+		sl.open = en
 	}
 	en.alarm = ev.Alarm
 	e.byID[ev.Alarm.ID] = en
@@ -296,6 +490,7 @@ func (e *Engine) clear(ctx context.Context, en *entry, v float64, at time.Time) 
 	a := en.alarm
 	a.Value = v
 	a.ClearedAt = &at
+	a.Active = false
 	typ := EventCleared
 	if a.State == ActiveAcked {
 		a.State, typ = Normal, EventClosed
@@ -325,7 +520,7 @@ func (e *Engine) commit(ctx context.Context, typ string, a Alarm, at time.Time) 
 	if err != nil {
 		e.commitErrors.Add(1)
 		e.log.Error("ALARM TRANSITION NOT COMMITTED: not published, retried on the next sample",
-			"event", typ, "alarm_id", a.ID, "site", a.Site, "tag", a.Tag, "rule", a.Rule,
+			"event", typ, "alarm_id", a.ID, "site", a.Site, "tag", a.Tag, "rule", a.Rule, "level", a.Level,
 			"state", a.State, "value", a.Value, "err", err)
 		return Event{}, false
 	}
@@ -333,27 +528,54 @@ func (e *Engine) commit(ctx context.Context, typ string, a Alarm, at time.Time) 
 	return ev, true
 }
 
-// Ack acknowledges an open alarm on behalf of user: active_unacked becomes
-// active_acked, cleared_unacked closes (normal). Anything else wraps
-// ErrNotAckable; an unknown id wraps ErrNotFound. A failed commit changes
-// nothing and is returned.
+// userAction commits a transition a user asked for and publishes it.
+func (e *Engine) userAction(ctx context.Context, en *entry, typ string, a Alarm, at time.Time, user string) (Alarm, error) {
+	ev, err := e.j.CommitBy(ctx, typ, a, at, user)
+	if err != nil {
+		e.commitErrors.Add(1)
+		e.log.Error("alarm "+typ+" not committed", "alarm_id", a.ID, "user", user, "err", err)
+		return en.alarm, fmt.Errorf("%s alarm %d: %w", typ, a.ID, err)
+	}
+	e.bus.Publish(ev)
+	e.settle(en, ev.Alarm)
+	return ev.Alarm, nil
+}
+
+// openEntry finds an open alarm for an action; a closed or unknown one is an
+// error wrapping ErrWrongState or ErrNotFound. Call with e.mu held.
+func (e *Engine) openEntry(ctx context.Context, what string, id int64, notOpen error) (*entry, error) {
+	if en := e.byID[id]; en != nil {
+		return en, nil
+	}
+	a, err := e.j.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return nil, fmt.Errorf("%s alarm %d: state %s: %w", what, id, a.State, notOpen)
+}
+
+// Ack acknowledges an open alarm on behalf of user; see AckWithComment.
 func (e *Engine) Ack(ctx context.Context, id int64, user string) (Alarm, error) {
+	return e.AckWithComment(ctx, id, user, "")
+}
+
+// AckWithComment acknowledges an open alarm on behalf of user, recording
+// the comment: active_unacked becomes active_acked, cleared_unacked closes
+// (normal). Anything else wraps ErrNotAckable; an unknown id wraps
+// ErrNotFound. A failed commit changes nothing and is returned.
+func (e *Engine) AckWithComment(ctx context.Context, id int64, user, comment string) (Alarm, error) {
 	if user == "" {
 		return Alarm{}, fmt.Errorf("ack alarm %d: user is required", id)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	en := e.byID[id]
-	if en == nil {
-		a, err := e.j.Get(ctx, id)
-		if err != nil {
-			return Alarm{}, fmt.Errorf("ack: %w", err)
-		}
-		return a, fmt.Errorf("ack alarm %d: state %s: %w", id, a.State, ErrNotAckable)
+	en, err := e.openEntry(ctx, "ack", id, ErrNotAckable)
+	if err != nil {
+		return Alarm{}, err
 	}
 	a := en.alarm
 	at := e.now()
-	a.AckedAt, a.AckedBy = &at, user
+	a.AckedAt, a.AckedBy, a.AckComment = &at, user, comment
 	typ := EventAcked
 	switch a.State {
 	case ActiveUnacked:
@@ -363,16 +585,89 @@ func (e *Engine) Ack(ctx context.Context, id int64, user string) (Alarm, error) 
 	default:
 		return en.alarm, fmt.Errorf("ack alarm %d: state %s: %w", id, a.State, ErrNotAckable)
 	}
-	ev, err := e.j.Commit(ctx, typ, a, at)
-	if err != nil {
-		e.commitErrors.Add(1)
-		e.log.Error("alarm acknowledgement not committed", "alarm_id", id, "user", user, "err", err)
-		return en.alarm, fmt.Errorf("ack alarm %d: %w", id, err)
+	out, err := e.userAction(ctx, en, typ, a, at, user)
+	if err == nil {
+		e.acked.Add(1)
 	}
-	e.bus.Publish(ev)
-	e.acked.Add(1)
-	e.settle(en, ev.Alarm)
-	return ev.Alarm, nil
+	return out, err
+}
+
+// Shelve silences an open alarm until until, on behalf of user, for reason
+// (ISA-18.2 shelving): its condition is still evaluated, and when the
+// shelving ends (Unshelve, or Tick past until) it comes back active and
+// unacknowledged if the condition holds, else closes. Shelving a shelved
+// alarm moves its expiry.
+func (e *Engine) Shelve(ctx context.Context, id int64, user, reason string, until time.Time) (Alarm, error) {
+	return e.suppress(ctx, id, user, reason, Shelved, &until)
+}
+
+// RemoveFromService takes an open alarm out of service (maintenance) until
+// Unshelve returns it; otherwise like Shelve.
+func (e *Engine) RemoveFromService(ctx context.Context, id int64, user, reason string) (Alarm, error) {
+	return e.suppress(ctx, id, user, reason, OutOfService, nil)
+}
+
+func (e *Engine) suppress(ctx context.Context, id int64, user, reason string, state State, until *time.Time) (Alarm, error) {
+	what := "shelve"
+	if state == OutOfService {
+		what = "remove from service"
+	}
+	if user == "" || strings.TrimSpace(reason) == "" {
+		return Alarm{}, fmt.Errorf("%s alarm %d: user and reason are required", what, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := e.now()
+	if until != nil && !until.After(at) {
+		return Alarm{}, fmt.Errorf("shelve alarm %d: expiry %s is not in the future", id, until.Format(time.RFC3339))
+	}
+	en, err := e.openEntry(ctx, what, id, ErrWrongState)
+	if err != nil {
+		return Alarm{}, err
+	}
+	a := en.alarm
+	if sl := en.ts.slotOf(en); sl != nil {
+		a.Active = sl.cond
+	}
+	if a.State == OutOfService && state == Shelved {
+		return a, fmt.Errorf("shelve alarm %d: out of service; return it to service first: %w", id, ErrWrongState)
+	}
+	a.State, a.ShelvedAt, a.ShelvedUntil, a.ShelvedBy, a.ShelveReason = state, &at, until, user, reason
+	return e.userAction(ctx, en, EventShelved, a, at, user)
+}
+
+// Unshelve ends an alarm's shelving or returns it to service, on behalf of
+// user: it is active_unacked again if its condition holds, else closed.
+func (e *Engine) Unshelve(ctx context.Context, id int64, user string) (Alarm, error) {
+	if user == "" {
+		return Alarm{}, fmt.Errorf("unshelve alarm %d: user is required", id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.openEntry(ctx, "unshelve", id, ErrWrongState)
+	if err != nil {
+		return Alarm{}, err
+	}
+	if !en.alarm.State.Suppressed() {
+		return en.alarm, fmt.Errorf("unshelve alarm %d: state %s: %w", id, en.alarm.State, ErrWrongState)
+	}
+	return e.unshelve(ctx, en, user, e.now())
+}
+
+func (e *Engine) unshelve(ctx context.Context, en *entry, user string, at time.Time) (Alarm, error) {
+	a := en.alarm
+	a.ShelvedAt, a.ShelvedUntil, a.ShelvedBy, a.ShelveReason = nil, nil, "", ""
+	if a.Active {
+		// Announced again: whoever acknowledged it before shelving saw an
+		// older condition.
+		a.State, a.AckedAt, a.AckedBy, a.AckComment, a.ClearedAt = ActiveUnacked, nil, "", "", nil
+	} else {
+		a.State = Normal
+		if a.ClearedAt == nil {
+			a.ClearedAt = &at
+		}
+	}
+	return e.userAction(ctx, en, EventUnshelved, a, at, user)
 }
 
 // Open returns the open alarms with their peaks as of now (the journal has

@@ -233,7 +233,7 @@ func TestEngineAlarmFields(t *testing.T) {
 	r.sample("O2-1", 0, collector.Bad, collector.ReasonCommLoss)
 
 	open := r.open("T1")
-	want := Alarm{ID: open["lel-2"].ID, Site: "s1", Tag: "T1", Rule: "lel-2", Class: "lel", Severity: "high",
+	want := Alarm{ID: open["lel-2"].ID, Site: "s1", Tag: "T1", Rule: "lel-2", Level: LevelH, Class: "lel", Severity: "high", Active: true, Count: 1,
 		State: ActiveUnacked, Value: 60, Peak: 80, Message: "T1 60 %LEL above 50", RaisedAt: raisedAt}
 	if got := open["lel-2"]; !reflect.DeepEqual(got, want) {
 		t.Errorf("lel-2 in memory:\n got %+v\nwant %+v", got, want)

@@ -11,11 +11,17 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers driver "sqlite"
+	"modernc.org/sqlite" // registers driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNotFound is returned (wrapped) for an alarm id the journal does not hold.
 var ErrNotFound = errors.New("alarm not found")
+
+// ErrDuplicateOpen is returned (wrapped) by Commit when inserting an alarm
+// while one of the same site, tag, rule and level is open: the store's
+// unique index refuses it in the same transaction.
+var ErrDuplicateOpen = errors.New("an open alarm of the same tag, rule and level exists")
 
 // Journal is the embedded alarm store: one row per alarm and one row per
 // transition, committed together. The SQL is kept portable ($n placeholders,
@@ -62,6 +68,25 @@ var migrations = []string{
 		alarm    TEXT NOT NULL
 	);
 	CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id);`,
+	// 2: levels (one open alarm per tag, rule and level), the condition apart
+	// from the state, re-raise counts, ack comments, chattering, shelving;
+	// time indexes for history and KPIs.
+	`ALTER TABLE alarms ADD COLUMN level TEXT NOT NULL DEFAULT '';
+	ALTER TABLE alarms ADD COLUMN active BOOLEAN NOT NULL DEFAULT FALSE;
+	ALTER TABLE alarms ADD COLUMN raise_count INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE alarms ADD COLUMN ack_comment TEXT NOT NULL DEFAULT '';
+	ALTER TABLE alarms ADD COLUMN chattering BOOLEAN NOT NULL DEFAULT FALSE;
+	ALTER TABLE alarms ADD COLUMN shelved_at TEXT;
+	ALTER TABLE alarms ADD COLUMN shelved_until TEXT;
+	ALTER TABLE alarms ADD COLUMN shelved_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE alarms ADD COLUMN shelve_reason TEXT NOT NULL DEFAULT '';
+	UPDATE alarms SET active = (state IN ('active_unacked', 'active_acked'));
+	DROP INDEX alarms_open_once;
+	-- At most one open alarm per (site, tag, rule, level), whatever the engine does.
+	CREATE UNIQUE INDEX alarms_open_once ON alarms (site, tag, rule, level) WHERE state <> 'normal';
+	CREATE INDEX alarms_raised ON alarms (raised_at);
+	CREATE INDEX alarm_events_time ON alarm_events (time);
+	ALTER TABLE alarm_events ADD COLUMN actor TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenJournal opens (creating if needed) the store at path and brings its
@@ -136,25 +161,40 @@ func (j *Journal) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 // transaction. The returned event holds the alarm as stored (id set, times in
 // UTC) and its journal seq. Publish only what Commit returned.
 func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time) (Event, error) {
+	return j.CommitBy(ctx, typ, a, at, "")
+}
+
+// CommitBy is Commit for a transition a user made (ack, shelve, unshelve):
+// the event records who.
+func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Time, by string) (Event, error) {
 	a = normalize(a)
-	ev := Event{Type: typ, Time: at.UTC()}
+	ev := Event{Type: typ, Time: at.UTC(), By: by}
 	err := j.inTx(ctx, func(tx *sql.Tx) error {
 		if a.ID == 0 {
 			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
-				(site, tag, rule, class, severity, state, value, peak, message, raised_at, acked_at, acked_by, cleared_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
-				a.Site, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), a.Value, a.Peak, a.Message,
-				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, nullTime(a.ClearedAt)).Scan(&a.ID)
+				(site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
+				raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering,
+				shelved_at, shelved_until, shelved_by, shelve_reason)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+				$19, $20, $21, $22) RETURNING id`,
+				a.Site, a.Tag, a.Rule, a.Level, a.Class, a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
+				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, a.AckComment, nullTime(a.ClearedAt), a.Chattering,
+				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
+			if isUniqueViolation(err) {
+				return fmt.Errorf("insert: %w", ErrDuplicateOpen)
+			}
 			if err != nil {
 				return fmt.Errorf("insert: %w", err)
 			}
 		} else {
 			res, err := tx.ExecContext(ctx, `UPDATE alarms SET
-				severity = $1, state = $2, value = $3, peak = $4, message = $5,
-				raised_at = $6, acked_at = $7, acked_by = $8, cleared_at = $9
-				WHERE id = $10`,
-				a.Severity, string(a.State), a.Value, a.Peak, a.Message,
-				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, nullTime(a.ClearedAt), a.ID)
+				severity = $1, state = $2, active = $3, value = $4, peak = $5, raise_count = $6, message = $7,
+				raised_at = $8, acked_at = $9, acked_by = $10, ack_comment = $11, cleared_at = $12, chattering = $13,
+				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17
+				WHERE id = $18`,
+				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
+				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, a.AckComment, nullTime(a.ClearedAt), a.Chattering,
+				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.ID)
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
@@ -166,9 +206,9 @@ func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time)
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm)
-			VALUES ($1, $2, $3, $4) RETURNING seq`,
-			a.ID, typ, formatTime(ev.Time), string(snap)).Scan(&ev.Seq)
+		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm, actor)
+			VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+			a.ID, typ, formatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
 	})
 	if err != nil {
 		return Event{}, fmt.Errorf("journal %s of alarm %d (tag %s, rule %s): %w", typ, a.ID, a.Tag, a.Rule, err)
@@ -186,8 +226,8 @@ type AlarmFilter struct {
 	Limit    int // 0: no limit
 }
 
-const alarmColumns = `id, site, tag, rule, class, severity, state, value, peak, message,
-	raised_at, acked_at, acked_by, cleared_at`
+const alarmColumns = `id, site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
+	raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering, shelved_at, shelved_until, shelved_by, shelve_reason`
 
 // List returns the alarms f selects, newest raised first.
 func (j *Journal) List(ctx context.Context, f AlarmFilter) ([]Alarm, error) {
@@ -255,31 +295,37 @@ func (j *Journal) Get(ctx context.Context, id int64) (Alarm, error) {
 
 // EventsAfter returns up to limit events with seq greater than seq, in seq order.
 func (j *Journal) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT seq, type, time, alarm FROM alarm_events
+	out, err := j.events(ctx, `SELECT seq, type, time, alarm, actor FROM alarm_events
 		WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
+	}
+	return out, nil
+}
+
+// events runs a query selecting seq, type, time, alarm and actor.
+func (j *Journal) events(ctx context.Context, q string, args ...any) ([]Event, error) {
+	rows, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {
 		var ev Event
 		var at, snap string
-		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &snap); err != nil {
-			return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
+		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &snap, &ev.By); err != nil {
+			return nil, err
 		}
 		if ev.Time, err = time.Parse(time.RFC3339Nano, at); err != nil {
-			return nil, fmt.Errorf("alarm event %d: time: %w", ev.Seq, err)
+			return nil, fmt.Errorf("event %d: time: %w", ev.Seq, err)
 		}
 		if err := json.Unmarshal([]byte(snap), &ev.Alarm); err != nil {
-			return nil, fmt.Errorf("alarm event %d: snapshot: %w", ev.Seq, err)
+			return nil, fmt.Errorf("event %d: snapshot: %w", ev.Seq, err)
 		}
 		out = append(out, ev)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("alarm events after %d: %w", seq, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // LastSeq returns the newest event's seq, 0 for an empty journal; subscribe
@@ -295,9 +341,10 @@ func (j *Journal) LastSeq(ctx context.Context) (int64, error) {
 func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	var a Alarm
 	var state, raised string
-	var acked, cleared sql.NullString
-	if err := row.Scan(&a.ID, &a.Site, &a.Tag, &a.Rule, &a.Class, &a.Severity, &state, &a.Value, &a.Peak,
-		&a.Message, &raised, &acked, &a.AckedBy, &cleared); err != nil {
+	var acked, cleared, shelved, until sql.NullString
+	if err := row.Scan(&a.ID, &a.Site, &a.Tag, &a.Rule, &a.Level, &a.Class, &a.Severity, &state, &a.Active, &a.Value, &a.Peak,
+		&a.Count, &a.Message, &raised, &acked, &a.AckedBy, &a.AckComment, &cleared, &a.Chattering,
+		&shelved, &until, &a.ShelvedBy, &a.ShelveReason); err != nil {
 		return Alarm{}, err
 	}
 	a.State = State(state)
@@ -311,6 +358,12 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	if a.ClearedAt, err = parseNullTime(cleared); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d cleared_at: %w", a.ID, err)
 	}
+	if a.ShelvedAt, err = parseNullTime(shelved); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d shelved_at: %w", a.ID, err)
+	}
+	if a.ShelvedUntil, err = parseNullTime(until); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d shelved_until: %w", a.ID, err)
+	}
 	return a, nil
 }
 
@@ -318,15 +371,23 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 // later read returns.
 func normalize(a Alarm) Alarm {
 	a.RaisedAt = a.RaisedAt.UTC()
-	if a.AckedAt != nil {
-		t := a.AckedAt.UTC()
-		a.AckedAt = &t
-	}
-	if a.ClearedAt != nil {
-		t := a.ClearedAt.UTC()
-		a.ClearedAt = &t
+	for _, p := range []**time.Time{&a.AckedAt, &a.ClearedAt, &a.ShelvedAt, &a.ShelvedUntil} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
 	}
 	return a
+}
+
+// isUniqueViolation reports SQLite's (and PostgreSQL's) unique-constraint
+// error, by code where the driver gives one.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }

@@ -15,9 +15,9 @@ type qualityRule struct {
 
 // qualityRules are applied to every tag, before the configured rules.
 var qualityRules = []rule{
-	&qualityRule{ruleMeta{name: ClassCommLoss, class: ClassCommLoss, severity: SeverityHigh}, "communication lost"},
-	&qualityRule{ruleMeta{name: ClassSensorFault, class: ClassSensorFault, severity: SeverityHigh}, "sensor fault"},
-	&qualityRule{ruleMeta{name: ClassBadQuality, class: ClassBadQuality, severity: SeverityMedium}, "bad quality"},
+	&qualityRule{ruleMeta{name: ClassCommLoss, kind: kindQuality, class: ClassCommLoss, severity: SeverityHigh}, "communication lost"},
+	&qualityRule{ruleMeta{name: ClassSensorFault, kind: kindQuality, class: ClassSensorFault, severity: SeverityHigh}, "sensor fault"},
+	&qualityRule{ruleMeta{name: ClassBadQuality, kind: kindQuality, class: ClassBadQuality, severity: SeverityMedium}, "bad quality"},
 }
 
 // qualityClass maps a Bad sample's reason to its alarm class.
@@ -35,14 +35,12 @@ func isQualityClass(name string) bool {
 	return name == ClassCommLoss || name == ClassSensorFault || name == ClassBadQuality
 }
 
-func (r *qualityRule) meta() *ruleMeta { return &r.ruleMeta }
-
 func (r *qualityRule) matches(collector.Tag) bool { return true }
 
 // eval clears on any readable sample (Good or Uncertain: the device answered)
 // and on a Bad one of another class (a device that reports a sensor fault is
 // talking again).
-func (r *qualityRule) eval(_ *collector.Tag, s *collector.Sample, _ bool) verdict {
+func (r *qualityRule) eval(_ *slot, _ *collector.Tag, s *collector.Sample, _ bool) verdict {
 	if s.Quality == collector.Bad && qualityClass(s.Reason) == r.class {
 		return verdictActive
 	}

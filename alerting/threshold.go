@@ -1,7 +1,6 @@
 package alerting
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -11,73 +10,142 @@ import (
 	"hazgate/config"
 )
 
-// threshold alarms while the value is above its upper limit or below its
-// lower one.
+// Rule kinds, for a tag's own rule replacing the general ones of its kind.
+const (
+	kindLimit   = "limit"
+	kindRate    = "rate"
+	kindStale   = "stale"
+	kindState   = "state"
+	kindQuality = "quality"
+)
+
+// threshold is one limit of a limit rule: it alarms while the value is above
+// (high) or below the limit, and clears only once the value is back inside
+// by the deadband.
 type threshold struct {
 	ruleMeta
-	above, below       float64
-	hasAbove, hasBelow bool
+	limit    float64
+	high     bool
+	deadband float64
 }
 
-func newThreshold(m ruleMeta, c config.Rule) (*threshold, error) {
-	r := &threshold{ruleMeta: m}
-	if c.Above == nil && c.Below == nil {
-		return nil, errors.New("needs above or below")
-	}
-	if c.Above != nil {
-		r.above, r.hasAbove = *c.Above, true
-	}
-	if c.Below != nil {
-		r.below, r.hasBelow = *c.Below, true
-	}
-	if r.hasAbove && r.hasBelow && r.below >= r.above {
-		return nil, fmt.Errorf("below (%g) must be less than above (%g)", r.below, r.above)
-	}
-	return r, nil
+// levelSpec is one limit before compilation, with the key it came from for
+// messages.
+type levelSpec struct {
+	level string
+	key   string
+	l     config.Level
 }
 
-func (r *threshold) meta() *ruleMeta { return &r.ruleMeta }
+// newLimits compiles a limit rule: the preset's levels, overridden by
+// explicit hh/h/l/ll, with above and below as the single-level form of h
+// and l.
+func newLimits(m ruleMeta, c config.Rule) ([]rule, error) {
+	m.kind = kindLimit
+	specs := map[string]levelSpec{}
+	if c.Preset != "" {
+		levels, err := presetLevels(c)
+		if err != nil {
+			return nil, err
+		}
+		for lvl, l := range levels {
+			specs[lvl] = levelSpec{lvl, c.Preset + " " + strings.ToLower(lvl), l}
+		}
+	}
+	for _, x := range []struct {
+		level, key string
+		l          *config.Level
+	}{{LevelHH, "hh", c.HH}, {LevelH, "h", c.H}, {LevelL, "l", c.L}, {LevelLL, "ll", c.LL}} {
+		if x.l != nil {
+			specs[x.level] = levelSpec{x.level, x.key, *x.l}
+		}
+	}
+	for _, x := range []struct {
+		level, key, same string
+		v                *float64
+		l                *config.Level
+	}{{LevelH, "above", "h", c.Above, c.H}, {LevelL, "below", "l", c.Below, c.L}} {
+		if x.v == nil {
+			continue
+		}
+		if x.l != nil {
+			return nil, fmt.Errorf("%s and %s are the same level; keep one", x.key, x.same)
+		}
+		specs[x.level] = levelSpec{x.level, x.key, config.Level{Value: *x.v, Severity: m.severity}}
+	}
+	// Lowest to highest; each limit must lie strictly above the one before,
+	// or an alarm could never clear.
+	var prev *levelSpec
+	var out []rule
+	for _, lvl := range []string{LevelLL, LevelL, LevelH, LevelHH} {
+		sp, ok := specs[lvl]
+		if !ok {
+			continue
+		}
+		if math.IsNaN(sp.l.Value) || math.IsInf(sp.l.Value, 0) {
+			return nil, fmt.Errorf("%s: limit %g is not a number", sp.key, sp.l.Value)
+		}
+		if prev != nil && sp.l.Value <= prev.l.Value {
+			return nil, fmt.Errorf("%s (%g) must be less than %s (%g)", prev.key, prev.l.Value, sp.key, sp.l.Value)
+		}
+		prev = &sp
+		lm := m
+		lm.level = lvl
+		lm.severity = sp.l.Severity
+		if lm.severity == "" {
+			lm.severity = m.severity
+			if (lvl == LevelHH || lvl == LevelLL) && severityRank(lm.severity) < severityRank(SeverityHigh) {
+				lm.severity = SeverityHigh
+			}
+		}
+		if !severities[lm.severity] {
+			return nil, fmt.Errorf("%s: severity %q is not one of low, medium, high, critical", sp.key, sp.l.Severity)
+		}
+		out = append(out, &threshold{ruleMeta: lm, limit: sp.l.Value, high: lvl == LevelH || lvl == LevelHH, deadband: c.Deadband})
+	}
+	return out, nil
+}
 
-func (r *threshold) eval(_ *collector.Tag, s *collector.Sample, _ bool) verdict {
+func (r *threshold) eval(_ *slot, _ *collector.Tag, s *collector.Sample, cond bool) verdict {
 	// A Bad reading (or a NaN) is no evidence either way: a dead detector is
 	// not clean air, so the alarm keeps its state. Uncertain values count.
 	if s.Quality == collector.Bad || math.IsNaN(s.Value) {
 		return verdictHold
 	}
-	if (r.hasAbove && s.Value > r.above) || (r.hasBelow && s.Value < r.below) {
+	lim := r.limit
+	if cond { // hysteresis: an active condition ends only past the deadband
+		if r.high {
+			lim -= r.deadband
+		} else {
+			lim += r.deadband
+		}
+	}
+	if (r.high && s.Value > lim) || (!r.high && s.Value < lim) {
 		return verdictActive
 	}
 	return verdictClear
 }
 
-// excess is how far v lies beyond the nearer violated limit.
-func (r *threshold) excess(v float64) float64 {
-	e := math.Inf(-1)
-	if r.hasAbove {
-		e = v - r.above
+func (r *threshold) worse(v, peak float64) bool {
+	if r.high {
+		return v > peak
 	}
-	if r.hasBelow {
-		e = max(e, r.below-v)
-	}
-	return e
+	return v < peak
 }
 
-func (r *threshold) worse(v, peak float64) bool { return r.excess(v) > r.excess(peak) }
-
 func (r *threshold) message(t *collector.Tag, s *collector.Sample) string {
-	v := s.Value
 	var b strings.Builder
 	b.WriteString(t.ID)
 	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
 	if t.Unit != "" {
 		b.WriteByte(' ')
 		b.WriteString(t.Unit)
 	}
-	if r.hasAbove && v > r.above {
-		fmt.Fprintf(&b, " above %g", r.above)
+	if r.high {
+		fmt.Fprintf(&b, " above %g", r.limit)
 	} else {
-		fmt.Fprintf(&b, " below %g", r.below)
+		fmt.Fprintf(&b, " below %g", r.limit)
 	}
 	return b.String()
 }
