@@ -5,9 +5,7 @@ package sim
 
 import (
 	"fmt"
-	"log/slog"
 	"math"
-	"net"
 	"sync"
 
 	"github.com/simonvetter/modbus"
@@ -39,14 +37,11 @@ const (
 // respond), as a controller does for a dead field detector. Safe for
 // concurrent use.
 type GasController struct {
+	tcp      tcpServer
 	mu       sync.Mutex
-	listen   string // as asked, maybe with port 0
-	addr     string // resolved host:port once started
 	lel      []uint16
 	silent   []bool
 	fault    []bool
-	server   *modbus.ModbusServer
-	log      *slog.Logger
 	requests uint64
 }
 
@@ -56,88 +51,32 @@ func NewGasController(addr string, detectors int) (*GasController, error) {
 	if detectors < 1 || detectors > MaxDetectors {
 		return nil, fmt.Errorf("gas controller: %d detectors, want 1..%d", detectors, MaxDetectors)
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("gas controller: address %q: %w", addr, err)
-	}
-	return &GasController{
-		listen: addr,
+	c := &GasController{
 		lel:    make([]uint16, detectors),
 		silent: make([]bool, detectors),
 		fault:  make([]bool, detectors),
-		log:    slog.Default(),
-	}, nil
+	}
+	if err := c.tcp.init(addr, (*handler)(c)); err != nil {
+		return nil, fmt.Errorf("gas controller: %w", err)
+	}
+	return c, nil
 }
 
 // Start listens and serves in the background. After Close, Start serves
 // again on the same address, so a test can take the controller away and
 // bring it back where the gateway expects it.
 func (c *GasController) Start() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.server != nil {
-		return nil
+	if err := c.tcp.start(); err != nil {
+		return fmt.Errorf("gas controller: %w", err)
 	}
-	var err error
-	// The library's server does not say which port it bound, so port 0 is
-	// resolved first; retry in case another process takes it in between.
-	for range 5 {
-		addr := c.addr
-		if addr == "" {
-			if addr, err = freeAddr(c.listen); err != nil {
-				return fmt.Errorf("gas controller: %w", err)
-			}
-		}
-		var srv *modbus.ModbusServer
-		srv, err = modbus.NewServer(&modbus.ServerConfiguration{
-			URL:        "tcp://" + addr,
-			MaxClients: 16,
-			Logger:     slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
-		}, (*handler)(c))
-		if err != nil {
-			return fmt.Errorf("gas controller on %s: %w", addr, err)
-		}
-		if err = srv.Start(); err == nil {
-			c.addr, c.server = addr, srv
-			return nil
-		}
-		if _, port, _ := net.SplitHostPort(c.listen); c.addr != "" || port != "0" {
-			break // a fixed address: retrying will not help
-		}
-	}
-	return fmt.Errorf("gas controller on %s: %w", c.listen, err)
-}
-
-// freeAddr resolves a host:port with port 0 to a free port on that host.
-func freeAddr(addr string) (string, error) {
-	if _, port, _ := net.SplitHostPort(addr); port != "0" {
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return nil
 }
 
 // Close stops listening and drops every client connection.
-func (c *GasController) Close() error {
-	c.mu.Lock()
-	srv := c.server
-	c.server = nil
-	c.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Stop()
-}
+func (c *GasController) Close() error { return c.tcp.close() }
 
 // Addr is the host:port the controller listens on (known after Start).
-func (c *GasController) Addr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addr
-}
+func (c *GasController) Addr() string { return c.tcp.address() }
 
 // URL is Addr as a simonvetter/modbus (and hazgate config) URL.
 func (c *GasController) URL() string { return "tcp://" + c.Addr() }

@@ -1,10 +1,13 @@
 // Package modbustest runs protocols/modbus/testdata/pymodbus_server.py, a
-// Modbus TCP peer hazgate did not write, for integration tests of any package.
+// Modbus peer hazgate did not write, for integration tests of any package:
+// over TCP on loopback, or over RTU on one end of a socat pty pair.
 package modbustest
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -19,8 +22,8 @@ import (
 
 // Values are the registers a PymodbusServer starts with, in the script's
 // ADDR=VAL form: Input and Holding take "0=250", "1=int16:-5",
-// "4=float32:12.5" (32-bit values take two registers, ABCD); Coils and
-// Discrete take "3=1".
+// "4=float32:12.5", "6=float64/CDAB:-1.5" (TYPE/ORDER: ABCD, the default,
+// CDAB, BADC or DCBA); Coils and Discrete take "3=1".
 type Values struct {
 	Unit     int // default 1
 	Size     int // addresses per table, default 100; reads past it answer 0x02
@@ -28,13 +31,19 @@ type Values struct {
 	Holding  []string
 	Coils    []string
 	Discrete []string
+	// Units are more unit ids on the same server, each with tables of its
+	// own (their Unit, Size and Units are ignored). A unit id the server
+	// lacks gets no answer, as a dead device on a bus.
+	Units map[int]Values
 }
 
-// PymodbusServer is one running pymodbus TCP server on 127.0.0.1.
+// PymodbusServer is one running pymodbus server: TCP on 127.0.0.1, or RTU
+// on a pty.
 type PymodbusServer struct {
 	t      testing.TB
 	python string
 	args   []string
+	serial string // the gateway's end of the pty pair; "" for TCP
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	waited chan struct{}
@@ -51,7 +60,52 @@ func Script() string {
 // ends. It skips (or fails under HAZGATE_INTEGRATION=1) without pymodbus.
 func StartPymodbus(t testing.TB, v Values) *PymodbusServer {
 	t.Helper()
+	s := &PymodbusServer{t: t, python: testenv.Python(t), args: scriptArgs(t, v)}
+	t.Cleanup(s.Kill)
+	if err := s.start(0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartPymodbusRTU serves v as Modbus RTU at speed baud, 8N1, on one end of
+// a socat pty pair; URL is rtu://<the other end>. It skips (or fails under
+// HAZGATE_INTEGRATION=1) without pymodbus or socat.
+func StartPymodbusRTU(t testing.TB, v Values, baud int) *PymodbusServer {
+	t.Helper()
 	py := testenv.Python(t)
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		testenv.Missing(t, "socat: %v", err)
+		return nil
+	}
+	dir := t.TempDir()
+	dev, gw := filepath.Join(dir, "device"), filepath.Join(dir, "gateway")
+	cmd := exec.Command(socat, "pty,raw,echo=0,link="+dev, "pty,raw,echo=0,link="+gw)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("socat: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, e1 := os.Stat(dev)
+		_, e2 := os.Stat(gw)
+		if e1 == nil && e2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socat made no pty pair in 10 s: %v %v", e1, e2)
+		}
+	}
+	args := append(scriptArgs(t, v), "--serial", dev, "--baud", strconv.Itoa(baud))
+	s := &PymodbusServer{t: t, python: py, args: args, serial: gw}
+	t.Cleanup(s.Kill)
+	if err := s.start(0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func scriptArgs(t testing.TB, v Values) []string {
 	if v.Unit == 0 {
 		v.Unit = 1
 	}
@@ -67,12 +121,19 @@ func StartPymodbus(t testing.TB, v Values) *PymodbusServer {
 			args = append(args, kv.flag, strings.Join(kv.vals, ","))
 		}
 	}
-	s := &PymodbusServer{t: t, python: py, args: args}
-	t.Cleanup(s.Kill)
-	if err := s.start(0); err != nil {
-		t.Fatal(err)
+	if len(v.Units) > 0 {
+		units := make(map[string]map[string]string, len(v.Units))
+		for id, u := range v.Units {
+			units[strconv.Itoa(id)] = map[string]string{"input": strings.Join(u.Input, ","), "holding": strings.Join(u.Holding, ","),
+				"coils": strings.Join(u.Coils, ","), "discrete": strings.Join(u.Discrete, ",")}
+		}
+		js, err := json.Marshal(units)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--units", string(js))
 	}
-	return s
+	return args
 }
 
 // Port is the TCP port the server listens on; it stays the same across Restart.
@@ -85,8 +146,14 @@ func (s *PymodbusServer) Port() int {
 // Addr is 127.0.0.1:Port.
 func (s *PymodbusServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port()) }
 
-// URL is the server as a hazgate device URL.
-func (s *PymodbusServer) URL() string { return "tcp://" + s.Addr() }
+// URL is the server as a hazgate device URL: tcp://127.0.0.1:port, or
+// rtu:// and the pty the gateway uses.
+func (s *PymodbusServer) URL() string {
+	if s.serial != "" {
+		return "rtu://" + s.serial
+	}
+	return "tcp://" + s.Addr()
+}
 
 // Kill stops the server (SIGKILL, as a crash would) and waits for it to go.
 func (s *PymodbusServer) Kill() {
@@ -117,7 +184,11 @@ func (s *PymodbusServer) Restart() {
 }
 
 func (s *PymodbusServer) start(port int) error {
-	cmd := exec.Command(s.python, append(s.args, "--port", strconv.Itoa(port))...)
+	args := s.args
+	if s.serial == "" {
+		args = append(args[:len(args):len(args)], "--port", strconv.Itoa(port))
+	}
+	cmd := exec.Command(s.python, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -142,7 +213,7 @@ func (s *PymodbusServer) start(port int) error {
 	waited := make(chan struct{})
 	select {
 	case p, ok := <-ready:
-		if !ok || p == 0 {
+		if !ok || (p == 0 && s.serial == "") {
 			cmd.Process.Kill()
 			cmd.Wait()
 			return fmt.Errorf("pymodbus server %v did not start: %s", cmd.Args, stderr.String())
