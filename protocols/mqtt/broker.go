@@ -1,0 +1,125 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hazgate/config"
+)
+
+// Status payloads on {prefix}/{site}/status: "online" retained while
+// connected, "offline" as the last will and on a clean stop.
+const (
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+)
+
+// StatusTopic is where a gateway says whether it is connected.
+func StatusTopic(prefix, site string) string { return prefix + "/" + site + "/status" }
+
+// broker is what both the collector and the northbound publisher need to
+// reach a broker.
+type broker struct {
+	url, clientID      string
+	username, password string
+	keepAlive          time.Duration
+	connectTimeout     time.Duration
+	cleanSession       bool
+	tls                *config.TLS
+	statusTopic        string
+}
+
+// options builds paho's options: reconnects with backoff, a last will that
+// marks the gateway offline, and TLS from the configured files.
+func (b broker) options() (*paho.ClientOptions, error) {
+	o := paho.NewClientOptions().
+		AddBroker(b.url).
+		SetClientID(b.clientID).
+		SetUsername(b.username).
+		SetPassword(b.password).
+		SetKeepAlive(b.keepAlive).
+		SetConnectTimeout(b.connectTimeout).
+		SetCleanSession(b.cleanSession).
+		SetOrderMatters(true).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(10*time.Second).
+		SetWill(b.statusTopic, StatusOffline, 1, true)
+	if b.tls != nil {
+		tc, err := tlsConfig(b.tls)
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	return o, nil
+}
+
+// redacted is the broker URL without a password, for logs.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+func tlsConfig(t *config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca %s: no PEM certificate in it", t.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if t.Cert != "" || t.Key != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// connect makes the first connection, retrying with backoff until ctx ends;
+// later reconnects are paho's. It reports whether it connected.
+func connect(ctx context.Context, client paho.Client, log *slog.Logger, url string) bool {
+	backoff := time.Second
+	for {
+		tok := client.Connect()
+		<-tok.Done() // bounded by the connect timeout
+		if tok.Error() == nil {
+			return true
+		}
+		log.Warn("cannot connect to mqtt broker; retrying", "broker", redacted(url), "in", backoff, "err", tok.Error())
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,374 @@
+// Package mqtt collects readings from MQTT brokers and publishes alarm events
+// northbound. A Collector is one broker connection whose subscriptions turn
+// topics into tags (created on first sight from templates) and payloads
+// (number, JSON, Sparkplug B, fire-panel events) into collector.Samples. A
+// Northbound publishes the alarm journal, in order, to an upstream broker.
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols"
+)
+
+const (
+	// queueLen is how many received messages may wait for the worker. The
+	// broker's in-flight window bounds QoS 1 traffic far below it.
+	queueLen = 1024
+	// maxBatch is how many messages the worker decodes into one emitted batch.
+	maxBatch = 256
+	// maxCreatedTags caps the tags one device may create on first sight, so a
+	// payload field gone wild cannot fill memory with tags.
+	maxCreatedTags = 200_000
+	// recentLen is how many recent QoS 1/2 messages are remembered to drop
+	// the broker's redeliveries of messages already handled.
+	recentLen = 4096
+	// subscribeTimeout bounds the wait for a SUBACK.
+	subscribeTimeout = 30 * time.Second
+	// minConnectTimeout: the device timeout defaults to a Modbus request's
+	// 500ms, too short for a TLS handshake over a 4G link.
+	minConnectTimeout = 5 * time.Second
+)
+
+// Stats counts what a collector did since it was made.
+type Stats struct {
+	Connects      uint64              `json:"connects"`
+	Lost          uint64              `json:"lost"`       // connections lost
+	Duplicates    uint64              `json:"duplicates"` // redeliveries of handled messages, dropped
+	Unmatched     uint64              `json:"unmatched"`  // messages no subscription matches (a stale session's)
+	Subscriptions []SubscriptionStats `json:"subscriptions"`
+}
+
+// Collector reads one MQTT device (a broker connection). Its decoding state
+// is owned by the worker goroutine Run starts; counters are safe to read.
+type Collector struct {
+	site     string
+	dev      config.Device
+	emit     protocols.Emitter
+	tags     protocols.TagAdder
+	log      *slog.Logger
+	broker   broker
+	subs     []*subscription
+	filters  map[string]byte
+	declared []collector.Tag
+	queue    chan paho.Message
+
+	// Owned by the worker.
+	seen    map[string]bool // tag id: ours (true) or another device's (false)
+	created int
+	recent  recentSet
+
+	connects, lost, duplicates, unmatched atomic.Uint64
+	running                               atomic.Bool
+}
+
+// New validates dev's MQTT part and returns its collector. Errors name the
+// device and, where one is at fault, the subscription's topic.
+func New(env protocols.Env, dev config.Device) (*Collector, error) {
+	if dev.ID == "" {
+		return nil, errors.New("mqtt device: empty id")
+	}
+	if env.Emit == nil || env.Tags == nil {
+		return nil, fmt.Errorf("device %s: no emitter or tag registry", dev.ID)
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(dev.Subscriptions) == 0 {
+		return nil, fmt.Errorf("device %s: no subscriptions", dev.ID)
+	}
+	clientID := dev.ClientID
+	if clientID == "" {
+		clientID = "hazgate-" + env.Site + "-" + dev.ID
+	}
+	c := &Collector{
+		site: env.Site, dev: dev, emit: env.Emit, tags: env.Tags,
+		log: log.With("device", dev.ID),
+		broker: broker{
+			url: dev.URL, clientID: clientID, username: dev.Username, password: dev.Password,
+			keepAlive: dev.KeepAlive, connectTimeout: max(dev.Timeout, minConnectTimeout),
+			cleanSession: dev.CleanSession, tls: dev.TLS,
+			statusTopic: StatusTopic("hazgate", env.Site),
+		},
+		filters: make(map[string]byte),
+		queue:   make(chan paho.Message, queueLen),
+		seen:    make(map[string]bool),
+		recent:  newRecentSet(recentLen),
+	}
+	if _, err := c.broker.options(); err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev.ID, err)
+	}
+	for _, sc := range dev.Subscriptions {
+		s, err := compileSubscription(sc, dev.QoS)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: subscription %w", dev.ID, err)
+		}
+		c.subs = append(c.subs, s)
+		// Two subscriptions on one filter share one MQTT subscription.
+		c.filters[sc.Topic] = max(c.filters[sc.Topic], s.qos)
+	}
+	for _, t := range dev.Tags {
+		if t.ID == "" {
+			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
+		}
+		c.declared = append(c.declared, collector.Tag{
+			ID: t.ID, Name: t.Name, Site: env.Site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
+			Area: t.Area, HazardSource: t.HazardSource, Description: t.Description,
+		})
+		c.seen[t.ID] = true // the gateway registers declared tags before Run
+	}
+	return c, nil
+}
+
+// Tags returns the tags declared in config; the rest are created on first sight.
+func (c *Collector) Tags() []collector.Tag { return c.declared }
+
+// Stats returns the counters.
+func (c *Collector) Stats() Stats {
+	st := Stats{Connects: c.connects.Load(), Lost: c.lost.Load(), Duplicates: c.duplicates.Load(), Unmatched: c.unmatched.Load()}
+	for _, s := range c.subs {
+		st.Subscriptions = append(st.Subscriptions, s.stats())
+	}
+	return st
+}
+
+// Run connects, subscribes and hands readings on until ctx ends. paho
+// reconnects by itself; every (re)connect resubscribes. Messages are
+// acknowledged only after their samples are emitted, so a message the broker
+// accepted is either in the pipeline or still queued at the broker.
+func (c *Collector) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("device %s: Run called twice", c.dev.ID)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts, err := c.broker.options()
+	if err != nil {
+		return fmt.Errorf("device %s: %w", c.dev.ID, err)
+	}
+	opts.SetAutoAckDisabled(true).
+		// Runs on paho's router goroutine: hand over and return, or acks
+		// and pings stall.
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			select {
+			case c.queue <- m:
+			case <-ctx.Done():
+			}
+		}).
+		SetOnConnectHandler(func(cl paho.Client) { c.onConnect(cl) }).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.lost.Add(1)
+			c.log.Warn("mqtt connection lost; reconnecting", "broker", redacted(c.dev.URL), "err", err)
+		})
+	client := paho.NewClient(opts)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.work(ctx) })
+	if connect(ctx, client, c.log, c.dev.URL) {
+		<-ctx.Done()
+		// A clean stop sends no will; say offline ourselves.
+		client.Publish(c.broker.statusTopic, 1, true, StatusOffline).WaitTimeout(time.Second)
+		client.Disconnect(250)
+	}
+	wg.Wait()
+	return nil
+}
+
+// onConnect subscribes on every (re)connect: the broker may have lost the
+// session (a restart without persistence, a clean session) and a
+// resubscription with a kept session is harmless.
+func (c *Collector) onConnect(cl paho.Client) {
+	c.connects.Add(1)
+	tok := cl.SubscribeMultiple(c.filters, nil) // nil: every message goes to the default handler, once
+	if !tok.WaitTimeout(subscribeTimeout) || tok.Error() != nil {
+		c.log.Error("mqtt subscribe failed; will retry on the next connect", "broker", redacted(c.dev.URL), "err", tok.Error())
+		return
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for topic, q := range st.Result() {
+			if q == 0x80 {
+				c.log.Error("mqtt broker refused a subscription (check its ACL)", "topic", topic)
+			}
+		}
+	}
+	cl.Publish(c.broker.statusTopic, 1, true, StatusOnline)
+	c.log.Info("mqtt connected and subscribed", "broker", redacted(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
+}
+
+// work decodes queued messages in batches, emits their samples and then
+// acknowledges them. On stop, unacknowledged messages stay with the broker.
+func (c *Collector) work(ctx context.Context) {
+	batch := make([]paho.Message, 0, maxBatch)
+	for {
+		select {
+		case m := <-c.queue:
+			batch = append(batch, m)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-c.queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if samples := c.handle(batch, time.Now()); len(samples) > 0 {
+			if err := c.emit.Emit(ctx, samples); err != nil {
+				return
+			}
+		}
+		for _, m := range batch {
+			m.Ack()
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// handle turns a batch of messages into samples. A bad payload is counted
+// and logged and costs only itself.
+func (c *Collector) handle(batch []paho.Message, now time.Time) []collector.Sample {
+	out := make([]collector.Sample, 0, len(batch))
+	for _, m := range batch {
+		topic, payload := m.Topic(), m.Payload()
+		if m.Qos() > 0 {
+			h := c.recent.hash(topic, payload)
+			if m.Duplicate() && c.recent.has(h) {
+				c.duplicates.Add(1)
+				continue
+			}
+			c.recent.add(h)
+		}
+		out = c.decode(out, topic, payload, now)
+	}
+	return out
+}
+
+// decode appends the samples of one message on every subscription it matches.
+func (c *Collector) decode(out []collector.Sample, topic string, payload []byte, now time.Time) []collector.Sample {
+	levels := strings.Split(topic, "/")
+	matched := false
+	for _, s := range c.subs {
+		if !s.matches(levels) {
+			continue
+		}
+		matched = true
+		s.messages.Add(1)
+		rs, err := s.decode(topic, levels, payload, now)
+		if err != nil {
+			c.refuse(s, topic, payload, err)
+		}
+		n := 0
+		for i := range rs {
+			r := &rs[i]
+			if err := c.register(s, r); err != nil {
+				c.refuse(s, topic, payload, err)
+				continue
+			}
+			out = append(out, collector.Sample{Tag: r.tag, Value: r.value, Quality: r.quality, Reason: r.reason, Time: r.time})
+			n++
+		}
+		s.readings.Add(uint64(n))
+	}
+	if !matched {
+		c.unmatched.Add(1)
+	}
+	return out
+}
+
+// register makes sure r's tag (and its family) is in the registry, adding
+// it on first sight with the subscription's metadata.
+func (c *Collector) register(s *subscription, r *reading) error {
+	if ours, known := c.seen[r.tag]; known {
+		if !ours {
+			return bad(ReasonTagConflict, "tag %q belongs to another device", r.tag)
+		}
+		return nil
+	}
+	ids := r.family
+	if ids == nil {
+		ids = []string{r.tag}
+	}
+	if c.created+len(ids) > maxCreatedTags {
+		return bad(ReasonTooManyTags, "device already created %d tags; %q refused", c.created, r.tag)
+	}
+	var conflict error
+	for _, id := range ids {
+		if _, known := c.seen[id]; known {
+			continue
+		}
+		err := c.tags.Add(collector.Tag{ID: id, Name: r.name, Site: c.site, Device: c.dev.ID, Kind: s.kind, Unit: s.cfg.Unit, Area: r.area})
+		c.seen[id] = err == nil
+		if err == nil {
+			c.created++
+		} else if id == r.tag {
+			conflict = bad(ReasonTagConflict, "%v", err)
+		}
+	}
+	return conflict
+}
+
+// refuse counts a bad payload and logs it at most once a minute per subscription.
+func (c *Collector) refuse(s *subscription, topic string, payload []byte, err error) {
+	reason := "other"
+	var pe *payloadError
+	if errors.As(err, &pe) {
+		reason = pe.reason
+	}
+	if log, suppressed := s.bad.add(reason, time.Now()); log {
+		c.log.Warn("bad mqtt payload", "subscription", s.cfg.Topic, "topic", topic, "reason", reason,
+			"err", err, "payload", excerpt(payload), "suppressed_since_last", suppressed)
+	}
+}
+
+// recentSet remembers the hashes of the last n messages, to drop a broker's
+// redelivery (DUP) of a message already handled but not yet acknowledged
+// when the connection broke.
+type recentSet struct {
+	seed  maphash.Seed
+	ring  []uint64
+	next  int
+	index map[uint64]int // hash -> how many times in the ring
+}
+
+func newRecentSet(n int) recentSet {
+	return recentSet{seed: maphash.MakeSeed(), ring: make([]uint64, n), index: make(map[uint64]int, n)}
+}
+
+func (r *recentSet) hash(topic string, payload []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(topic)
+	h.WriteByte(0)
+	h.Write(payload)
+	return h.Sum64()
+}
+
+func (r *recentSet) has(h uint64) bool { return r.index[h] > 0 }
+
+func (r *recentSet) add(h uint64) {
+	if old := r.ring[r.next]; r.index[old] > 1 {
+		r.index[old]--
+	} else {
+		delete(r.index, old)
+	}
+	r.ring[r.next] = h
+	r.index[h]++
+	r.next = (r.next + 1) % len(r.ring)
+}

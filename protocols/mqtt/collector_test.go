@@ -1,0 +1,225 @@
+package mqtt
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols"
+)
+
+// fakeMsg is a received message, for unit tests of the worker's decoding.
+type fakeMsg struct {
+	topic   string
+	payload []byte
+	qos     byte
+	dup     bool
+	acked   bool
+}
+
+func (m *fakeMsg) Duplicate() bool   { return m.dup }
+func (m *fakeMsg) Qos() byte         { return m.qos }
+func (m *fakeMsg) Retained() bool    { return false }
+func (m *fakeMsg) Topic() string     { return m.topic }
+func (m *fakeMsg) MessageID() uint16 { return 1 }
+func (m *fakeMsg) Payload() []byte   { return m.payload }
+func (m *fakeMsg) Ack()              { m.acked = true }
+
+// recorder is an Emitter that keeps every sample.
+type recorder struct {
+	mu      sync.Mutex
+	samples []collector.Sample
+	delay   time.Duration // per batch, to make a slow consumer
+}
+
+func (r *recorder) Emit(ctx context.Context, b []collector.Sample) error {
+	if r.delay > 0 {
+		time.Sleep(r.delay)
+	}
+	r.mu.Lock()
+	r.samples = append(r.samples, b...)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) all() []collector.Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]collector.Sample(nil), r.samples...)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newTestCollector(t testing.TB, reg *collector.Registry, em protocols.Emitter, url string, subs ...config.Subscription) *Collector {
+	t.Helper()
+	dev := config.Device{ID: "iot-1", Protocol: "mqtt", URL: url, Timeout: time.Second,
+		MQTTDevice: config.MQTTDevice{QoS: 1, KeepAlive: 5 * time.Second, Subscriptions: subs}}
+	for i := range dev.Subscriptions {
+		if dev.Subscriptions[i].Format == "" {
+			dev.Subscriptions[i].Format = "json"
+		}
+	}
+	c, err := New(protocols.Env{Site: "s1", Emit: em, Tags: reg, Log: quiet()}, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestHandle(t *testing.T) {
+	reg := collector.NewRegistry()
+	if err := reg.Add(collector.Tag{ID: "HYD-9", Device: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCollector(t, reg, &recorder{}, "tcp://127.0.0.1:1",
+		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "p"},
+		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}-BAT", Kind: "battery", Value: "bat"},
+		config.Subscription{Topic: "fas/+/event", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"},
+	)
+	msgs := []*fakeMsg{
+		{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.31,"bat":3.6}`), qos: 1},
+		{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.31,"bat":3.6}`), qos: 1, dup: true}, // redelivery: dropped
+		{topic: "hydrant/2/pressure", payload: []byte(`{"p":"high"}`), qos: 1},                    // bad: both subscriptions refuse it
+		{topic: "hydrant/9/pressure", payload: []byte(`{"p":0.2,"bat":3.1}`), qos: 0},             // HYD-9 is another device's
+		{topic: "fas/FAS-1/event", payload: []byte(`{"loop":1,"point":23,"type":"fire","active":true}`), qos: 1},
+		{topic: "elsewhere", payload: []byte(`1`), qos: 1},
+	}
+	batch := make([]paho.Message, len(msgs))
+	for i, m := range msgs {
+		batch[i] = m
+	}
+	got := c.handle(batch, recv)
+	tags := make([]string, len(got))
+	for i, s := range got {
+		tags[i] = s.Tag
+	}
+	want := "HYD-1 HYD-1-BAT HYD-9-BAT FAS-1.L1.P23.fire"
+	if strings.Join(tags, " ") != want {
+		t.Errorf("samples %v, want %s", tags, want)
+	}
+	if tag, ok := reg.Lookup("HYD-1"); !ok || tag.Kind != "hydrant_pressure" || tag.Unit != "MPa" || tag.Device != "iot-1" || tag.Site != "s1" {
+		t.Errorf("HYD-1 registered as %+v, %v", tag, ok)
+	}
+	for _, st := range fireStates {
+		if tag, ok := reg.Lookup("FAS-1.L1.P23." + st); !ok || tag.Kind != "fire_panel" {
+			t.Errorf("fire panel state tag %s: %+v %v", st, tag, ok)
+		}
+	}
+	st := c.Stats()
+	if st.Duplicates != 1 || st.Unmatched != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	p := st.Subscriptions[0]
+	if p.Messages != 3 || p.Readings != 1 || p.Bad[ReasonWrongType] != 1 || p.Bad[ReasonTagConflict] != 1 {
+		t.Errorf("first subscription stats %+v", p)
+	}
+	if b := st.Subscriptions[1]; b.Bad[ReasonMissingField] != 1 || b.Readings != 2 {
+		t.Errorf("second subscription stats %+v", b)
+	}
+	// Seen again: no second Add (it would fail), samples still flow.
+	got = c.handle([]paho.Message{&fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.5,"bat":3.5}`), qos: 1}}, recv)
+	if len(got) != 2 || got[0].Value != 0.5 {
+		t.Errorf("second message: %+v", got)
+	}
+}
+
+func TestRecentSet(t *testing.T) {
+	r := newRecentSet(3)
+	hs := []uint64{r.hash("a", []byte("1")), r.hash("a", []byte("2")), r.hash("b", []byte("1")), r.hash("a", []byte("3"))}
+	if hs[0] == hs[2] {
+		t.Fatal("topic not in the hash")
+	}
+	for _, h := range hs[:3] {
+		r.add(h)
+	}
+	if !r.has(hs[0]) || r.has(hs[3]) {
+		t.Error("membership wrong")
+	}
+	r.add(hs[3]) // pushes out hs[0]
+	if r.has(hs[0]) || !r.has(hs[3]) {
+		t.Error("oldest not forgotten")
+	}
+	r.add(hs[1])
+	r.add(hs[1]) // twice in the ring: once forgotten, still there
+	if !r.has(hs[1]) {
+		t.Error("repeated hash lost")
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	env := protocols.Env{Site: "s", Emit: &recorder{}, Tags: collector.NewRegistry()}
+	for name, dev := range map[string]config.Device{
+		"no subscriptions": {ID: "d", URL: "tcp://h:1"},
+		"bad format":       {ID: "d", URL: "tcp://h:1", MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a", Format: "xml", Tag: "x"}}}},
+		"bad filter":       {ID: "d", URL: "tcp://h:1", MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a/#/b", Format: "json", Tag: "x"}}}},
+		"missing ca":       {ID: "d", URL: "ssl://h:1", TLS: &config.TLS{CA: "/nonexistent.pem"}, MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a", Format: "json", Tag: "x"}}}},
+	} {
+		if _, err := New(env, dev); err == nil || !strings.Contains(err.Error(), "device d") {
+			t.Errorf("%s: err = %v, want one naming the device", name, err)
+		}
+	}
+}
+
+func TestFileCursor(t *testing.T) {
+	dir := t.TempDir()
+	c := NewFileCursor(filepath.Join(dir, "northbound.seq"))
+	if seq, err := c.Load(); err != nil || seq != 0 {
+		t.Fatalf("fresh cursor = %d, %v", seq, err)
+	}
+	for _, seq := range []int64{7, 42} {
+		if err := c.Save(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seq, err := NewFileCursor(filepath.Join(dir, "northbound.seq")).Load(); err != nil || seq != 42 {
+		t.Errorf("reloaded cursor = %d, %v", seq, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "northbound.seq.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.seq"), []byte("forty"), 0o600)
+	if _, err := NewFileCursor(filepath.Join(dir, "bad.seq")).Load(); err == nil || !strings.Contains(err.Error(), "bad.seq") {
+		t.Errorf("corrupt cursor: %v", err)
+	}
+}
+
+func FuzzJSON(f *testing.F) {
+	f.Add("hyd/7", []byte(`{"dev":"HYD","readings":[{"ch":1,"p":0.3,"t":1732250000123},{"ch":2,"p":0.4,"t":"2024-11-22T04:33:20Z"}]}`))
+	f.Add("hyd/8", []byte(`{"dev":"X","readings":[{"ch":"a","p":true}]}`))
+	f.Add("fas/1", []byte(`{"loop":1,"point":23,"type":"fire","active":true,"ts":1732250000000}`))
+	f.Add("fas/1", []byte(`{"type":"复位"}`))
+	f.Add("x", []byte(`[1,2`))
+	subs := []*subscription{
+		mustSub(f, config.Subscription{Topic: "hyd/+", Tag: "{dev}-{ch}-{1}", Value: "p", Time: "t", Array: "readings", Area: "{zone.name}"}),
+		mustSub(f, config.Subscription{Topic: "fas/+", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"}),
+		mustSub(f, config.Subscription{Topic: "#", Tag: "{0}/{a[0].b}", Value: "[0]", Array: "."}),
+	}
+	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		levels := strings.Split(topic, "/")
+		for _, s := range subs {
+			if !s.matches(levels) {
+				continue
+			}
+			rs, err := s.decode(topic, levels, payload, recv)
+			for _, r := range rs {
+				if checkTagID(r.tag) != nil || math.IsNaN(r.value) || math.IsInf(r.value, 0) || r.time.IsZero() {
+					t.Fatalf("bad reading %+v from %q", r, payload)
+				}
+			}
+			if err != nil && reasonOf(err) == "" {
+				t.Fatalf("error without reason: %v", err)
+			}
+		}
+	})
+}
