@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -444,7 +445,8 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 	en := sl.open
 	var a Alarm
 	if en == nil {
-		a = Alarm{Site: e.site, Tag: ts.tag.ID, Rule: m.name, Level: m.level, Peak: s.Value, RaisedAt: at}
+		a = Alarm{Site: e.site, Tag: ts.tag.ID, Rule: m.name, Level: m.level, RaisedAt: at}
+		a.Peak = finite(s.Value, 0)
 	} else {
 		a = en.alarm
 		a.ClearedAt = nil
@@ -454,7 +456,7 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 	}
 	a.Count++
 	a.Class, a.Severity, a.State, a.Active = m.class, m.severity, ActiveUnacked, true
-	a.Value = s.Value
+	a.Value = finite(s.Value, a.Value)
 	a.Message = sl.r.message(&ts.tag, s)
 	// Chattering: this raise and those before it within the window.
 	recent := sl.raises[:0:0]
@@ -488,7 +490,7 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 // acknowledged, else waits for its acknowledgement.
 func (e *Engine) clear(ctx context.Context, en *entry, v float64, at time.Time) {
 	a := en.alarm
-	a.Value = v
+	a.Value = finite(v, a.Value)
 	a.ClearedAt = &at
 	a.Active = false
 	typ := EventCleared
@@ -503,6 +505,15 @@ func (e *Engine) clear(ctx context.Context, en *entry, v float64, at time.Time) 
 	}
 	e.cleared.Add(1)
 	e.settle(en, ev.Alarm)
+}
+
+// finite returns v, or else when v is NaN or infinite: a Bad reading may
+// carry no number, and the journal's JSON cannot hold one that is not.
+func finite(v, or float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return or
+	}
+	return v
 }
 
 // settle takes a committed alarm into memory, dropping it once closed.
