@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // InfluxDB is the readings store.
 type InfluxDB struct {
@@ -12,6 +17,47 @@ type InfluxDB struct {
 	BatchSize     int           `yaml:"batch_size" default:"5000" doc:"Points per write."`
 	FlushInterval time.Duration `yaml:"flush_interval" default:"1s" doc:"Longest a point waits before a write."`
 	Timeout       time.Duration `yaml:"timeout" default:"10s" doc:"HTTP timeout of one write."`
+	Spool         InfluxSpool   `yaml:"spool" doc:"Disk spool under data_dir/spool for batches InfluxDB cannot take; replayed in order when it answers."`
+}
+
+// InfluxSpool bounds the disk spool. It is always on: an outage must not
+// lose readings.
+type InfluxSpool struct {
+	MaxBytes   ByteSize `yaml:"max_bytes" default:"1073741824" doc:"Most bytes the spool keeps on disk (default 1 GiB); when full the oldest readings are dropped and the spool_overflow alarm is raised."`
+	ReplayRate int      `yaml:"replay_rate" default:"0" doc:"Most points per second replayed from the spool beside live data; 0 means as fast as InfluxDB takes them."`
+}
+
+// minSpoolBytes keeps the spool worth having: a few batches at least.
+const minSpoolBytes = 1 << 20
+
+// ByteSize is a size in bytes: a plain number, or a number with a unit
+// (KiB, MiB, GiB, TiB; KB, MB, GB, TB in powers of ten), such as 512MiB.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// UnmarshalText parses "1073741824", "1GiB", "512 MiB", "10GB".
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("bad size %q (write it like 1073741824, 512MiB or 1GiB)", text)
+	}
+	*b = ByteSize(n * mult)
+	return nil
 }
 
 func (d *decoder) validateInflux(in *InfluxDB) {
@@ -27,5 +73,11 @@ func (d *decoder) validateInflux(in *InfluxDB) {
 	}
 	if in.Timeout <= 0 {
 		d.errorAt("influxdb.timeout", "influxdb.timeout must be positive")
+	}
+	if in.Spool.MaxBytes < minSpoolBytes {
+		d.errorAt("influxdb.spool.max_bytes", "influxdb.spool.max_bytes must be at least %d (1 MiB), got %d", minSpoolBytes, in.Spool.MaxBytes)
+	}
+	if in.Spool.ReplayRate < 0 {
+		d.errorAt("influxdb.spool.replay_rate", "influxdb.spool.replay_rate must not be negative")
 	}
 }

@@ -376,8 +376,17 @@ func (s *Spool) Commit(p Pos) error {
 	head.points -= p.points
 	s.points -= p.points
 	s.st.Replayed += uint64(p.points)
-	if s.off >= head.size && !s.writing(head) {
-		return s.removeHead()
+	if s.off >= head.size {
+		if !s.writing(head) {
+			return s.removeHead()
+		}
+		// All replayed while still taking appends: start it over rather
+		// than keep replayed bytes on disk. If the truncation is lost to a
+		// power cut, the cursor at 0 only replays them twice.
+		if err := s.w.Truncate(0); err == nil {
+			s.bytes -= head.size
+			head.size, s.off = 0, 0
+		}
 	}
 	return s.writeCursor()
 }

@@ -128,7 +128,7 @@ func TestSpoolRoundTripInOrder(t *testing.T) {
 		t.Errorf("replayed %v", got)
 	}
 	st = s.Stats()
-	if st.Points != 0 || st.Replayed != uint64(points(0, 20)) || !st.Oldest.IsZero() {
+	if st.Points != 0 || st.Bytes != 0 || st.Replayed != uint64(points(0, 20)) || !st.Oldest.IsZero() {
 		t.Errorf("stats after drain %+v", st)
 	}
 	// Only the segment still taking appends is left.
