@@ -339,13 +339,22 @@ func (e *Engine) match(ts *tagState) {
 	}
 }
 
-// attach seats an open alarm beside its rule, or among the strays.
+// attach seats an open alarm beside its rule and level, or among the
+// strays. An alarm from before levels existed (level "") takes its rule's
+// first free level, and keeps it from its next transition on.
 func (ts *tagState) attach(en *entry) {
-	for k := range ts.slots {
-		sl := &ts.slots[k]
-		if m := sl.r.meta(); m.name == en.alarm.Rule && m.level == en.alarm.Level && sl.open == nil {
-			sl.open = en
-			return
+	for _, legacy := range []bool{false, true} {
+		for k := range ts.slots {
+			sl := &ts.slots[k]
+			m := sl.r.meta()
+			if sl.open != nil || m.name != en.alarm.Rule {
+				continue
+			}
+			if m.level == en.alarm.Level || (legacy && en.alarm.Level == "") {
+				en.alarm.Level = m.level
+				sl.open = en
+				return
+			}
 		}
 	}
 	ts.extra = append(ts.extra, en)

@@ -190,11 +190,11 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 			res, err := tx.ExecContext(ctx, `UPDATE alarms SET
 				severity = $1, state = $2, active = $3, value = $4, peak = $5, raise_count = $6, message = $7,
 				raised_at = $8, acked_at = $9, acked_by = $10, ack_comment = $11, cleared_at = $12, chattering = $13,
-				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17
-				WHERE id = $18`,
+				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18
+				WHERE id = $19`,
 				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
 				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, a.AckComment, nullTime(a.ClearedAt), a.Chattering,
-				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.ID)
+				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
