@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"hazgate/config"
 )
 
 // pts builds points from "table:addr:type" shorthands.
@@ -189,4 +192,40 @@ func fewestReads(points []point, o planOptions) int {
 		}
 	}
 	return best[len(ps)]
+}
+
+func TestPlanExport(t *testing.T) {
+	gds := device("tcp://127.0.0.1:502", detectorTags(4)...)
+	gds.ID = "gds"
+	st := tag("status", "holding", 100, "", 1, 0)
+	st.Register.States = map[int]string{0: "ok", 1: "fault"}
+	gds.Tags = append(gds.Tags, st)
+	single := gds
+	single.ID, single.UnitID, single.SingleReads = "gds-single", 2, true
+	other := config.Device{ID: "mqtt-1", Protocol: "mqtt"}
+	plans, err := Plan([]config.Device{gds, other, single})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plans) != 2 {
+		t.Fatalf("%d plans, want 2 (mqtt skipped)", len(plans))
+	}
+	p := plans[0]
+	if p.Device != "gds" || p.Tags != 5 || len(p.Reads) != 2 {
+		t.Fatalf("plan %+v", p)
+	}
+	if r := p.Reads[1]; r.Table != "input" || r.Address != 0 || r.Quantity != 4 || !slices.Equal(r.Tags, []string{"LEL-0", "LEL-1", "LEL-2", "LEL-3"}) {
+		t.Errorf("read %+v", r)
+	}
+	if r := p.Reads[0]; r.Table != "holding" || r.Address != 100 || r.Quantity != 1 || !slices.Equal(r.Tags, []string{"status"}) {
+		t.Errorf("read %+v", r)
+	}
+	if n := len(plans[1].Reads); n != 5 {
+		t.Errorf("single reads: %d requests, want 5", n)
+	}
+	bad := gds
+	bad.Tags = []config.Tag{tag("x", "input", 0, "float16", 1, 0)}
+	if _, err := Plan([]config.Device{bad}); err == nil || !strings.Contains(err.Error(), "device gds: tag x") {
+		t.Errorf("Plan of a bad tag: %v", err)
+	}
 }

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const modbusBase = `site: {id: s}
+devices:
+  - id: bus-1
+    protocol: modbus
+    url: rtu:///dev/ttyS1
+    speed: 19200
+    parity: even
+    byte_order: CDAB
+    tags:
+      - id: T1
+        register: {table: input, address: 0}
+`
+
+func TestModbusKeys(t *testing.T) {
+	cfg, err := Parse("m.yaml", []byte(modbusBase+`      - id: T2
+        register: {table: holding, address: 30, bit: 3}
+      - id: T3
+        register: {table: input, address: 5, raw: [4000, 20000], range: [0, 100], bands: {fault_low: 1}}
+      - id: T4
+        register: {table: holding, address: 40, states: {0: normal, 1: alarm, 2: fault}, byte_order: BADC}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Devices[0]
+	m := d.ModbusDevice
+	if m.Speed != 19200 || m.Parity != "even" || m.DataBits != 8 || m.StopBits != 1 || m.ByteOrder != "CDAB" || m.Retries != 1 ||
+		m.MaxRegisters != 125 || m.MaxGap != nil || m.SingleReads {
+		t.Errorf("modbus keys %+v", m)
+	}
+	if r := d.Tags[1].Register; r.Bit == nil || *r.Bit != 3 {
+		t.Errorf("bit: %+v", r)
+	}
+	if r := d.Tags[2].Register; len(r.Raw) != 2 || r.Range[1] != 100 || r.Bands == nil || r.Bands.Low != 1 || r.Bands.High != 21 {
+		t.Errorf("4-20 mA: %+v %+v", r, r.Bands)
+	}
+	if r := d.Tags[3].Register; r.States[2] != "fault" || r.ByteOrder != "BADC" {
+		t.Errorf("states: %+v", r)
+	}
+}
+
+func TestModbusProblems(t *testing.T) {
+	tag := func(reg string) string {
+		return modbusBase + "      - id: T2\n        register: " + reg + "\n"
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want string // "LINE:COL: substring"
+	}{
+		{"byte order", strings.Replace(modbusBase, "CDAB", "CBAD", 1), `8:17: devices[0].byte_order: unknown byte order "CBAD"`},
+		{"parity", strings.Replace(modbusBase, "even", "mark", 1), `7:13: devices[0].parity: unknown parity "mark"`},
+		{"speed", strings.Replace(modbusBase, "19200", "0", 1), `6:12: device "bus-1": speed must be positive`},
+		{"stop bits", strings.Replace(modbusBase, "parity: even", "stop_bits: 3", 1), `7:16: device "bus-1": stop_bits 3: want 1 or 2`},
+		{"data bits", strings.Replace(modbusBase, "parity: even", "data_bits: 9", 1), `7:16: device "bus-1": data_bits 9`},
+		{"retries", strings.Replace(modbusBase, "parity: even", "retries: 11", 1), `7:14: device "bus-1": retries 11: want 0-10`},
+		{"max registers", strings.Replace(modbusBase, "parity: even", "max_registers: 126", 1), `7:20: device "bus-1": max_registers 126`},
+		{"tls without certs", strings.Replace(modbusBase, "rtu:///dev/ttyS1", "tcp+tls://plc:802", 1), `5:10: device "bus-1": tcp+tls needs tls: {ca, cert, key}`},
+		{"tag byte order", tag("{table: input, address: 1, byte_order: abcd}"), `13:58: devices[0].tags[1].register.byte_order: unknown byte order "abcd"`},
+		{"float64 past end", tag("{table: input, address: 65533, type: float64}"), `13:43: tag "T2": float64 at address 65533 runs past`},
+		{"bit 16", tag("{table: holding, address: 1, bit: 16}"), `13:53: tag "T2": bit 16: a register has bits 0-15`},
+		{"bit of a float", tag("{table: holding, address: 1, type: float32, bit: 1}"), `13:68: tag "T2": bit needs a 16-bit register`},
+		{"bit on a coil", tag("{table: coil, address: 1, bit: 1}"), `13:27: tag "T2": bit on a coil table`},
+		{"raw without range", tag("{table: input, address: 1, raw: [4000, 20000]}"), `13:19: tag "T2": raw and range both need two values`},
+		{"empty raw", tag("{table: input, address: 1, raw: [4000, 4000], range: [0, 1]}"), `13:51: tag "T2": raw [4000, 4000] is empty`},
+		{"bands inside 4-20", tag("{table: input, address: 1, raw: [0, 1], range: [0, 1], bands: {fault_low: 5}}"), `13:81: tag "T2": bands [5, 21] mA must lie outside 4-20 mA`},
+		{"bands alone", tag("{table: input, address: 1, bands: {fault_low: 1}}"), `13:53: tag "T2": bands need raw and range`},
+		{"scaled 4-20 mA", tag("{table: input, address: 1, raw: [0, 1], range: [0, 1], scale: 2}"), `13:81: tag "T2": scale and offset do not apply with raw/range`},
+		{"bit and states", tag("{table: input, address: 1, bit: 1, states: {0: a}}"), `13:19: tag "T2": bit and states cannot both be set`},
+		{"float states", tag("{table: input, address: 1, type: float32, states: {0: a}}"), `13:52: tag "T2": a state code is an integer`},
+		{"duplicate state name", tag("{table: input, address: 1, states: {0: a, 1: a}}"), `13:64: tag "T2": states 0 and 1 share the name "a"`},
+		{"state name with a space", tag("{table: input, address: 1, states: {0: \"on fire\"}}"), `13:58: tag "T2": state name "on fire" becomes tag id T2.on fire`},
+		{"scale 0", tag("{table: input, address: 1, scale: 0}"), `13:53: tag "T2": scale 0 makes every reading 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("m.yaml", []byte(tt.yaml), env(nil))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), "m.yaml:"+tt.want) {
+				t.Errorf("got\n%v\nwant m.yaml:%s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,225 @@
+package modbus
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/sim"
+)
+
+// simServer serves units on loopback until the test ends.
+func simServer(t *testing.T, units map[uint8]*sim.Unit) *sim.Server {
+	t.Helper()
+	s, err := sim.NewServer("127.0.0.1:0", units)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func simUnit(t *testing.T, set func(u *sim.Unit) error) *sim.Unit {
+	t.Helper()
+	u, err := sim.NewUnit(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set(u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Three units behind one simulated gateway: one connection for all, each
+// device decoding its own layout (a GDS with a 4-20 mA channel, a DCS
+// gateway with a float in CDAB and a state code, a hydrant transmitter in
+// DCBA), and a silent unit costing only its own tags.
+func TestSharedLinkMultiUnit(t *testing.T) {
+	gds := simUnit(t, func(u *sim.Unit) error {
+		return u.SetRegisters("input", 0, 8000, 3000, 21500, 12000)
+	})
+	dcs := simUnit(t, func(u *sim.Unit) error {
+		if err := u.SetValue("holding", 10, "float32", "CDAB", 1.25); err != nil {
+			return err
+		}
+		return u.SetRegisters("holding", 30, 2, 0x0009) // state code 2; status bits 0 and 3
+	})
+	hydrant := simUnit(t, func(u *sim.Unit) error { return u.SetValue("input", 0, "float64", "DCBA", 0.35) })
+	srv := simServer(t, map[uint8]*sim.Unit{1: gds, 2: dcs, 3: hydrant})
+
+	one := uint8(0)
+	three := uint8(3)
+	mA := func(id string, addr uint16) config.Tag {
+		return config.Tag{ID: id, Register: &config.Register{Table: "input", Address: addr, Raw: []float64{4000, 20000}, Range: []float64{0, 100}}}
+	}
+	devs := []config.Device{
+		device(srv.URL(), mA("lel-ok", 0), mA("lel-fault", 1), mA("lel-fault-high", 2), mA("lel-mid", 3)),
+		device(srv.URL(),
+			config.Tag{ID: "flow", Register: &config.Register{Table: "holding", Address: 10, Type: "float32"}},
+			config.Tag{ID: "pump", Register: &config.Register{Table: "holding", Address: 30, States: map[int]string{0: "stopped", 1: "running", 2: "fault"}}},
+			config.Tag{ID: "st-bit0", Register: &config.Register{Table: "holding", Address: 31, Bit: &one}},
+			config.Tag{ID: "st-bit3", Register: &config.Register{Table: "holding", Address: 31, Bit: &three}},
+		),
+		device(srv.URL(), config.Tag{ID: "press", Register: &config.Register{Table: "input", Address: 0, Type: "float64", ByteOrder: "DCBA"}}),
+	}
+	devs[1].ByteOrder = "CDAB"
+	for i := range devs {
+		devs[i].ID = []string{"gds", "dcs", "hydrant"}[i]
+		devs[i].UnitID = uint8(i + 1)
+	}
+	var ps []*Poller
+	for _, d := range devs {
+		p, _ := newPoller(t, d)
+		ps = append(ps, p)
+	}
+	pool.mu.Lock()
+	l := pool.links[srv.URL()]
+	pool.mu.Unlock()
+	if l == nil || l.users.Load() != 3 || ps[0].link != l || ps[2].link != l {
+		t.Fatalf("devices on one URL do not share one link: %+v", l)
+	}
+
+	out, n := pollOnce(t, ps[0])
+	if n != 1 {
+		t.Errorf("gds: %d requests, want 1", n)
+	}
+	wantSample(t, out[0], collector.Good, "", 25)
+	wantSample(t, out[1], collector.Bad, collector.ReasonSensorFault, 0)
+	wantSample(t, out[2], collector.Bad, collector.ReasonSensorFault, 0)
+	wantSample(t, out[3], collector.Good, "", 50)
+
+	out, n = pollOnce(t, ps[1])
+	if n != 2 {
+		t.Errorf("dcs: %d requests, want 2 (10-11, 30-31: a gap of 18 is not bridged)", n)
+	}
+	if got := ps[1].Tags(); len(got) != 7 || got[2].ID != "pump.stopped" || got[4].ID != "pump.fault" {
+		t.Errorf("dcs tags %+v: want pump's state tags after it", got)
+	}
+	for i, v := range []float64{1.25, 2, 0, 0, 1, 1, 1} {
+		wantSample(t, out[i], collector.Good, "", v)
+	}
+
+	out, _ = pollOnce(t, ps[2])
+	wantSample(t, out[0], collector.Good, "", 0.35)
+
+	dcs.Silence(true)
+	out, _ = pollOnce(t, ps[1])
+	wantSample(t, out[0], collector.Bad, collector.ReasonCommLoss, 0)
+	out, _ = pollOnce(t, ps[0])
+	wantSample(t, out[0], collector.Good, "", 25)
+}
+
+// Devices on one URL must agree on what the connection is.
+func TestSharedLinkSettingsMustAgree(t *testing.T) {
+	a := device("tcp://127.0.0.1:1", tag("a", "input", 0, "", 1, 0))
+	a.ID = "a"
+	b := a
+	b.ID, b.Timeout = "b", 2*time.Second
+	pa, _ := newPoller(t, a)
+	_ = pa
+	pb, err := New("site", b, make(chanEmitter), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.attach(); err == nil || !strings.Contains(err.Error(), "device b: url tcp://127.0.0.1:1 is shared with device a") ||
+		!strings.Contains(err.Error(), "timeouts 1s and 2s") {
+		t.Errorf("attach: %v", err)
+	}
+	if _, err := Plan([]config.Device{a, b}); err == nil || !strings.Contains(err.Error(), "device b: url tcp://127.0.0.1:1 is shared with device a") {
+		t.Errorf("Plan: %v", err)
+	}
+	c := a
+	c.ID, c.Speed = "c", 19200
+	if _, err := Plan([]config.Device{a, c}); err == nil || !strings.Contains(err.Error(), "serial settings") {
+		t.Errorf("Plan with another speed: %v", err)
+	}
+}
+
+// A connection whose peer never answers blocks only its own devices: a
+// device on another connection keeps its pace.
+func TestDeadLinkDoesNotDelayOthers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	conns.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	silent := device("tcp://"+l.Addr().String(), detectorTags(2)...)
+	silent.ID, silent.Timeout, silent.Retries, silent.Interval = "silent", time.Second, 2, 50*time.Millisecond
+	live := device(gasController(t, 2).URL(), detectorTags(2)...)
+	live.ID, live.Interval = "live", 20*time.Millisecond
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ps []*Poller
+	for _, d := range []config.Device{silent, live} {
+		p, err := New("site", d, discard{}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+		wg.Go(func() { p.Run(ctx) })
+	}
+	// The silent device's first poll takes 3 s (3 attempts of 1 s). Had it
+	// held up the live one, the live device would have polled once.
+	time.Sleep(time.Second)
+	cancel()
+	wg.Wait()
+	if n := ps[1].Stats().Polls; n < 10 {
+		t.Errorf("live device polled %d times in 1 s at 20 ms beside a silent one, want ≥ 10", n)
+	}
+	if s := ps[0].Stats(); s.Polls != 0 || s.Timeouts > 1 {
+		t.Errorf("silent device stats %+v: want no poll done within 1 s", s)
+	}
+}
+
+type discard struct{}
+
+func (discard) Emit(context.Context, []collector.Sample) error { return nil }
+
+func TestBackoff(t *testing.T) {
+	l := &link{}
+	l.base.Store(int64(100 * time.Millisecond))
+	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 9: 25600 * time.Millisecond, 10: maxBackoff, 60: maxBackoff} {
+		for range 20 {
+			if d := l.backoff(n); d < want*8/10 || d > want*12/10 {
+				t.Errorf("backoff(%d) = %v, want %v ±20 %%", n, d, want)
+			}
+		}
+	}
+	l.base.Store(int64(time.Minute)) // an interval beyond the cap is the floor
+	if d := l.backoff(3); d < 48*time.Second || d > 72*time.Second {
+		t.Errorf("backoff with a 1 min base = %v", d)
+	}
+}
