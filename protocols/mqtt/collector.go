@@ -24,8 +24,8 @@ import (
 )
 
 const (
-	// queueLen is how many received messages may wait for the worker. The
-	// broker's in-flight window bounds QoS 1 traffic far below it.
+	// queueLen is how many received messages may wait for the worker; when
+	// it is full the handler blocks paho's router, which slows the broker.
 	queueLen = 1024
 	// maxBatch is how many messages the worker decodes into one emitted batch.
 	maxBatch = 256
@@ -33,8 +33,9 @@ const (
 	// payload field gone wild cannot fill memory with tags.
 	maxCreatedTags = 200_000
 	// recentLen is how many recent QoS 1/2 messages are remembered to drop
-	// the broker's redeliveries of messages already handled.
-	recentLen = 4096
+	// the broker's redeliveries of messages already handled. Everything
+	// received but not yet acknowledged (queue plus a batch) must fit.
+	recentLen = 4 * (queueLen + maxBatch)
 	// subscribeTimeout bounds the wait for a SUBACK.
 	subscribeTimeout = 30 * time.Second
 	// minConnectTimeout: the device timeout defaults to a Modbus request's
@@ -44,7 +45,7 @@ const (
 
 // Stats counts what a collector did since it was made.
 type Stats struct {
-	Connects      uint64              `json:"connects"`
+	Connects      uint64              `json:"connects"`   // connections with subscriptions in place
 	Lost          uint64              `json:"lost"`       // connections lost
 	Duplicates    uint64              `json:"duplicates"` // redeliveries of handled messages, dropped
 	Unmatched     uint64              `json:"unmatched"`  // messages no subscription matches (a stale session's)
@@ -191,7 +192,6 @@ func (c *Collector) Run(ctx context.Context) error {
 // session (a restart without persistence, a clean session) and a
 // resubscription with a kept session is harmless.
 func (c *Collector) onConnect(cl paho.Client) {
-	c.connects.Add(1)
 	tok := cl.SubscribeMultiple(c.filters, nil) // nil: every message goes to the default handler, once
 	if !tok.WaitTimeout(subscribeTimeout) || tok.Error() != nil {
 		c.log.Error("mqtt subscribe failed; will retry on the next connect", "broker", redacted(c.dev.URL), "err", tok.Error())
@@ -204,6 +204,7 @@ func (c *Collector) onConnect(cl paho.Client) {
 			}
 		}
 	}
+	c.connects.Add(1)
 	cl.Publish(c.broker.statusTopic, 1, true, StatusOnline)
 	c.log.Info("mqtt connected and subscribed", "broker", redacted(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
 }
