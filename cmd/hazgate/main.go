@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"hazgate/config"
+	"hazgate/protocols/modbus"
 )
 
 // Set by the linker: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -27,7 +29,7 @@ const usage = `hazgate: monitoring gateway for hazardous sites
 
 Usage:
   hazgate run   -config FILE    run the gateway
-  hazgate check -config FILE    validate a config file and exit
+  hazgate check -config FILE    validate a config file and exit; -plan prints the Modbus reads per poll
   hazgate demo  [-listen ADDR]  simulated gas detectors, the real pipeline, API on loopback
   hazgate version               print version, commit and build date
 `
@@ -77,6 +79,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "hazgate.yaml", "config file to validate")
+	showPlan := fs.Bool("plan", false, "print the Modbus requests of every device's poll cycle")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -85,12 +88,43 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// Planning also checks what only Modbus knows: devices sharing a URL
+	// must agree on the connection's settings.
+	plans, err := modbus.Plan(cfg.Devices)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		return 1
+	}
 	tags := 0
 	for _, d := range cfg.Devices {
 		tags += len(d.Tags)
 	}
 	fmt.Fprintf(stdout, "%s: ok: site %s, %d devices, %d tags, %d rules\n", *path, cfg.Site.ID, len(cfg.Devices), tags, len(cfg.Rules))
+	if *showPlan {
+		printPlan(stdout, plans)
+	}
 	return 0
+}
+
+// printPlan lists each Modbus device's reads per poll cycle and the totals.
+func printPlan(w io.Writer, plans []modbus.DevicePlan) {
+	if len(plans) == 0 {
+		fmt.Fprintln(w, "modbus plan: no modbus devices")
+		return
+	}
+	fmt.Fprintln(w, "modbus plan: requests per poll cycle")
+	reqs, tags := 0, 0
+	urls := map[string]bool{}
+	for _, p := range plans {
+		fmt.Fprintf(w, "  %s (%s unit %d, every %v): %d tags in %d requests\n", p.Device, p.URL, p.Unit, p.Interval, p.Tags, len(p.Reads))
+		for _, r := range p.Reads {
+			fmt.Fprintf(w, "    %-8s %5d+%-4d %s\n", r.Table, r.Address, r.Quantity, strings.Join(r.Tags, " "))
+		}
+		reqs += len(p.Reads)
+		tags += p.Tags
+		urls[p.URL] = true
+	}
+	fmt.Fprintf(w, "  total: %d requests per cycle for %d tags of %d devices on %d connections\n", reqs, tags, len(plans), len(urls))
 }
 
 func newLogger(w io.Writer, debug bool) *slog.Logger {
