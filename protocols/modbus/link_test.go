@@ -223,3 +223,29 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("backoff with a 1 min base = %v", d)
 	}
 }
+
+func TestHistogram(t *testing.T) {
+	var h hist
+	if len(h.counts) != len(Bounds)+1 {
+		t.Fatalf("%d buckets for %d bounds", len(h.counts), len(Bounds))
+	}
+	for range 50 {
+		h.observe(30 * time.Microsecond) // (25, 50] µs
+	}
+	for range 50 {
+		h.observe(200 * time.Microsecond) // (100, 250] µs
+	}
+	h.observe(time.Minute)
+	s := h.snapshot()
+	if s.Count != 101 || s.Counts[1] != 50 || s.Counts[3] != 50 || s.Counts[len(Bounds)] != 1 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	for q, want := range map[float64]time.Duration{0.25: 37625 * time.Nanosecond, 0.5: 101500 * time.Nanosecond, 0.75: 177250 * time.Nanosecond, 1: 5 * time.Second} // rank q×101 {
+		if got := s.Quantile(q); got < want-time.Microsecond || got > want+time.Microsecond {
+			t.Errorf("Quantile(%v) = %v, want about %v", q, got, want)
+		}
+	}
+	if (Histogram{}).Quantile(0.5) != 0 {
+		t.Error("empty histogram has a median")
+	}
+}

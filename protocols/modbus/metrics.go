@@ -8,24 +8,74 @@ import (
 	"github.com/simonvetter/modbus"
 )
 
-// RTTBounds are the upper bounds of the round-trip histogram's buckets; a
-// last bucket counts everything slower. Loopback answers in tens of
+// Bounds are the upper bounds of the duration histograms' buckets; a last
+// bucket counts everything slower. Loopback answers in tens of
 // microseconds, an RS-485 bus at 9600 baud in tens of milliseconds.
-var RTTBounds = []time.Duration{
-	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
-	time.Second, 2500 * time.Millisecond,
+var Bounds = []time.Duration{
+	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond,
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond,
+	2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second,
 }
 
-// Histogram counts round trips of answered requests by duration.
+// Histogram counts durations by Bounds.
 type Histogram struct {
-	// Counts[i] counts round trips at most RTTBounds[i]; the last element
-	// those above every bound.
+	// Counts[i] counts durations at most Bounds[i]; the last element those
+	// above every bound.
 	Counts []uint64
 	Sum    time.Duration
 	Count  uint64
+}
+
+// Quantile estimates the q-quantile (0..1), interpolating linearly inside
+// its bucket; past the last bound it answers that bound.
+func (h Histogram) Quantile(q float64) time.Duration {
+	if h.Count == 0 {
+		return 0
+	}
+	rank := q * float64(h.Count)
+	var seen float64
+	for i, c := range h.Counts {
+		if c == 0 || seen+float64(c) < rank {
+			seen += float64(c)
+			continue
+		}
+		if i == len(Bounds) {
+			return Bounds[i-1]
+		}
+		lo := time.Duration(0)
+		if i > 0 {
+			lo = Bounds[i-1]
+		}
+		return lo + time.Duration(float64(Bounds[i]-lo)*(rank-seen)/float64(c))
+	}
+	return Bounds[len(Bounds)-1]
+}
+
+// hist is a Histogram as atomics.
+type hist struct {
+	counts     [18]atomic.Uint64 // len(Bounds)+1
+	sum, count atomic.Uint64
+}
+
+func (h *hist) observe(d time.Duration) {
+	i := 0
+	for i < len(Bounds) && d > Bounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(uint64(d))
+	h.count.Add(1)
+}
+
+func (h *hist) snapshot() Histogram {
+	s := Histogram{Counts: make([]uint64, len(h.counts)), Sum: time.Duration(h.sum.Load()), Count: h.count.Load()}
+	for i := range h.counts {
+		s.Counts[i] = h.counts[i].Load()
+	}
+	return s
 }
 
 // Stats is one device's counters since it was made; the gateway exposes
@@ -36,13 +86,14 @@ type Stats struct {
 	// Errors is every failed request or connection attempt: the sum of
 	// Timeouts, ConnErrors and FrameErrors. Exceptions are answers, not errors.
 	Errors       uint64
-	Timeouts     uint64 // no answer within the timeout
-	ConnErrors   uint64 // connect failed, connection dropped, or not tried while backing off
-	FrameErrors  uint64 // garbled replies: bad CRC, short frame, wrong unit or transaction id
-	Exceptions   uint64 // Modbus exception responses (the device refused a read)
-	DecodeErrors uint64 // values that could not be decoded (NaN, infinity)
-	Reconnects   uint64 // times the device answered again after being lost
-	RTT          Histogram
+	Timeouts     uint64    // no answer within the timeout
+	ConnErrors   uint64    // connect failed, connection dropped, or not tried while backing off
+	FrameErrors  uint64    // garbled replies: bad CRC, short frame, wrong unit or transaction id
+	Exceptions   uint64    // Modbus exception responses (the device refused a read)
+	DecodeErrors uint64    // values that could not be decoded (NaN, infinity)
+	Reconnects   uint64    // times the device answered again after being lost
+	RTT          Histogram // round trips of answered requests
+	Cycles       Histogram // poll cycles, from start to the last answer
 	LastSuccess  time.Time // when the device last answered a request; zero if never
 }
 
@@ -77,8 +128,7 @@ func classify(err error) errKind {
 // metrics are Stats as atomics, written by the poller and read by anyone.
 type metrics struct {
 	polls, requests, timeouts, connErrs, frameErrs, exceptions, decodeErrs, reconnects atomic.Uint64
-	rtt                                                                                [15]atomic.Uint64 // len(RTTBounds)+1
-	rttSum, rttCount                                                                   atomic.Uint64
+	rtt, cycles                                                                        hist
 	lastSuccess                                                                        atomic.Int64 // unix nanoseconds
 }
 
@@ -97,13 +147,7 @@ func (m *metrics) failed(k errKind) {
 
 // answered records a reply (an exception is one too) at at after rtt.
 func (m *metrics) answered(rtt time.Duration, at time.Time) {
-	i := 0
-	for i < len(RTTBounds) && rtt > RTTBounds[i] {
-		i++
-	}
-	m.rtt[i].Add(1)
-	m.rttSum.Add(uint64(rtt))
-	m.rttCount.Add(1)
+	m.rtt.observe(rtt)
 	m.lastSuccess.Store(at.UnixNano())
 }
 
@@ -112,12 +156,9 @@ func (m *metrics) snapshot() Stats {
 		Polls: m.polls.Load(), Requests: m.requests.Load(),
 		Timeouts: m.timeouts.Load(), ConnErrors: m.connErrs.Load(), FrameErrors: m.frameErrs.Load(),
 		Exceptions: m.exceptions.Load(), DecodeErrors: m.decodeErrs.Load(), Reconnects: m.reconnects.Load(),
-		RTT: Histogram{Counts: make([]uint64, len(m.rtt)), Sum: time.Duration(m.rttSum.Load()), Count: m.rttCount.Load()},
+		RTT: m.rtt.snapshot(), Cycles: m.cycles.snapshot(),
 	}
 	s.Errors = s.Timeouts + s.ConnErrors + s.FrameErrors
-	for i := range m.rtt {
-		s.RTT.Counts[i] = m.rtt[i].Load()
-	}
 	if ns := m.lastSuccess.Load(); ns != 0 {
 		s.LastSuccess = time.Unix(0, ns)
 	}

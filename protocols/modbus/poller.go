@@ -186,10 +186,12 @@ func (p *Poller) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.dev.Interval)
 	defer tick.Stop()
 	for {
+		start := time.Now()
 		batch := p.poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		p.m.cycles.observe(time.Since(start))
 		if err := p.emit.Emit(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				return nil
