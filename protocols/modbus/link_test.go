@@ -240,7 +240,8 @@ func TestHistogram(t *testing.T) {
 	if s.Count != 101 || s.Counts[1] != 50 || s.Counts[3] != 50 || s.Counts[len(Bounds)] != 1 {
 		t.Fatalf("snapshot %+v", s)
 	}
-	for q, want := range map[float64]time.Duration{0.25: 37625 * time.Nanosecond, 0.5: 101500 * time.Nanosecond, 0.75: 177250 * time.Nanosecond, 1: 5 * time.Second} // rank q×101 {
+	// Ranks are q×101 samples.
+	for q, want := range map[float64]time.Duration{0.25: 37625 * time.Nanosecond, 0.5: 101500 * time.Nanosecond, 0.75: 177250 * time.Nanosecond, 1: 5 * time.Second} {
 		if got := s.Quantile(q); got < want-time.Microsecond || got > want+time.Microsecond {
 			t.Errorf("Quantile(%v) = %v, want about %v", q, got, want)
 		}
