@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -60,6 +61,24 @@ type Acker interface {
 	Ack(ctx context.Context, id int64, user string) (alerting.Alarm, error)
 }
 
+// AlarmControl is the alarm engine's operator actions (*alerting.Engine):
+// acknowledging with a comment, shelving, unshelving. Each returns the alarm
+// as committed, an error matching ErrNotFound (or alerting.ErrNotFound) for
+// an unknown id and one matching ErrNotAckable (or alerting.ErrWrongState)
+// when the alarm's state does not allow it.
+type AlarmControl interface {
+	AckWithComment(ctx context.Context, id int64, user, comment string) (alerting.Alarm, error)
+	Shelve(ctx context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error)
+	Unshelve(ctx context.Context, id int64, user string) (alerting.Alarm, error)
+}
+
+// AlarmHistory reads the alarm journal's transitions and the alarm-system
+// KPIs (*alerting.Journal).
+type AlarmHistory interface {
+	History(ctx context.Context, f alerting.HistoryFilter) ([]alerting.Event, error)
+	KPI(ctx context.Context, site string, from, to time.Time) (alerting.KPI, error)
+}
+
 // Errors the store and engine adapters return (or wrap, with
 // fmt.Errorf("%w: %w", api.ErrNotFound, err)) so the API can answer 404 and
 // 409 without knowing the alarm package's own error values.
@@ -76,6 +95,10 @@ type Options struct {
 	Tags   Tags
 	Alarms Alarms
 	Ack    Acker
+	// Control and History serve ack comments, shelving, history and KPIs.
+	// Without them those routes answer 501.
+	Control AlarmControl
+	History AlarmHistory
 	// Tokens, when non-empty, make a Bearer token mandatory on every route
 	// but /healthz. Without them every request acts as user "local" with the
 	// admin role, which is why Listen then keeps to loopback.
@@ -85,14 +108,16 @@ type Options struct {
 
 // API is the handler New builds.
 type API struct {
-	site   string
-	latest Latest
-	tags   Tags
-	alarms Alarms
-	ack    Acker
-	auth   *authenticator // nil: unauthenticated (loopback) mode
-	log    *slog.Logger
-	mux    *chi.Mux
+	site    string
+	latest  Latest
+	tags    Tags
+	alarms  Alarms
+	ack     Acker
+	control AlarmControl
+	history AlarmHistory
+	auth    *authenticator // nil: unauthenticated (loopback) mode
+	log     *slog.Logger
+	mux     *chi.Mux
 }
 
 // route is one authenticated endpoint. Every API route is declared in
@@ -110,7 +135,11 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/tags", PermRead, (*API).tagList},
 	{http.MethodGet, "/api/v1/alarms", PermRead, (*API).alarmList},
 	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
+	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
+	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
+	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
+	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
 }
 
 // New builds the API's handler. It fails on a missing dependency or a bad
@@ -137,12 +166,14 @@ func New(opts Options) (http.Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		site:   opts.Site,
-		latest: opts.Latest,
-		tags:   opts.Tags,
-		alarms: opts.Alarms,
-		ack:    opts.Ack,
-		log:    log,
+		site:    opts.Site,
+		latest:  opts.Latest,
+		tags:    opts.Tags,
+		alarms:  opts.Alarms,
+		ack:     opts.Ack,
+		control: opts.Control,
+		history: opts.History,
+		log:     log,
 	}
 	if len(opts.Tokens) > 0 {
 		auth, err := newAuthenticator(opts.Tokens, log)

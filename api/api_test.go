@@ -30,11 +30,13 @@ var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
 // fakeAlarms is an in-memory alarm store and engine.
 type fakeAlarms struct {
-	mu      sync.Mutex
-	alarms  map[int64]alerting.Alarm
-	lastQ   AlarmQuery
-	ackedBy string
-	err     error // returned by every call when set
+	mu          sync.Mutex
+	alarms      map[int64]alerting.Alarm
+	lastQ       AlarmQuery
+	lastHistory alerting.HistoryFilter
+	lastKPI     [2]time.Time
+	ackedBy     string
+	err         error // returned by every call when set
 }
 
 func newFakeAlarms(alarms ...alerting.Alarm) *fakeAlarms {
@@ -108,6 +110,79 @@ func (f *fakeAlarms) Ack(_ context.Context, id int64, user string) (alerting.Ala
 	return a, nil
 }
 
+func (f *fakeAlarms) AckWithComment(ctx context.Context, id int64, user, comment string) (alerting.Alarm, error) {
+	a, err := f.Ack(ctx, id, user)
+	if err == nil {
+		f.mu.Lock()
+		a.AckComment = comment
+		f.alarms[id] = a
+		f.mu.Unlock()
+	}
+	return a, err
+}
+
+// Shelve and Unshelve return the engine's own errors, as the engine does
+// when passed to Options.Control directly.
+func (f *fakeAlarms) Shelve(_ context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return alerting.Alarm{}, f.err
+	}
+	a, ok := f.alarms[id]
+	if !ok {
+		return a, fmt.Errorf("shelve: alarm %d: %w", id, alerting.ErrNotFound)
+	}
+	if !a.State.Open() {
+		return a, fmt.Errorf("shelve alarm %d: %w", id, alerting.ErrWrongState)
+	}
+	a.State, a.ShelvedBy, a.ShelveReason, a.ShelvedUntil = alerting.Shelved, user, reason, &until
+	f.alarms[id] = a
+	return a, nil
+}
+
+func (f *fakeAlarms) Unshelve(_ context.Context, id int64, user string) (alerting.Alarm, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.alarms[id]
+	if !ok {
+		return a, fmt.Errorf("unshelve: alarm %d: %w", id, alerting.ErrNotFound)
+	}
+	if !a.State.Suppressed() && id != 1 { // alarm 1 stands for a shelved one in the role tests
+		return a, fmt.Errorf("unshelve alarm %d: %w", id, alerting.ErrWrongState)
+	}
+	a.State, a.ShelvedBy, a.ShelvedUntil = alerting.ActiveUnacked, "", nil
+	f.alarms[id] = a
+	return a, nil
+}
+
+func (f *fakeAlarms) History(_ context.Context, h alerting.HistoryFilter) ([]alerting.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastHistory = h
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []alerting.Event // nil: the API must still say []
+	for _, a := range f.alarms {
+		if (h.Tag == "" || a.Tag == h.Tag) && (h.Class == "" || a.Class == h.Class) {
+			out = append(out, alerting.Event{Seq: a.ID, Type: alerting.EventRaised, Time: a.RaisedAt, Alarm: a})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+func (f *fakeAlarms) KPI(_ context.Context, site string, from, to time.Time) (alerting.KPI, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastKPI = [2]time.Time{from, to}
+	if f.err != nil {
+		return alerting.KPI{}, f.err
+	}
+	return alerting.KPI{From: from, To: to, Alarms: len(f.alarms), TopSources: []alerting.SourceCount{}}, nil
+}
+
 func testAlarms() []alerting.Alarm {
 	cleared := t0.Add(30 * time.Second)
 	acked := t0.Add(20 * time.Second)
@@ -176,7 +251,7 @@ func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	f := &fixture{alarms: newFakeAlarms(testAlarms()...), logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Ack: f.alarms, Tokens: tokens, Log: log})
+		Alarms: f.alarms, Ack: f.alarms, Control: f.alarms, History: f.alarms, Tokens: tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +270,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// do sends a request; token "" sends no Authorization header.
+// do sends a request; token "" sends no Authorization header. A POST to a
+// route that needs a body gets a valid one.
 func (f *fixture) do(t *testing.T, method, path, token string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(method, path, nil)
+	body := ""
+	if strings.HasSuffix(path, "/shelve") {
+		body = `{"minutes": 60, "reason": "maintenance"}`
+	}
+	return f.doBody(t, method, path, token, body)
+}
+
+func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -163,28 +163,6 @@ func (a *API) alarmGet() http.HandlerFunc {
 	}
 }
 
-func (a *API) alarmAck() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := alarmID(w, r)
-		if !ok {
-			return
-		}
-		p, _ := principalFrom(r.Context())
-		al, err := a.ack.Ack(r.Context(), id, p.Name)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			writeError(w, http.StatusNotFound, fmt.Sprintf("alarm %d not found", id))
-		case errors.Is(err, ErrNotAckable):
-			writeError(w, http.StatusConflict, fmt.Sprintf("alarm %d cannot be acknowledged: %v", id, err))
-		case err != nil:
-			a.internalError(w, r, fmt.Sprintf("acknowledging alarm %d", id), err)
-		default:
-			a.log.Info("api: alarm acknowledged", "alarm", id, "tag", al.Tag, "user", p.Name, "site", a.site)
-			writeJSON(w, http.StatusOK, al)
-		}
-	}
-}
-
 // internalError logs err and answers 500 without it: store errors may name
 // files and queries the client has no business seeing.
 func (a *API) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"hazgate/alerting"
+)
+
+func TestAckWithComment(t *testing.T) {
+	f := newFixture(t, testTokens)
+	rec := f.doBody(t, http.MethodPost, "/api/v1/alarms/1/ack", tokenOf(RoleOperator), `{"comment": "现场确认"}`)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var a alerting.Alarm
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.AckComment != "现场确认" || a.AckedBy != "ctrl-room" || a.State != alerting.ActiveAcked {
+		t.Errorf("acked %+v", a)
+	}
+	for body, want := range map[string]int{`{"comment": 5}`: 400, `{"coment": "x"}`: 400, `[`: 400} {
+		if rec := newFixture(t, testTokens).doBody(t, http.MethodPost, "/api/v1/alarms/1/ack", tokenOf(RoleOperator), body); rec.Code != want {
+			t.Errorf("body %s: status %d, want %d", body, rec.Code, want)
+		}
+	}
+}
+
+func TestShelveRoutes(t *testing.T) {
+	tests := []struct {
+		path, body string
+		status     int
+	}{
+		{"/api/v1/alarms/1/shelve", `{"minutes": 60, "reason": "calibration"}`, 200},
+		{"/api/v1/alarms/1/shelve", `{"minutes": 0, "reason": "x"}`, 400},
+		{"/api/v1/alarms/1/shelve", `{"minutes": 10081, "reason": "x"}`, 400},
+		{"/api/v1/alarms/1/shelve", `{"minutes": 60, "reason": "  "}`, 400},
+		{"/api/v1/alarms/1/shelve", `{"minutes": 60, "reason": "x", "until": "never"}`, 400},
+		{"/api/v1/alarms/1/shelve", ``, 400},
+		{"/api/v1/alarms/99/shelve", `{"minutes": 60, "reason": "x"}`, 404},
+		{"/api/v1/alarms/4/shelve", `{"minutes": 60, "reason": "x"}`, 409}, // closed
+		{"/api/v1/alarms/3/unshelve", ``, 409},                             // not shelved
+		{"/api/v1/alarms/99/unshelve", ``, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path+" "+tt.body, func(t *testing.T) {
+			f := newFixture(t, testTokens)
+			rec := f.doBody(t, http.MethodPost, tt.path, tokenOf(RoleOperator), tt.body)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status != 200 {
+				assertErrorBody(t, rec)
+			}
+		})
+	}
+	f := newFixture(t, testTokens)
+	before := time.Now()
+	f.doBody(t, http.MethodPost, "/api/v1/alarms/1/shelve", tokenOf(RoleOperator), `{"minutes": 30, "reason": "calibration"}`)
+	a := f.alarms.alarms[1]
+	if a.State != alerting.Shelved || a.ShelvedBy != "ctrl-room" || a.ShelveReason != "calibration" ||
+		a.ShelvedUntil.Before(before.Add(30*time.Minute)) || a.ShelvedUntil.After(time.Now().Add(30*time.Minute)) {
+		t.Errorf("shelved %+v", a)
+	}
+	rec := f.doBody(t, http.MethodPost, "/api/v1/alarms/1/unshelve", tokenOf(RoleOperator), "")
+	if rec.Code != 200 || f.alarms.alarms[1].State != alerting.ActiveUnacked {
+		t.Errorf("unshelve: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHistoryAndKPIQueries(t *testing.T) {
+	f := newFixture(t, testTokens)
+	rec := f.do(t, http.MethodGet, "/api/v1/alarms/history?from=2025-03-01T08:00:00%2B08:00&to=2025-03-02T00:00:00Z&tag=T101-LEL&class=lel-level-2&limit=5", tokenOf(RoleViewer))
+	if rec.Code != 200 {
+		t.Fatalf("history: %d %s", rec.Code, rec.Body)
+	}
+	h := f.alarms.lastHistory
+	if !h.From.Equal(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) || !h.To.Equal(time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)) ||
+		h.Tag != "T101-LEL" || h.Class != "lel-level-2" || h.Limit != 5 || h.Site != "cz-demo-01" {
+		t.Errorf("history filter %+v", h)
+	}
+	var evs []alerting.Event
+	if err := json.Unmarshal(rec.Body.Bytes(), &evs); err != nil || len(evs) != 1 || evs[0].Alarm.ID != 3 {
+		t.Errorf("history answer %s (%v)", rec.Body, err)
+	}
+	if rec := f.do(t, http.MethodGet, "/api/v1/alarms/history?tag=nope", tokenOf(RoleViewer)); strings.TrimSpace(rec.Body.String()) != "[]" {
+		t.Errorf("empty history %q, want []", rec.Body)
+	}
+
+	rec = f.do(t, http.MethodGet, "/api/v1/alarms/kpi", tokenOf(RoleViewer))
+	if rec.Code != 200 {
+		t.Fatalf("kpi: %d %s", rec.Code, rec.Body)
+	}
+	if p := f.alarms.lastKPI; p[1].Sub(p[0]) != 24*time.Hour || time.Since(p[1]) > time.Minute {
+		t.Errorf("default KPI period %v", p)
+	}
+	var k map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &k); err != nil || k["alarms"] != 4.0 {
+		t.Errorf("kpi answer %s", rec.Body)
+	}
+	for _, q := range []string{
+		"/api/v1/alarms/kpi?from=yesterday",
+		"/api/v1/alarms/kpi?to=2025-03-01",
+		"/api/v1/alarms/kpi?from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z",
+		"/api/v1/alarms/history?limit=0",
+		"/api/v1/alarms/history?limit=10001",
+	} {
+		if rec := f.do(t, http.MethodGet, q, tokenOf(RoleViewer)); rec.Code != 400 {
+			t.Errorf("%s: status %d, want 400", q, rec.Code)
+		} else {
+			assertErrorBody(t, rec)
+		}
+	}
+}
+
+// TestNotWired: a gateway that passes only Alarms and Ack (the foundation's
+// wiring) keeps plain acks working and answers 501 for the rest, never
+// dropping an operator's comment.
+func TestNotWired(t *testing.T) {
+	fa := newFakeAlarms(testAlarms()...)
+	h, err := New(Options{Site: "s", Latest: testLatest(), Tags: testTags(t), Alarms: fa, Ack: fa, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodPost, "/api/v1/alarms/1/ack", "", 200},
+		{http.MethodPost, "/api/v1/alarms/3/ack", `{"comment": "x"}`, 501},
+		{http.MethodPost, "/api/v1/alarms/3/shelve", `{"minutes": 5, "reason": "x"}`, 501},
+		{http.MethodPost, "/api/v1/alarms/3/unshelve", "", 501},
+		{http.MethodGet, "/api/v1/alarms/history", "", 501},
+		{http.MethodGet, "/api/v1/alarms/kpi", "", 501},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, rec.Code, c.want, rec.Body)
+		}
+	}
+	if fa.alarms[3].State != alerting.ClearedUnacked {
+		t.Error("an ack whose comment could not be kept was applied anyway")
+	}
+}
