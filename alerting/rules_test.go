@@ -72,12 +72,12 @@ func TestThresholdRule(t *testing.T) {
 		acts []act
 	}{
 		{"deadband edges, high", config.Rule{Name: "t", H: lvl(50, ""), Deadband: 5}, []act{
-			{at: s(1), v: 50},                                 // on the limit: not above it
+			{at: s(1), v: 50}, // on the limit: not above it
 			{at: s(2), v: 50.5, want: []string{"t/H:raised"}}, // above
-			{at: s(3), v: 46},                                 // back inside, but not by the deadband
-			{at: s(4), v: 45, want: []string{"t/H:cleared"}},  // back by exactly the deadband
-			{at: s(5), v: 49},                                 // re-raise needs the limit itself
-			{at: s(6), v: 51, want: []string{"t/H:raised"}},   // re-raise: the same alarm
+			{at: s(3), v: 46}, // back inside, but not by the deadband
+			{at: s(4), v: 45, want: []string{"t/H:cleared"}}, // back by exactly the deadband
+			{at: s(5), v: 49}, // re-raise needs the limit itself
+			{at: s(6), v: 51, want: []string{"t/H:raised"}}, // re-raise: the same alarm
 		}},
 		{"deadband edges, low", config.Rule{Name: "t", L: lvl(1.5, ""), Deadband: 0.25}, []act{
 			{at: s(1), v: 1.5},
@@ -259,8 +259,8 @@ func TestChattering(t *testing.T) {
 		{at: s(10), v: 60, want: []string{"t/H:raised"}},
 		{at: s(15), v: 40, want: []string{"t/H:cleared"}},
 		{at: s(20), v: 60, want: []string{"t/H:raised"}}, // third raise in 60 s: chattering
-		{at: s(25), v: 40},                               // held active
-		{at: s(30), v: 60},                               // counted, not announced
+		{at: s(25), v: 40}, // held active
+		{at: s(30), v: 60}, // counted, not announced
 		{at: s(35), v: 40},
 		{at: s(64.9), tick: true},
 		{at: s(65), tick: true, want: []string{"t/H:cleared"}}, // quiet for 30 s
