@@ -107,3 +107,28 @@ func BenchmarkSampleToEvent(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkTick is the time-driven pass over 10,000 tags with the three
+// rules: what Run costs every interval.
+func BenchmarkTick(b *testing.B) {
+	const n = 10000
+	var tags []collector.Tag
+	batch := make([]collector.Sample, n)
+	for i := range n {
+		id := fmt.Sprintf("PT-%05d", i)
+		tags = append(tags, collector.Tag{ID: id, Kind: "pipe_pressure"})
+		batch[i] = collector.Sample{Tag: id, Value: 0.4, Time: t0}
+	}
+	j := openTestJournal(b, "")
+	e, err := NewEngine("s1", benchRules, testRegistry(b, tags...), j, NewBus(j, discard), discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	e.now = func() time.Time { return t0 }
+	e.Consume(ctx, batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Tick(ctx, t0.Add(time.Second))
+	}
+}

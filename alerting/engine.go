@@ -216,18 +216,21 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 	if !e.seeded {
 		e.seed(now)
 	}
+	var s collector.Sample // the tag's last sample, at now: what a transition records
 	for _, ts := range e.state {
 		for k := range ts.slots {
 			sl := &ts.slots[k]
-			s := ts.last
-			s.Time = now
 			if t, ok := sl.r.(timed); ok {
 				if v := t.tick(ts, now); v != verdictHold {
+					s = ts.last
+					s.Time = now
 					e.apply(ctx, ts, sl, v == verdictActive, &s, now)
 				}
 				continue
 			}
 			if en := sl.open; sl.cond != (en != nil && en.alarm.State.Active()) && (en == nil || !en.alarm.State.Suppressed()) {
+				s = ts.last
+				s.Time = now
 				e.judge(ctx, ts, sl, &s, now) // a delay or a chattering hold may have run out
 			}
 		}

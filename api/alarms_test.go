@@ -150,3 +150,13 @@ func TestNotWired(t *testing.T) {
 		t.Error("an ack whose comment could not be kept was applied anyway")
 	}
 }
+
+func TestAlarmListBySuppressedState(t *testing.T) {
+	f := newFixture(t, testTokens)
+	f.doBody(t, http.MethodPost, "/api/v1/alarms/1/shelve", tokenOf(RoleOperator), `{"minutes": 5, "reason": "x"}`)
+	rec := f.do(t, http.MethodGet, "/api/v1/alarms?state=shelved,out_of_service", tokenOf(RoleViewer))
+	var list []alerting.Alarm
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].ID != 1 {
+		t.Errorf("shelved alarms: %d %s", rec.Code, rec.Body)
+	}
+}

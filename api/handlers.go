@@ -67,9 +67,7 @@ func (a *API) tagList() http.HandlerFunc {
 }
 
 // knownStates are the states ?state= accepts, in lifecycle order.
-var knownStates = []alerting.State{
-	alerting.ActiveUnacked, alerting.ActiveAcked, alerting.ClearedUnacked, alerting.Normal,
-}
+var knownStates = alerting.States
 
 // parseAlarmQuery reads ?state=a,b (repeatable), ?all=1, ?tag= and ?limit=.
 // Without state or all it selects the open alarms.
