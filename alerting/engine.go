@@ -542,7 +542,7 @@ func (e *Engine) commit(ctx context.Context, typ string, a Alarm, at time.Time) 
 	ev, err := e.j.Commit(ctx, typ, a, at)
 	if err != nil {
 		e.commitErrors.Add(1)
-		e.log.Error("ALARM TRANSITION NOT COMMITTED: not published, retried on the next sample",
+		e.log.Error("ALARM TRANSITION NOT COMMITTED: not published, retried on the next sample or tick",
 			"event", typ, "alarm_id", a.ID, "site", a.Site, "tag", a.Tag, "rule", a.Rule, "level", a.Level,
 			"state", a.State, "value", a.Value, "err", err)
 		return Event{}, false
