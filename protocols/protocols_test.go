@@ -11,7 +11,7 @@ import (
 
 type nopDevice struct{ id string }
 
-func (d nopDevice) Tags() []collector.Tag        { return []collector.Tag{{ID: d.id}} }
+func (d nopDevice) Tags() []collector.Tag         { return []collector.Tag{{ID: d.id}} }
 func (d nopDevice) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func TestRegistry(t *testing.T) {

@@ -43,10 +43,12 @@ as_root() {
 # 1. Debian packages.
 find_mosquitto() { command -v mosquitto 2>/dev/null || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true; }
 if [ -z "$(find_mosquitto)" ] || ! command -v socat >/dev/null || [ ! -x /usr/bin/chromium ] ||
-	! /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1; then
-	log "installing mosquitto python3-pymodbus socat chromium"
+	! /usr/bin/python3 -c 'import pymodbus, serial_asyncio' >/dev/null 2>&1; then
+	# python3-serial-asyncio is only a Recommends of python3-pymodbus, and the
+	# RTU tests need it: name it so --no-install-recommends setups get it too.
+	log "installing mosquitto python3-pymodbus python3-serial-asyncio socat chromium"
 	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus socat chromium
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus python3-serial-asyncio socat chromium
 fi
 MOSQUITTO=$(find_mosquitto)
 [ -n "$MOSQUITTO" ] || die "mosquitto not found after install"
