@@ -16,6 +16,7 @@ import (
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols"
+	"hazgate/protocols/modbus"
 )
 
 // gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
@@ -70,6 +71,11 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
 	}
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
+	// The same cross-device check as `hazgate check`: Modbus devices sharing
+	// a URL must agree on the connection's settings.
+	if _, err := modbus.Plan(cfg.Devices); err != nil {
+		return nil, err
+	}
 	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.registry, Log: log}
 	for _, dev := range cfg.Devices {
 		d, err := protocols.New(env, dev)
