@@ -1,16 +1,20 @@
 package mqtt
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/net/proxy"
 
 	"hazgate/config"
 )
@@ -52,6 +56,9 @@ func (b broker) options() (*paho.ClientOptions, error) {
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(10*time.Second).
 		SetWill(b.statusTopic, StatusOffline, 1, true)
+	if u, err := url.Parse(b.url); err == nil && !strings.HasPrefix(u.Scheme, "ws") {
+		o.SetCustomOpenConnectionFn(openBuffered)
+	}
 	if b.tls != nil {
 		tc, err := tlsConfig(b.tls)
 		if err != nil {
@@ -122,4 +129,43 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// bufferedConn reads through a buffer: paho reads each packet in a few
+// small reads, a syscall each; one buffered read takes in many packets.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// openBuffered dials tcp:// and ssl:// brokers as paho does (through an
+// environment proxy if one is set) and buffers reads; WebSockets are left
+// to paho.
+func openBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout}
+	conn, err := proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
+	if err != nil {
+		return nil, err
+	}
+	switch uri.Scheme {
+	case "ssl", "tls", "mqtts":
+		tc := o.TLSConfig.Clone()
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = uri.Hostname()
+		}
+		tlsConn := tls.Client(conn, tc)
+		conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
+		if err := tlsConn.Handshake(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn.SetDeadline(time.Time{})
+		conn = tlsConn
+	}
+	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 32<<10)}, nil
 }

@@ -34,8 +34,10 @@ const (
 	maxCreatedTags = 200_000
 	// recentLen is how many recent QoS 1/2 messages are remembered to drop
 	// the broker's redeliveries of messages already handled. Everything
-	// received but not yet acknowledged (queue plus a batch) must fit.
-	recentLen = 4 * (queueLen + maxBatch)
+	// handled whose PUBACK the broker had not read when the connection broke
+	// must fit: the queue, a batch, and acks still in socket buffers (a
+	// broker stopped mid-burst in our tests redelivered 2500).
+	recentLen = 16384
 	// subscribeTimeout bounds the wait for a SUBACK.
 	subscribeTimeout = 30 * time.Second
 	// minConnectTimeout: the device timeout defaults to a Modbus request's

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,7 +32,7 @@ type mosquitto struct {
 	cmd  *exec.Cmd
 }
 
-func startMosquitto(t testing.TB) *mosquitto {
+func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -46,12 +47,7 @@ func startMosquitto(t testing.TB) *mosquitto {
 		return nil
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(t)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +60,7 @@ persistence_location %s/
 max_queued_messages 0
 log_dest file %s
 user %s
-`, port, dir, m.log, u.Username)
+`, port, dir, m.log, u.Username) + strings.Join(extra, "\n") + "\n"
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +72,16 @@ user %s
 		}
 	})
 	return m
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (m *mosquitto) url() string { return "tcp://127.0.0.1:" + strconv.Itoa(m.port) }

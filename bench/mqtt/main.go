@@ -1,0 +1,280 @@
+// Command mqtt measures the MQTT collector against a private Mosquitto on
+// loopback and prints, for -n single-reading JSON messages at QoS 1:
+//
+//   - the broker's own ceiling: how fast `mosquitto_sub -C N` drains the
+//     same number of queued messages from the same broker in the same run;
+//   - the gateway's rate (collector, pipeline, latest cache and an
+//     alerting.Engine evaluating a threshold rule on every sample), as a
+//     ratio to that ceiling;
+//   - the gateway's CPU µs per message (this process's user+system time;
+//     the broker runs apart).
+//
+// Both consumers get their messages the same way: each has a persistent
+// session whose queue the publisher fills before the measurement, so the
+// figures are about consuming, not about the publisher.
+//
+// Needs mosquitto and mosquitto_sub (Debian: mosquitto, mosquitto-clients).
+//
+// Usage: go run ./bench/mqtt [-n 400000] [-tags 100]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols"
+	"hazgate/protocols/mqtt"
+)
+
+const (
+	topicFilter = "bench/#"
+	gatewayID   = "bench-gateway"
+	baselineID  = "bench-mosquitto-sub"
+)
+
+func main() {
+	n := flag.Int("n", 400_000, "messages")
+	ntags := flag.Int("tags", 100, "distinct topics (tags) the messages spread over")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway's run to this file")
+	flag.Parse()
+	log.SetFlags(0)
+
+	tmp, err := os.MkdirTemp("", "hazgate-bench-mqtt-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	broker, stop := startMosquitto(tmp)
+	defer stop()
+	port := strconv.Itoa(broker.port)
+	url := "tcp://127.0.0.1:" + port
+
+	// 1. Both consumers' sessions, then the queued messages.
+	subBin := lookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
+	run(exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-E"))
+	makeSession(url, gatewayID)
+	t0 := time.Now()
+	publishAll(url, *n, *ntags)
+	fmt.Printf("queued:   %d single-reading JSON messages at QoS 1 over %d topics, twice (%s)\n", *n, *ntags, time.Since(t0).Round(time.Millisecond))
+
+	// 2. The broker's ceiling: mosquitto_sub draining its queue.
+	sub := exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-C", strconv.Itoa(*n))
+	sub.Stdout = io.Discard
+	t0 = time.Now()
+	run(sub)
+	baseWall := time.Since(t0)
+	baseCPU := sub.ProcessState.UserTime() + sub.ProcessState.SystemTime()
+	baseRate := float64(*n) / baseWall.Seconds()
+	fmt.Printf("baseline: mosquitto_sub -C %d: %9.0f msg/s (%s), %.2f µs CPU per message\n",
+		*n, baseRate, baseWall.Round(time.Millisecond), us(baseCPU, *n))
+
+	// 3. The gateway draining its own queue of the same messages.
+	wall, cpu := runGateway(tmp, url, *n, *profile)
+	rate := float64(*n) / wall.Seconds()
+	fmt.Printf("gateway:  collector+pipeline+rules: %9.0f msg/s (%s), %.2f µs CPU per message\n", rate, wall.Round(time.Millisecond), us(cpu, *n))
+	fmt.Printf("ratio:    gateway / mosquitto_sub = %.2f\n", rate/baseRate)
+}
+
+func us(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+
+// countSink counts samples after the engine, to know when all have passed.
+type countSink struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (c *countSink) Consume(_ context.Context, b []collector.Sample) {
+	if c.n.Add(int64(len(b))) >= c.want {
+		select {
+		case <-c.done:
+		default:
+			close(c.done)
+		}
+	}
+}
+
+func runGateway(tmp, url string, n int, profile string) (wall, cpu time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	reg := collector.NewRegistry()
+	j, err := alerting.OpenJournal(ctx, filepath.Join(tmp, "hazgate.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer j.Close()
+	limit := 80.0
+	engine, err := alerting.NewEngine("bench", []config.Rule{{Name: "high", Match: config.Match{Kind: "hydrant_pressure"}, Above: &limit, Severity: "high"}},
+		reg, j, alerting.NewBus(j, quiet), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
+	count := &countSink{want: int64(n), done: make(chan struct{})}
+	pipe := collector.NewPipeline(collector.NewLatest(), engine, count)
+	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: url, Timeout: 5 * time.Second, MQTTDevice: config.MQTTDevice{
+		ClientID: gatewayID, QoS: 1, KeepAlive: 30 * time.Second,
+		Subscriptions: []config.Subscription{{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}},
+	}}
+	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet}, dev)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
+	cpu0, t0 := cpuTime(), time.Now()
+	go pipe.Run(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.Run(ctx) }()
+	select {
+	case <-count.done:
+	case <-time.After(10 * time.Minute):
+		log.Fatalf("gateway got %d of %d samples in 10 minutes", count.n.Load(), n)
+	}
+	wall, cpu = time.Since(t0), cpuTime()-cpu0
+	pprof.StopCPUProfile()
+	cancel()
+	<-stopped
+	if bad := c.Stats().Subscriptions[0].Bad; len(bad) > 0 {
+		log.Fatalf("bad payloads: %v", bad)
+	}
+	if st := engine.Stats(); st.Raised != 0 {
+		log.Fatalf("the quiet rule raised %d alarms", st.Raised)
+	}
+	return wall, cpu
+}
+
+// makeSession subscribes with a persistent session and leaves, so the
+// broker queues for the client id from now on.
+func makeSession(url, id string) {
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		log.Fatalf("connect %s: %v", url, tok.Error())
+	}
+	if tok := c.Subscribe(topicFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		log.Fatalf("subscribe: %v", tok.Error())
+	}
+	c.Disconnect(100)
+}
+
+// publishAll publishes n readings at QoS 1 with a window of unacknowledged
+// publishes, as many devices would.
+func publishAll(url string, n, ntags int) {
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bench-publisher"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		log.Fatalf("connect %s: %v", url, tok.Error())
+	}
+	defer c.Disconnect(100)
+	const window = 500
+	toks := make([]paho.Token, 0, window)
+	ts := time.Now().UnixMilli()
+	for i := range n {
+		payload := fmt.Sprintf(`{"v":%.3f,"ts":%d}`, 0.2+float64(i%100)/1000, ts+int64(i))
+		toks = append(toks, c.Publish(fmt.Sprintf("bench/%d", i%ntags), 1, false, payload))
+		if len(toks) == window || i == n-1 {
+			for _, tok := range toks {
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					log.Fatalf("publish: %v", tok.Error())
+				}
+			}
+			toks = toks[:0]
+		}
+	}
+}
+
+type mosquittoProc struct {
+	port int
+	cmd  *exec.Cmd
+}
+
+// startMosquitto runs a broker on a free loopback port with no limit on a
+// session's queue (the default 1000 would drop most of the burst).
+func startMosquitto(dir string) (*mosquittoProc, func()) {
+	bin := lookPath("mosquitto", "/usr/sbin/mosquitto")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	u, err := user.Current()
+	if err != nil {
+		log.Fatal(err)
+	}
+	conf := filepath.Join(dir, "mosquitto.conf")
+	logFile := filepath.Join(dir, "mosquitto.log")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nlog_dest file %s\nuser %s\n", port, logFile, u.Username), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile)
+			log.Fatalf("mosquitto did not start:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &mosquittoProc{port: port, cmd: cmd}, func() { cmd.Process.Kill(); cmd.Wait() }
+}
+
+func lookPath(name, fallback string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if _, err := os.Stat(fallback); err == nil {
+		return fallback
+	}
+	log.Fatalf("%s not found (Debian: apt-get install mosquitto mosquitto-clients)", name)
+	return ""
+}
+
+func run(cmd *exec.Cmd) {
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("%v: %v", cmd.Args, err)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
