@@ -63,9 +63,9 @@ func readBody(w http.ResponseWriter, r *http.Request, v any, optional bool) bool
 // 404, 409 or 500.
 func (a *API) alarmResult(w http.ResponseWriter, r *http.Request, what string, id int64, al alerting.Alarm, err error) {
 	switch {
-	case errors.Is(err, ErrNotFound) || errors.Is(err, alerting.ErrNotFound):
+	case errors.Is(err, alerting.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("alarm %d not found", id))
-	case errors.Is(err, ErrNotAckable) || errors.Is(err, alerting.ErrWrongState):
+	case errors.Is(err, alerting.ErrWrongState):
 		writeError(w, http.StatusConflict, fmt.Sprintf("alarm %d cannot be %s: %v", id, what, err))
 	case err != nil:
 		a.internalError(w, r, fmt.Sprintf("alarm %d: %s", id, what), err)
@@ -74,12 +74,6 @@ func (a *API) alarmResult(w http.ResponseWriter, r *http.Request, what string, i
 		a.log.Info("api: alarm "+what, "alarm", id, "tag", al.Tag, "user", p.Name, "site", a.site)
 		writeJSON(w, http.StatusOK, al)
 	}
-}
-
-// notWired answers 501 for a route whose dependency the gateway did not
-// pass to New.
-func notWired(w http.ResponseWriter, what string) {
-	writeError(w, http.StatusNotImplemented, what+" is not available: the gateway did not wire it")
 }
 
 func (a *API) alarmAck() http.HandlerFunc {
@@ -93,17 +87,7 @@ func (a *API) alarmAck() http.HandlerFunc {
 			return
 		}
 		p, _ := principalFrom(r.Context())
-		var al alerting.Alarm
-		var err error
-		switch {
-		case a.control != nil:
-			al, err = a.control.AckWithComment(r.Context(), id, p.Name, body.Comment)
-		case body.Comment != "":
-			notWired(w, "an acknowledgement comment") // never drop what the operator wrote
-			return
-		default:
-			al, err = a.ack.Ack(r.Context(), id, p.Name)
-		}
+		al, err := a.control.AckWithComment(r.Context(), id, p.Name, body.Comment)
 		a.alarmResult(w, r, "acknowledged", id, al, err)
 	}
 }
@@ -126,10 +110,6 @@ func (a *API) alarmShelve() http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "reason is required: say why the alarm is shelved")
 			return
 		}
-		if a.control == nil {
-			notWired(w, "shelving")
-			return
-		}
 		p, _ := principalFrom(r.Context())
 		until := time.Now().Add(time.Duration(body.Minutes) * time.Minute)
 		al, err := a.control.Shelve(r.Context(), id, p.Name, body.Reason, until)
@@ -141,10 +121,6 @@ func (a *API) alarmUnshelve() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := alarmID(w, r)
 		if !ok {
-			return
-		}
-		if a.control == nil {
-			notWired(w, "shelving")
 			return
 		}
 		p, _ := principalFrom(r.Context())
@@ -192,10 +168,6 @@ func (a *API) alarmHistory() http.HandlerFunc {
 			}
 			f.Limit = n
 		}
-		if a.history == nil {
-			notWired(w, "alarm history")
-			return
-		}
 		evs, err := a.history.History(r.Context(), f)
 		if err != nil {
 			a.internalError(w, r, "reading alarm history", err)
@@ -213,10 +185,6 @@ func (a *API) alarmKPI() http.HandlerFunc {
 		from, to, err := parsePeriod(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if a.history == nil {
-			notWired(w, "alarm KPIs")
 			return
 		}
 		k, err := a.history.KPI(r.Context(), a.site, from, to)

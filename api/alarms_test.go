@@ -2,9 +2,7 @@ package api
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -116,38 +114,6 @@ func TestHistoryAndKPIQueries(t *testing.T) {
 		} else {
 			assertErrorBody(t, rec)
 		}
-	}
-}
-
-// TestNotWired: a gateway that passes only Alarms and Ack (the foundation's
-// wiring) keeps plain acks working and answers 501 for the rest, never
-// dropping an operator's comment.
-func TestNotWired(t *testing.T) {
-	fa := newFakeAlarms(testAlarms()...)
-	h, err := New(Options{Site: "s", Latest: testLatest(), Tags: testTags(t), Alarms: fa, Ack: fa, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		method, path, body string
-		want               int
-	}{
-		{http.MethodPost, "/api/v1/alarms/1/ack", "", 200},
-		{http.MethodPost, "/api/v1/alarms/3/ack", `{"comment": "x"}`, 501},
-		{http.MethodPost, "/api/v1/alarms/3/shelve", `{"minutes": 5, "reason": "x"}`, 501},
-		{http.MethodPost, "/api/v1/alarms/3/unshelve", "", 501},
-		{http.MethodGet, "/api/v1/alarms/history", "", 501},
-		{http.MethodGet, "/api/v1/alarms/kpi", "", 501},
-	} {
-		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != c.want {
-			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, rec.Code, c.want, rec.Body)
-		}
-	}
-	if fa.alarms[3].State != alerting.ClearedUnacked {
-		t.Error("an ack whose comment could not be kept was applied anyway")
 	}
 }
 

@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,40 +31,17 @@ type Tags interface {
 	All() []collector.Tag
 }
 
-// AlarmQuery selects alarms for a list. The wiring translates it to the
-// alarm store's own filter.
-type AlarmQuery struct {
-	// States, when non-empty, keeps only alarms in one of them (and then
-	// OpenOnly is false: asking for normal means asking for closed alarms).
-	States []alerting.State
-	// OpenOnly keeps only alarms whose state is not Normal.
-	OpenOnly bool
-	// Tag, when set, keeps only alarms of that tag.
-	Tag string
-	// Limit caps the number of alarms; 0 leaves it to the store.
-	Limit int
-}
-
 // Alarms is what the API reads alarms from (the alarm journal). Get returns
-// an error matching ErrNotFound for an unknown id.
+// an error matching alerting.ErrNotFound for an unknown id.
 type Alarms interface {
-	List(ctx context.Context, q AlarmQuery) ([]alerting.Alarm, error)
+	List(ctx context.Context, f alerting.AlarmFilter) ([]alerting.Alarm, error)
 	Get(ctx context.Context, id int64) (alerting.Alarm, error)
-}
-
-// Acker acknowledges alarms (the alarm engine). Ack returns the alarm after
-// the acknowledgement is committed, an error matching ErrNotFound for an
-// unknown id and one matching ErrNotAckable when the alarm's state does not
-// allow it.
-type Acker interface {
-	Ack(ctx context.Context, id int64, user string) (alerting.Alarm, error)
 }
 
 // AlarmControl is the alarm engine's operator actions (*alerting.Engine):
 // acknowledging with a comment, shelving, unshelving. Each returns the alarm
-// as committed, an error matching ErrNotFound (or alerting.ErrNotFound) for
-// an unknown id and one matching ErrNotAckable (or alerting.ErrWrongState)
-// when the alarm's state does not allow it.
+// as committed, an error matching alerting.ErrNotFound for an unknown id and
+// one matching alerting.ErrWrongState when the alarm's state does not allow it.
 type AlarmControl interface {
 	AckWithComment(ctx context.Context, id int64, user, comment string) (alerting.Alarm, error)
 	Shelve(ctx context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error)
@@ -79,14 +55,6 @@ type AlarmHistory interface {
 	KPI(ctx context.Context, site string, from, to time.Time) (alerting.KPI, error)
 }
 
-// Errors the store and engine adapters return (or wrap, with
-// fmt.Errorf("%w: %w", api.ErrNotFound, err)) so the API can answer 404 and
-// 409 without knowing the alarm package's own error values.
-var (
-	ErrNotFound   = errors.New("not found")
-	ErrNotAckable = errors.New("not ackable")
-)
-
 // Options configures New.
 type Options struct {
 	// Site is the id of the site this gateway serves, for logs.
@@ -94,9 +62,7 @@ type Options struct {
 	Latest Latest
 	Tags   Tags
 	Alarms Alarms
-	Ack    Acker
-	// Control and History serve ack comments, shelving, history and KPIs.
-	// Without them those routes answer 501.
+	// Control acknowledges and shelves; History serves history and KPIs.
 	Control AlarmControl
 	History AlarmHistory
 	// Tokens, when non-empty, make a Bearer token mandatory on every route
@@ -112,7 +78,6 @@ type API struct {
 	latest  Latest
 	tags    Tags
 	alarms  Alarms
-	ack     Acker
 	control AlarmControl
 	history AlarmHistory
 	auth    *authenticator // nil: unauthenticated (loopback) mode
@@ -155,8 +120,11 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Alarms == nil {
 		missing = append(missing, "Alarms")
 	}
-	if opts.Ack == nil {
-		missing = append(missing, "Ack")
+	if opts.Control == nil {
+		missing = append(missing, "Control")
+	}
+	if opts.History == nil {
+		missing = append(missing, "History")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("api: options missing %s", strings.Join(missing, ", "))
@@ -170,7 +138,6 @@ func New(opts Options) (http.Handler, error) {
 		latest:  opts.Latest,
 		tags:    opts.Tags,
 		alarms:  opts.Alarms,
-		ack:     opts.Ack,
 		control: opts.Control,
 		history: opts.History,
 		log:     log,

@@ -32,7 +32,7 @@ var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 type fakeAlarms struct {
 	mu          sync.Mutex
 	alarms      map[int64]alerting.Alarm
-	lastQ       AlarmQuery
+	lastQ       alerting.AlarmFilter
 	lastHistory alerting.HistoryFilter
 	lastKPI     [2]time.Time
 	ackedBy     string
@@ -47,7 +47,7 @@ func newFakeAlarms(alarms ...alerting.Alarm) *fakeAlarms {
 	return f
 }
 
-func (f *fakeAlarms) List(_ context.Context, q AlarmQuery) ([]alerting.Alarm, error) {
+func (f *fakeAlarms) List(_ context.Context, q alerting.AlarmFilter) ([]alerting.Alarm, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastQ = q
@@ -79,7 +79,7 @@ func (f *fakeAlarms) Get(_ context.Context, id int64) (alerting.Alarm, error) {
 	}
 	a, ok := f.alarms[id]
 	if !ok {
-		return a, fmt.Errorf("alarm %d: %w", id, ErrNotFound)
+		return a, fmt.Errorf("alarm %d: %w", id, alerting.ErrNotFound)
 	}
 	return a, nil
 }
@@ -92,7 +92,7 @@ func (f *fakeAlarms) Ack(_ context.Context, id int64, user string) (alerting.Ala
 	}
 	a, ok := f.alarms[id]
 	if !ok {
-		return a, fmt.Errorf("alarm %d: %w", id, ErrNotFound)
+		return a, fmt.Errorf("alarm %d: %w", id, alerting.ErrNotFound)
 	}
 	switch a.State {
 	case alerting.ActiveUnacked:
@@ -100,8 +100,7 @@ func (f *fakeAlarms) Ack(_ context.Context, id int64, user string) (alerting.Ala
 	case alerting.ClearedUnacked:
 		a.State = alerting.Normal
 	default:
-		// The way the wiring adapts the engine's own error.
-		return a, fmt.Errorf("%w: %w", ErrNotAckable, fmt.Errorf("alarm %d is %s", id, a.State))
+		return a, fmt.Errorf("alarm %d is %s: %w", id, a.State, alerting.ErrWrongState)
 	}
 	at := t0.Add(time.Minute)
 	a.AckedAt, a.AckedBy = &at, user
@@ -251,7 +250,7 @@ func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	f := &fixture{alarms: newFakeAlarms(testAlarms()...), logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Ack: f.alarms, Control: f.alarms, History: f.alarms, Tokens: tokens, Log: log})
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, Tokens: tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,28 +535,28 @@ func TestAlarmJSONShape(t *testing.T) {
 	}
 }
 
-func TestAlarmQuery(t *testing.T) {
+func TestAlarmFilter(t *testing.T) {
 	tests := []struct {
 		query  string
 		status int
-		want   AlarmQuery
+		want   alerting.AlarmFilter
 		ids    []int64
 	}{
-		{"", 200, AlarmQuery{OpenOnly: true}, []int64{1, 2, 3}},
-		{"?state=active_unacked", 200, AlarmQuery{States: []alerting.State{"active_unacked"}}, []int64{1}},
+		{"", 200, alerting.AlarmFilter{OpenOnly: true}, []int64{1, 2, 3}},
+		{"?state=active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}}, []int64{1}},
 		{"?state=active_unacked,cleared_unacked", 200,
-			AlarmQuery{States: []alerting.State{"active_unacked", "cleared_unacked"}}, []int64{1, 3}},
+			alerting.AlarmFilter{States: []alerting.State{"active_unacked", "cleared_unacked"}}, []int64{1, 3}},
 		{"?state=active_acked&state=normal", 200,
-			AlarmQuery{States: []alerting.State{"active_acked", "normal"}}, []int64{2, 4}},
-		{"?state=active_unacked,,active_unacked", 200, AlarmQuery{States: []alerting.State{"active_unacked"}}, []int64{1}},
-		{"?all=1", 200, AlarmQuery{}, []int64{1, 2, 3, 4}},
-		{"?all=0", 200, AlarmQuery{OpenOnly: true}, []int64{1, 2, 3}},
-		{"?all=1&tag=T101-LEL&limit=10", 200, AlarmQuery{Tag: "T101-LEL", Limit: 10}, []int64{1, 3}},
-		{"?state=cleared_acked", 400, AlarmQuery{}, nil},
-		{"?state=active_unacked,bogus", 400, AlarmQuery{}, nil},
-		{"?all=maybe", 400, AlarmQuery{}, nil},
-		{"?limit=0", 400, AlarmQuery{}, nil},
-		{"?limit=ten", 400, AlarmQuery{}, nil},
+			alerting.AlarmFilter{States: []alerting.State{"active_acked", "normal"}}, []int64{2, 4}},
+		{"?state=active_unacked,,active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}}, []int64{1}},
+		{"?all=1", 200, alerting.AlarmFilter{}, []int64{1, 2, 3, 4}},
+		{"?all=0", 200, alerting.AlarmFilter{OpenOnly: true}, []int64{1, 2, 3}},
+		{"?all=1&tag=T101-LEL&limit=10", 200, alerting.AlarmFilter{Tag: "T101-LEL", Limit: 10}, []int64{1, 3}},
+		{"?state=cleared_acked", 400, alerting.AlarmFilter{}, nil},
+		{"?state=active_unacked,bogus", 400, alerting.AlarmFilter{}, nil},
+		{"?all=maybe", 400, alerting.AlarmFilter{}, nil},
+		{"?limit=0", 400, alerting.AlarmFilter{}, nil},
+		{"?limit=ten", 400, alerting.AlarmFilter{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -624,7 +623,7 @@ func TestPointsNonFiniteValueIsNull(t *testing.T) {
 		{Tag: "B", Quality: collector.Uncertain, Value: math.Inf(1), Time: t0},
 	})
 	fa := newFakeAlarms()
-	h, err := New(Options{Latest: l, Tags: collector.NewRegistry(), Alarms: fa, Ack: fa})
+	h, err := New(Options{Latest: l, Tags: collector.NewRegistry(), Alarms: fa, Control: fa, History: fa})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +655,7 @@ func TestTagsJSON(t *testing.T) {
 
 func TestEmptyListsAreArrays(t *testing.T) {
 	fa := newFakeAlarms()
-	h, err := New(Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Ack: fa})
+	h, err := New(Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Control: fa, History: fa})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,7 +697,7 @@ func (panickyLatest) All() []collector.Sample { panic("boom") }
 func TestPanicIs500(t *testing.T) {
 	fa := newFakeAlarms()
 	var logBuf bytes.Buffer
-	h, err := New(Options{Latest: panickyLatest{}, Tags: collector.NewRegistry(), Alarms: fa, Ack: fa,
+	h, err := New(Options{Latest: panickyLatest{}, Tags: collector.NewRegistry(), Alarms: fa, Control: fa, History: fa,
 		Log: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -812,14 +811,14 @@ func TestMatchFindsEachToken(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	fa := newFakeAlarms()
-	ok := Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Ack: fa}
+	ok := Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Control: fa, History: fa}
 	with := func(tokens ...config.Token) Options { o := ok; o.Tokens = tokens; return o }
 	tests := []struct {
 		name string
 		opts Options
 		want string // in the error
 	}{
-		{"missing deps", Options{}, "Latest, Tags, Alarms, Ack"},
+		{"missing deps", Options{}, "Latest, Tags, Alarms, Control, History"},
 		{"empty token", with(config.Token{Name: "a", Role: "viewer"}), `http.tokens[0] ("a"): empty token`},
 		{"empty name", with(config.Token{Role: "viewer", Token: "t1-0123456789abcdef"}), "http.tokens[0]: empty name"},
 		{"duplicate token", with(
@@ -848,7 +847,7 @@ func TestNewRejects(t *testing.T) {
 
 func TestEmptyRoleIsViewer(t *testing.T) {
 	fa := newFakeAlarms(testAlarms()...)
-	h, err := New(Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Ack: fa,
+	h, err := New(Options{Latest: collector.NewLatest(), Tags: collector.NewRegistry(), Alarms: fa, Control: fa, History: fa,
 		Tokens: []config.Token{{Name: "a", Token: "token-a-0123456789"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -69,11 +69,11 @@ func (a *API) tagList() http.HandlerFunc {
 // knownStates are the states ?state= accepts, in lifecycle order.
 var knownStates = alerting.States
 
-// parseAlarmQuery reads ?state=a,b (repeatable), ?all=1, ?tag= and ?limit=.
+// parseAlarmFilter reads ?state=a,b (repeatable), ?all=1, ?tag= and ?limit=.
 // Without state or all it selects the open alarms.
-func parseAlarmQuery(r *http.Request) (AlarmQuery, error) {
+func parseAlarmFilter(r *http.Request) (alerting.AlarmFilter, error) {
 	qs := r.URL.Query()
-	var q AlarmQuery
+	var q alerting.AlarmFilter
 	for _, v := range qs["state"] {
 		for s := range strings.SplitSeq(v, ",") {
 			s = strings.TrimSpace(s)
@@ -115,7 +115,7 @@ func parseAlarmQuery(r *http.Request) (AlarmQuery, error) {
 
 func (a *API) alarmList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseAlarmQuery(r)
+		q, err := parseAlarmFilter(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
@@ -151,7 +151,7 @@ func (a *API) alarmGet() http.HandlerFunc {
 		}
 		al, err := a.alarms.Get(r.Context(), id)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, alerting.ErrNotFound):
 			writeError(w, http.StatusNotFound, fmt.Sprintf("alarm %d not found", id))
 		case err != nil:
 			a.internalError(w, r, fmt.Sprintf("reading alarm %d", id), err)

@@ -56,6 +56,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
+	cfg.File = "" // embedded: nothing to re-read on SIGHUP
 	g, err := newGateway(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
@@ -92,7 +95,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
-		Alarms: alarmStore{g.journal}, Ack: alarmAcker{g.engine},
+		Alarms: g.journal, Control: g.engine, History: g.journal,
 		Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
 	})
 	if err != nil {
@@ -125,6 +128,9 @@ func (g *gateway) run(ctx context.Context) error {
 		sinks.Go(func() { g.alarmsToInflux(sinkCtx, seq) })
 	}
 	pipe.Go(func() { g.pipeline.Run(pipeCtx) })
+	// Time-driven evaluation: stale tags, on/off delays, chattering holds and
+	// shelving expiry change state without a new sample.
+	pipe.Go(func() { g.engine.Run(pipeCtx, time.Second) })
 	for _, d := range g.devices {
 		polls.Go(func() {
 			if err := d.Run(ctx); err != nil {
@@ -136,11 +142,22 @@ func (g *gateway) run(ctx context.Context) error {
 	serve.Go(func() { serveErr <- g.server.Serve(ctx) })
 	g.log.Info("hazgate running", "site", g.cfg.Site.ID, "devices", len(g.devices), "tags", len(g.registry.All()), "rules", len(g.cfg.Rules), "api", "http://"+g.server.Addr())
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("http: %w", err)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err = <-serveErr:
+			err = fmt.Errorf("http: %w", err)
+			break wait
+		case <-hup:
+			g.reload(ctx)
+		}
 	}
 	polls.Wait()
 	stopPipe()
@@ -152,6 +169,24 @@ func (g *gateway) run(ctx context.Context) error {
 	return err
 }
 
+// reload re-reads the config file's rules on SIGHUP. Open alarms are kept;
+// a file with problems changes nothing. Other sections need a restart.
+func (g *gateway) reload(ctx context.Context) {
+	if g.cfg.File == "" {
+		g.log.Warn("SIGHUP: this gateway has no config file to reload")
+		return
+	}
+	cfg, err := config.Load(g.cfg.File)
+	if err == nil {
+		err = g.engine.Reload(ctx, cfg.Rules)
+	}
+	if err != nil {
+		g.log.Error("SIGHUP: rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)
+		return
+	}
+	g.log.Info("SIGHUP: rules reloaded", "file", g.cfg.File, "rules", len(cfg.Rules))
+}
+
 // alarmsToInflux writes every committed alarm transition after seq to the
 // `alarm` measurement, so dashboards show alarms beside the readings.
 func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
@@ -160,7 +195,7 @@ func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
 	for ev := range sub.C {
 		a := ev.Alarm
 		p := write.NewPoint("alarm",
-			map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "class": a.Class, "severity": a.Severity},
+			map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "level": a.Level, "class": a.Class, "severity": a.Severity},
 			map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value},
 			ev.Time)
 		g.influx.WritePoint(p)
@@ -168,38 +203,4 @@ func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
 	if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		g.log.Error("alarm feed to influxdb stopped", "err", err)
 	}
-}
-
-// alarmStore adapts the journal to what the API reads.
-type alarmStore struct{ j *alerting.Journal }
-
-func (s alarmStore) List(ctx context.Context, q api.AlarmQuery) ([]alerting.Alarm, error) {
-	return s.j.List(ctx, alerting.AlarmFilter{States: q.States, OpenOnly: q.OpenOnly, Tag: q.Tag, Limit: q.Limit})
-}
-
-func (s alarmStore) Get(ctx context.Context, id int64) (alerting.Alarm, error) {
-	a, err := s.j.Get(ctx, id)
-	return a, apiError(err)
-}
-
-// alarmAcker adapts the engine's acknowledgement to the API.
-type alarmAcker struct{ e *alerting.Engine }
-
-func (a alarmAcker) Ack(ctx context.Context, id int64, user string) (alerting.Alarm, error) {
-	al, err := a.e.Ack(ctx, id, user)
-	return al, apiError(err)
-}
-
-// apiError maps the store's sentinels onto the API's, so the API answers 404
-// and 409 without knowing the store.
-func apiError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, alerting.ErrNotFound):
-		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
-	case errors.Is(err, alerting.ErrNotAckable):
-		return fmt.Errorf("%w: %w", api.ErrNotAckable, err)
-	}
-	return err
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,7 +17,10 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/collector"
 	"hazgate/config"
+	"hazgate/protocols/modbus"
+	"hazgate/sim"
 )
 
 func TestCheck(t *testing.T) {
@@ -110,7 +116,7 @@ func TestDemo(t *testing.T) {
 
 	base := waitAPI(t, &out, &logs)
 	waitAlarm(t, base, 30*time.Second, func(a alerting.Alarm) bool {
-		return a.Tag == "GT-103" && a.Rule == "lel-level-2" && a.State == alerting.ClearedUnacked && a.Peak > 50
+		return a.Tag == "GT-103" && a.Rule == "lel" && a.Level == alerting.LevelHH && a.State == alerting.ClearedUnacked && a.Peak > 50
 	})
 	waitAlarm(t, base, 30*time.Second, func(a alerting.Alarm) bool {
 		return a.Tag == "GT-106" && a.Class == alerting.ClassCommLoss
@@ -214,4 +220,67 @@ func parseConfig(t *testing.T, text string, vars map[string]string) *config.Conf
 		t.Fatalf("config:\n%v", err)
 	}
 	return cfg
+}
+
+// TestReloadRules: SIGHUP's reload applies a changed rule to the running
+// gateway and keeps the old rules when the file has problems.
+func TestReloadRules(t *testing.T) {
+	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	ctrl.SetLEL(0, 30)
+
+	file := filepath.Join(t.TempDir(), "site.yaml")
+	write := func(rules string) {
+		t.Helper()
+		text := fmt.Sprintf(`site: {id: reload}
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+devices:
+  - id: gds-1
+    protocol: modbus
+    url: tcp://%s
+    interval: 100ms
+    tags:
+      - {id: GT-1, kind: combustible_gas, unit: "%%LEL", register: {table: input, address: 0, scale: 0.1}}
+rules:
+%s`, filepath.Dir(file), ctrl.Addr(), rules)
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("  - {name: lel, match: {kind: combustible_gas}, above: 50}\n")
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, base, _ := startGateway(t, cfg)
+	waitLatest(t, g, "GT-1", func(s collector.Sample) bool { return s.Value == 30 })
+	if as := getAlarms(t, base); len(as) != 0 {
+		t.Fatalf("alarms at 30 %%LEL with the limit at 50: %+v", as)
+	}
+
+	write("  - {name: lel, match: {kind: combustible_gas}, above: 25}\n")
+	g.reload(context.Background())
+	raised := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "GT-1" && a.Rule == "lel" && a.State == alerting.ActiveUnacked
+	})
+
+	// A broken file changes nothing: the alarm stays active through more polls.
+	write("  - {name: lel, match: {kind: combustible_gas}, above: bogus}\n")
+	g.reload(context.Background())
+	polls := g.devices[0].(*modbus.Poller).Stats().Polls
+	for g.devices[0].(*modbus.Poller).Stats().Polls < polls+3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitAlarm(t, base, time.Second, func(a alerting.Alarm) bool { return a.ID == raised.ID && a.State == alerting.ActiveUnacked })
+
+	write("  - {name: lel, match: {kind: combustible_gas}, above: 50}\n")
+	g.reload(context.Background())
+	waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool { return a.ID == raised.ID && a.State == alerting.ClearedUnacked })
 }
