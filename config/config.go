@@ -15,6 +15,8 @@ type Config struct {
 	InfluxDB *InfluxDB `yaml:"influxdb" doc:"Where readings and alarm events are written. Optional."`
 	Devices  []Device  `yaml:"devices" doc:"Devices to read."`
 	Rules    []Rule    `yaml:"rules" doc:"Alarm rules."`
+	// HazardRules turn alarm history into hazard records (隐患).
+	HazardRules []HazardRule `yaml:"hazard_rules" doc:"Rules that open hazard records from alarm history; the built-in set applies when absent."`
 	// Northbound publishes alarm transitions to an upstream broker (a
 	// regulator's hub, a group platform).
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
@@ -59,8 +61,9 @@ type Device struct {
 	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`
 	Tags     []Tag         `yaml:"tags" doc:"Points read from this device."`
 
-	ModbusDevice `yaml:",inline"`
-	MQTTDevice   `yaml:",inline"`
+	ModbusDevice  `yaml:",inline"`
+	MQTTDevice    `yaml:",inline"`
+	GB26875Device `yaml:",inline"`
 }
 
 // TLS names the files of a TLS client.

@@ -10,7 +10,7 @@ import (
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols = []string{"modbus", "mqtt"}
+	protocols = []string{"modbus", "mqtt", "gb26875"}
 	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
@@ -68,6 +68,7 @@ func (d *decoder) validate(c *Config) {
 	}
 
 	d.validateRules(c.Rules)
+	d.validateHazardRules(c.HazardRules)
 	if c.Northbound != nil {
 		d.validateNorthbound(c.Northbound)
 	}
@@ -111,6 +112,8 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 		d.validateModbus(dev, p)
 	case "mqtt":
 		d.validateMQTT(dev, p)
+	case "gb26875":
+		d.validateGB26875(dev, p)
 	}
 }
 
