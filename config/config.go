@@ -54,8 +54,8 @@ type Device struct {
 	Protocol string `yaml:"protocol" required:"true" doc:"modbus or mqtt."`
 	// URL is the transport: for Modbus in simonvetter/modbus form
 	// (tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port,
-	// tcp+tls://host:port), for MQTT the broker.
-	URL      string        `yaml:"url" required:"true" doc:"Transport URL: tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:port; for mqtt the broker (tcp://, ssl://, ws://)."`
+	// tcp+tls://host:port), for MQTT the broker. Required but for listeners (gb26875).
+	URL      string        `yaml:"url" doc:"Transport URL: tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:port; for mqtt the broker (tcp://, ssl://, ws://)."`
 	Interval time.Duration `yaml:"interval" default:"1s" doc:"Poll interval."`
 	Timeout  time.Duration `yaml:"timeout" default:"500ms" doc:"Timeout of one request."`
 	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`

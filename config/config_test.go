@@ -102,6 +102,7 @@ func TestProblems(t *testing.T) {
 		{"out of range", strings.Replace(base, "address: 0", "address: 70000", 1), nil, []string{`9:43: devices[0].tags[0].register.address: expected an integer from 0 to 65535`}},
 		{"list expected", "site: {id: s}\ndevices: {id: x}\n", nil, []string{"2:10: devices: expected a list, got a mapping"}},
 		{"missing required", "site: {name: x}\n", nil, []string{`1:7: missing required key "id" in site`}},
+		{"missing url", strings.Replace(base, "    url: tcp://127.0.0.1:5020\n", "", 1), nil, []string{`3:5: missing required key "url" in devices[0]`}},
 		{"missing site", "data_dir: x\n", nil, []string{`1:1: missing required key "site" in the top level`}},
 		{"bad duration", strings.Replace(base, "interval: 1s", "interval: 1 sec", 1), nil, []string{`6:15: devices[0].interval: bad duration "1 sec"`}},
 		{"bad url scheme", strings.Replace(base, "tcp://", "http://", 1), nil, []string{`5:10: devices[0].url: bad URL "http://127.0.0.1:5020": scheme must be one of`}},

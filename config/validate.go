@@ -107,6 +107,10 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 	if dev.Timeout <= 0 {
 		d.errorAt(p+".timeout", "device %q: timeout must be positive", dev.ID)
 	}
+	if dev.URL == "" && dev.Protocol != "gb26875" { // a listener has listen:, not url:
+		d.errorAt(p, "missing required key %q in %s", "url", p)
+		return
+	}
 	switch dev.Protocol {
 	case "modbus":
 		d.validateModbus(dev, p)
