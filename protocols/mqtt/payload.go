@@ -42,7 +42,7 @@ func (s *subscription) decodeJSON(levels []string, payload []byte, recv time.Tim
 	for _, el := range elems {
 		r, err := s.jsonReading(levels, root, el, recv)
 		if err != nil {
-			first = cmpFirst(first, err)
+			first = firstErr(first, err)
 			continue
 		}
 		out = append(out, r)
@@ -50,7 +50,7 @@ func (s *subscription) decodeJSON(levels []string, payload []byte, recv time.Tim
 	return out, first
 }
 
-func cmpFirst(first, err error) error {
+func firstErr(first, err error) error {
 	if first == nil {
 		return err
 	}
@@ -265,7 +265,7 @@ func (s *subscription) decodeFirePanel(topic string, levels []string, payload []
 	var first error
 	for _, el := range elems {
 		out, err = s.fireEvent(out, topic, levels, root, el, recv)
-		first = cmpFirst(first, err)
+		first = firstErr(first, err)
 	}
 	return out, first
 }

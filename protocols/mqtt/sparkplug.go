@@ -200,7 +200,7 @@ func (c *spContext) metrics(sc *spScope, ms []*sparkplugpb.Payload_Metric, birth
 		name, datatype := m.GetName(), m.GetDatatype()
 		switch {
 		case birth && name == "":
-			first = cmpFirst(first, bad(ReasonMissingField, "birth metric without a name"))
+			first = firstErr(first, bad(ReasonMissingField, "birth metric without a name"))
 			continue
 		case birth:
 			if m.Alias != nil {
@@ -208,12 +208,12 @@ func (c *spContext) metrics(sc *spScope, ms []*sparkplugpb.Payload_Metric, birth
 			}
 			sc.types[name] = datatype
 		case name == "" && m.Alias == nil:
-			first = cmpFirst(first, bad(ReasonMissingField, "metric with neither name nor alias"))
+			first = firstErr(first, bad(ReasonMissingField, "metric with neither name nor alias"))
 			continue
 		case name == "":
 			known, ok := sc.aliases[m.GetAlias()]
 			if !ok {
-				first = cmpFirst(first, bad(ReasonUnknownAlias, "alias %d not in the birth of %s", m.GetAlias(), c.source()))
+				first = firstErr(first, bad(ReasonUnknownAlias, "alias %d not in the birth of %s", m.GetAlias(), c.source()))
 				continue
 			}
 			name = known.name
@@ -236,7 +236,7 @@ func (c *spContext) metrics(sc *spScope, ms []*sparkplugpb.Payload_Metric, birth
 			err = checkTagID(tag)
 		}
 		if err != nil {
-			first = cmpFirst(first, err)
+			first = firstErr(first, err)
 			continue
 		}
 		sc.tags[tag] = struct{}{}
