@@ -28,6 +28,11 @@ const (
 	ReasonSensorFault = "sensor_fault"
 	ReasonException   = "modbus_exception"
 	ReasonDecode      = "decode_error"
+	// ReasonSaturated: a 4-20 mA signal outside 4-20 mA but short of its
+	// NAMUR NE 43 fault limits (Uncertain).
+	ReasonSaturated = "saturated"
+	// ReasonUnknownState: a state code the tag's name map lacks (Uncertain).
+	ReasonUnknownState = "unknown_state"
 )
 
 func (q Quality) String() string {

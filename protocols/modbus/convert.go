@@ -16,15 +16,6 @@ const (
 	NE43FaultHigh = 21.0
 )
 
-// Reasons this package adds to collector's for an Uncertain quality.
-const (
-	// ReasonSaturated: a 4-20 mA signal outside 4-20 mA but short of its
-	// fault limits (NE 43 under- or over-range).
-	ReasonSaturated = "saturated"
-	// ReasonUnknownState: a state code the tag's name map does not have.
-	ReasonUnknownState = "unknown_state"
-)
-
 // loop is a 4-20 mA channel: raw readings at 4 and 20 mA, the engineering
 // values there, and the fault limits in mA.
 type loop struct {
@@ -42,7 +33,7 @@ func (l *loop) convert(raw float64) (float64, collector.Quality, string) {
 	case mA <= l.faultLow || mA >= l.faultHigh:
 		return 0, collector.Bad, collector.ReasonSensorFault
 	case mA < 4 || mA > 20:
-		return trim(l.eng0 + (l.eng1-l.eng0)*frac), collector.Uncertain, ReasonSaturated
+		return trim(l.eng0 + (l.eng1-l.eng0)*frac), collector.Uncertain, collector.ReasonSaturated
 	}
 	return trim(l.eng0 + (l.eng1-l.eng0)*frac), collector.Good, ""
 }
@@ -186,7 +177,7 @@ func (p *point) set(out []collector.Sample, raw float64) {
 		}
 		if !known {
 			for k := range out {
-				out[k].Quality, out[k].Reason = collector.Uncertain, ReasonUnknownState
+				out[k].Quality, out[k].Reason = collector.Uncertain, collector.ReasonUnknownState
 			}
 		}
 	case p.bit >= 0 || p.table.bits():

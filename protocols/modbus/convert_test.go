@@ -26,20 +26,20 @@ func TestLoopBands(t *testing.T) {
 		{"12 mA is mid-range", ne43, 12000, collector.Good, "", 50},
 		{"20 mA is full scale", ne43, 20000, collector.Good, "", 100},
 		{"17.5 mA", ne43, 17500, collector.Good, "", 84.375},
-		{"3.9 mA under-range", ne43, 3900, collector.Uncertain, ReasonSaturated, -0.625},
-		{"3.61 mA still under-range", ne43, 3610, collector.Uncertain, ReasonSaturated, -2.4375},
+		{"3.9 mA under-range", ne43, 3900, collector.Uncertain, collector.ReasonSaturated, -0.625},
+		{"3.61 mA still under-range", ne43, 3610, collector.Uncertain, collector.ReasonSaturated, -2.4375},
 		{"3.6 mA is a fault", ne43, 3600, collector.Bad, collector.ReasonSensorFault, 0},
 		{"0 mA is a fault", ne43, 0, collector.Bad, collector.ReasonSensorFault, 0},
-		{"20.5 mA over-range", ne43, 20500, collector.Uncertain, ReasonSaturated, 103.125},
-		{"20.99 mA still over-range", ne43, 20990, collector.Uncertain, ReasonSaturated, 106.1875},
+		{"20.5 mA over-range", ne43, 20500, collector.Uncertain, collector.ReasonSaturated, 103.125},
+		{"20.99 mA still over-range", ne43, 20990, collector.Uncertain, collector.ReasonSaturated, 106.1875},
 		{"21 mA is a fault", ne43, 21000, collector.Bad, collector.ReasonSensorFault, 0},
 		{"22 mA is a fault", ne43, 22000, collector.Bad, collector.ReasonSensorFault, 0},
-		{"own bands: 2 mA calibration is under-range", zeroFault, 2000, collector.Uncertain, ReasonSaturated, -12.5},
-		{"own bands: 3.6 mA is no fault", zeroFault, 3600, collector.Uncertain, ReasonSaturated, -2.5},
+		{"own bands: 2 mA calibration is under-range", zeroFault, 2000, collector.Uncertain, collector.ReasonSaturated, -12.5},
+		{"own bands: 3.6 mA is no fault", zeroFault, 3600, collector.Uncertain, collector.ReasonSaturated, -2.5},
 		{"own bands: 0 mA is a fault", zeroFault, 0, collector.Bad, collector.ReasonSensorFault, 0},
 		{"reversed 4 mA", reversed, 20000, collector.Good, "", 0},
 		{"reversed 20 mA", reversed, 4000, collector.Good, "", 1.6},
-		{"reversed over-range", reversed, 3500, collector.Uncertain, ReasonSaturated, 1.65},
+		{"reversed over-range", reversed, 3500, collector.Uncertain, collector.ReasonSaturated, 1.65},
 		{"reversed fault", reversed, 0, collector.Bad, collector.ReasonSensorFault, 0},
 	}
 	for _, tc := range cases {
@@ -71,10 +71,10 @@ func TestPointSet(t *testing.T) {
 		{"state alarm", config.Register{Table: "holding", States: states}, 1, []collector.Sample{{Value: 1}, {Value: 0}, {Value: 1}, {Value: 0}}},
 		{"state fault", config.Register{Table: "holding", States: states}, 3, []collector.Sample{{Value: 3}, {Value: 0}, {Value: 0}, {Value: 1}}},
 		{"unknown state", config.Register{Table: "holding", States: states}, 2, []collector.Sample{
-			{Value: 2, Quality: collector.Uncertain, Reason: ReasonUnknownState},
-			{Quality: collector.Uncertain, Reason: ReasonUnknownState},
-			{Quality: collector.Uncertain, Reason: ReasonUnknownState},
-			{Quality: collector.Uncertain, Reason: ReasonUnknownState}}},
+			{Value: 2, Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
+			{Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
+			{Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
+			{Quality: collector.Uncertain, Reason: collector.ReasonUnknownState}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
