@@ -20,6 +20,7 @@ import (
 	"hazgate/config"
 	"hazgate/protocols"
 	"hazgate/protocols/modbus"
+	"hazgate/protocols/mqtt"
 )
 
 // gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
@@ -33,8 +34,10 @@ type gateway struct {
 	bus      *alerting.Bus
 	engine   *alerting.Engine
 	influx   *collector.InfluxSink // nil without an influxdb block
-	devices  []protocols.Device
-	server   *api.Server
+	// northbound publishes alarm events upstream; nil without a northbound block.
+	northbound *mqtt.Northbound
+	devices    []protocols.Device
+	server     *api.Server
 }
 
 // newGateway builds every stage and binds the API listener, so a config the
@@ -56,6 +59,16 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		return nil, fmt.Errorf("alarm store %s: %w", storePath, err)
 	}
 	g.bus = alerting.NewBus(g.journal, log.With("component", "bus"))
+	if nb := cfg.Northbound; nb != nil {
+		g.northbound, err = mqtt.NewNorthbound(*nb, mqtt.NorthboundOptions{
+			Site: cfg.Site.ID, Source: g.bus,
+			Cursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
+			Log:    log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("northbound: %w", err)
+		}
+	}
 
 	if g.engine, err = alerting.NewEngine(cfg.Site.ID, cfg.Rules, g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return nil, err
@@ -121,11 +134,14 @@ func (g *gateway) run(ctx context.Context) error {
 
 	if g.influx != nil {
 		sinks.Go(func() { g.influx.Run(sinkCtx) })
-		seq, err := g.journal.LastSeq(ctx)
-		if err != nil {
-			return fmt.Errorf("alarm store: %w", err)
-		}
-		sinks.Go(func() { g.alarmsToInflux(sinkCtx, seq) })
+		sinks.Go(func() { g.alarmsToInflux(sinkCtx) })
+	}
+	if g.northbound != nil {
+		sinks.Go(func() {
+			if err := g.northbound.Run(sinkCtx); err != nil {
+				g.log.Error("northbound stopped", "err", err)
+			}
+		})
 	}
 	pipe.Go(func() { g.pipeline.Run(pipeCtx) })
 	// Time-driven evaluation: stale tags, on/off delays, chattering holds and
@@ -187,9 +203,16 @@ func (g *gateway) reload(ctx context.Context) {
 	g.log.Info("SIGHUP: rules reloaded", "file", g.cfg.File, "rules", len(cfg.Rules))
 }
 
-// alarmsToInflux writes every committed alarm transition after seq to the
-// `alarm` measurement, so dashboards show alarms beside the readings.
-func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
+// alarmsToInflux writes every committed alarm transition to the `alarm`
+// measurement, so dashboards show alarms beside the readings. It resumes
+// after the last event it handed to the sink, so transitions committed while
+// InfluxDB or the gateway was down still arrive.
+func (g *gateway) alarmsToInflux(ctx context.Context) {
+	cursor := alerting.NewFileCursor(filepath.Join(g.cfg.DataDir, "influx-alarms.seq"))
+	seq, err := cursor.Load()
+	if err != nil {
+		g.log.Error("alarm feed to influxdb: cursor unreadable, resending the journal", "err", err)
+	}
 	sub := g.bus.Subscribe(ctx, seq)
 	defer sub.Close()
 	for ev := range sub.C {
@@ -199,6 +222,9 @@ func (g *gateway) alarmsToInflux(ctx context.Context, seq int64) {
 			map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value},
 			ev.Time)
 		g.influx.WritePoint(p)
+		if err := cursor.Save(ev.Seq); err != nil {
+			g.log.Error("alarm feed to influxdb: cursor not saved; events may be sent twice after a restart", "err", err)
+		}
 	}
 	if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		g.log.Error("alarm feed to influxdb stopped", "err", err)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"hazgate/alerting"
@@ -183,4 +185,90 @@ func waitLatest(t *testing.T, g *gateway, tag string, ok func(collector.Sample) 
 	}
 	s, _ := g.latest.Get(tag)
 	t.Fatalf("%s never reached the expected sample; last %+v", tag, s)
+}
+
+// TestFirePanelOverMQTT: a fire panel and a hydrant sensor publish through a
+// real Mosquitto; the gateway turns the fire event into a state alarm and low
+// pressure into a GB 50974 alarm, and publishes both northbound.
+func TestFirePanelOverMQTT(t *testing.T) {
+	broker := testenv.MQTTURL(t)
+	run := fmt.Sprintf("it%d", time.Now().UnixNano())
+	cfg := parseConfig(t, `
+site: {id: it-03}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - id: fas-bus
+    protocol: mqtt
+    url: ${MQTT}
+    client_id: ${RUN}-collector
+    subscriptions:
+      - {topic: "${RUN}/fas/+/event", format: fire_panel, tag: "{2}.L{loop}.P{point}", kind: fire_panel, area: 1号楼}
+      - {topic: "${RUN}/hyd/+/p", format: json, tag: "HYD-{2}", kind: hydrant_pressure, unit: MPa, value: p}
+rules:
+  - {name: fas, match: {kind: fire_panel}, states: {fire: critical, fault: medium}}
+  - {name: hydrant, match: {kind: hydrant_pressure}, preset: gb50974-hydrant}
+northbound: {url: "${MQTT}", client_id: "${RUN}-northbound", topic_prefix: "${RUN}"}
+`, map[string]string{"DIR": t.TempDir(), "MQTT": broker, "RUN": run})
+
+	// The regulator's side: everything the gateway publishes northbound.
+	north := make(chan alerting.Event, 16)
+	client := mqttClient(t, broker, run+"-regulator")
+	if tok := client.Subscribe(run+"/it-03/alarm", 1, func(_ paho.Client, m paho.Message) {
+		var ev alerting.Event
+		if err := json.Unmarshal(m.Payload(), &ev); err != nil {
+			t.Errorf("northbound payload %q: %v", m.Payload(), err)
+			return
+		}
+		north <- ev
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	_, base, _ := startGateway(t, cfg)
+	publish := func(topic, payload string) {
+		t.Helper()
+		if tok := client.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	// The collector subscribes once connected; repeat until its tags exist.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		publish(run+"/fas/FAS-1/event", `{"loop":1,"point":23,"type":"fire","active":true}`)
+		publish(run+"/hyd/7/p", `{"p": 0.08}`)
+		if as := getAlarms(t, base); len(as) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	fire := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "FAS-1.L1.P23.fire" && a.Rule == "fas" && a.Severity == alerting.SeverityCritical
+	})
+	low := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "HYD-7" && a.Rule == "hydrant" && a.State == alerting.ActiveUnacked
+	})
+	got := map[int64]bool{}
+	timeout := time.After(10 * time.Second)
+	for !got[fire.ID] || !got[low.ID] {
+		select {
+		case ev := <-north:
+			if ev.Type == alerting.EventRaised {
+				got[ev.Alarm.ID] = true
+			}
+		case <-timeout:
+			t.Fatalf("northbound raised events for alarms %v, want %d and %d", got, fire.ID, low.ID)
+		}
+	}
+}
+
+func mqttClient(t *testing.T, broker, id string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", broker, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
 }

@@ -3,4 +3,5 @@ package main
 // The protocols built into this binary; each registers itself by name.
 import (
 	_ "hazgate/protocols/modbus"
+	_ "hazgate/protocols/mqtt"
 )

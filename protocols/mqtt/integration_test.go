@@ -285,7 +285,7 @@ func TestIntegrationNorthboundResume(t *testing.T) {
 	cfg := config.Northbound{URL: m.url(), TopicPrefix: "hz", QoS: 1, Timeout: 2 * time.Second, KeepAlive: 2 * time.Second}
 	cursorPath := filepath.Join(dir, "northbound.seq")
 	run := func() (*Northbound, func()) {
-		n, err := NewNorthbound(cfg, NorthboundOptions{Site: "s1", Source: bus, Cursor: NewFileCursor(cursorPath), Log: quiet()})
+		n, err := NewNorthbound(cfg, NorthboundOptions{Site: "s1", Source: bus, Cursor: alerting.NewFileCursor(cursorPath), Log: quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +343,7 @@ func TestIntegrationNorthboundResume(t *testing.T) {
 	if want != 151 {
 		t.Errorf("received up to seq %d, want 150", want-1)
 	}
-	if seq, err := NewFileCursor(cursorPath).Load(); err != nil || seq != 150 {
+	if seq, err := alerting.NewFileCursor(cursorPath).Load(); err != nil || seq != 150 {
 		t.Errorf("cursor = %d, %v; want 150", seq, err)
 	}
 	t.Logf("repeats: %d", repeats)
