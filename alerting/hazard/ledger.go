@@ -1,0 +1,118 @@
+package hazard
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// LedgerColumns are the columns of the 隐患排查治理台账, in order: those the
+// regulators' forms share, then 验收人, 挂牌督办 and 是否超期.
+var LedgerColumns = []string{"序号", "隐患编号", "单位名称", "隐患部位", "隐患类别", "隐患等级", "隐患描述", "判定依据",
+	"整改措施", "责任单位", "责任人", "发现时间", "整改时限", "整改状态", "销号时间", "关联报警",
+	"验收人", "挂牌督办", "是否超期"}
+
+// ledgerTime is how the ledger writes times, in Beijing time.
+const ledgerTime = "2006-01-02 15:04"
+
+// LedgerRows turns records into ledger rows, oldest found first and
+// numbered from 1.
+func LedgerRows(hs []Hazard) [][]string {
+	hs = slices.Clone(hs)
+	slices.SortStableFunc(hs, func(a, b Hazard) int {
+		if c := a.FoundAt.Compare(b.FoundAt); c != 0 {
+			return c
+		}
+		return int(a.ID - b.ID)
+	})
+	rows := make([][]string, len(hs))
+	for i, h := range hs {
+		row := []string{
+			strconv.Itoa(i + 1), h.Number, h.Unit, location(h), h.Category, h.Level, h.Description, h.Basis,
+			h.Measures, h.Responsible, h.Person, ledgerFormat(&h.FoundAt), ledgerFormat(&h.Deadline),
+			h.Status.Label(), ledgerFormat(h.ClosedAt), alarmList(h.AlarmIDs),
+			h.VerifiedBy, yesNo(h.Supervised), yesNo(h.Overdue),
+		}
+		for j := range row {
+			row[j] = inert(row[j])
+		}
+		rows[i] = row
+	}
+	return rows
+}
+
+// inert keeps a spreadsheet from reading text as a formula: a cell a user
+// typed (责任人, 整改措施) starting with = + - @ gets a leading apostrophe,
+// as OWASP advises against CSV injection.
+func inert(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// location is the 隐患部位: area, point name and tag id, or the area alone
+// for a record by area.
+func location(h Hazard) string {
+	var parts []string
+	if h.Area != "" {
+		parts = append(parts, h.Area)
+	}
+	if strings.HasPrefix(h.Scope, "tag:") {
+		switch {
+		case h.TagName != "":
+			parts = append(parts, h.TagName+"（"+h.Tag+"）")
+		case h.Tag != "":
+			parts = append(parts, h.Tag)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func ledgerFormat(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.In(Beijing).Format(ledgerTime)
+}
+
+func alarmList(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "是"
+	}
+	return "否"
+}
+
+// WriteCSV writes the ledger as CSV in UTF-8 with a byte-order mark, which
+// is what makes Excel read the Chinese text as UTF-8 rather than GBK.
+func WriteCSV(w io.Writer, hs []Hazard) error {
+	bw := bufio.NewWriter(w)
+	if _, err := bw.WriteString("\uFEFF"); err != nil {
+		return fmt.Errorf("ledger csv: %w", err)
+	}
+	cw := csv.NewWriter(bw)
+	cw.UseCRLF = true // what Excel writes and expects
+	if err := cw.Write(LedgerColumns); err != nil {
+		return fmt.Errorf("ledger csv: %w", err)
+	}
+	if err := cw.WriteAll(LedgerRows(hs)); err != nil {
+		return fmt.Errorf("ledger csv: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("ledger csv: %w", err)
+	}
+	return nil
+}

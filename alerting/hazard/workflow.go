@@ -1,0 +1,180 @@
+package hazard
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// right is what a step of the workflow needs of its actor.
+type right uint8
+
+const (
+	rectify right = iota + 1
+	verify
+)
+
+func (a Actor) has(r right) bool {
+	switch r {
+	case rectify:
+		return a.Rectify
+	case verify:
+		return a.Verify
+	}
+	return false
+}
+
+func (r right) String() string {
+	if r == rectify {
+		return "rectify (整改)"
+	}
+	return "verify (验收)"
+}
+
+// step is one allowed status change.
+type step struct {
+	from, to Status
+	right    right
+	// reason: the change needs a comment (what was done, why rejected or
+	// dismissed), kept in the history.
+	reason bool
+}
+
+// steps is the workflow: the plant rectifies, a verifier signs off (销号),
+// sends it back or dismisses it as a false alarm (误报). Nothing leaves
+// closed or dismissed.
+var steps = []step{
+	{Open, InProgress, rectify, false},
+	{InProgress, PendingVerification, rectify, true},
+	{PendingVerification, Closed, verify, false},
+	{PendingVerification, InProgress, verify, true},
+	{Open, Dismissed, verify, true},
+	{InProgress, Dismissed, verify, true},
+	{PendingVerification, Dismissed, verify, true},
+}
+
+// TransitionRequest is a status change asked for through the API.
+type TransitionRequest struct {
+	To      Status `json:"to"`
+	Comment string `json:"comment"`
+	// Person (责任人) and Measures (整改措施), when given, replace the record's.
+	Person   string `json:"person"`
+	Measures string `json:"measures"`
+}
+
+// Transition moves record id to req.To on behalf of actor, recording who,
+// when, from, to and why. It fails wrapping ErrNotFound, ErrWrongState (no
+// such step from the current status), ErrForbidden (the actor lacks the
+// step's right) or ErrInvalid (a comment is required).
+func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req TransitionRequest) (Hazard, error) {
+	if actor.Name == "" {
+		return Hazard{}, fmt.Errorf("hazard %d: %w: who is acting is required", id, ErrInvalid)
+	}
+	return e.change(ctx, id, func(ctx context.Context, tx *sql.Tx, h Hazard) (Event, error) {
+		var st *step
+		for i := range steps {
+			if steps[i].from == h.Status && steps[i].to == req.To {
+				st = &steps[i]
+			}
+		}
+		if st == nil {
+			return Event{}, fmt.Errorf("hazard %s is %s (%s): cannot go to %q: %w", h.Number, h.Status, h.Status.Label(), req.To, ErrWrongState)
+		}
+		if !actor.has(st.right) {
+			return Event{}, fmt.Errorf("hazard %s: %s → %s needs the %s right: %w", h.Number, h.Status, req.To, st.right, ErrForbidden)
+		}
+		comment := strings.TrimSpace(req.Comment)
+		if st.reason && comment == "" {
+			return Event{}, fmt.Errorf("hazard %s: %s → %s needs a comment saying what was done or why: %w", h.Number, h.Status, req.To, ErrInvalid)
+		}
+		now := e.now()
+		if req.Person != "" {
+			h.Person = req.Person
+		}
+		if req.Measures != "" {
+			h.Measures = req.Measures
+		}
+		closedAt, verifiedBy := h.ClosedAt, h.VerifiedBy
+		if req.To.Done() {
+			closedAt, verifiedBy = &now, actor.Name
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE hazards SET status = $1, person = $2, measures = $3,
+			verified_by = $4, closed_at = $5, updated_at = $6 WHERE id = $7 AND status = $8`,
+			string(req.To), h.Person, h.Measures, verifiedBy, nullTime(closedAt), formatTime(now), id, string(h.Status))
+		if err != nil {
+			return Event{}, err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return Event{}, fmt.Errorf("hazard %d changed meanwhile: %w", id, ErrWrongState)
+		}
+		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment}, now)
+	})
+}
+
+// SuperviseRequest sets or lifts 挂牌督办.
+type SuperviseRequest struct {
+	Note string `json:"note"`
+	Lift bool   `json:"lift"`
+}
+
+// Supervise flags a major hazard (重大隐患) as supervised by a regulator
+// (挂牌督办), or lifts the flag; it changes nothing of the plant's work. It
+// fails wrapping ErrForbidden without the supervise right, ErrWrongState
+// for a general hazard, a closed one, or a flag already so, ErrInvalid
+// without a note when setting.
+func (e *Engine) Supervise(ctx context.Context, id int64, actor Actor, req SuperviseRequest) (Hazard, error) {
+	if !actor.Supervise {
+		return Hazard{}, fmt.Errorf("hazard %d: 挂牌督办 needs the supervise right: %w", id, ErrForbidden)
+	}
+	if actor.Name == "" {
+		return Hazard{}, fmt.Errorf("hazard %d: %w: who is acting is required", id, ErrInvalid)
+	}
+	note := strings.TrimSpace(req.Note)
+	return e.change(ctx, id, func(ctx context.Context, tx *sql.Tx, h Hazard) (Event, error) {
+		switch {
+		case h.Level != LevelMajor:
+			return Event{}, fmt.Errorf("hazard %s is %s: only a %s is supervised: %w", h.Number, h.Level, LevelMajor, ErrWrongState)
+		case h.Status.Done():
+			return Event{}, fmt.Errorf("hazard %s is %s: %w", h.Number, h.Status.Label(), ErrWrongState)
+		case req.Lift != h.Supervised:
+			return Event{}, fmt.Errorf("hazard %s: supervised is already %v: %w", h.Number, h.Supervised, ErrWrongState)
+		case !req.Lift && note == "":
+			return Event{}, fmt.Errorf("hazard %s: 挂牌督办 needs a note: %w", h.Number, ErrInvalid)
+		}
+		now := e.now()
+		typ, by, at := EventSupervised, actor.Name, &now
+		if req.Lift {
+			typ, by, at = EventUnsupervised, "", nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE hazards SET supervised = $1, supervised_by = $2, supervised_at = $3,
+			supervise_note = $4, updated_at = $5 WHERE id = $6`,
+			!req.Lift, by, nullTime(at), note, formatTime(now), id); err != nil {
+			return Event{}, err
+		}
+		return appendEvent(ctx, tx, id, Event{Type: typ, By: actor.Name, Comment: note}, now)
+	})
+}
+
+// change runs f on record id in a transaction and publishes its event once
+// committed.
+func (e *Engine) change(ctx context.Context, id int64, f func(context.Context, *sql.Tx, Hazard) (Event, error)) (Hazard, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ev Event
+	err := e.inTx(ctx, func(tx *sql.Tx) error {
+		h, err := getHazard(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ev, err = f(ctx, tx, h)
+		return err
+	})
+	if err != nil {
+		return Hazard{}, err
+	}
+	e.published([]Event{ev})
+	h := ev.Hazard
+	derive(&h, e.now())
+	return h, nil
+}
