@@ -69,6 +69,9 @@ func FindInfluxd() (string, error) {
 // NewInfluxd writes a config for an influxd keeping its data in dir, on
 // ports free now; Start runs it.
 func NewInfluxd(bin, dir string) (*Influxd, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("influxd: %w", err)
+	}
 	httpPort, err := freePort()
 	if err != nil {
 		return nil, err
