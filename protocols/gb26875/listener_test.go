@@ -1,0 +1,436 @@
+package gb26875_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols"
+	"hazgate/protocols/gb26875"
+	"hazgate/sim"
+)
+
+// recorder is an in-process emitter keeping every tag's newest sample.
+type recorder struct {
+	mu     sync.Mutex
+	latest map[string]collector.Sample
+	n      int
+}
+
+func (r *recorder) Emit(_ context.Context, b []collector.Sample) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range b {
+		r.latest[s.Tag] = s
+	}
+	r.n += len(b)
+	return nil
+}
+
+func (r *recorder) get(tag string) (collector.Sample, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.latest[tag]
+	return s, ok
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testDevice() config.Device {
+	return config.Device{ID: "fire-centre", Protocol: "gb26875", Timeout: 500 * time.Millisecond,
+		GB26875Device: config.GB26875Device{Listen: "127.0.0.1:0", Heartbeat: 200 * time.Millisecond, CommLossAfter: 3,
+			MaxConnections: 10, CommandTimeout: 200 * time.Millisecond, CommandTries: 3}}
+}
+
+type harness struct {
+	l    *gb26875.Listener
+	addr string
+	rec  *recorder
+	reg  *collector.Registry
+}
+
+func start(t testing.TB, dev config.Device, emit protocols.Emitter) *harness {
+	t.Helper()
+	return startWith(t, dev, emit, collector.NewRegistry())
+}
+
+// startWith runs a listener on reg, emitting to emit (nil: a recorder).
+func startWith(t testing.TB, dev config.Device, emit protocols.Emitter, reg *collector.Registry) *harness {
+	t.Helper()
+	h := &harness{rec: &recorder{latest: map[string]collector.Sample{}}, reg: reg}
+	if emit == nil {
+		emit = h.rec
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := gb26875.New(testEnv(h.reg, emit, log), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range l.Tags() {
+		if err := h.reg.Add(tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	a, err := l.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.l, h.addr = l, a.String()
+	return h
+}
+
+func (h *harness) dial(t testing.TB, addr gb26875.Address) *sim.UITD {
+	t.Helper()
+	u, err := sim.DialUITD(context.Background(), h.addr, sim.UITDOptions{Address: addr, Centre: 88888, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+var smoke = gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: 27}
+
+func TestFireComponentBecomesStateTags(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	u := h.dial(t, 1234)
+	ctx := context.Background()
+	if err := u.Component(ctx, smoke, 1<<1, "3号楼2层烟感"); err != nil {
+		t.Fatal(err)
+	}
+	// Confirmed means emitted: no waiting needed.
+	s, ok := h.rec.get("UITD-000000001234.S1-1.Z3-P27.fire")
+	if !ok || s.Value != 1 || s.Quality != collector.Good {
+		t.Fatalf("fire sample %+v %v", s, ok)
+	}
+	if s, _ := h.rec.get("UITD-000000001234.S1-1.Z3-P27.fault"); s.Value != 0 {
+		t.Errorf("fault %v, want 0", s.Value)
+	}
+	tag, ok := h.reg.Lookup("UITD-000000001234.S1-1.Z3-P27.fire")
+	if !ok || tag.Name != "3号楼2层烟感" || tag.Kind != "fire_panel" || tag.Device != "fire-centre" {
+		t.Errorf("tag %+v", tag)
+	}
+	if s, _ := h.rec.get("UITD-000000001234.link"); s.Value != 1 {
+		t.Errorf("link %+v, want 1 on the first frame", s)
+	}
+	if err := u.Component(ctx, smoke, 1<<2, "3号楼2层烟感"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := h.rec.get("UITD-000000001234.S1-1.Z3-P27.fire"); s.Value != 0 {
+		t.Errorf("fire after a fault-only word: %v", s.Value)
+	}
+	if s, _ := h.rec.get("UITD-000000001234.S1-1.Z3-P27.fault"); s.Value != 1 {
+		t.Errorf("fault %v, want 1", s.Value)
+	}
+	if err := u.Send(ctx, &gb26875.Unit{Type: 25, Count: 1, Raw: []byte{2, 7}}); err != nil {
+		t.Fatalf("a type not decoded must still be confirmed: %v", err)
+	}
+	st := h.l.Stats()
+	if st.Frames != 3 || st.Confirms != 3 || st.Denies != 0 || st.Unknown["25"] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestGarbageAndBadFramesKeepTheConnection(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	u := h.dial(t, 7)
+	ctx := context.Background()
+	if err := u.WriteRaw([]byte("AT+CSQ\r\n\x00\xff@#garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Heartbeat(ctx); err != nil {
+		t.Fatalf("heartbeat after garbage: %v", err)
+	}
+	bad, _ := gb26875.Append(nil, gb26875.Frame{Serial: 900, Main: 1, Src: 7, Dst: 88888, Cmd: gb26875.CmdSendData, Data: []byte{21, 1, 2, 0, 0, 0, 1, 1, 25}})
+	bad[len(bad)-3]++
+	tooLong := []byte{'@', '@', 1, 0, 1, 0, 0, 0, 0, 1, 1, 25, 7, 0, 0, 0, 0, 0, 0x38, 0x5b, 1, 0, 0, 0, 0x00, 0x08, 2}
+	undecodable, _ := gb26875.Append(nil, gb26875.Frame{Serial: 901, Main: 1, Src: 7, Dst: 88888, Cmd: gb26875.CmdSendData, Data: []byte{2, 1, 0}})
+	for _, b := range [][]byte{bad, tooLong, undecodable} {
+		if err := u.WriteRaw(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "three denies", func() bool { return h.l.Stats().Denies == 3 })
+	if err := u.Component(ctx, smoke, 1<<1, ""); err != nil {
+		t.Fatalf("send after bad frames: %v", err)
+	}
+	st := h.l.Stats()
+	if st.BadChecksum != 1 || st.BadLength != 1 || st.DecodeErrors != 1 || st.Garbage == 0 || st.Accepted != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if s, _ := h.rec.get("UITD-000000000007.S1-1.Z3-P27.fire"); s.Value != 1 {
+		t.Errorf("fire after resync: %+v", s)
+	}
+}
+
+func TestSilentDeviceGoesBadAndComesBack(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	u := h.dial(t, 42)
+	ctx := context.Background()
+	if err := u.Component(ctx, smoke, 1<<1, ""); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	fire := "UITD-000000000042.S1-1.Z3-P27.fire"
+	waitFor(t, "comm loss", func() bool { s, _ := h.rec.get(fire); return s.Quality == collector.Bad })
+	// 3 heartbeats of 200 ms, checked every 50 ms.
+	if d := time.Since(sent); d < 600*time.Millisecond {
+		t.Errorf("comm loss after %v, before 3 heartbeat periods", d)
+	}
+	for _, tag := range []string{fire, "UITD-000000000042.S1-1.Z3-P27.fault", "UITD-000000000042.link"} {
+		if s, _ := h.rec.get(tag); s.Quality != collector.Bad || s.Reason != collector.ReasonCommLoss {
+			t.Errorf("%s after silence: %+v", tag, s)
+		}
+	}
+	if st, _ := h.l.Device(42); !st.CommLoss || st.Connected {
+		t.Errorf("status %+v: want comm loss and the idle connection closed", st)
+	}
+	select {
+	case <-u.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the idle connection was not closed")
+	}
+	u2 := h.dial(t, 42)
+	if err := u2.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := h.rec.get("UITD-000000000042.link"); s.Quality != collector.Good || s.Value != 1 {
+		t.Errorf("link after coming back: %+v", s)
+	}
+	if s, _ := h.rec.get(fire); s.Quality != collector.Bad {
+		t.Errorf("fire state unknown until sent again, got %+v", s)
+	}
+	if h.l.Stats().CommLoss != 1 {
+		t.Errorf("comm losses %d", h.l.Stats().CommLoss)
+	}
+}
+
+func TestOneBadDeviceDoesNotDisturbAnother(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	good, noisy := h.dial(t, 1), h.dial(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		junk := []byte("@@\x01\x00\x01\x00garbage@@@@####\xff\xfe")
+		for ctx.Err() == nil {
+			if noisy.WriteRaw(junk) != nil {
+				return
+			}
+		}
+	})
+	for i := range 200 {
+		status := uint16(i%2) << 1
+		if err := good.Component(context.Background(), smoke, status, ""); err != nil {
+			t.Fatalf("frame %d of the good device: %v", i, err)
+		}
+		if s, _ := h.rec.get("UITD-000000000001.S1-1.Z3-P27.fire"); s.Value != float64(i%2) {
+			t.Fatalf("frame %d: fire %v", i, s.Value)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if err := noisy.Heartbeat(context.Background()); err != nil {
+		t.Errorf("the noisy device's own frames still get through: %v", err)
+	}
+	if g := h.l.Stats().Garbage; g == 0 {
+		t.Error("no garbage counted")
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	dev := testDevice()
+	dev.Allow = []string{"000000001234"}
+	h := start(t, dev, nil)
+	ok := h.dial(t, 1234)
+	if err := ok.Heartbeat(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stranger := h.dial(t, 9999)
+	if err := stranger.Heartbeat(context.Background()); err == nil {
+		t.Fatal("a device not in allow was confirmed")
+	}
+	select {
+	case <-stranger.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection of a device not in allow stays open")
+	}
+	if st := h.l.Stats(); st.Rejected != 1 {
+		t.Errorf("rejected %d", st.Rejected)
+	}
+	if _, heard := h.l.Device(9999); heard {
+		t.Error("a rejected device is listed")
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	dev := testDevice()
+	dev.MaxConnections = 2
+	h := start(t, dev, nil)
+	for a := range gb26875.Address(2) {
+		if err := h.dial(t, a+1).Heartbeat(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := h.dial(t, 3)
+	select {
+	case <-third.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection past max_connections stays open")
+	}
+	if st := h.l.Stats(); st.Refused != 1 || st.Accepted != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestClockSyncAndDutyCheck(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	u := h.dial(t, 1234)
+	ctx := context.Background()
+	if err := u.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.l.SyncClock(ctx, 1234, "ctrl-room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reply != "confirm" || res.Tries != 1 || res.ClockSetTo == nil || res.SentBy != "ctrl-room" {
+		t.Errorf("sync result %+v", res)
+	}
+	cmds := u.Commands()
+	if len(cmds) != 1 || cmds[0].Cmd != gb26875.CmdControl || cmds[0].Data[0] != gb26875.TypeSyncClock || cmds[0].Src != 88888 || cmds[0].Serial != res.Serial {
+		t.Fatalf("device got %+v", cmds)
+	}
+	var tt gb26875.TimeTag
+	copy(tt[:], cmds[0].Data[2:])
+	if got, err := tt.Time(gb26875.Beijing); err != nil || !got.Equal(*res.ClockSetTo) {
+		t.Errorf("clock set to %v (%v), result says %v", got, err, res.ClockSetTo)
+	}
+
+	res, err = h.l.DutyCheck(ctx, 1234, 10, "ctrl-room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := u.Commands()[1].Data; len(d) != 3 || d[0] != gb26875.TypeDutyCheck || d[2] != 10 {
+		t.Errorf("duty check data %x", d)
+	}
+	duty := "UITD-000000001234.duty_check"
+	if s, _ := h.rec.get(duty); s.Value != 1 {
+		t.Errorf("duty_check %+v, want 1 while open", s)
+	}
+	if st, _ := h.l.Device(1234); st.Duty == nil || st.Duty.Answered != nil || st.Last.Command != "duty_check" {
+		t.Errorf("status %+v", st)
+	}
+	if err := u.AnswerDuty(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := h.rec.get(duty); s.Value != 0 {
+		t.Errorf("duty_check %+v, want 0 once answered", s)
+	}
+	st, _ := h.l.Device(1234)
+	if st.Duty == nil || st.Duty.Answered == nil || *st.Duty.Operator != 3 || st.Duty.SentBy != "ctrl-room" {
+		t.Errorf("duty after answer %+v", st.Duty)
+	}
+	if _, err := h.l.DutyCheck(ctx, 5555, 10, "ctrl-room"); !errors.Is(err, gb26875.ErrNotConnected) {
+		t.Errorf("duty check to an unknown device: %v", err)
+	}
+}
+
+func TestCommandResentThenFails(t *testing.T) {
+	h := start(t, testDevice(), nil)
+	u, err := sim.DialUITD(context.Background(), h.addr, sim.UITDOptions{Address: 77, Centre: 88888, IgnoreCommands: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := u.Heartbeat(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	res, err := h.l.SyncClock(context.Background(), 77, "ctrl-room")
+	if !errors.Is(err, gb26875.ErrNoReply) || res.Tries != 3 {
+		t.Fatalf("unanswered command: %+v %v", res, err)
+	}
+	if d := time.Since(begun); d < 600*time.Millisecond {
+		t.Errorf("3 tries of 200 ms took %v", d)
+	}
+	if n := len(u.Commands()); n != 3 {
+		t.Errorf("device received %d copies, want 3", n)
+	}
+	for _, c := range u.Commands() {
+		if c.Serial != res.Serial {
+			t.Errorf("a resend changed the serial: %d, want %d", c.Serial, res.Serial)
+		}
+	}
+}
+
+// A frame whose readings cannot be handed on (the gateway stopping) is not
+// confirmed: the device keeps it and sends it again.
+func TestNoConfirmWithoutEmit(t *testing.T) {
+	h := start(t, testDevice(), blocked{})
+	u, err := sim.DialUITD(context.Background(), h.addr, sim.UITDOptions{Address: 5, Centre: 88888, Timeout: 100 * time.Millisecond, Tries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := u.Component(context.Background(), smoke, 2, ""); !errors.Is(err, sim.ErrNoConfirm) {
+		t.Fatalf("send with a blocked pipeline: %v", err)
+	}
+	if u.Resends() != 1 {
+		t.Errorf("resends %d", u.Resends())
+	}
+}
+
+// blocked is a pipeline that never takes a batch until the listener stops.
+type blocked struct{}
+
+func (blocked) Emit(ctx context.Context, _ []collector.Sample) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestRunFailsOnABoundPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dev := testDevice()
+	dev.Listen = ln.Addr().String()
+	l, err := gb26875.New(testEnv(collector.NewRegistry(), &recorder{}, slog.New(slog.DiscardHandler)), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Run(context.Background()); err == nil {
+		t.Fatal("Run on a port in use succeeded")
+	}
+}
+
+func testEnv(reg *collector.Registry, emit protocols.Emitter, log *slog.Logger) protocols.Env {
+	return protocols.Env{Site: "s1", Emit: emit, Tags: reg, Log: log}
+}
