@@ -163,8 +163,8 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		maxConns: dev.MaxConnections, cmdTimeout: dev.CommandTimeout, cmdTries: dev.CommandTries,
 		writeTimeout: max(dev.Timeout, minWriteTimeout),
 		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID),
-		now:   time.Now,
-		bound: make(chan net.Addr, 1),
+		now:     time.Now,
+		bound:   make(chan net.Addr, 1),
 		devices: make(map[Address]*device), seen: make(map[string]bool),
 		conns: make(map[*conn]struct{}), unknown: make(map[uint8]uint64),
 	}
