@@ -65,6 +65,9 @@ type Options struct {
 	// Control acknowledges and shelves; History serves history and KPIs.
 	Control AlarmControl
 	History AlarmHistory
+	// UITD sends commands to GB/T 26875.3 transmission devices
+	// (gb26875.Listeners); nil answers those routes with 501.
+	UITD UITDControl
 	// Tokens, when non-empty, make a Bearer token mandatory on every route
 	// but /healthz. Without them every request acts as user "local" with the
 	// admin role, which is why Listen then keeps to loopback.
@@ -80,6 +83,7 @@ type API struct {
 	alarms  Alarms
 	control AlarmControl
 	history AlarmHistory
+	uitd    UITDControl
 	auth    *authenticator // nil: unauthenticated (loopback) mode
 	log     *slog.Logger
 	mux     *chi.Mux
@@ -105,6 +109,10 @@ var routes = []route{
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
+	{http.MethodGet, "/api/v1/uitds", PermRead, (*API).uitdList},
+	{http.MethodGet, "/api/v1/uitds/{id}", PermRead, (*API).uitdGet},
+	{http.MethodPost, "/api/v1/uitds/{id}/sync-clock", PermAck, (*API).uitdSyncClock},
+	{http.MethodPost, "/api/v1/uitds/{id}/duty-check", PermAck, (*API).uitdDutyCheck},
 }
 
 // New builds the API's handler. It fails on a missing dependency or a bad
@@ -140,6 +148,7 @@ func New(opts Options) (http.Handler, error) {
 		alarms:  opts.Alarms,
 		control: opts.Control,
 		history: opts.History,
+		uitd:    opts.UITD,
 		log:     log,
 	}
 	if len(opts.Tokens) > 0 {

@@ -250,7 +250,7 @@ func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	f := &fixture{alarms: newFakeAlarms(testAlarms()...), logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Control: f.alarms, History: f.alarms, Tokens: tokens, Log: log})
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Tokens: tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
