@@ -1,0 +1,67 @@
+package config
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const gbBase = `site: {id: s}
+devices:
+  - id: fire-centre
+    protocol: gb26875
+    listen: 0.0.0.0:9026
+    allow: [000000001234, "889"]
+`
+
+func TestGB26875Example(t *testing.T) {
+	cfg, err := Parse("g.yaml", []byte(gbBase), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Devices[0].GB26875Device
+	if d.Listen != "0.0.0.0:9026" || !slices.Equal(d.Allow, []string{"000000001234", "889"}) || d.Heartbeat != 30*time.Second ||
+		d.CommLossAfter != 3 || d.MaxConnections != 2000 || d.CommandTimeout != 10*time.Second || d.CommandTries != 3 {
+		t.Errorf("device = %+v", d)
+	}
+}
+
+func TestGB26875Problems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"no listen", strings.Replace(gbBase, "    listen: 0.0.0.0:9026\n", "", 1), []string{`3:5: gb26875 device "fire-centre": missing required key "listen"`}},
+		{"bad listen", strings.Replace(gbBase, "0.0.0.0:9026", "9026", 1), []string{`5:13: gb26875 device "fire-centre": bad listen address "9026"`}},
+		{"url", gbBase + "    url: tcp://h:1\n", []string{`7:10: gb26875 device "fire-centre": url is not used`}},
+		{"bad address", strings.Replace(gbBase, `"889"`, `"0x12"`, 1), []string{`6:27: gb26875 device "fire-centre": allow entry "0x12" is not an address`}},
+		{"address too big", strings.Replace(gbBase, `"889"`, `"281474976710656"`, 1), []string{`allow entry "281474976710656" is not an address`}},
+		{"duplicate address", strings.Replace(gbBase, `"889"`, `"1234"`, 1), []string{`6:27: gb26875 device "fire-centre": address "1234" is already allowed (allow[0])`}},
+		{"zero heartbeat", gbBase + "    heartbeat: 0s\n", []string{`7:16: gb26875 device "fire-centre": heartbeat must be positive`}},
+		{"comm loss 0", gbBase + "    comm_loss_after: 0\n", []string{`7:22: gb26875 device "fire-centre": comm_loss_after must be at least 1`}},
+		{"max connections", gbBase + "    max_connections: -1\n", []string{`7:22: gb26875 device "fire-centre": max_connections must be at least 1`}},
+		{"command timeout", gbBase + "    command_timeout: 0s\n", []string{`command_timeout must be positive`}},
+		{"command tries", gbBase + "    command_tries: 0\n", []string{`command_tries must be at least 1`}},
+		{"register", gbBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`8:27: tag "X" on gb26875 device "fire-centre": register is for modbus tags`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.yaml), env(nil))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("err = %v, want Problems", err)
+			}
+			if len(ps) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if got := ps[i].Error(); !strings.Contains(got, w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
+				}
+			}
+		})
+	}
+}
