@@ -68,6 +68,9 @@ type Options struct {
 	// UITD sends commands to GB/T 26875.3 transmission devices
 	// (gb26875.Listeners); nil answers those routes with 501.
 	UITD UITDControl
+	// Hazards serves hazard records and their workflow (*hazard.Engine);
+	// nil answers those routes with 501.
+	Hazards Hazards
 	// Tokens, when non-empty, make a Bearer token mandatory on every route
 	// but /healthz. Without them every request acts as user "local" with the
 	// admin role, which is why Listen then keeps to loopback.
@@ -84,6 +87,7 @@ type API struct {
 	control AlarmControl
 	history AlarmHistory
 	uitd    UITDControl
+	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
 	log     *slog.Logger
 	mux     *chi.Mux
@@ -113,6 +117,12 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/uitds/{id}", PermRead, (*API).uitdGet},
 	{http.MethodPost, "/api/v1/uitds/{id}/sync-clock", PermAck, (*API).uitdSyncClock},
 	{http.MethodPost, "/api/v1/uitds/{id}/duty-check", PermAck, (*API).uitdDutyCheck},
+	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
+	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
+	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
+	{http.MethodGet, "/api/v1/hazards/{id}/history", PermRead, (*API).hazardHistory},
+	{http.MethodPost, "/api/v1/hazards/{id}/transition", PermHazardWork, (*API).hazardTransition},
+	{http.MethodPost, "/api/v1/hazards/{id}/supervise", PermSupervise, (*API).hazardSupervise},
 }
 
 // New builds the API's handler. It fails on a missing dependency or a bad
@@ -149,6 +159,7 @@ func New(opts Options) (http.Handler, error) {
 		control: opts.Control,
 		history: opts.History,
 		uitd:    opts.UITD,
+		hazards: opts.Hazards,
 		log:     log,
 	}
 	if len(opts.Tokens) > 0 {

@@ -250,7 +250,7 @@ func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	f := &fixture{alarms: newFakeAlarms(testAlarms()...), logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Tokens: tokens, Log: log})
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(), Tokens: tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,8 +274,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func (f *fixture) do(t *testing.T, method, path, token string) *httptest.ResponseRecorder {
 	t.Helper()
 	body := ""
-	if strings.HasSuffix(path, "/shelve") {
+	switch {
+	case strings.HasSuffix(path, "/shelve"):
 		body = `{"minutes": 60, "reason": "maintenance"}`
+	case strings.HasSuffix(path, "/transition"):
+		body = `{"to": "in_progress"}`
+	case strings.HasSuffix(path, "/supervise"):
+		body = `{"note": "挂牌督办"}`
 	}
 	return f.doBody(t, method, path, token, body)
 }
@@ -316,6 +321,8 @@ func TestRoutesByRole(t *testing.T) {
 	// The expectations spelled out, so a change to grants shows up here.
 	wantRead := map[Role]int{RoleViewer: 200, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 200, RoleAdmin: 200}
 	wantAck := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
+	wantHazardWork := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 403, RoleAdmin: 200}
+	wantSupervise := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 200, RoleAdmin: 200}
 	for _, rt := range routes {
 		for _, c := range callers {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
@@ -328,6 +335,10 @@ func TestRoutesByRole(t *testing.T) {
 						want = wantRead[c.role]
 					case PermAck:
 						want = wantAck[c.role]
+					case PermHazardWork:
+						want = wantHazardWork[c.role]
+					case PermSupervise:
+						want = wantSupervise[c.role]
 					default:
 						t.Fatalf("route %s %s: permission %q has no expectations in this test", rt.method, rt.pattern, rt.perm)
 					}
@@ -370,7 +381,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 }
 
 func TestEveryRoleIsGranted(t *testing.T) {
-	perms := []Permission{PermRead, PermAck}
+	perms := []Permission{PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise}
 	for _, p := range perms {
 		if !RoleAdmin.Can(p) {
 			t.Errorf("admin lacks %q", p)

@@ -34,16 +34,23 @@ type Permission string
 const (
 	PermRead Permission = "read"
 	PermAck  Permission = "ack"
+	// Hazard workflow: PermHazardWork lets a request reach the transition
+	// route; which change it may make follows from PermRectify (整改: the
+	// plant) and PermVerify (验收, 销号, 误报). PermSupervise is 挂牌督办.
+	PermHazardWork Permission = "hazard_work"
+	PermRectify    Permission = "rectify"
+	PermVerify     Permission = "verify"
+	PermSupervise  Permission = "supervise"
 )
 
 // grants says which role holds which permission. Kept as one table so a
 // review of who may do what reads it in one place.
 var grants = map[Role][]Permission{
 	RoleViewer:    {PermRead},
-	RoleOperator:  {PermRead, PermAck},
-	RoleVerifier:  {PermRead},
-	RoleRegulator: {PermRead},
-	RoleAdmin:     {PermRead, PermAck},
+	RoleOperator:  {PermRead, PermAck, PermHazardWork, PermRectify},
+	RoleVerifier:  {PermRead, PermHazardWork, PermVerify},
+	RoleRegulator: {PermRead, PermSupervise},
+	RoleAdmin:     {PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise},
 }
 
 // Can reports whether role holds perm.
