@@ -89,7 +89,7 @@ type InfluxStats struct {
 	// dead-letter files (the whole batch, including points InfluxDB took).
 	PointsDeadLettered uint64
 	// QueueLength is how many points are accepted but neither written nor
-	// spooled.
+	// spooled (a batch being spooled may briefly count in both).
 	QueueLength int
 
 	// Down is set while writes fail and live batches go to the spool.
@@ -379,8 +379,9 @@ func (s *InfluxSink) Check(ctx context.Context) error {
 }
 
 // Run batches and writes until ctx ends, then writes what it still holds
-// within a short grace period and counts the rest as dropped. Stop the
-// pipeline feeding Consume before ctx ends so its last samples are included.
+// within a short grace period and spools the rest (without a spool: counts
+// it as dropped). Stop the pipeline feeding Consume before ctx ends so its
+// last samples are included.
 func (s *InfluxSink) Run(ctx context.Context) {
 	s.log.Info("influxdb sink started", "batch_size", s.opts.BatchSize, "flush_interval", s.opts.FlushInterval)
 	batcherDone := make(chan struct{})

@@ -44,7 +44,7 @@ func TestInfluxSinkSpoolsDuringOutageAndReplays(t *testing.T) {
 	for i := 0; i < 100; i += 10 {
 		s.Consume(context.Background(), samples(i, 10))
 	}
-	waitFor(t, "100 points spooled", func() bool { return s.Stats().PointsSpooled == 100 })
+	waitFor(t, "100 points spooled", func() bool { st := s.Stats(); return st.PointsSpooled == 100 && st.QueueLength == 0 })
 	st := s.Stats()
 	if !st.Down || st.SpoolPoints != 100 || st.SpoolBytes == 0 || st.QueueLength != 0 || st.PointsDropped != 0 {
 		t.Errorf("stats during outage %+v", st)
