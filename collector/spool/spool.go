@@ -74,7 +74,7 @@ type segment struct {
 	points int   // points not yet committed
 }
 
-// Spool is safe for one writer and one reader at the same time.
+// Spool is safe for concurrent use; batches come back in Append order.
 type Spool struct {
 	opts Options
 	log  *slog.Logger
