@@ -39,7 +39,7 @@ func startCentre(t testing.TB, dev config.Device) *centre {
 	pipe := collector.NewPipeline(collector.NewLatest(), eng)
 	done := make(chan struct{}, 2)
 	go func() { pipe.Run(ctx); done <- struct{}{} }()
-	go func() { eng.Run(ctx, 50*time.Millisecond); done <- struct{}{} }()
+	go func() { eng.Run(ctx, time.Second); done <- struct{}{} }() // as the gateway runs it
 	sub := bus.Subscribe(ctx, 0)
 	// Cleanups run last-in first-out: the listener (registered by
 	// startWith below) stops first, then the pipeline, then the journal.
