@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"math"
 	"os"
@@ -312,6 +313,12 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 // setScalar converts s to v's type. It is shared with default tags so a
 // default is parsed exactly like the same text in a file.
 func setScalar(v reflect.Value, s string) error {
+	// A type that parses its own text (ByteSize: "1GiB") does so here.
+	if v.CanAddr() {
+		if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			return tu.UnmarshalText([]byte(s))
+		}
+	}
 	if v.Type() == durationType {
 		dur, err := time.ParseDuration(s)
 		if err != nil {

@@ -23,7 +23,7 @@ type InfluxDB struct {
 // InfluxSpool bounds the disk spool. It is always on: an outage must not
 // lose readings.
 type InfluxSpool struct {
-	MaxBytes   ByteSize `yaml:"max_bytes" default:"1073741824" doc:"Most bytes the spool keeps on disk (default 1 GiB); when full the oldest readings are dropped and the spool_overflow alarm is raised."`
+	MaxBytes   ByteSize `yaml:"max_bytes" default:"1GiB" doc:"Most bytes the spool keeps on disk, as 1073741824, 512MiB or 1GiB; when full the oldest readings are dropped and the spool_overflow alarm is raised."`
 	ReplayRate int      `yaml:"replay_rate" default:"0" doc:"Most points per second replayed from the spool beside live data; 0 means as fast as InfluxDB takes them."`
 }
 

@@ -54,6 +54,8 @@ func TestInfluxSpoolConfig(t *testing.T) {
 	}{
 		{name: "defaults", yaml: "influxdb: {url: http://h:8086, bucket: b}\n", wantBytes: 1 << 30},
 		{name: "set", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_bytes: 2097152, replay_rate: 50000}}\n", wantBytes: 2 << 20, wantRate: 50000},
+		{name: "with a unit", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_bytes: 512MiB}}\n", wantBytes: 512 << 20},
+		{name: "bad unit", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_bytes: 5 parsecs}}\n", wantErr: "c.yaml:2:62: influxdb.spool.max_bytes:"},
 		{name: "too small", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_bytes: 1000}}\n", wantErr: "c.yaml:2:62: influxdb.spool.max_bytes must be at least"},
 		{name: "negative rate", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {replay_rate: -1}}\n", wantErr: "influxdb.spool.replay_rate must not be negative"},
 		{name: "typo", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_byte: 1}}\n", wantErr: `unknown key "max_byte" in influxdb.spool (did you mean "max_bytes"?)`},

@@ -11,7 +11,11 @@ var severities = []string{"low", "medium", "high", "critical"}
 
 // reservedRules are the classes the alarm engine raises by itself on every
 // tag; a configured rule of the same name would be ambiguous in the journal.
-var reservedRules = []string{"comm_loss", "sensor_fault", "bad_quality"}
+var reservedRules = []string{"comm_loss", "sensor_fault", "bad_quality", SpoolOverflowRule}
+
+// SpoolOverflowRule is the gateway's own alarm when its InfluxDB spool is
+// full and the oldest readings are dropped.
+const SpoolOverflowRule = "spool_overflow"
 
 // Rule raises alarms on the tags it matches. A rule is one kind: limits
 // (above, below, hh/h/l/ll, or a preset that fills them), rate, stale or

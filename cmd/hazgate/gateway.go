@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hazard"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
@@ -33,6 +35,7 @@ type gateway struct {
 	journal  *alerting.Journal
 	bus      *alerting.Bus
 	engine   *alerting.Engine
+	hazards  *hazard.Engine
 	influx   *collector.InfluxSink // nil without an influxdb block
 	// northbound publishes alarm events upstream; nil without a northbound block.
 	northbound *mqtt.Northbound
@@ -59,6 +62,13 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		return nil, fmt.Errorf("alarm store %s: %w", storePath, err)
 	}
 	g.bus = alerting.NewBus(g.journal, log.With("component", "bus"))
+	g.hazards, err = hazard.NewEngine(ctx, g.journal.DB(), hazard.Options{
+		Site: cfg.Site.ID, Unit: cfg.Site.Name, Rules: cfg.HazardRules, // nil: the built-in set
+		Tags: g.registry, Log: log.With("component", "hazard"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	if nb := cfg.Northbound; nb != nil {
 		g.northbound, err = mqtt.NewNorthbound(*nb, mqtt.NorthboundOptions{
 			Site: cfg.Site.ID, Source: g.bus,
@@ -70,7 +80,15 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		}
 	}
 
-	if g.engine, err = alerting.NewEngine(cfg.Site.ID, cfg.Rules, g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
+	// The gateway's own health is tags and rules like any other, so its
+	// alarms are journalled, acknowledged and published the same way.
+	if err := g.registry.Add(collector.Tag{
+		ID: spoolOverflowTag, Name: "InfluxDB spool overflow: readings dropped", Site: cfg.Site.ID,
+		Device: "hazgate", Kind: "gateway", Unit: "points",
+	}); err != nil {
+		return nil, err
+	}
+	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfRules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return nil, err
 	}
 	consumers := []collector.Consumer{g.engine}
@@ -78,6 +96,12 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		g.influx, err = collector.NewInfluxSink(collector.InfluxOptions{
 			URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket,
 			BatchSize: in.BatchSize, FlushInterval: in.FlushInterval, Timeout: in.Timeout,
+			Spool: collector.SpoolOptions{
+				Dir:        filepath.Join(cfg.DataDir, "spool"),
+				MaxBytes:   int64(in.Spool.MaxBytes),
+				ReplayRate: in.Spool.ReplayRate,
+			},
+			OnSpoolOverflow: g.spoolOverflowed,
 		}, cfg.Site.ID, g.registry, log.With("component", "influxdb"))
 		if err != nil {
 			return nil, fmt.Errorf("influxdb: %w", err)
@@ -108,7 +132,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
-		Alarms: g.journal, Control: g.engine, History: g.journal,
+		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards,
 		Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
 	})
 	if err != nil {
@@ -136,6 +160,8 @@ func (g *gateway) run(ctx context.Context) error {
 		sinks.Go(func() { g.influx.Run(sinkCtx) })
 		sinks.Go(func() { g.alarmsToInflux(sinkCtx) })
 	}
+	// The hazard engine follows the alarm journal; it stops before the journal closes.
+	sinks.Go(func() { g.hazards.Run(sinkCtx, g.bus, g.journal, time.Second) })
 	if g.northbound != nil {
 		sinks.Go(func() {
 			if err := g.northbound.Run(sinkCtx); err != nil {
@@ -185,6 +211,36 @@ wait:
 	return err
 }
 
+// spoolOverflowTag carries the points the InfluxDB spool dropped when full.
+const spoolOverflowTag = "hazgate.spool_overflow"
+
+// selfRules are the gateway's own alarms, added to the configured rules.
+func selfRules() []config.Rule {
+	above := 0.0
+	return []config.Rule{{
+		Name: config.SpoolOverflowRule, Match: config.Match{Tag: spoolOverflowTag},
+		Above: &above, Severity: alerting.SeverityHigh,
+	}}
+}
+
+// spoolOverflowed raises the spool_overflow alarm: the dropped count, then 0,
+// so the alarm is raised with the loss as its peak and waits, cleared, for
+// an operator's acknowledgement. It runs on the sink's goroutine, so it waits
+// for the pipeline only briefly.
+func (g *gateway) spoolOverflowed(dropped int) {
+	g.log.Error("influxdb spool full: the oldest readings were dropped", "points", dropped)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	now := time.Now()
+	err := g.pipeline.Emit(ctx, []collector.Sample{
+		{Tag: spoolOverflowTag, Value: float64(dropped), Time: now},
+		{Tag: spoolOverflowTag, Value: 0, Time: now.Add(time.Nanosecond)},
+	})
+	if err != nil {
+		g.log.Error("spool_overflow alarm not raised: pipeline busy", "points", dropped, "err", err)
+	}
+}
+
 // reload re-reads the config file's rules on SIGHUP. Open alarms are kept;
 // a file with problems changes nothing. Other sections need a restart.
 func (g *gateway) reload(ctx context.Context) {
@@ -194,7 +250,7 @@ func (g *gateway) reload(ctx context.Context) {
 	}
 	cfg, err := config.Load(g.cfg.File)
 	if err == nil {
-		err = g.engine.Reload(ctx, cfg.Rules)
+		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules()))
 	}
 	if err != nil {
 		g.log.Error("SIGHUP: rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)

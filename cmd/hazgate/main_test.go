@@ -284,3 +284,31 @@ rules:
 	g.reload(context.Background())
 	waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool { return a.ID == raised.ID && a.State == alerting.ClearedUnacked })
 }
+
+// TestSpoolOverflowAlarm: when the InfluxDB spool drops readings, the loss is
+// an alarm an operator must acknowledge, with the dropped count as its peak.
+func TestSpoolOverflowAlarm(t *testing.T) {
+	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	cfg := parseConfig(t, `
+site: {id: self}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", tags: [{id: GT-1, register: {table: input, address: 0}}]}
+`, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr()})
+	g, base, _ := startGateway(t, cfg)
+	g.spoolOverflowed(1234)
+	a := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+		return a.Rule == config.SpoolOverflowRule && a.State == alerting.ClearedUnacked
+	})
+	if a.Tag != spoolOverflowTag || a.Peak != 1234 || a.Severity != alerting.SeverityHigh {
+		t.Errorf("spool_overflow alarm = %+v, want tag %s, peak 1234, severity high", a, spoolOverflowTag)
+	}
+}
