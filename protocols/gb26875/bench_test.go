@@ -42,10 +42,13 @@ func cpuTime() time.Duration {
 // centre's. Run with -benchtime=Nx: N frames in all, paced at 1,000/s.
 //
 //   - steady: no frame changes a state; the cost of status traffic.
+//
 //   - alarms-10pct: every 10th frame of a device toggles its fire bit,
 //     devices taking turns, so 100 alarm transitions a second are raised or
 //     cleared and journalled.
+//
 //   - alarms-all: every frame toggles: 1,000 journalled transitions a second.
+//
 //   - unpaced: alarms-10pct with each device sending its next frame as soon
 //     as its confirm arrives, for the ceiling.
 //
@@ -199,7 +202,7 @@ func runFleet(b *testing.B, devices, toggle int, paced, listenerOnly bool) {
 		b.ReportMetric(q(0.99), "p99-ms")
 	}
 	b.ReportMetric(perConn, "conn-KiB")
-	if st := c.l.Stats(); st.Denies != 0 || st.Confirms != uint64(total+devices) {
+	if st := c.l.Stats(); st.Denies != 0 || st.Frames != uint64(total+devices) {
 		b.Errorf("stats %+v", st)
 	}
 }

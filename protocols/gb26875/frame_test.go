@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -402,4 +403,25 @@ func BenchmarkParseDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/frame")
+}
+
+// A stray start mark whose header claims a long body must not hold up a
+// valid frame behind it: the device sends nothing more until confirmed.
+func TestReaderDoesNotWaitForAPhantomBody(t *testing.T) {
+	stray := unhex(t, golden[7].hex)[:headerLen]
+	stray[24], stray[25] = 0x00, 0x03 // 768 bytes that never come
+	comp := unhex(t, golden[1].hex)
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go client.Write(append(append(stray, "junk"...), comp...))
+	r := NewReader(server)
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := r.Next()
+	if err != nil || f.Serial != 2 {
+		t.Fatalf("got %+v %v, want the component frame behind the stray header", f, err)
+	}
+	if r.Skipped() != uint64(len(stray)+4) {
+		t.Errorf("skipped %d", r.Skipped())
+	}
 }

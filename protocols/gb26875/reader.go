@@ -74,10 +74,14 @@ func (r *Reader) Next() (Frame, error) {
 			r.br.Discard(2) // the length cannot be trusted: look for the next start
 			return Frame{}, &FrameError{Frame: f, Err: fmt.Errorf("length %d: %w", n, ErrLength)}
 		}
-		b, err := r.br.Peek(headerLen + n + trailLen)
-		if err != nil {
+		need := headerLen + n + trailLen
+		if skip, err := r.await(need); err != nil {
 			return Frame{}, err
+		} else if skip > 0 {
+			r.skip(skip)
+			continue
 		}
+		b, _ := r.br.Peek(need)
 		f, err := Parse(b)
 		switch {
 		case err == nil:
@@ -120,4 +124,35 @@ func (r *Reader) seek() error {
 		}
 		r.skip(len(buf) - keep)
 	}
+}
+
+// await reads until need bytes are buffered. While it waits it looks for a
+// whole valid frame starting further on: a device waits for the confirm of
+// what it sent, so a stray start mark claiming a long body must not make
+// the reader wait for bytes that will never come. skip > 0 is the offset of
+// such a frame.
+func (r *Reader) await(need int) (skip int, err error) {
+	for r.br.Buffered() < need {
+		buf, _ := r.br.Peek(r.br.Buffered())
+		for i := 2; i+headerLen+trailLen <= len(buf); i++ {
+			j := bytes.Index(buf[i:], []byte{startMark, startMark})
+			if j < 0 {
+				break
+			}
+			i += j
+			if len(buf)-i < headerLen || !plausible(buf[i:]) {
+				continue
+			}
+			end := i + headerLen + int(binary.LittleEndian.Uint16(buf[i+24:])) + trailLen
+			if end <= len(buf) {
+				if _, err := Parse(buf[i:end]); err == nil {
+					return i, nil
+				}
+			}
+		}
+		if _, err := r.br.Peek(r.br.Buffered() + 1); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
 }
