@@ -130,8 +130,8 @@ func (a *API) alarmUnshelve() http.HandlerFunc {
 }
 
 // parsePeriod reads ?from= and ?to= (RFC 3339); to defaults to now and from
-// to a day before to.
-func parsePeriod(r *http.Request) (from, to time.Time, err error) {
+// to period before to.
+func parsePeriod(r *http.Request, period time.Duration) (from, to time.Time, err error) {
 	qs := r.URL.Query()
 	to = time.Now()
 	if v := qs.Get("to"); v != "" {
@@ -139,7 +139,7 @@ func parsePeriod(r *http.Request) (from, to time.Time, err error) {
 			return from, to, fmt.Errorf("to=%q: want an RFC 3339 time such as 2025-03-01T08:00:00+08:00", v)
 		}
 	}
-	from = to.Add(-defaultPeriod)
+	from = to.Add(-period)
 	if v := qs.Get("from"); v != "" {
 		if from, err = time.Parse(time.RFC3339, v); err != nil {
 			return from, to, fmt.Errorf("from=%q: want an RFC 3339 time such as 2025-03-01T08:00:00+08:00", v)
@@ -153,7 +153,7 @@ func parsePeriod(r *http.Request) (from, to time.Time, err error) {
 
 func (a *API) alarmHistory() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		from, to, err := parsePeriod(r)
+		from, to, err := parsePeriod(r, defaultPeriod)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
@@ -182,7 +182,7 @@ func (a *API) alarmHistory() http.HandlerFunc {
 
 func (a *API) alarmKPI() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		from, to, err := parsePeriod(r)
+		from, to, err := parsePeriod(r, defaultPeriod)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
 	"hazgate/collector"
@@ -53,6 +54,13 @@ type AlarmControl interface {
 type AlarmHistory interface {
 	History(ctx context.Context, f alerting.HistoryFilter) ([]alerting.Event, error)
 	KPI(ctx context.Context, site string, from, to time.Time) (alerting.KPI, error)
+	// LastSeq is the newest event's seq: where a live stream starts.
+	LastSeq(ctx context.Context) (int64, error)
+}
+
+// Reloader re-reads the configuration's rules (the gateway's SIGHUP path).
+type Reloader interface {
+	Reload(ctx context.Context) error
 }
 
 // Options configures New.
@@ -71,9 +79,26 @@ type Options struct {
 	// Hazards serves hazard records and their workflow (*hazard.Engine);
 	// nil answers those routes with 501.
 	Hazards Hazards
+	// AlarmFeed (*alerting.Bus) and HazardFeed (*hazard.Engine) feed the
+	// live stream; without AlarmFeed the stream answers 501, without
+	// HazardFeed it carries alarm events only.
+	AlarmFeed  AlarmFeed
+	HazardFeed HazardFeed
+	// Points serves reading history: FluxHistory with InfluxDB, else
+	// MemoryHistory; nil answers the route with 501.
+	Points PointHistory
+	// Reload re-reads the rules for an admin; nil answers 501.
+	Reload Reloader
+	// Metrics is the registry /metrics serves; the API adds its HTTP
+	// metrics to it. Nil: a registry of the API's metrics alone.
+	Metrics *prometheus.Registry
+	// Heartbeat is how often an idle stream sends a comment; 0 means
+	// DefaultHeartbeat.
+	Heartbeat time.Duration
 	// Tokens, when non-empty, make a Bearer token mandatory on every route
-	// but /healthz. Without them every request acts as user "local" with the
-	// admin role, which is why Listen then keeps to loopback.
+	// but /healthz and the console's files. Without them every request acts
+	// as user "local" with the admin role, which is why Listen then keeps
+	// to loopback.
 	Tokens []config.Token
 	Log    *slog.Logger
 }
@@ -89,13 +114,28 @@ type API struct {
 	uitd    UITDControl
 	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
+	limiter *failLimiter
 	log     *slog.Logger
 	mux     *chi.Mux
+
+	alarmFeed  AlarmFeed
+	hazardFeed HazardFeed
+	points     PointHistory
+	reloader   Reloader
+	heartbeat  time.Duration
+	metrics    *apiMetrics
+	gatherer   prometheus.Gatherer
+	spec       map[string]any // the OpenAPI document
+	// streamsCtx ends every live stream when the server shuts down, which
+	// would otherwise wait for them until its timeout.
+	streamsCtx  context.Context
+	stopStreams context.CancelFunc
 }
 
 // route is one authenticated endpoint. Every API route is declared in
-// routes, so the role tests (and, later, the OpenAPI check) cover each one
-// without a second list to keep in step.
+// routes, so the role tests and the OpenAPI description (openapi.go, whose
+// test walks the router) cover each one without a second list to keep in
+// step.
 type route struct {
 	method  string
 	pattern string
@@ -104,8 +144,15 @@ type route struct {
 }
 
 var routes = []route{
+	{http.MethodGet, "/api/v1/whoami", PermRead, (*API).whoami},
+	{http.MethodGet, "/api/v1/openapi.json", PermRead, (*API).openAPI},
+	{http.MethodGet, "/metrics", PermRead, (*API).metricsHandler},
+	{http.MethodGet, streamPath, PermRead, (*API).stream},
 	{http.MethodGet, "/api/v1/points/latest", PermRead, (*API).pointsLatest},
+	{http.MethodGet, "/api/v1/points/{tag}/history", PermRead, (*API).pointHistory},
 	{http.MethodGet, "/api/v1/tags", PermRead, (*API).tagList},
+	{http.MethodGet, "/api/v1/areas", PermRead, (*API).areas},
+	{http.MethodPost, "/api/v1/admin/reload", PermAdmin, (*API).reload},
 	{http.MethodGet, "/api/v1/alarms", PermRead, (*API).alarmList},
 	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
@@ -160,7 +207,17 @@ func New(opts Options) (http.Handler, error) {
 		history: opts.History,
 		uitd:    opts.UITD,
 		hazards: opts.Hazards,
+		limiter: newFailLimiter(authFailBurst, authFailInterval),
 		log:     log,
+
+		alarmFeed:  opts.AlarmFeed,
+		hazardFeed: opts.HazardFeed,
+		points:     opts.Points,
+		reloader:   opts.Reload,
+		heartbeat:  opts.Heartbeat,
+	}
+	if a.heartbeat <= 0 {
+		a.heartbeat = DefaultHeartbeat
 	}
 	if len(opts.Tokens) > 0 {
 		auth, err := newAuthenticator(opts.Tokens, log)
@@ -169,6 +226,17 @@ func New(opts Options) (http.Handler, error) {
 		}
 		a.auth = auth
 	}
+	a.streamsCtx, a.stopStreams = context.WithCancel(context.Background())
+	reg := opts.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	if a.metrics, err = newAPIMetrics(reg); err != nil {
+		return nil, fmt.Errorf("api: metrics: %w", err)
+	}
+	a.gatherer = reg
+	a.spec = a.openAPIDoc()
 	a.mux = a.router()
 	return a, nil
 }
@@ -179,7 +247,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 func (a *API) router() *chi.Mux {
 	r := chi.NewRouter()
 	// Outermost first: the access log sees the id, and the recoverer's 500.
-	r.Use(middleware.RequestID, echoRequestID, a.accessLog, a.recoverer)
+	r.Use(middleware.RequestID, echoRequestID, a.instrument, a.accessLog, a.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for "+r.URL.Path)
 	})
@@ -195,6 +263,11 @@ func (a *API) router() *chi.Mux {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+
+	// The console's files are open: they hold no data, and the page asks
+	// for a token before it reads any.
+	r.Get("/", http.RedirectHandler(consolePath, http.StatusFound).ServeHTTP)
+	r.Get(consolePath+"*", a.console())
 
 	r.Group(func(r chi.Router) {
 		r.Use(a.authenticate)

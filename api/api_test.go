@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -182,6 +183,19 @@ func (f *fakeAlarms) KPI(_ context.Context, site string, from, to time.Time) (al
 	return alerting.KPI{From: from, To: to, Alarms: len(f.alarms), TopSources: []alerting.SourceCount{}}, nil
 }
 
+func (f *fakeAlarms) LastSeq(context.Context) (int64, error) { return 0, nil }
+
+// fakeReloader counts reloads and fails with err when set.
+type fakeReloader struct {
+	n   int
+	err error
+}
+
+func (f *fakeReloader) Reload(context.Context) error {
+	f.n++
+	return f.err
+}
+
 func testAlarms() []alerting.Alarm {
 	cleared := t0.Add(30 * time.Second)
 	acked := t0.Add(20 * time.Second)
@@ -240,17 +254,28 @@ func tokenOf(role Role) string {
 }
 
 type fixture struct {
-	h      http.Handler
-	alarms *fakeAlarms
-	logBuf *bytes.Buffer
+	h        http.Handler
+	alarms   *fakeAlarms
+	reloader *fakeReloader
+	logBuf   *bytes.Buffer
 }
 
 func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	t.Helper()
-	f := &fixture{alarms: newFakeAlarms(testAlarms()...), logBuf: &bytes.Buffer{}}
+	f := &fixture{alarms: newFakeAlarms(testAlarms()...), reloader: &fakeReloader{}, logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The stream needs a real bus: its subscriptions come from a journal.
+	j, err := alerting.OpenJournal(context.Background(), filepath.Join(t.TempDir(), "hazgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	hist := collector.NewHistory(0, 0)
+	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
 	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(), Tokens: tokens, Log: log})
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
+		AlarmFeed: alerting.NewBus(j, nil), Points: MemoryHistory(hist), Reload: f.reloader,
+		Tokens: tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,14 +320,22 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if strings.HasPrefix(path, streamPath) {
+		// The stream runs until its client leaves: leave soon.
+		ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
 	return rec
 }
 
 // concrete turns a route pattern into a path that exists (alarm 1 is
-// active_unacked, so ack succeeds).
-func concrete(pattern string) string { return strings.ReplaceAll(pattern, "{id}", "1") }
+// active_unacked, so ack succeeds; T101-LEL has history).
+func concrete(pattern string) string {
+	return strings.NewReplacer("{id}", "1", "{tag}", "T101-LEL").Replace(pattern)
+}
 
 func TestRoutesByRole(t *testing.T) {
 	callers := []struct {
@@ -323,6 +356,7 @@ func TestRoutesByRole(t *testing.T) {
 	wantAck := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
 	wantHazardWork := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 403, RoleAdmin: 200}
 	wantSupervise := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 200, RoleAdmin: 200}
+	wantAdmin := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
 	for _, rt := range routes {
 		for _, c := range callers {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
@@ -339,6 +373,8 @@ func TestRoutesByRole(t *testing.T) {
 						want = wantHazardWork[c.role]
 					case PermSupervise:
 						want = wantSupervise[c.role]
+					case PermAdmin:
+						want = wantAdmin[c.role]
 					default:
 						t.Fatalf("route %s %s: permission %q has no expectations in this test", rt.method, rt.pattern, rt.perm)
 					}
@@ -369,7 +405,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"GET /healthz"}
+	want := []string{"GET /healthz", "GET /", "GET " + consolePath + "*"}
 	for _, rt := range routes {
 		want = append(want, rt.method+" "+rt.pattern)
 	}
@@ -381,7 +417,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 }
 
 func TestEveryRoleIsGranted(t *testing.T) {
-	perms := []Permission{PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise}
+	perms := []Permission{PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin}
 	for _, p := range perms {
 		if !RoleAdmin.Can(p) {
 			t.Errorf("admin lacks %q", p)

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"hazgate/config"
 )
@@ -41,6 +43,8 @@ const (
 	PermRectify    Permission = "rectify"
 	PermVerify     Permission = "verify"
 	PermSupervise  Permission = "supervise"
+	// PermAdmin: gateway administration (rule reload).
+	PermAdmin Permission = "admin"
 )
 
 // grants says which role holds which permission. Kept as one table so a
@@ -50,7 +54,7 @@ var grants = map[Role][]Permission{
 	RoleOperator:  {PermRead, PermAck, PermHazardWork, PermRectify},
 	RoleVerifier:  {PermRead, PermHazardWork, PermVerify},
 	RoleRegulator: {PermRead, PermSupervise},
-	RoleAdmin:     {PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise},
+	RoleAdmin:     {PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin},
 }
 
 // Can reports whether role holds perm.
@@ -167,13 +171,25 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := localPrincipal
 		if a.auth != nil {
+			client := clientOf(r)
+			if wait, limited := a.limiter.blocked(client); limited {
+				a.metrics.authFailures.WithLabelValues("limited").Inc()
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+				writeError(w, http.StatusTooManyRequests, "too many failed authentications from "+client+"; try again later")
+				return
+			}
 			tok, ok := bearerToken(r)
 			if !ok {
+				a.metrics.authFailures.WithLabelValues("missing").Inc()
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate"`)
 				writeError(w, http.StatusUnauthorized, "missing bearer token")
 				return
 			}
 			if p, ok = a.auth.match(tok); !ok {
+				// Only a wrong token counts: a missing one is a client that
+				// has not logged in yet, not a guess.
+				a.limiter.fail(client)
+				a.metrics.authFailures.WithLabelValues("invalid").Inc()
 				a.log.Warn("api: invalid bearer token", "remote", r.RemoteAddr, "path", r.URL.Path,
 					"request_id", requestID(r))
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate", error="invalid_token"`)

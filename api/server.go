@@ -57,19 +57,21 @@ func Listen(ctx context.Context, addr string, h http.Handler, authenticated bool
 		auth = "bearer"
 	}
 	log.Info("api: listening", "addr", ln.Addr().String(), "auth", auth)
-	return &Server{
-		srv: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			// No ReadTimeout/WriteTimeout: they would cut long-lived
-			// responses (the SSE feed); handlers bound their own work.
-			IdleTimeout:    2 * time.Minute,
-			MaxHeaderBytes: 64 << 10,
-			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
-		ln:  ln,
-		log: log,
-	}, nil
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout/WriteTimeout: they would cut long-lived
+		// responses (the SSE feed); handlers bound their own work.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Live streams never finish on their own: end them when shutdown
+	// starts, so it waits only for ordinary requests.
+	if a, ok := h.(interface{ shutdownStreams() }); ok {
+		srv.RegisterOnShutdown(a.shutdownStreams)
+	}
+	return &Server{srv: srv, ln: ln, log: log}, nil
 }
 
 // Addr is the bound address, host:port.

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"slices"
+)
+
+// The console is plain HTML, CSS and JavaScript embedded in the binary: no
+// CDN and no build step, since sites are often offline.
+//
+//go:embed console
+var consoleFiles embed.FS
+
+const consolePath = "/console/"
+
+func (a *API) console() http.HandlerFunc {
+	sub, err := fs.Sub(consoleFiles, "console")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.StripPrefix(consolePath, http.FileServerFS(sub))
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		// The page runs only its own scripts and talks only to this origin.
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}
+}
+
+// Whoami is what the console learns of its user.
+type Whoami struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Permissions decide which buttons the console shows; the routes
+	// check them again.
+	Permissions []Permission `json:"permissions"`
+	// Authenticated is false in loopback mode, where no token is asked.
+	Authenticated bool   `json:"authenticated"`
+	Site          string `json:"site"`
+}
+
+func (a *API) whoami() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := principalFrom(r.Context())
+		writeJSON(w, http.StatusOK, Whoami{Name: p.Name, Role: p.Role, Permissions: slices.Clone(grants[p.Role]),
+			Authenticated: a.auth != nil, Site: a.site})
+	}
+}
+
+func (a *API) reload() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.reloader == nil {
+			writeError(w, http.StatusNotImplemented, "reload is not available on this gateway")
+			return
+		}
+		p, _ := principalFrom(r.Context())
+		if err := a.reloader.Reload(r.Context()); err != nil {
+			// The message names the config file's problems, which the
+			// admin asking needs to see.
+			a.log.Warn("api: reload refused", "user", p.Name, "err", err)
+			writeError(w, http.StatusUnprocessableEntity, "rules not reloaded; the old rules stay in force: "+err.Error())
+			return
+		}
+		a.log.Info("api: rules reloaded", "user", p.Name, "site", a.site)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	}
+}
+
+func (a *API) shutdownStreams() { a.stopStreams() }

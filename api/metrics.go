@@ -1,0 +1,211 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+	"hazgate/protocols/modbus"
+)
+
+// apiMetrics are the API's own metrics, registered on Options.Metrics.
+type apiMetrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	authFailures  *prometheus.CounterVec
+	streamClients prometheus.Gauge
+	streamEvents  *prometheus.CounterVec
+}
+
+func newAPIMetrics(reg prometheus.Registerer) (*apiMetrics, error) {
+	m := &apiMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazgate_http_requests_total", Help: "HTTP requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hazgate_http_request_duration_seconds", Help: "Time to answer HTTP requests (the live stream excluded), by route pattern.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5},
+		}, []string{"route", "method"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazgate_http_auth_failures_total", Help: "Requests refused before authentication: missing token, invalid token, or client rate-limited after failures.",
+		}, []string{"reason"}),
+		streamClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazgate_stream_clients", Help: "Clients connected to the live event stream.",
+		}),
+		streamEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazgate_stream_events_total", Help: "Events sent on the live stream, by kind (alarm, hazard).",
+		}, []string{"kind"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.streamClients, m.streamEvents} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// instrument counts every request by its route pattern (never the raw
+// path: ids would make the label set unbounded).
+func (a *API) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		a.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+		if route != streamPath {
+			a.metrics.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+func (a *API) metricsHandler() http.HandlerFunc {
+	h := promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{a}, ErrorHandling: promhttp.ContinueOnError})
+	return h.ServeHTTP
+}
+
+type slogPrinter struct{ a *API }
+
+func (p slogPrinter) Println(v ...any) { p.a.log.Warn("api: metrics", "err", v) }
+
+// stat is one metric read from a component's Stats snapshot.
+type stat[S any] struct {
+	name, help string
+	kind       prometheus.ValueType
+	value      func(S) float64
+}
+
+// statsCollector reads a Stats snapshot once per scrape and reports each
+// stat, labelled by source when there are several (one per device).
+type statsCollector[S any] struct {
+	label string // "" for a single unlabelled source
+	read  func() map[string]S
+	stats []stat[S]
+	descs []*prometheus.Desc
+}
+
+func newStatsCollector[S any](label string, read func() map[string]S, stats []stat[S]) *statsCollector[S] {
+	c := &statsCollector[S]{label: label, read: read, stats: stats}
+	var labels []string
+	if label != "" {
+		labels = []string{label}
+	}
+	for _, s := range stats {
+		c.descs = append(c.descs, prometheus.NewDesc(s.name, s.help, labels, nil))
+	}
+	return c
+}
+
+func (c *statsCollector[S]) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *statsCollector[S]) Collect(ch chan<- prometheus.Metric) {
+	for src, snap := range c.read() {
+		var lv []string
+		if c.label != "" {
+			lv = []string{src}
+		}
+		for i, s := range c.stats {
+			ch <- prometheus.MustNewConstMetric(c.descs[i], s.kind, s.value(snap), lv...)
+		}
+	}
+}
+
+func one[S any](f func() S) func() map[string]S {
+	return func() map[string]S { return map[string]S{"": f()} }
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// alarmStats is the alarm engine's counters with the bus's lag count.
+type alarmStats struct {
+	alerting.Stats
+	lagged uint64
+}
+
+// AlarmCollector exports the alarm engine's counters (*alerting.Engine) and
+// how often a bus subscriber fell behind (*alerting.Bus).
+func AlarmCollector(engine interface{ Stats() alerting.Stats }, bus interface{ Lagged() uint64 }) prometheus.Collector {
+	return newStatsCollector("", one(func() alarmStats { return alarmStats{engine.Stats(), bus.Lagged()} }), []stat[alarmStats]{
+		{"hazgate_alarms_raised_total", "Alarms raised.", prometheus.CounterValue, func(s alarmStats) float64 { return float64(s.Raised) }},
+		{"hazgate_alarms_cleared_total", "Alarms cleared.", prometheus.CounterValue, func(s alarmStats) float64 { return float64(s.Cleared) }},
+		{"hazgate_alarms_acked_total", "Alarms acknowledged.", prometheus.CounterValue, func(s alarmStats) float64 { return float64(s.Acked) }},
+		{"hazgate_alarm_commit_errors_total", "Alarm transitions the journal failed to commit (retried).", prometheus.CounterValue, func(s alarmStats) float64 { return float64(s.CommitErrors) }},
+		{"hazgate_alarm_bus_lagged_total", "Times an event subscriber fell behind and caught up from the journal.", prometheus.CounterValue, func(s alarmStats) float64 { return float64(s.lagged) }},
+	})
+}
+
+// InfluxCollector exports the InfluxDB sink's and its spool's counters
+// (*collector.InfluxSink).
+func InfluxCollector(sink interface{ Stats() collector.InfluxStats }) prometheus.Collector {
+	type S = collector.InfluxStats
+	c, g := prometheus.CounterValue, prometheus.GaugeValue
+	return newStatsCollector("", one(sink.Stats), []stat[S]{
+		{"hazgate_influx_points_written_total", "Points InfluxDB accepted.", c, func(s S) float64 { return float64(s.PointsWritten) }},
+		{"hazgate_influx_batches_written_total", "Batches InfluxDB accepted.", c, func(s S) float64 { return float64(s.BatchesWritten) }},
+		{"hazgate_influx_write_errors_total", "Failed write requests.", c, func(s S) float64 { return float64(s.WriteErrors) }},
+		{"hazgate_influx_batches_retried_total", "Write attempts repeated after a failure.", c, func(s S) float64 { return float64(s.BatchesRetried) }},
+		{"hazgate_influx_points_dropped_total", "Points that will never be written.", c, func(s S) float64 { return float64(s.PointsDropped) }},
+		{"hazgate_influx_points_rejected_total", "Points InfluxDB refused as bad data.", c, func(s S) float64 { return float64(s.PointsRejected) }},
+		{"hazgate_influx_queue_points", "Points accepted but neither written nor spooled.", g, func(s S) float64 { return float64(s.QueueLength) }},
+		{"hazgate_influx_down", "1 while writes fail and batches go to the spool.", g, func(s S) float64 { return b2f(s.Down) }},
+		{"hazgate_spool_points_spooled_total", "Points put in the disk spool.", c, func(s S) float64 { return float64(s.PointsSpooled) }},
+		{"hazgate_spool_points_replayed_total", "Points written from the disk spool.", c, func(s S) float64 { return float64(s.PointsReplayed) }},
+		{"hazgate_spool_bytes", "Size of the disk spool.", g, func(s S) float64 { return float64(s.SpoolBytes) }},
+		{"hazgate_spool_points", "Points in the disk spool not yet replayed.", g, func(s S) float64 { return float64(s.SpoolPoints) }},
+		{"hazgate_spool_oldest_age_seconds", "Age of the oldest spooled point.", g, func(s S) float64 { return s.SpoolOldestAge.Seconds() }},
+		{"hazgate_spool_torn_records_total", "Torn or corrupt spool records skipped.", c, func(s S) float64 { return float64(s.SpoolTornRecords) }},
+		{"hazgate_spool_overflow_points_total", "Points dropped because the spool was full.", c, func(s S) float64 { return float64(s.SpoolOverflowPoints) }},
+	})
+}
+
+// ModbusCollector exports each Modbus poller's counters (*modbus.Poller),
+// by device id.
+func ModbusCollector(pollers map[string]interface{ Stats() modbus.Stats }) prometheus.Collector {
+	type S = modbus.Stats
+	c := prometheus.CounterValue
+	read := func() map[string]S {
+		out := make(map[string]S, len(pollers))
+		for id, p := range pollers {
+			out[id] = p.Stats()
+		}
+		return out
+	}
+	return newStatsCollector("device", read, []stat[S]{
+		{"hazgate_modbus_polls_total", "Poll cycles completed.", c, func(s S) float64 { return float64(s.Polls) }},
+		{"hazgate_modbus_requests_total", "Requests sent, retries included.", c, func(s S) float64 { return float64(s.Requests) }},
+		{"hazgate_modbus_errors_total", "Failed requests or connection attempts.", c, func(s S) float64 { return float64(s.Errors) }},
+		{"hazgate_modbus_timeouts_total", "Requests without an answer in time.", c, func(s S) float64 { return float64(s.Timeouts) }},
+		{"hazgate_modbus_exceptions_total", "Modbus exception responses.", c, func(s S) float64 { return float64(s.Exceptions) }},
+		{"hazgate_modbus_decode_errors_total", "Values that could not be decoded.", c, func(s S) float64 { return float64(s.DecodeErrors) }},
+		{"hazgate_modbus_reconnects_total", "Times a lost device answered again.", c, func(s S) float64 { return float64(s.Reconnects) }},
+		{"hazgate_modbus_last_success_timestamp_seconds", "When the device last answered (Unix time; 0 never).", prometheus.GaugeValue, func(s S) float64 {
+			if s.LastSuccess.IsZero() {
+				return 0
+			}
+			return float64(s.LastSuccess.UnixNano()) / 1e9
+		}},
+	})
+}

@@ -1,0 +1,141 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// routeDoc describes a route for the OpenAPI document. Every entry of
+// routes needs one (TestOpenAPIMatchesRouter).
+type routeDoc struct {
+	summary string
+	query   []param
+	// body names the JSON body's fields, for POST routes that take one.
+	body map[string]string
+	// produces is the success content type; JSON when empty.
+	produces string
+}
+
+type param struct{ name, desc string }
+
+var (
+	periodParams = []param{{"from", "Start, RFC 3339 (default: to minus the route's period)"}, {"to", "End, RFC 3339 (default: now)"}}
+	hazardParams = []param{{"status", "Comma-separated statuses: open, in_progress, pending_verification, closed, dismissed"},
+		{"category", "Category"}, {"level", "一般隐患 or 重大隐患"}, {"overdue", "1: only records past their deadline"},
+		{"from", "Found at or after, RFC 3339"}, {"to", "Found before, RFC 3339"}, {"limit", "At most this many"}}
+)
+
+var docs = map[string]routeDoc{
+	"GET /api/v1/whoami":       {summary: "The caller's name, role and permissions"},
+	"GET /api/v1/openapi.json": {summary: "This description"},
+	"GET /metrics":             {summary: "Prometheus metrics: HTTP, stream, alarms, InfluxDB sink and spool, Modbus", produces: "text/plain"},
+	"GET /api/v1/stream": {summary: "Server-Sent Events of alarm and hazard events. Each event's id is a cursor a<alarm seq>.h<hazard seq>; " +
+		"reconnecting with Last-Event-ID (or ?after=) replays every event after it, in order, then live ones. " +
+		"Events: ready (first, with the starting cursor), alarm, hazard; a comment every heartbeat.",
+		produces: "text/event-stream",
+		query: []param{{"after", "Cursor to resume after when Last-Event-ID is not sent (default: live events only)"},
+			{"kind", "alarm, hazard or both (default)"}, {"site", "Comma-separated site ids"},
+			{"severity", "Comma-separated alarm severities: low, medium, high, critical (hazard events are not filtered by it)"},
+			{"class", "Comma-separated alarm classes or hazard categories"}}},
+	"GET /api/v1/points/latest":        {summary: "Newest reading of every tag with its metadata"},
+	"GET /api/v1/points/{tag}/history": {summary: "A tag's readings in a period (InfluxDB, or the in-memory window), at most 5000, thinned evenly", query: periodParams},
+	"GET /api/v1/tags":                 {summary: "Tag metadata"},
+	"GET /api/v1/areas":                {summary: "Site overview: each area coloured red, orange, yellow or blue by its most urgent open alarm or hazard"},
+	"POST /api/v1/admin/reload":        {summary: "Re-read the configuration's alarm rules"},
+	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default)", query: []param{
+		{"state", "Comma-separated states"}, {"all", "1: closed ones too"}, {"tag", "Tag id"}, {"limit", "At most this many"}}},
+	"GET /api/v1/alarms/{id}":            {summary: "One alarm"},
+	"GET /api/v1/alarms/history":         {summary: "Alarm transitions in a period", query: append([]param{{"tag", "Tag id"}, {"class", "Class"}, {"limit", "At most this many"}}, periodParams...)},
+	"GET /api/v1/alarms/kpi":             {summary: "Alarm-system KPIs (EEMUA 191 / ISA-18.2) for a period", query: periodParams},
+	"POST /api/v1/alarms/{id}/ack":       {summary: "Acknowledge", body: map[string]string{"comment": "string, optional"}},
+	"POST /api/v1/alarms/{id}/shelve":    {summary: "Shelve for some minutes, with a reason", body: map[string]string{"minutes": "integer 1-10080", "reason": "string"}},
+	"POST /api/v1/alarms/{id}/unshelve":  {summary: "Return a shelved alarm to service"},
+	"GET /api/v1/uitds":                  {summary: "GB/T 26875.3 transmission devices heard"},
+	"GET /api/v1/uitds/{id}":             {summary: "One transmission device"},
+	"POST /api/v1/uitds/{id}/sync-clock": {summary: "Synchronise a transmission device's clock"},
+	"POST /api/v1/uitds/{id}/duty-check": {summary: "Duty check (查岗)", body: map[string]string{"minutes": "integer 1-255, optional"}},
+	"GET /api/v1/hazards":                {summary: "Hazard records (隐患)", query: hazardParams},
+	"GET /api/v1/hazards/export":         {summary: "Hazard ledger (隐患排查治理台账) as CSV", query: append([]param{{"format", "csv"}}, hazardParams...), produces: "text/csv"},
+	"GET /api/v1/hazards/{id}":           {summary: "One hazard record"},
+	"GET /api/v1/hazards/{id}/history":   {summary: "A hazard record's changes"},
+	"POST /api/v1/hazards/{id}/transition": {summary: "Change a record's status (整改, 验收, 销号, 误报); which changes a role may make the workflow decides",
+		body: map[string]string{"to": "status", "comment": "string", "measures": "string, optional", "person": "string, optional"}},
+	"POST /api/v1/hazards/{id}/supervise": {summary: "挂牌督办: set or lift supervision", body: map[string]string{"note": "string", "lift": "boolean, optional"}},
+}
+
+var pathParamRE = regexp.MustCompile(`\{([^}]+)\}`)
+
+// openAPIDoc builds the OpenAPI 3 document from routes and docs.
+func (a *API) openAPIDoc() map[string]any {
+	paths := map[string]map[string]any{}
+	for _, rt := range routes {
+		d, ok := docs[rt.method+" "+rt.pattern]
+		if !ok {
+			d.summary = rt.pattern
+		}
+		var params []map[string]any
+		for _, m := range pathParamRE.FindAllStringSubmatch(rt.pattern, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
+		}
+		for _, q := range d.query {
+			params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.desc, "schema": map[string]string{"type": "string"}})
+		}
+		produces := d.produces
+		if produces == "" {
+			produces = "application/json"
+		}
+		op := map[string]any{
+			"summary":     d.summary,
+			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(rt.pattern),
+			"description": "Permission: " + string(rt.perm) + ".",
+			"responses": map[string]any{
+				"200": map[string]any{"description": "OK", "content": map[string]any{produces: map[string]any{}}},
+				"401": map[string]any{"$ref": "#/components/responses/Unauthorized"},
+				"403": map[string]any{"$ref": "#/components/responses/Forbidden"},
+				"429": map[string]any{"description": "Too many failed authentications from this client"},
+			},
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if d.body != nil {
+			props := map[string]any{}
+			for k, v := range d.body {
+				props[k] = map[string]string{"description": v}
+			}
+			op["requestBody"] = map[string]any{"content": map[string]any{"application/json": map[string]any{
+				"schema": map[string]any{"type": "object", "properties": props}}}}
+		}
+		if paths[rt.pattern] == nil {
+			paths[rt.pattern] = map[string]any{}
+		}
+		paths[rt.pattern][strings.ToLower(rt.method)] = op
+	}
+	paths["/healthz"] = map[string]any{"get": map[string]any{"summary": "Liveness, no token", "security": []any{},
+		"responses": map[string]any{"200": map[string]any{"description": "OK"}}}}
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{
+			"schema": map[string]any{"type": "object", "properties": map[string]any{"error": map[string]string{"type": "string"}}}}}}
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "hazgate API", "version": "1",
+			"description": "Site " + a.site + ". Roles: viewer, operator, verifier, regulator, admin; each route names the permission it needs."},
+		"paths":    paths,
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"responses": map[string]any{
+				"Unauthorized": errResp("No or an invalid bearer token"),
+				"Forbidden":    errResp("The token's role lacks the route's permission"),
+			},
+		},
+	}
+}
+
+// openAPI serves the document New built (building it here would make the
+// routes table refer to itself).
+func (a *API) openAPI() http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.spec) }
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"hazgate/alerting"
+	"hazgate/alerting/hazard"
+	"hazgate/collector"
+)
+
+// PointHistory answers a tag's readings in [from, to), oldest first: an
+// InfluxDB reader (FluxHistory) when the gateway writes to InfluxDB, else
+// the in-memory window (MemoryHistory).
+type PointHistory interface {
+	Range(ctx context.Context, tag string, from, to time.Time) ([]collector.Sample, error)
+}
+
+// MemoryHistory serves history from the pipeline's in-memory window.
+func MemoryHistory(h *collector.History) PointHistory { return memoryHistory{h} }
+
+type memoryHistory struct{ h *collector.History }
+
+func (m memoryHistory) Range(_ context.Context, tag string, from, to time.Time) ([]collector.Sample, error) {
+	return m.h.Range(tag, from, to), nil
+}
+
+// maxHistoryPoints bounds a history answer; longer series are thinned
+// evenly, which a trend on a screen a few hundred pixels wide cannot show
+// anyway.
+const maxHistoryPoints = 5000
+
+// defaultHistoryPeriod is what a trend covers without from.
+const defaultHistoryPeriod = time.Hour
+
+// HistoryPoint is one reading of a trend.
+type HistoryPoint struct {
+	Time time.Time `json:"time"`
+	// Value is null when the reading was bad or not finite: a gap in the trend.
+	Value   *float64          `json:"value"`
+	Quality collector.Quality `json:"quality"`
+}
+
+// pointHistory serves GET /api/v1/points/{tag}/history?from=&to=.
+func (a *API) pointHistory() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.points == nil {
+			writeError(w, http.StatusNotImplemented, "no reading history is kept on this gateway")
+			return
+		}
+		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
+			return
+		}
+		if _, ok := a.tags.Lookup(tag); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("tag %q not found", tag))
+			return
+		}
+		from, to, err := parsePeriod(r, defaultHistoryPeriod)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		samples, err := a.points.Range(r.Context(), tag, from, to)
+		if err != nil {
+			a.internalError(w, r, "reading the history of "+tag, err)
+			return
+		}
+		step := max(1, (len(samples)+maxHistoryPoints-1)/maxHistoryPoints)
+		out := make([]HistoryPoint, 0, len(samples)/step+1)
+		for i := 0; i < len(samples); i += step {
+			s := samples[i]
+			p := HistoryPoint{Time: s.Time, Quality: s.Quality}
+			if s.Quality != collector.Bad && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+				v := s.Value
+				p.Value = &v
+			}
+			out = append(out, p)
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// Area colours of the site overview, after the 红橙黄蓝 four-colour scheme
+// of Chinese risk maps.
+const (
+	AreaRed    = "red"    // a level-2 alarm (HH, LL, fire) or an open 重大隐患
+	AreaOrange = "orange" // a level-1 alarm
+	AreaYellow = "yellow" // an equipment fault alarm, or an open 一般隐患
+	AreaBlue   = "blue"   // nothing open
+)
+
+// Area is one area of the site overview.
+type Area struct {
+	Area   string `json:"area"`
+	Colour string `json:"colour"`
+	// Alarm is the alarm that sets the colour, if one does.
+	Alarm *alerting.Alarm `json:"alarm,omitempty"`
+	// ActiveAlarms counts the area's active alarms, OpenHazards its hazard
+	// records not closed or dismissed.
+	ActiveAlarms int `json:"active_alarms"`
+	OpenHazards  int `json:"open_hazards"`
+	MajorHazards int `json:"major_hazards"`
+}
+
+var colourRank = map[string]int{AreaBlue: 0, AreaYellow: 1, AreaOrange: 2, AreaRed: 3}
+
+// areas serves GET /api/v1/areas: every area of the registry's tags with
+// the colour of its most urgent open alarm or hazard.
+func (a *API) areas() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		open, err := a.alarms.List(r.Context(), alerting.AlarmFilter{OpenOnly: true})
+		if err != nil {
+			a.internalError(w, r, "listing alarms", err)
+			return
+		}
+		byArea := map[string]*Area{}
+		for _, t := range a.tags.All() {
+			if t.Area != "" && byArea[t.Area] == nil {
+				byArea[t.Area] = &Area{Area: t.Area, Colour: AreaBlue}
+			}
+		}
+		for name, st := range alerting.AreaStatus(open, a.tags) {
+			ar := byArea[name]
+			if ar == nil {
+				ar = &Area{Area: name}
+				byArea[name] = ar
+			}
+			al := st.Alarm
+			ar.Alarm, ar.ActiveAlarms = &al, st.Active
+			ar.Colour = map[string]string{alerting.ColourRed: AreaRed, alerting.ColourOrange: AreaOrange, alerting.ColourYellow: AreaYellow}[st.Colour]
+		}
+		if a.hazards != nil {
+			hs, err := a.hazards.List(r.Context(), hazard.Filter{Site: a.site,
+				Statuses: []hazard.Status{hazard.Open, hazard.InProgress, hazard.PendingVerification}})
+			if err != nil {
+				a.internalError(w, r, "listing hazards", err)
+				return
+			}
+			for _, h := range hs {
+				ar := byArea[h.Area]
+				if ar == nil || h.Area == "" {
+					continue
+				}
+				ar.OpenHazards++
+				c := AreaYellow
+				if h.Level == hazard.LevelMajor {
+					ar.MajorHazards++
+					c = AreaRed
+				}
+				if colourRank[c] > colourRank[ar.Colour] {
+					ar.Colour = c
+				}
+			}
+		}
+		out := make([]Area, 0, len(byArea))
+		for _, ar := range byArea {
+			out = append(out, *ar)
+		}
+		slices.SortFunc(out, func(x, y Area) int {
+			if d := colourRank[y.Colour] - colourRank[x.Colour]; d != 0 {
+				return d
+			}
+			if x.Area < y.Area {
+				return -1
+			}
+			return 1
+		})
+		writeJSON(w, http.StatusOK, out)
+	}
+}

@@ -1,0 +1,253 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/hazard"
+)
+
+// AlarmFeed is the alarm event bus (*alerting.Bus): every committed
+// transition after a journal seq, replayed then live.
+type AlarmFeed interface {
+	Subscribe(ctx context.Context, afterSeq int64) *alerting.Subscription
+}
+
+// HazardFeed is the hazard engine's event stream (*hazard.Engine), replayed
+// then live, and how far its journal goes.
+type HazardFeed interface {
+	Subscribe(ctx context.Context, afterSeq int64) *hazard.Subscription
+	LastSeq(ctx context.Context) (int64, error)
+}
+
+const streamPath = "/api/v1/stream"
+
+// DefaultHeartbeat is how often an idle stream sends a comment, well under
+// the 60 s idle timeout of common proxies (nginx's proxy_read_timeout).
+const DefaultHeartbeat = 15 * time.Second
+
+// Cursor is a position in both event journals: the last alarm event seq and
+// the last hazard event seq a client has seen. It is every stream event's
+// SSE id, written "a<alarm seq>.h<hazard seq>" (a17.h4), so a client that
+// reconnects with Last-Event-ID resumes both journals where it left off.
+type Cursor struct {
+	Alarm, Hazard int64
+}
+
+func (c Cursor) String() string { return "a" + strconv.FormatInt(c.Alarm, 10) + ".h" + strconv.FormatInt(c.Hazard, 10) }
+
+var cursorRE = regexp.MustCompile(`^a(\d{1,18})\.h(\d{1,18})$`)
+
+var errBadCursor = errors.New("want a<alarm seq>.h<hazard seq>, such as a17.h4")
+
+// ParseCursor reads a stream event id ("a17.h4").
+func ParseCursor(s string) (Cursor, error) {
+	m := cursorRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return Cursor{}, fmt.Errorf("event id %q: %w", s, errBadCursor)
+	}
+	a, _ := strconv.ParseInt(m[1], 10, 64)
+	h, _ := strconv.ParseInt(m[2], 10, 64)
+	return Cursor{Alarm: a, Hazard: h}, nil
+}
+
+// streamFilter selects the events a client wants. Filtered events still
+// move its cursor, so a reconnect does not read them again.
+type streamFilter struct {
+	alarms, hazards bool
+	sites           []string
+	severities      []string // alarm severities
+	classes         []string // alarm classes, hazard categories
+}
+
+func listParam(r *http.Request, key string) []string {
+	var out []string
+	for _, v := range r.URL.Query()[key] {
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func parseStreamFilter(r *http.Request) (streamFilter, error) {
+	f := streamFilter{sites: listParam(r, "site"), severities: listParam(r, "severity"), classes: listParam(r, "class")}
+	kinds := listParam(r, "kind")
+	if len(kinds) == 0 {
+		kinds = []string{"alarm", "hazard"}
+	}
+	for _, k := range kinds {
+		switch k {
+		case "alarm":
+			f.alarms = true
+		case "hazard":
+			f.hazards = true
+		default:
+			return f, fmt.Errorf("kind=%q: want alarm or hazard", k)
+		}
+	}
+	for _, s := range f.severities {
+		if !slices.Contains([]string{alerting.SeverityLow, alerting.SeverityMedium, alerting.SeverityHigh, alerting.SeverityCritical}, s) {
+			return f, fmt.Errorf("severity=%q: want low, medium, high or critical", s)
+		}
+	}
+	return f, nil
+}
+
+func in(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+
+func (f *streamFilter) alarm(ev *alerting.Event) bool {
+	return f.alarms && in(f.sites, ev.Alarm.Site) && in(f.severities, ev.Alarm.Severity) && in(f.classes, ev.Alarm.Class)
+}
+
+// hazard: severity is an alarm notion; a severity filter leaves hazards in.
+func (f *streamFilter) hazard(ev *hazard.Event) bool {
+	return f.hazards && in(f.sites, ev.Hazard.Site) && in(f.classes, ev.Hazard.Category)
+}
+
+// startCursor is where a new stream begins: Last-Event-ID (a reconnect),
+// else ?after=, else the journals' ends (live events only).
+func (a *API) startCursor(r *http.Request) (Cursor, error) {
+	id := r.Header.Get("Last-Event-ID")
+	if id == "" {
+		id = r.URL.Query().Get("after")
+	}
+	if id != "" {
+		return ParseCursor(id)
+	}
+	var c Cursor
+	var err error
+	if c.Alarm, err = a.history.LastSeq(r.Context()); err != nil {
+		return c, fmt.Errorf("alarm journal: %w", err)
+	}
+	if a.hazardFeed != nil {
+		if c.Hazard, err = a.hazardFeed.LastSeq(r.Context()); err != nil {
+			return c, fmt.Errorf("hazard journal: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// stream serves GET /api/v1/stream: Server-Sent Events of alarm and hazard
+// events, each with its Cursor as id. It opens with a "ready" event
+// carrying the starting cursor, and sends a comment every heartbeat; when
+// events were filtered out since the last id, the heartbeat carries the new
+// id so a reconnect skips them.
+func (a *API) stream() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.alarmFeed == nil {
+			writeError(w, http.StatusNotImplemented, "the live stream is not enabled on this gateway")
+			return
+		}
+		f, err := parseStreamFilter(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		cur, err := a.startCursor(r)
+		switch {
+		case errors.Is(err, errBadCursor):
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		case err != nil:
+			a.internalError(w, r, "reading the journals' ends", err)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(a.streamsCtx, cancel) // server shutdown ends streams
+		defer stop()
+
+		alarms := a.alarmFeed.Subscribe(ctx, cur.Alarm)
+		defer alarms.Close()
+		var hazards <-chan hazard.Event
+		if a.hazardFeed != nil {
+			hs := a.hazardFeed.Subscribe(ctx, cur.Hazard)
+			defer hs.Close()
+			hazards = hs.C
+		}
+
+		a.metrics.streamClients.Inc()
+		defer a.metrics.streamClients.Dec()
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		var buf bytes.Buffer
+		sent := cur // the last id the client has
+		flush := func() bool {
+			_, err := w.Write(buf.Bytes())
+			buf.Reset()
+			return err == nil && rc.Flush() == nil
+		}
+		fmt.Fprintf(&buf, "retry: 3000\nid: %s\nevent: ready\ndata: {\"cursor\":%q}\n\n", cur, cur)
+		if !flush() {
+			return
+		}
+		tick := time.NewTicker(a.heartbeat)
+		defer tick.Stop()
+		event := func(kind string, v any) bool {
+			data, err := json.Marshal(v)
+			if err != nil {
+				a.log.Error("api: stream: encoding event", "kind", kind, "err", err)
+				return true // skip it; the cursor still moves
+			}
+			a.metrics.streamEvents.WithLabelValues(kind).Inc()
+			fmt.Fprintf(&buf, "id: %s\nevent: %s\ndata: %s\n\n", cur, kind, data)
+			sent = cur
+			return flush()
+		}
+		for {
+			select {
+			case ev, ok := <-alarms.C:
+				if !ok {
+					if err := alarms.Err(); err != nil {
+						a.log.Error("api: stream: alarm feed ended", "err", err, "request_id", requestID(r))
+					}
+					return
+				}
+				cur.Alarm = ev.Seq
+				if f.alarm(&ev) && !event("alarm", ev) {
+					return
+				}
+			case ev, ok := <-hazards:
+				if !ok {
+					return // the hazard subscription logs its own errors; the client reconnects
+				}
+				cur.Hazard = ev.Seq
+				if f.hazard(&ev) && !event("hazard", ev) {
+					return
+				}
+			case <-tick.C:
+				// An id line alone moves the client's Last-Event-ID without
+				// an event (HTML's SSE: the id is set before the empty data
+				// check).
+				if sent != cur {
+					fmt.Fprintf(&buf, "id: %s\n\n", cur)
+					sent = cur
+				}
+				buf.WriteString(": ping\n\n")
+				if !flush() {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
