@@ -211,7 +211,7 @@ func testAlarms() []alerting.Alarm {
 	}
 }
 
-func testTags(t *testing.T) *collector.Registry {
+func testTags(t testing.TB) *collector.Registry {
 	t.Helper()
 	reg := collector.NewRegistry()
 	for _, tg := range []collector.Tag{

@@ -109,12 +109,13 @@ func TestHazardRoutesWithoutHazards(t *testing.T) {
 // (a gas detector silent for 24 h) and one 一般隐患 (pipe over-pressure).
 type engineFixture struct {
 	h       http.Handler
+	journal *alerting.Journal
 	eng     *hazard.Engine
 	major   int64
 	general int64
 }
 
-func newEngineFixture(t *testing.T) *engineFixture {
+func newEngineFixture(t testing.TB) *engineFixture {
 	t.Helper()
 	ctx := context.Background()
 	j, err := alerting.OpenJournal(ctx, filepath.Join(t.TempDir(), "hazgate.db"))
@@ -150,7 +151,7 @@ func newEngineFixture(t *testing.T) *engineFixture {
 	if err := eng.Tick(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	f := &engineFixture{eng: eng}
+	f := &engineFixture{eng: eng, journal: j}
 	hs, err := eng.List(ctx, hazard.Filter{})
 	if err != nil || len(hs) != 2 {
 		t.Fatalf("fixture records %+v, %v", hs, err)

@@ -1,0 +1,330 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/hazard"
+)
+
+// streamFixture serves the API over real HTTP on a real journal, bus and
+// hazard engine (the engineFixture's two records).
+type streamFixture struct {
+	*engineFixture
+	j   *alerting.Journal
+	bus *alerting.Bus
+	srv *httptest.Server
+	n   int // alarms raised, for unique rule names
+}
+
+func newStreamFixture(t testing.TB, heartbeat time.Duration) *streamFixture {
+	t.Helper()
+	ef := newEngineFixture(t)
+	f := &streamFixture{engineFixture: ef, j: ef.journal}
+	f.bus = alerting.NewBus(f.j, nil)
+	fa := newFakeAlarms()
+	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t), Alarms: fa, Control: fa, History: f.j,
+		Hazards: ef.eng, AlarmFeed: f.bus, HazardFeed: ef.eng, Heartbeat: heartbeat, Tokens: testTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// raise commits and publishes an alarm event, as the engine does.
+func (f *streamFixture) raise(t testing.TB, tag, severity string) alerting.Event {
+	t.Helper()
+	f.n++ // one open alarm per tag and rule: each raise is its own rule
+	a := alerting.Alarm{Site: "cz-demo-01", Tag: tag, Rule: fmt.Sprintf("r%d-%s", f.n, severity), Class: "lel", Severity: severity,
+		State: alerting.ActiveUnacked, Active: true, Count: 1, RaisedAt: time.Now()}
+	ev, err := f.j.Commit(context.Background(), alerting.EventRaised, a, a.RaisedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.bus.Publish(ev)
+	return ev
+}
+
+type sseEvent struct {
+	id, event, data string
+	comment         bool
+}
+
+type sseClient struct {
+	resp *http.Response
+	sc   *bufio.Scanner
+	ch   chan sseEvent
+}
+
+// connect opens the stream; lastID "" sends no Last-Event-ID.
+func (f *streamFixture) connect(t testing.TB, query, lastID string) *sseClient {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+streamPath+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenOf(RoleViewer))
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	c := &sseClient{resp: resp, sc: bufio.NewScanner(resp.Body), ch: make(chan sseEvent, 1024)}
+	go func() {
+		defer close(c.ch)
+		var ev sseEvent
+		for c.sc.Scan() {
+			line := c.sc.Text()
+			switch {
+			case line == "":
+				if ev != (sseEvent{}) {
+					c.ch <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, ":"):
+				c.ch <- sseEvent{comment: true, data: line}
+			default:
+				k, v, _ := strings.Cut(line, ": ")
+				switch k {
+				case "id":
+					ev.id = v
+				case "event":
+					ev.event = v
+				case "data":
+					ev.data = v
+				}
+			}
+		}
+	}()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *sseClient) close() { c.resp.Body.Close() }
+
+// next returns the next event that is not a comment.
+func (c *sseClient) next(t testing.TB) sseEvent {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.ch:
+			if !ok {
+				t.Fatal("stream closed")
+			}
+			if !ev.comment {
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no event within 5 s")
+		}
+	}
+}
+
+// seqOf decodes an alarm or hazard event's journal seq.
+func seqOf(t testing.TB, ev sseEvent) int64 {
+	t.Helper()
+	var v struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(ev.data), &v); err != nil || v.Seq == 0 {
+		t.Fatalf("event %s %q: %v", ev.event, ev.data, err)
+	}
+	return v.Seq
+}
+
+func TestStreamResumesWithLastEventID(t *testing.T) {
+	f := newStreamFixture(t, time.Hour)
+	ctx := context.Background()
+	operator := hazard.Actor{Name: "ctrl-room", Rectify: true}
+
+	c := f.connect(t, "", "")
+	ready := c.next(t)
+	if ready.event != "ready" {
+		t.Fatalf("first event %+v, want ready", ready)
+	}
+	start, err := ParseCursor(ready.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarmStart, _ := f.j.LastSeq(ctx)
+	hazardStart, _ := f.eng.LastSeq(ctx)
+	if start.Alarm != alarmStart || start.Hazard != hazardStart || alarmStart == 0 || hazardStart == 0 {
+		t.Fatalf("start cursor %v, want a%d.h%d (live only)", start, alarmStart, hazardStart)
+	}
+
+	// Before the disconnect: two alarms and a hazard change.
+	f.raise(t, "T101-LEL", alerting.SeverityHigh)
+	f.raise(t, "T102-LEL", alerting.SeverityMedium)
+	if _, err := f.eng.Transition(ctx, f.general, operator, hazard.TransitionRequest{To: hazard.InProgress}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int64{"alarm": alarmStart, "hazard": hazardStart}
+	var lastID string
+	for range 3 {
+		ev := c.next(t)
+		s := seqOf(t, ev)
+		if s != seen[ev.event]+1 {
+			t.Fatalf("%s seq %d after %d", ev.event, s, seen[ev.event])
+		}
+		seen[ev.event] = s
+		lastID = ev.id
+	}
+	if want := (Cursor{Alarm: seen["alarm"], Hazard: seen["hazard"]}).String(); lastID != want {
+		t.Fatalf("last id %q, want %q", lastID, want)
+	}
+	c.close()
+
+	// While disconnected: more of both.
+	for range 5 {
+		f.raise(t, "T101-LEL", alerting.SeverityLow)
+	}
+	if _, err := f.eng.Transition(ctx, f.general, operator, hazard.TransitionRequest{To: hazard.PendingVerification, Comment: "阀门已更换"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.Supervise(ctx, f.major, hazard.Actor{Name: "bureau", Supervise: true}, hazard.SuperviseRequest{Note: "挂牌督办"}); err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := f.connect(t, "", lastID)
+	if ev := c2.next(t); ev.event != "ready" || ev.id != lastID {
+		t.Fatalf("resumed ready %+v, want id %s", ev, lastID)
+	}
+	// Live while the replay may still be running.
+	f.raise(t, "T102-LEL", alerting.SeverityCritical)
+	counts := map[string]int{}
+	for range 5 + 2 + 1 {
+		ev := c2.next(t)
+		s := seqOf(t, ev)
+		if s != seen[ev.event]+1 {
+			t.Fatalf("%s seq %d after %d: a gap or a duplicate", ev.event, s, seen[ev.event])
+		}
+		seen[ev.event] = s
+		counts[ev.event]++
+		if want := (Cursor{Alarm: seen["alarm"], Hazard: seen["hazard"]}).String(); ev.id != want {
+			t.Fatalf("event id %q, want %q", ev.id, want)
+		}
+	}
+	if counts["alarm"] != 6 || counts["hazard"] != 2 {
+		t.Fatalf("after resume: %v, want 6 alarm and 2 hazard events", counts)
+	}
+	lastAlarm, _ := f.j.LastSeq(ctx)
+	lastHazard, _ := f.eng.LastSeq(ctx)
+	if seen["alarm"] != lastAlarm || seen["hazard"] != lastHazard {
+		t.Fatalf("saw up to %v, journals end at a%d.h%d", seen, lastAlarm, lastHazard)
+	}
+	select {
+	case ev := <-c2.ch:
+		if !ev.comment {
+			t.Fatalf("extra event %+v", ev)
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestStreamFiltersAndHeartbeat(t *testing.T) {
+	f := newStreamFixture(t, 30*time.Millisecond)
+	c := f.connect(t, "?severity=high,critical&kind=alarm", "")
+	c.next(t) // ready
+	f.raise(t, "T101-LEL", alerting.SeverityLow)
+	high := f.raise(t, "T101-LEL", alerting.SeverityHigh)
+	ev := c.next(t)
+	var got alerting.Event
+	if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
+		t.Fatal(err)
+	}
+	if ev.event != "alarm" || got.Alarm.Severity != alerting.SeverityHigh || got.Seq != high.Seq || !strings.HasPrefix(ev.id, fmt.Sprintf("a%d.", high.Seq)) {
+		t.Fatalf("filtered stream gave %+v (%+v)", ev, got)
+	}
+	// A filtered-out event moves the id on the next heartbeat, so a
+	// reconnect does not read it again.
+	medium := f.raise(t, "T101-LEL", alerting.SeverityMedium)
+	deadline := time.After(5 * time.Second)
+	var idMoved, pinged bool
+	for !idMoved || !pinged {
+		select {
+		case ev := <-c.ch:
+			switch {
+			case ev.comment && ev.data == ": ping":
+				pinged = true
+			case ev.id != "" && ev.event == "" && strings.HasPrefix(ev.id, fmt.Sprintf("a%d.", medium.Seq)):
+				idMoved = true
+			case !ev.comment:
+				t.Fatalf("unexpected %+v", ev)
+			}
+		case <-deadline:
+			t.Fatalf("id moved %v, pinged %v", idMoved, pinged)
+		}
+	}
+}
+
+func TestStreamRejects(t *testing.T) {
+	f := newFixture(t, testTokens)
+	for _, q := range []string{"?kind=metrics", "?severity=urgent", "?after=17", "?after=a1.hx"} {
+		rec := f.do(t, http.MethodGet, streamPath+q, tokenOf(RoleViewer))
+		if rec.Code != 400 {
+			t.Errorf("%s: %d %s, want 400", q, rec.Code, rec.Body)
+		}
+		assertErrorBody(t, rec)
+	}
+}
+
+func TestParseCursor(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Cursor
+		ok   bool
+	}{
+		{"a17.h4", Cursor{17, 4}, true},
+		{" a0.h0 ", Cursor{}, true},
+		{"a17", Cursor{}, false},
+		{"h4.a17", Cursor{}, false},
+		{"a-1.h2", Cursor{}, false},
+		{"a99999999999999999999.h1", Cursor{}, false},
+	} {
+		got, err := ParseCursor(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseCursor(%q) = %v, %v", tt.in, got, err)
+		}
+		if tt.ok && got.String() != strings.TrimSpace(tt.in) {
+			t.Errorf("round trip %q -> %q", tt.in, got.String())
+		}
+	}
+}
+
+// BenchmarkStreamFanout measures one alarm event committed, published and
+// read by N stream clients over loopback HTTP.
+func BenchmarkStreamFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			f := newStreamFixture(b, time.Hour)
+			clients := make([]*sseClient, n)
+			for i := range clients {
+				clients[i] = f.connect(b, "", "")
+				clients[i].next(b) // ready
+			}
+			for b.Loop() {
+				f.raise(b, "T101-LEL", alerting.SeverityHigh)
+				for _, c := range clients {
+					c.next(b)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
