@@ -18,6 +18,10 @@ import (
 	"hazgate/protocols"
 )
 
+// maxCreatedTags caps the tags one listener creates on first sight, so a
+// broken or hostile device inventing component addresses cannot fill memory.
+const maxCreatedTags = 200_000
+
 // minWriteTimeout bounds a reply's write: a device on a 4G link may be slow,
 // but a stuck one must not hold its connection's goroutine for ever.
 const minWriteTimeout = 2 * time.Second
@@ -45,6 +49,7 @@ type Stats struct {
 	Unexpected   uint64            `json:"unexpected"`    // frames of a command a centre does not expect (control, request, ...)
 	Unknown      map[string]uint64 `json:"unknown_types"` // units of types not decoded, confirmed, by type
 	Foreign      uint64            `json:"foreign"`       // readings dropped: their tag belongs to another device
+	Overflow     uint64            `json:"overflow"`      // readings dropped: the listener created maxCreatedTags tags already
 	CommLoss     uint64            `json:"comm_loss"`     // devices that went silent
 }
 
@@ -112,11 +117,12 @@ type Listener struct {
 	mu      sync.Mutex
 	devices map[Address]*device
 	seen    map[string]bool // tag id: ours (true) or another device's (false)
+	created int
 	conns   map[*conn]struct{}
 	unknown map[uint8]uint64
 
 	accepted, refused, rejected, frames, heartbeats, confirms, denies,
-	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, commLoss atomic.Uint64
+	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, overflow, commLoss atomic.Uint64
 }
 
 // device is one transmission device; every field is guarded by Listener.mu.
@@ -195,9 +201,6 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 // create); the rest are created on first sight.
 func (l *Listener) Tags() []collector.Tag { return l.declared }
 
-// ID is the listener's device id in the config.
-func (l *Listener) ID() string { return l.id }
-
 // Addr waits for Run to bind and returns the bound address (tests listen
 // on port 0).
 func (l *Listener) Addr(ctx context.Context) (net.Addr, error) {
@@ -216,7 +219,7 @@ func (l *Listener) Stats() Stats {
 		Accepted: l.accepted.Load(), Refused: l.refused.Load(), Rejected: l.rejected.Load(), Frames: l.frames.Load(),
 		Heartbeats: l.heartbeats.Load(), Confirms: l.confirms.Load(), Denies: l.denies.Load(),
 		BadChecksum: l.badChecksum.Load(), BadLength: l.badLength.Load(), DecodeErrors: l.decodeErrors.Load(),
-		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), CommLoss: l.commLoss.Load(),
+		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), Overflow: l.overflow.Load(), CommLoss: l.commLoss.Load(),
 		Unknown: map[string]uint64{},
 	}
 	l.mu.Lock()
@@ -457,11 +460,19 @@ func (l *Listener) emitReadings(ctx context.Context, d *device, rs []reading) er
 	l.mu.Lock()
 	for _, r := range rs {
 		ours, known := l.seen[r.tag.ID]
+		if !known && l.created >= maxCreatedTags {
+			if l.overflow.Add(1) == 1 {
+				l.log.Error("gb26875 tag limit reached: readings of new tags are dropped", "limit", maxCreatedTags, "tag", r.tag.ID)
+			}
+			continue
+		}
 		if !known {
 			t := r.tag
 			t.Site, t.Device = l.site, l.id
 			err := l.tags.Add(t)
-			if ours = err == nil; !ours {
+			if ours = err == nil; ours {
+				l.created++
+			} else {
 				l.log.Warn("gb26875 tag belongs to another device; its readings are dropped", "tag", t.ID, "err", err)
 			}
 			l.seen[t.ID] = ours
