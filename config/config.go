@@ -20,6 +20,7 @@ type Config struct {
 	// Northbound publishes alarm transitions to an upstream broker (a
 	// regulator's hub, a group platform).
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
+	Webhooks   []Webhook   `yaml:"webhooks" doc:"HTTP receivers of alarm and hazard events (config/http.go)."`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-"`
@@ -51,7 +52,7 @@ type Token struct {
 // modbus.go, MQTTDevice in mqtt.go), so they sit flat under the device in YAML.
 type Device struct {
 	ID       string `yaml:"id" required:"true" doc:"Unique device id."`
-	Protocol string `yaml:"protocol" required:"true" doc:"modbus or mqtt."`
+	Protocol string `yaml:"protocol" required:"true" doc:"modbus, mqtt or gb26875."`
 	// URL is the transport: for Modbus in simonvetter/modbus form
 	// (tcp://host:port, rtu:///dev/ttyS0, rtuovertcp://host:port,
 	// tcp+tls://host:port), for MQTT the broker. Required but for listeners (gb26875).

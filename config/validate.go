@@ -72,6 +72,7 @@ func (d *decoder) validate(c *Config) {
 	if c.Northbound != nil {
 		d.validateNorthbound(c.Northbound)
 	}
+	d.validateWebhooks(c.Webhooks)
 }
 
 // short names the line of a path, for "first at" notes.

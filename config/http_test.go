@@ -1,0 +1,53 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWebhookConfig(t *testing.T) {
+	base := "site: {id: s}\n"
+	tests := []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "defaults", yaml: "webhooks: [{name: platform, url: https://example.com/hook}]\n"},
+		{name: "full", yaml: "webhooks:\n  - {name: p-1, url: http://h/x, events: [alarm.raised, hazard.*], severities: [high], secret: "${HOOK_SECRET}", timeout: 2s, min_backoff: 100ms, max_backoff: 1m}\n",
+			env: map[string]string{"HOOK_SECRET": "s3cret"}},
+		{name: "unset secret", yaml: "webhooks: [{name: p, url: http://h/x, secret: "${NOPE}"}]\n", wantErr: "NOPE"},
+		{name: "bad name", yaml: "webhooks: [{name: a/b, url: http://h/x}]\n", wantErr: `c.yaml:2:19: webhook name "a/b"`},
+		{name: "duplicate", yaml: "webhooks:\n  - {name: p, url: http://h/x}\n  - {name: p, url: http://h/y}\n", wantErr: `c.yaml:4:12: duplicate webhook name "p" (first at line 3)`},
+		{name: "bad url", yaml: "webhooks: [{name: p, url: ftp://h/x}]\n", wantErr: "webhooks[0].url: bad URL"},
+		{name: "unknown event", yaml: "webhooks: [{name: p, url: http://h, events: [alarm.exploded]}]\n", wantErr: `unknown event "alarm.exploded"`},
+		{name: "bad severity", yaml: "webhooks: [{name: p, url: http://h, severities: [urgent]}]\n", wantErr: `unknown severity "urgent"`},
+		{name: "backoff order", yaml: "webhooks: [{name: p, url: http://h, min_backoff: 1m, max_backoff: 1s}]\n", wantErr: "min_backoff <= max_backoff"},
+		{name: "missing url", yaml: "webhooks: [{name: p}]\n", wantErr: `missing required key "url"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(base+tt.yaml), env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := cfg.Webhooks[0]
+			if w.Timeout <= 0 || w.MinBackoff <= 0 || w.MaxBackoff < w.MinBackoff {
+				t.Errorf("defaults not applied: %+v", w)
+			}
+			if tt.name == "defaults" && (w.Timeout != 10*time.Second || w.MinBackoff != time.Second || w.MaxBackoff != 5*time.Minute) {
+				t.Errorf("defaults %+v", w)
+			}
+			if tt.name == "full" && (w.Secret != "s3cret" || len(w.Events) != 2 || w.MaxBackoff != time.Minute) {
+				t.Errorf("full %+v", w)
+			}
+		})
+	}
+}
