@@ -15,9 +15,9 @@ func TestWebhookConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", yaml: "webhooks: [{name: platform, url: https://example.com/hook}]\n"},
-		{name: "full", yaml: "webhooks:\n  - {name: p-1, url: http://h/x, events: [alarm.raised, hazard.*], severities: [high], secret: "${HOOK_SECRET}", timeout: 2s, min_backoff: 100ms, max_backoff: 1m}\n",
+		{name: "full", yaml: "webhooks:\n  - {name: p-1, url: http://h/x, events: [alarm.raised, hazard.*], severities: [high], secret: \"${HOOK_SECRET}\", timeout: 2s, min_backoff: 100ms, max_backoff: 1m}\n",
 			env: map[string]string{"HOOK_SECRET": "s3cret"}},
-		{name: "unset secret", yaml: "webhooks: [{name: p, url: http://h/x, secret: "${NOPE}"}]\n", wantErr: "NOPE"},
+		{name: "unset secret", yaml: "webhooks: [{name: p, url: http://h/x, secret: \"${NOPE}\"}]\n", wantErr: "NOPE"},
 		{name: "bad name", yaml: "webhooks: [{name: a/b, url: http://h/x}]\n", wantErr: `c.yaml:2:19: webhook name "a/b"`},
 		{name: "duplicate", yaml: "webhooks:\n  - {name: p, url: http://h/x}\n  - {name: p, url: http://h/y}\n", wantErr: `c.yaml:4:12: duplicate webhook name "p" (first at line 3)`},
 		{name: "bad url", yaml: "webhooks: [{name: p, url: ftp://h/x}]\n", wantErr: "webhooks[0].url: bad URL"},
