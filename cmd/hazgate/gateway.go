@@ -21,6 +21,7 @@ import (
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols"
+	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
 	"hazgate/protocols/mqtt"
 )
@@ -130,9 +131,20 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		g.devices = append(g.devices, d)
 	}
 
+	// GB/T 26875.3 listeners take operator commands (clock sync, 查岗) from the API.
+	var uitd api.UITDControl
+	var listeners gb26875.Listeners
+	for _, d := range g.devices {
+		if l, ok := d.(*gb26875.Listener); ok {
+			listeners = append(listeners, l)
+		}
+	}
+	if len(listeners) > 0 {
+		uitd = listeners // a nil interface, not an empty list, when there are none: the routes answer 501
+	}
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
-		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards,
+		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
 		Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
 	})
 	if err != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/collector"
+	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
 	"hazgate/protocols/modbus/modbustest"
 	"hazgate/sim"
@@ -271,4 +275,51 @@ func mqttClient(t *testing.T, broker, id string) paho.Client {
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	return c
+}
+
+// TestUITDFireToAlarm: a simulated 用户信息传输装置 reports a fire over GB/T
+// 26875.3 to the gateway's listener; the state rule raises the alarm, named
+// after the component's GB 18030 description, and the API lists the device.
+func TestUITDFireToAlarm(t *testing.T) {
+	cfg := parseConfig(t, `
+site: {id: fire-centre}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: centre, protocol: gb26875, listen: "127.0.0.1:0", heartbeat: 1s}
+rules:
+  - {name: fas, match: {kind: fire_panel}, states: {fire: critical, fault: medium}}
+`, map[string]string{"DIR": t.TempDir()})
+	g, base, _ := startGateway(t, cfg)
+	ln := g.devices[0].(*gb26875.Listener)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr, err := ln.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := sim.DialUITD(ctx, addr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	const fire = 1 << 1 // component state bit 1
+	if err := dev.Component(ctx, gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: 27}, fire, "三号楼二层烟感"); err != nil {
+		t.Fatalf("send fire: %v", err)
+	}
+	a := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == "UITD-000000001234.S1-1.Z3-P27.fire" && a.Rule == "fas" && a.Severity == alerting.SeverityCritical
+	})
+	if tag, ok := g.registry.Lookup(a.Tag); !ok || tag.Name != "三号楼二层烟感" || tag.Kind != "fire_panel" {
+		t.Errorf("tag metadata %+v, want the GB 18030 description as its name", tag)
+	}
+	resp, err := http.Get(base + "/api/v1/uitds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "000000001234") {
+		t.Errorf("GET /api/v1/uitds: %s %s", resp.Status, body)
+	}
 }
