@@ -91,7 +91,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 	var doc struct {
-		OpenAPI string                                       `json:"openapi"`
+		OpenAPI string                                         `json:"openapi"`
 		Paths   map[string]map[string]struct{ Summary string } `json:"paths"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {

@@ -44,7 +44,9 @@ type Cursor struct {
 	Alarm, Hazard int64
 }
 
-func (c Cursor) String() string { return "a" + strconv.FormatInt(c.Alarm, 10) + ".h" + strconv.FormatInt(c.Hazard, 10) }
+func (c Cursor) String() string {
+	return "a" + strconv.FormatInt(c.Alarm, 10) + ".h" + strconv.FormatInt(c.Hazard, 10)
+}
 
 var cursorRE = regexp.MustCompile(`^a(\d{1,18})\.h(\d{1,18})$`)
 

@@ -196,8 +196,8 @@ func TestFiltersAndRefusals(t *testing.T) {
 	cfg.Events = []string{"alarm.*"}
 	cfg.Severities = []string{alerting.SeverityHigh, alerting.SeverityCritical}
 	d := f.start(t, cfg)
-	f.raise(t, alerting.SeverityHigh)       // refused with 400: not retried
-	f.raise(t, alerting.SeverityLow)        // filtered
+	f.raise(t, alerting.SeverityHigh) // refused with 400: not retried
+	f.raise(t, alerting.SeverityLow)  // filtered
 	e3 := f.raise(t, alerting.SeverityCritical)
 	waitFor(t, "one delivery", func() bool { got, _ := r.got(); return len(got) == 1 })
 	got, attempts := r.got()
