@@ -1,0 +1,399 @@
+// hazgate console: plain JavaScript, no build step, no CDN.
+'use strict';
+
+const I18N = {
+  zh: {
+    'tab.alarms': '报警', 'tab.overview': '总览', 'tab.tags': '点位', 'tab.hazards': '隐患',
+    'live.on': '实时', 'live.off': '未连接', 'sound.on': '声音：开', 'sound.off': '声音：关', 'logout': '退出',
+    'login.prompt': '请输入访问令牌', 'login.button': '登录', 'login.bad': '令牌无效', 'login.limited': '失败次数过多，请稍后再试',
+    'filter.state': '状态', 'filter.allOpen': '全部未关闭', 'filter.status': '状态',
+    'state.active_unacked': '报警未确认', 'state.active_acked': '报警已确认', 'state.cleared_unacked': '已恢复未确认',
+    'state.normal': '已关闭', 'state.shelved': '已搁置', 'state.out_of_service': '停用',
+    'col.time': '时间', 'col.tag': '点位', 'col.message': '内容', 'col.severity': '级别', 'col.value': '值', 'col.state': '状态',
+    'col.name': '名称', 'col.area': '区域', 'col.quality': '质量', 'col.number': '编号', 'col.level': '等级',
+    'col.description': '描述', 'col.deadline': '整改时限', 'col.status': '状态',
+    'sev.low': '低', 'sev.medium': '中', 'sev.high': '高', 'sev.critical': '紧急',
+    'ack': '确认', 'shelve': '搁置', 'unshelve': '解除搁置', 'shelve.reason': '搁置原因：', 'shelve.minutes': '搁置分钟数：',
+    'count': '共 {n} 条', 'page': '第 {p}/{n} 页',
+    'colour.red': '红：二级报警或重大隐患', 'colour.orange': '橙：一级报警', 'colour.yellow': '黄：设备故障或一般隐患', 'colour.blue': '蓝：正常',
+    'area.alarms': '报警 {n}', 'area.hazards': '隐患 {n}',
+    'hz.notDone': '未销号', 'hz.all': '全部', 'hz.open': '待整改', 'hz.in_progress': '整改中', 'hz.pending_verification': '待验收',
+    'hz.closed': '已销号', 'hz.dismissed': '误报', 'hz.overdue': '超期', 'hz.export': '导出台账', 'hz.supervised': '督办',
+    'to.in_progress': '开始整改', 'to.pending_verification': '提交验收', 'to.closed': '销号', 'to.dismissed': '误报',
+    'to.back': '退回整改', 'supervise': '挂牌督办', 'comment': '说明：',
+    'quality.good': '正常', 'quality.uncertain': '可疑', 'quality.bad': '故障', 'done': '完成', 'failed': '失败：',
+  },
+  en: {
+    'tab.alarms': 'Alarms', 'tab.overview': 'Overview', 'tab.tags': 'Tags', 'tab.hazards': 'Hazards',
+    'live.on': 'Live', 'live.off': 'Disconnected', 'sound.on': 'Sound: on', 'sound.off': 'Sound: off', 'logout': 'Log out',
+    'login.prompt': 'Access token', 'login.button': 'Log in', 'login.bad': 'Invalid token', 'login.limited': 'Too many failures; try again later',
+    'filter.state': 'State', 'filter.allOpen': 'All open', 'filter.status': 'Status',
+    'state.active_unacked': 'Active, unacked', 'state.active_acked': 'Active, acked', 'state.cleared_unacked': 'Cleared, unacked',
+    'state.normal': 'Closed', 'state.shelved': 'Shelved', 'state.out_of_service': 'Out of service',
+    'col.time': 'Time', 'col.tag': 'Tag', 'col.message': 'Message', 'col.severity': 'Severity', 'col.value': 'Value', 'col.state': 'State',
+    'col.name': 'Name', 'col.area': 'Area', 'col.quality': 'Quality', 'col.number': 'Number', 'col.level': 'Level',
+    'col.description': 'Description', 'col.deadline': 'Deadline', 'col.status': 'Status',
+    'sev.low': 'Low', 'sev.medium': 'Medium', 'sev.high': 'High', 'sev.critical': 'Critical',
+    'ack': 'Ack', 'shelve': 'Shelve', 'unshelve': 'Unshelve', 'shelve.reason': 'Reason for shelving:', 'shelve.minutes': 'Minutes:',
+    'count': '{n} alarms', 'page': 'page {p}/{n}',
+    'colour.red': 'Red: level-2 alarm or major hazard', 'colour.orange': 'Orange: level-1 alarm',
+    'colour.yellow': 'Yellow: equipment fault or general hazard', 'colour.blue': 'Blue: normal',
+    'area.alarms': '{n} alarms', 'area.hazards': '{n} hazards',
+    'hz.notDone': 'Not closed', 'hz.all': 'All', 'hz.open': 'Open', 'hz.in_progress': 'In progress', 'hz.pending_verification': 'Pending verification',
+    'hz.closed': 'Closed', 'hz.dismissed': 'Dismissed', 'hz.overdue': 'Overdue', 'hz.export': 'Export ledger', 'hz.supervised': 'Supervised',
+    'to.in_progress': 'Start work', 'to.pending_verification': 'Submit', 'to.closed': 'Close', 'to.dismissed': 'Dismiss',
+    'to.back': 'Send back', 'supervise': 'Supervise', 'comment': 'Comment:',
+    'quality.good': 'good', 'quality.uncertain': 'uncertain', 'quality.bad': 'bad', 'done': 'Done', 'failed': 'Failed: ',
+  },
+};
+
+const PAGE = 100; // alarm rows per page: the list stays fast with thousands open
+const $ = (id) => document.getElementById(id);
+const S = {
+  lang: localStorage.getItem('hazgate.lang') || 'zh',
+  token: sessionStorage.getItem('hazgate.token') || '',
+  me: null, alarms: new Map(), page: 0, sound: false, tag: null, hazards: [], stream: null,
+};
+
+function t(key, vars) {
+  let s = (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key;
+  for (const k in vars || {}) s = s.replace('{' + k + '}', vars[k]);
+  return s;
+}
+const can = (perm) => !!S.me && S.me.permissions.includes(perm);
+const fmtTime = (s) => s ? new Date(s).toLocaleString(S.lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false }) : '';
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const k in attrs || {}) {
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), attrs[k]);
+    else if (k === 'className') e.className = attrs[k];
+    else e.setAttribute(k, attrs[k]);
+  }
+  for (const c of kids) if (c != null) e.append(c);
+  return e;
+}
+function toast(msg) {
+  const p = $('toast');
+  p.textContent = msg; p.hidden = false;
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => { p.hidden = true; }, 4000);
+}
+
+async function api(path, opts) {
+  opts = opts || {};
+  const headers = Object.assign({}, opts.headers);
+  if (S.token) headers.Authorization = 'Bearer ' + S.token;
+  if (opts.body) headers['Content-Type'] = 'application/json';
+  const resp = await fetch(path, Object.assign({}, opts, { headers }));
+  if (resp.status === 401) { showLogin(); throw new Error(t('login.bad')); }
+  if (!resp.ok) {
+    let msg = resp.status + '';
+    try { msg = (await resp.json()).error; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return opts.raw ? resp : resp.json();
+}
+
+function applyLang() {
+  document.documentElement.lang = S.lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  $('lang').textContent = S.lang === 'zh' ? 'English' : '中文';
+  $('sound').textContent = t(S.sound ? 'sound.on' : 'sound.off');
+  $('live').textContent = t(S.stream ? 'live.on' : 'live.off');
+  renderAll();
+}
+
+function showLogin(msg) {
+  if (S.stream) { S.stream.abort(); S.stream = null; }
+  $('app').hidden = true; $('login').hidden = false;
+  $('login-error').textContent = msg || '';
+}
+
+async function start() {
+  let resp;
+  try {
+    resp = await fetch('/api/v1/whoami', { headers: S.token ? { Authorization: 'Bearer ' + S.token } : {} });
+  } catch (e) { setTimeout(start, 3000); return; }
+  if (resp.status === 401 || resp.status === 429) {
+    sessionStorage.removeItem('hazgate.token'); S.token = '';
+    showLogin(resp.status === 429 ? t('login.limited') : (S.tried ? t('login.bad') : ''));
+    return;
+  }
+  S.me = await resp.json();
+  $('login').hidden = true; $('app').hidden = false;
+  $('logout').hidden = !S.me.authenticated;
+  $('site').textContent = S.me.site;
+  $('user').textContent = S.me.name + ' (' + S.me.role + ')';
+  connect('');
+  await loadAlarms();
+  applyLang();
+}
+
+// The live feed: Server-Sent Events read with fetch, so the token goes in
+// a header, not the URL. Reconnects resume from the last event id.
+async function connect(lastId) {
+  const ctl = new AbortController();
+  S.stream = ctl;
+  const headers = {};
+  if (S.token) headers.Authorization = 'Bearer ' + S.token;
+  if (lastId) headers['Last-Event-ID'] = lastId;
+  let id = lastId;
+  try {
+    const resp = await fetch('/api/v1/stream', { headers, signal: ctl.signal });
+    if (!resp.ok) throw new Error('stream ' + resp.status);
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i); buf = buf.slice(i + 2);
+        let ev = '', data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) id = line.slice(4);
+          else if (line.startsWith('event: ')) ev = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (ev === 'ready') { $('live').className = 'on'; $('live').textContent = t('live.on'); if (lastId) loadAlarms(); }
+        else if (ev === 'alarm') onAlarmEvent(JSON.parse(data));
+        else if (ev === 'hazard') onHazardEvent(JSON.parse(data));
+      }
+    }
+  } catch (e) {
+    if (ctl.signal.aborted) return;
+  }
+  if (S.stream !== ctl) return;
+  $('live').className = 'off'; $('live').textContent = t('live.off');
+  setTimeout(() => { if (S.stream === ctl) connect(id); }, 3000);
+}
+
+function onAlarmEvent(ev) {
+  const a = ev.alarm;
+  const isNew = !S.alarms.has(a.id) && a.state === 'active_unacked';
+  if (a.state === 'normal') S.alarms.delete(a.id); else S.alarms.set(a.id, a);
+  if (isNew) beep();
+  renderAlarms();
+  scheduleRefresh();
+}
+function onHazardEvent() { scheduleRefresh(); }
+
+// Overview and hazards reload at most once a second during a burst.
+function scheduleRefresh() {
+  if (scheduleRefresh.timer) return;
+  scheduleRefresh.timer = setTimeout(() => {
+    scheduleRefresh.timer = null;
+    const tab = currentTab();
+    if (tab === 'overview') loadAreas();
+    if (tab === 'hazards') loadHazards();
+  }, 1000);
+}
+
+function beep() {
+  if (!S.sound) return;
+  try {
+    S.audio = S.audio || new AudioContext();
+    const o = S.audio.createOscillator(), g = S.audio.createGain();
+    o.frequency.value = 880; g.gain.value = 0.2;
+    o.connect(g); g.connect(S.audio.destination);
+    o.start(); o.stop(S.audio.currentTime + 0.4);
+  } catch (e) { /* no audio device */ }
+}
+
+async function loadAlarms() {
+  const list = await api('/api/v1/alarms');
+  S.alarms = new Map(list.map((a) => [a.id, a]));
+  renderAlarms();
+}
+
+function sortedAlarms() {
+  const want = $('alarm-state').value;
+  const order = { active_unacked: 0, cleared_unacked: 1, active_acked: 2, shelved: 3, out_of_service: 4 };
+  return [...S.alarms.values()]
+    .filter((a) => !want || a.state === want)
+    .sort((x, y) => (order[x.state] - order[y.state]) || (y.raised_at < x.raised_at ? -1 : y.raised_at > x.raised_at ? 1 : y.id - x.id));
+}
+
+function renderAlarms() {
+  const all = sortedAlarms();
+  const pages = Math.max(1, Math.ceil(all.length / PAGE));
+  S.page = Math.min(S.page, pages - 1);
+  $('alarm-count').textContent = t('count', { n: all.length });
+  $('alarm-page').textContent = t('page', { p: S.page + 1, n: pages });
+  $('alarm-prev').disabled = S.page === 0;
+  $('alarm-next').disabled = S.page >= pages - 1;
+  const rows = all.slice(S.page * PAGE, (S.page + 1) * PAGE).map((a) => {
+    const acts = el('td');
+    if (can('ack')) {
+      if (a.state === 'active_unacked' || a.state === 'cleared_unacked') {
+        acts.append(el('button', { className: 'ack', onclick: () => act(a.id, 'ack', {}) }, t('ack')));
+      }
+      if (a.state === 'shelved' || a.state === 'out_of_service') {
+        acts.append(el('button', { className: 'unshelve', onclick: () => act(a.id, 'unshelve') }, t('unshelve')));
+      } else {
+        acts.append(el('button', { className: 'shelve', onclick: () => shelve(a.id) }, t('shelve')));
+      }
+    }
+    return el('tr', { 'data-id': a.id, className: 'state-' + a.state + (a.state === 'active_unacked' ? ' flash' : '') },
+      el('td', {}, fmtTime(a.raised_at)), el('td', {}, a.tag), el('td', { className: 'msg' }, a.message || a.rule),
+      el('td', { className: 'sev-' + a.severity }, t('sev.' + a.severity)), el('td', {}, String(a.value)),
+      el('td', { className: 'state', 'data-state': a.state }, t('state.' + a.state)), acts);
+  });
+  $('alarm-rows').replaceChildren(...rows);
+}
+
+async function act(id, what, body) {
+  try {
+    const a = await api('/api/v1/alarms/' + id + '/' + what, { method: 'POST', body: body ? JSON.stringify(body) : undefined });
+    if (a.state === 'normal') S.alarms.delete(a.id); else S.alarms.set(a.id, a);
+    renderAlarms();
+  } catch (e) { toast(t('failed') + e.message); }
+}
+function shelve(id) {
+  const reason = prompt(t('shelve.reason'));
+  if (!reason) return;
+  const minutes = parseInt(prompt(t('shelve.minutes'), '60'), 10);
+  if (minutes > 0) act(id, 'shelve', { minutes, reason });
+}
+
+async function loadAreas() {
+  const areas = await api('/api/v1/areas');
+  $('areas').replaceChildren(...areas.map((a) => el('div', { className: 'area colour-' + a.colour, 'data-area': a.area },
+    el('h3', {}, a.area),
+    el('div', {}, t('area.alarms', { n: a.active_alarms }) + ' · ' + t('area.hazards', { n: a.open_hazards })),
+    a.alarm ? el('div', {}, a.alarm.message || a.alarm.tag) : null)));
+}
+
+async function loadTags() {
+  const pts = await api('/api/v1/points/latest');
+  $('tag-rows').replaceChildren(...pts.map((p) => el('tr', { 'data-tag': p.tag, className: p.tag === S.tag ? 'sel' : '', onclick: () => showTrend(p) },
+    el('td', {}, p.tag), el('td', {}, p.name), el('td', {}, p.area),
+    el('td', {}, p.value == null ? '—' : p.value + ' ' + (p.unit || '')), el('td', {}, t('quality.' + p.quality)), el('td', {}, fmtTime(p.time)))));
+}
+
+// showTrend draws the last hour as an inline SVG polyline; bad readings
+// break the line.
+async function showTrend(p) {
+  S.tag = p.tag;
+  document.querySelectorAll('#tag-rows tr').forEach((r) => r.classList.toggle('sel', r.dataset.tag === p.tag));
+  $('trend-title').textContent = p.tag + ' ' + (p.name || '') + ' (' + (p.unit || '') + ')';
+  const svg = $('trend');
+  const ns = 'http://www.w3.org/2000/svg';
+  const pts = await api('/api/v1/points/' + encodeURIComponent(p.tag) + '/history');
+  const vals = pts.filter((x) => x.value != null);
+  svg.replaceChildren();
+  if (!vals.length) return;
+  const t0 = Date.parse(pts[0].time), t1 = Math.max(Date.parse(pts[pts.length - 1].time), t0 + 1);
+  let lo = Math.min(...vals.map((x) => x.value)), hi = Math.max(...vals.map((x) => x.value));
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const X = (s) => 40 + (Date.parse(s) - t0) / (t1 - t0) * 550, Y = (v) => 220 - (v - lo) / (hi - lo) * 200;
+  const mk = (tag, attrs, text) => { const e = document.createElementNS(ns, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (text) e.textContent = text; svg.append(e); return e; };
+  mk('line', { x1: 40, y1: 220, x2: 590, y2: 220, class: 'axis' });
+  mk('line', { x1: 40, y1: 20, x2: 40, y2: 220, class: 'axis' });
+  mk('text', { x: 2, y: 24 }, hi.toFixed(1)); mk('text', { x: 2, y: 220 }, lo.toFixed(1));
+  mk('text', { x: 40, y: 236 }, fmtTime(pts[0].time)); mk('text', { x: 470, y: 236 }, fmtTime(pts[pts.length - 1].time));
+  let seg = [];
+  const flush = () => { if (seg.length) mk('polyline', { points: seg.join(' '), class: 'line' }); seg = []; };
+  for (const x of pts) {
+    if (x.value == null) { flush(); continue; }
+    seg.push(X(x.time).toFixed(1) + ',' + Y(x.value).toFixed(1));
+  }
+  flush();
+}
+
+function hazardQuery() {
+  const q = new URLSearchParams();
+  if ($('hz-status').value) q.set('status', $('hz-status').value);
+  if ($('hz-overdue').checked) q.set('overdue', '1');
+  return q.toString();
+}
+
+// Which status changes a role may ask for; the server's workflow decides.
+const STEPS = {
+  open: [['in_progress', 'rectify', 'to.in_progress'], ['dismissed', 'verify', 'to.dismissed']],
+  in_progress: [['pending_verification', 'rectify', 'to.pending_verification'], ['dismissed', 'verify', 'to.dismissed']],
+  pending_verification: [['closed', 'verify', 'to.closed'], ['in_progress', 'verify', 'to.back'], ['dismissed', 'verify', 'to.dismissed']],
+};
+
+async function loadHazards() {
+  S.hazards = await api('/api/v1/hazards?' + hazardQuery());
+  renderHazards();
+}
+function renderHazards() {
+  $('hz-rows').replaceChildren(...S.hazards.map((h) => {
+    const acts = el('td');
+    for (const [to, perm, label] of STEPS[h.status] || []) {
+      if (can(perm)) acts.append(el('button', { className: 'to-' + to, onclick: () => transition(h, to) }, t(label)));
+    }
+    if (can('supervise') && h.level === '重大隐患' && !h.supervised && !['closed', 'dismissed'].includes(h.status)) {
+      acts.append(el('button', { className: 'supervise', onclick: () => supervise(h) }, t('supervise')));
+    }
+    return el('tr', { 'data-id': h.id },
+      el('td', {}, h.number), el('td', {}, h.area), el('td', {}, h.level + (h.supervised ? ' · ' + t('hz.supervised') : '')),
+      el('td', { className: 'msg' }, h.description), el('td', { className: h.overdue ? 'overdue' : '' }, fmtTime(h.deadline)),
+      el('td', {}, t('hz.' + h.status)), acts);
+  }));
+}
+async function transition(h, to) {
+  const comment = prompt(t('comment')) || '';
+  try {
+    await api('/api/v1/hazards/' + h.id + '/transition', { method: 'POST', body: JSON.stringify({ to, comment }) });
+    toast(t('done')); loadHazards();
+  } catch (e) { toast(t('failed') + e.message); }
+}
+async function supervise(h) {
+  const note = prompt(t('comment'));
+  if (!note) return;
+  try {
+    await api('/api/v1/hazards/' + h.id + '/supervise', { method: 'POST', body: JSON.stringify({ note }) });
+    toast(t('done')); loadHazards();
+  } catch (e) { toast(t('failed') + e.message); }
+}
+// The export needs the token, so it is fetched and handed over as a blob.
+async function exportLedger() {
+  try {
+    const resp = await api('/api/v1/hazards/export?' + hazardQuery(), { raw: true });
+    const name = (/filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '') || [])[1] || 'hazards.csv';
+    const url = URL.createObjectURL(await resp.blob());
+    el('a', { href: url, download: name }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { toast(t('failed') + e.message); }
+}
+
+const currentTab = () => document.querySelector('nav button.active').dataset.tab;
+function renderAll() {
+  if (!S.me) return;
+  renderAlarms();
+  const tab = currentTab();
+  if (tab === 'hazards') renderHazards();
+  if (tab === 'overview') loadAreas().catch((e) => toast(e.message));
+}
+function showTab(name) {
+  document.querySelectorAll('nav button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
+  document.querySelectorAll('.tab').forEach((s) => { s.hidden = s.id !== 'tab-' + name; });
+  const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms }[name];
+  load().catch((e) => toast(e.message));
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.querySelectorAll('nav button').forEach((b) => b.addEventListener('click', () => showTab(b.dataset.tab)));
+  $('lang').addEventListener('click', () => { S.lang = S.lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('hazgate.lang', S.lang); applyLang(); });
+  $('sound').addEventListener('click', () => { S.sound = !S.sound; if (S.sound) beep(); applyLang(); });
+  $('logout').addEventListener('click', () => { sessionStorage.removeItem('hazgate.token'); S.token = ''; S.me = null; showLogin(); });
+  $('alarm-state').addEventListener('change', () => { S.page = 0; renderAlarms(); });
+  $('alarm-prev').addEventListener('click', () => { S.page--; renderAlarms(); });
+  $('alarm-next').addEventListener('click', () => { S.page++; renderAlarms(); });
+  $('hz-status').addEventListener('change', loadHazards);
+  $('hz-overdue').addEventListener('change', loadHazards);
+  $('hz-export').addEventListener('click', exportLedger);
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    S.token = $('token').value.trim(); S.tried = true;
+    sessionStorage.setItem('hazgate.token', S.token);
+    start();
+  });
+  // Tag values refresh while their tab is open.
+  setInterval(() => { if (S.me && currentTab() === 'tags') loadTags().catch(() => {}); }, 5000);
+  applyLang();
+  start();
+});
