@@ -106,7 +106,7 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
 	}
 	j := &Journal{db: db, path: path}
-	if err := j.migrate(ctx); err != nil {
+	if err := Migrate(ctx, j.db, "schema_migrations", migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
 	}
@@ -115,46 +115,6 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 
 // Close closes the store.
 func (j *Journal) Close() error { return j.db.Close() }
-
-func (j *Journal) migrate(ctx context.Context) error {
-	if _, err := j.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    BIGINT PRIMARY KEY,
-		applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var have int
-	if err := j.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		if err := j.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-				v, formatTime(time.Now()))
-			return err
-		}); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-	}
-	return nil
-}
-
-func (j *Journal) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
 
 // Commit records one transition: it inserts the alarm (when a.ID is 0) or
 // updates its row, and appends an event carrying the alarm's snapshot, in one
@@ -169,7 +129,7 @@ func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time)
 func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Time, by string) (Event, error) {
 	a = normalize(a)
 	ev := Event{Type: typ, Time: at.UTC(), By: by}
-	err := j.inTx(ctx, func(tx *sql.Tx) error {
+	err := InTx(ctx, j.db, func(tx *sql.Tx) error {
 		if a.ID == 0 {
 			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
 				(site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,

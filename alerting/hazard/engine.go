@@ -206,7 +206,7 @@ func (e *Engine) Apply(ctx context.Context, evs []alerting.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Event
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		cur, err := cursor(ctx, tx)
 		if err != nil {
@@ -460,7 +460,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Event
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		type watch struct {
 			rule  string

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"hazgate/alerting"
 )
 
 // Store reads and writes hazard records in the alarm journal's database.
@@ -116,50 +118,10 @@ var migrations = []string{
 // journal's (alerting.Journal.DB).
 func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	s := &Store{db: db, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	if err := alerting.Migrate(ctx, s.db, "hazard_schema_migrations", migrations); err != nil {
 		return nil, fmt.Errorf("hazard store: %w", err)
 	}
 	return s, nil
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hazard_schema_migrations (
-		version    BIGINT PRIMARY KEY,
-		applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("create hazard_schema_migrations: %w", err)
-	}
-	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hazard_schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		if err := s.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO hazard_schema_migrations (version, applied_at) VALUES ($1, $2)`,
-				v, formatTime(time.Now()))
-			return err
-		}); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // querier is a *sql.DB or a *sql.Tx.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"hazgate/alerting"
 )
 
 // right is what a step of the workflow needs of its actor.
@@ -162,7 +164,7 @@ func (e *Engine) change(ctx context.Context, id int64, f func(context.Context, *
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var ev Event
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
 		h, err := getHazard(ctx, tx, id)
 		if err != nil {
 			return err
