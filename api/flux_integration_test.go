@@ -1,0 +1,76 @@
+package api_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"hazgate/api"
+	"hazgate/collector"
+	"hazgate/sim/testenv"
+)
+
+// TestFluxHistoryReadsWhatTheSinkWrote writes readings through the real
+// InfluxDB sink to InfluxDB 1.8 and reads them back with FluxHistory.
+func TestFluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
+	u := testenv.InfluxURL(t)
+	bucket := testenv.InfluxDatabase(t, u)
+	reg := collector.NewRegistry()
+	for _, id := range []string{"GT-101", `odd "${tag}"`} {
+		if err := reg.Add(collector.Tag{ID: id, Site: "flux-01", Kind: "combustible_gas", Unit: "%LEL"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink, err := collector.NewInfluxSink(collector.InfluxOptions{URL: u, Bucket: bucket, BatchSize: 100,
+		FlushInterval: 20 * time.Millisecond, Timeout: 5 * time.Second,
+		Spool: collector.SpoolOptions{Dir: t.TempDir()}}, "flux-01", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sink.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	var batch []collector.Sample
+	for i := range 10 {
+		s := collector.Sample{Tag: "GT-101", Value: float64(i), Time: t0.Add(time.Duration(i) * time.Second)}
+		if i == 5 {
+			s.Quality, s.Reason = collector.Bad, collector.ReasonCommLoss
+		}
+		batch = append(batch, s)
+	}
+	batch = append(batch, collector.Sample{Tag: `odd "${tag}"`, Value: 42, Time: t0})
+	sink.Consume(ctx, batch)
+	deadline := time.Now().Add(10 * time.Second)
+	for sink.Stats().PointsWritten < uint64(len(batch)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sink wrote %+v", sink.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	fh := api.NewFluxHistory(u, "", "", bucket, "flux-01")
+	defer fh.Close()
+	got, err := fh.Range(ctx, "GT-101", t0.Add(2*time.Second), t0.Add(8*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 6 {
+		t.Fatalf("got %d samples %+v, want seconds 2 to 7", len(got), got)
+	}
+	for i, s := range got {
+		sec := i + 2
+		if !s.Time.Equal(t0.Add(time.Duration(sec)*time.Second)) || (sec != 5 && (s.Value != float64(sec) || s.Quality != collector.Good)) {
+			t.Errorf("sample %d: %+v", i, s)
+		}
+		if sec == 5 && s.Quality != collector.Bad {
+			t.Errorf("the bad reading came back as %+v", s)
+		}
+	}
+	odd, err := fh.Range(ctx, `odd "${tag}"`, t0.Add(-time.Second), t0.Add(time.Second))
+	if err != nil || len(odd) != 1 || odd[0].Value != 42 {
+		t.Fatalf("tag with quotes: %+v, %v", odd, err)
+	}
+}
