@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
 	"hazgate/alerting/hazard"
+	"hazgate/alerting/webhook"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
@@ -37,7 +39,10 @@ type gateway struct {
 	bus      *alerting.Bus
 	engine   *alerting.Engine
 	hazards  *hazard.Engine
+	history  *collector.History    // recent readings per tag, for the API without InfluxDB
 	influx   *collector.InfluxSink // nil without an influxdb block
+	flux     *api.FluxHistory      // reading history from InfluxDB; nil without it
+	webhooks []*webhook.Dispatcher
 	// northbound publishes alarm events upstream; nil without a northbound block.
 	northbound *mqtt.Northbound
 	devices    []protocols.Device
@@ -92,7 +97,8 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfRules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return nil, err
 	}
-	consumers := []collector.Consumer{g.engine}
+	g.history = collector.NewHistory(0, 0) // defaults: 720 readings or 1 h per tag
+	consumers := []collector.Consumer{g.engine, g.history}
 	if in := cfg.InfluxDB; in != nil {
 		g.influx, err = collector.NewInfluxSink(collector.InfluxOptions{
 			URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket,
@@ -142,13 +148,31 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 	if len(listeners) > 0 {
 		uitd = listeners // a nil interface, not an empty list, when there are none: the routes answer 501
 	}
+	points := api.MemoryHistory(g.history)
+	if in := cfg.InfluxDB; in != nil {
+		g.flux = api.NewFluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
+		points = g.flux
+	}
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
-		Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
+		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
+		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
+	}
+	for _, w := range cfg.Webhooks {
+		d, err := webhook.New(webhook.Options{
+			Config: w, Site: cfg.Site.ID,
+			Alarms: g.bus, AlarmCursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".alarms.seq")),
+			Hazards: g.hazards, HazardCursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".hazards.seq")),
+			Log: log.With("component", "webhook"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
+		}
+		g.webhooks = append(g.webhooks, d)
 	}
 	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, len(cfg.HTTP.Tokens) > 0, log.With("component", "api")); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -161,6 +185,9 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 // is still judged, written and journalled.
 func (g *gateway) run(ctx context.Context) error {
 	defer g.journal.Close()
+	if g.flux != nil {
+		defer g.flux.Close()
+	}
 
 	var sinks, pipe, polls, serve sync.WaitGroup
 	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
@@ -174,6 +201,9 @@ func (g *gateway) run(ctx context.Context) error {
 	}
 	// The hazard engine follows the alarm journal; it stops before the journal closes.
 	sinks.Go(func() { g.hazards.Run(sinkCtx, g.bus, g.journal, time.Second) })
+	for _, d := range g.webhooks {
+		sinks.Go(func() { d.Run(sinkCtx) })
+	}
 	if g.northbound != nil {
 		sinks.Go(func() {
 			if err := g.northbound.Run(sinkCtx); err != nil {
@@ -210,7 +240,7 @@ wait:
 			err = fmt.Errorf("http: %w", err)
 			break wait
 		case <-hup:
-			g.reload(ctx)
+			g.reloadRules(ctx) // logs its outcome
 		}
 	}
 	polls.Wait()
@@ -253,22 +283,45 @@ func (g *gateway) spoolOverflowed(dropped int) {
 	}
 }
 
-// reload re-reads the config file's rules on SIGHUP. Open alarms are kept;
-// a file with problems changes nothing. Other sections need a restart.
-func (g *gateway) reload(ctx context.Context) {
+// reloadRules re-reads the config file's rules (SIGHUP, or an admin through
+// the API). Open alarms are kept; a file with problems changes nothing.
+// Other sections need a restart.
+func (g *gateway) reloadRules(ctx context.Context) error {
 	if g.cfg.File == "" {
-		g.log.Warn("SIGHUP: this gateway has no config file to reload")
-		return
+		return errors.New("this gateway has no config file to reload")
 	}
 	cfg, err := config.Load(g.cfg.File)
 	if err == nil {
 		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules()))
 	}
 	if err != nil {
-		g.log.Error("SIGHUP: rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)
-		return
+		g.log.Error("rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)
+		return err
 	}
-	g.log.Info("SIGHUP: rules reloaded", "file", g.cfg.File, "rules", len(cfg.Rules))
+	g.log.Info("rules reloaded", "file", g.cfg.File, "rules", len(cfg.Rules))
+	return nil
+}
+
+// reloader lets the API's admin reload reach the gateway.
+type reloader struct{ g *gateway }
+
+func (r reloader) Reload(ctx context.Context) error { return r.g.reloadRules(ctx) }
+
+// metrics registers what /metrics serves besides the API's own series.
+func (g *gateway) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(api.AlarmCollector(g.engine, g.bus))
+	if g.influx != nil {
+		reg.MustRegister(api.InfluxCollector(g.influx))
+	}
+	pollers := map[string]interface{ Stats() modbus.Stats }{}
+	for i, d := range g.devices {
+		if p, ok := d.(*modbus.Poller); ok {
+			pollers[g.cfg.Devices[i].ID] = p
+		}
+	}
+	reg.MustRegister(api.ModbusCollector(pollers))
+	return reg
 }
 
 // alarmsToInflux writes every committed alarm transition to the `alarm`

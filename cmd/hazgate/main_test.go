@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -266,14 +268,18 @@ rules:
 	}
 
 	write("  - {name: lel, match: {kind: combustible_gas}, above: 25}\n")
-	g.reload(context.Background())
+	if err := g.reloadRules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	raised := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
 		return a.Tag == "GT-1" && a.Rule == "lel" && a.State == alerting.ActiveUnacked
 	})
 
 	// A broken file changes nothing: the alarm stays active through more polls.
 	write("  - {name: lel, match: {kind: combustible_gas}, above: bogus}\n")
-	g.reload(context.Background())
+	if err := g.reloadRules(context.Background()); err == nil || !strings.Contains(err.Error(), "site.yaml:12:") {
+		t.Errorf("reload of a broken file: %v, want its problem at file:line", err)
+	}
 	polls := g.devices[0].(*modbus.Poller).Stats().Polls
 	for g.devices[0].(*modbus.Poller).Stats().Polls < polls+3 {
 		time.Sleep(20 * time.Millisecond)
@@ -281,7 +287,9 @@ rules:
 	waitAlarm(t, base, time.Second, func(a alerting.Alarm) bool { return a.ID == raised.ID && a.State == alerting.ActiveUnacked })
 
 	write("  - {name: lel, match: {kind: combustible_gas}, above: 50}\n")
-	g.reload(context.Background())
+	if err := g.reloadRules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool { return a.ID == raised.ID && a.State == alerting.ClearedUnacked })
 }
 
@@ -310,5 +318,89 @@ devices:
 	})
 	if a.Tag != spoolOverflowTag || a.Peak != 1234 || a.Severity != alerting.SeverityHigh {
 		t.Errorf("spool_overflow alarm = %+v, want tag %s, peak 1234, severity high", a, spoolOverflowTag)
+	}
+}
+
+// TestGatewayFeeds: the wiring of issue 8 in a running gateway. One alarm
+// reaches a webhook and the live stream, /metrics counts it beside the Modbus
+// device's requests, and the console is served.
+func TestGatewayFeeds(t *testing.T) {
+	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+
+	hooks := make(chan string, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooks <- r.Header.Get("X-Hazgate-Event")
+	}))
+	t.Cleanup(receiver.Close)
+
+	cfg := parseConfig(t, `
+site: {id: feeds}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
+rules:
+  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
+webhooks:
+  - {name: platform, url: "${HOOK}"}
+`, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "HOOK": receiver.URL})
+	_, base, _ := startGateway(t, cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/stream", nil)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+
+	ctrl.SetLEL(0, 30) // level 1
+	select {
+	case ev := <-hooks:
+		if ev != "alarm.raised" {
+			t.Errorf("webhook event %q, want alarm.raised", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no webhook delivery")
+	}
+	lines := bufio.NewScanner(stream.Body)
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "data:") && strings.Contains(lines.Text(), `"GT-1"`) {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the live stream did not carry the alarm")
+	}
+
+	body := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	metrics := body("/metrics")
+	for _, want := range []string{"hazgate_alarms_raised_total 1", `hazgate_modbus_requests_total{device="gds-1"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if page := body("/"); !strings.Contains(page, "<html") {
+		t.Errorf("console page: %.200s", page)
 	}
 }
