@@ -580,3 +580,20 @@ func TestDockerfile(t *testing.T) {
 		t.Error("build.sh does not build a static binary with its version")
 	}
 }
+
+// TestReadmeSite: the minimal site in README.md is a valid config.
+func TestReadmeSite(t *testing.T) {
+	readme := string(readFile(t, "../README.md"))
+	_, after, ok := strings.Cut(readme, "## Running a site")
+	if !ok {
+		t.Fatal("README.md has no Running a site section")
+	}
+	_, block, ok := strings.Cut(after, "```yaml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: no yaml block under Running a site")
+	}
+	if _, err := config.Parse("README.md", []byte(block), func(string) (string, bool) { return "user:pass", true }); err != nil {
+		t.Errorf("README.md's site:\n%v", err)
+	}
+}
