@@ -35,11 +35,9 @@ const dataDir = "/var/lib/hazgate"
 type compose struct {
 	Services map[string]struct {
 		Build *struct {
-			Context    string            `yaml:"context"`
-			Dockerfile string            `yaml:"dockerfile"`
-			Args       map[string]string `yaml:"args"`
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
 		} `yaml:"build"`
-		Image       string            `yaml:"image"`
 		Environment map[string]string `yaml:"environment"`
 		Command     string            `yaml:"command"`
 		Volumes     []string          `yaml:"volumes"`
