@@ -20,7 +20,7 @@ type Config struct {
 	// Northbound publishes alarm transitions to an upstream broker (a
 	// regulator's hub, a group platform).
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
-	Webhooks   []Webhook   `yaml:"webhooks" doc:"HTTP receivers of alarm and hazard events (config/http.go)."`
+	Webhooks   []Webhook   `yaml:"webhooks" doc:"HTTP receivers (a group platform, an SMS gateway) of alarm and hazard events, signed and retried."`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-"`
