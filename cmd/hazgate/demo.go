@@ -62,6 +62,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, `hazgate demo: 8 simulated gas detectors at modbus %s, alarm store in %s
+  console          http://%[3]s/
   latest readings  http://%[3]s/api/v1/points/latest
   open alarms      http://%[3]s/api/v1/alarms
 Scenario: GT-103 climbs past level 1 (25 %%LEL) and level 2 (50 %%LEL) within the first minute, then recovers;
