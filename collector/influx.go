@@ -157,7 +157,7 @@ type InfluxSink struct {
 	spoolWake   chan struct{} // cap 1: the spool has batches
 
 	written, batches, writeErrs, dropped, rejected atomic.Uint64
-	retried, deadLettered, replayed, overflowed    atomic.Uint64
+	retried, deadLettered, replayed                atomic.Uint64
 	lastDropLog                                    atomic.Int64 // unix ns
 }
 
@@ -261,17 +261,14 @@ func (s *InfluxSink) openSpool() error {
 	if err := os.MkdirAll(s.deadDir, 0o750); err != nil {
 		return fmt.Errorf("influxdb dead-letter directory: %w", err)
 	}
+	// Overflow is counted from the spool's Stats, not here: the spool calls
+	// OnOverflow after releasing its lock, so a counter bumped here would lag
+	// its Points and Appended, and Stats would briefly lose the points.
 	sp, err := spool.Open(spool.Options{
-		Dir:      dir,
-		MaxBytes: s.opts.Spool.MaxBytes,
-		OnOverflow: func(n int) {
-			s.overflowed.Add(uint64(n))
-			s.dropped.Add(uint64(n))
-			if s.opts.OnSpoolOverflow != nil {
-				s.opts.OnSpoolOverflow(n)
-			}
-		},
-		Log: s.log,
+		Dir:        dir,
+		MaxBytes:   s.opts.Spool.MaxBytes,
+		OnOverflow: s.opts.OnSpoolOverflow,
+		Log:        s.log,
 	})
 	if err != nil {
 		return fmt.Errorf("influxdb spool: %w", err)
@@ -354,7 +351,10 @@ func (s *InfluxSink) Stats() InfluxStats {
 			st.SpoolOldestAge = max(time.Since(sp.Oldest), 0)
 		}
 		st.SpoolTornRecords = sp.Skipped
-		st.SpoolOverflowPoints = s.overflowed.Load()
+		// From the same snapshot as SpoolPoints, so that spooled points are
+		// always either still in the spool, replayed or counted lost.
+		st.SpoolOverflowPoints = sp.Dropped
+		st.PointsDropped += sp.Dropped
 	}
 	return st
 }

@@ -213,23 +213,32 @@ func TestInfluxSinkSpoolOverflow(t *testing.T) {
 			hook = append(hook, n)
 			mu.Unlock()
 		}}
-	s, _ := startSink(t, f.srv.URL, opts, nil)
+	s, stop := startSink(t, f.srv.URL, opts, nil)
 	const total = 1000 // about 180 bytes a point: far more than 8 KiB
 	for i := 0; i < total; i += 10 {
 		s.Consume(context.Background(), samples(i, 10))
 	}
 	waitFor(t, "all spooled or dropped", func() bool { return s.Stats().PointsSpooled == total })
+	// The counters hold at any moment, even while the last append may still
+	// be telling the hook.
 	st := s.Stats()
+	if st.SpoolOverflowPoints == 0 || st.PointsDropped != st.SpoolOverflowPoints {
+		t.Errorf("stats %+v: want overflow counted", st)
+	}
+	if st.SpoolBytes > 8<<10 || uint64(st.SpoolPoints)+st.SpoolOverflowPoints != total {
+		t.Errorf("stats %+v: spool over its bound, or points unaccounted for", st)
+	}
+	// The hook runs after the spool lets go of its lock (so it may call
+	// Stats), hence after the counters move: compare once the sink stopped.
+	stop()
+	st = s.Stats()
 	mu.Lock()
 	sum := 0
 	for _, n := range hook {
 		sum += n
 	}
 	mu.Unlock()
-	if st.SpoolOverflowPoints == 0 || uint64(sum) != st.SpoolOverflowPoints || st.PointsDropped != st.SpoolOverflowPoints {
-		t.Errorf("stats %+v, hook total %d: want overflow counted and reported", st, sum)
-	}
-	if st.SpoolBytes > 8<<10 || uint64(st.SpoolPoints)+st.SpoolOverflowPoints != total {
-		t.Errorf("stats %+v: spool over its bound, or points unaccounted for", st)
+	if uint64(sum) != st.SpoolOverflowPoints || st.PointsDropped != st.SpoolOverflowPoints {
+		t.Errorf("stats %+v, hook total %d: want overflow reported", st, sum)
 	}
 }
