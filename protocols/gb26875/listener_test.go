@@ -209,8 +209,10 @@ func TestSilentDeviceGoesBadAndComesBack(t *testing.T) {
 			t.Errorf("%s after silence: %+v", tag, s)
 		}
 	}
-	if st, _ := h.l.Device(42); !st.CommLoss || st.Connected {
-		t.Errorf("status %+v: want comm loss and the idle connection closed", st)
+	// The Bad samples go out first, then the idle connection is closed.
+	waitFor(t, "the idle connection closed", func() bool { st, _ := h.l.Device(42); return !st.Connected })
+	if st, _ := h.l.Device(42); !st.CommLoss {
+		t.Errorf("status %+v: want comm loss", st)
 	}
 	select {
 	case <-u.Done():
