@@ -35,7 +35,7 @@ func Migrate(ctx context.Context, db *sql.DB, table string, migrations []string)
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES ($1, $2)`,
-				v, formatTime(time.Now()))
+				v, FormatTime(time.Now()))
 			return err
 		}); err != nil {
 			return fmt.Errorf("%s: migration %d: %w", table, v, err)
@@ -55,4 +55,28 @@ func InTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// FormatTime writes a time the way the stores keep it: UTC, fixed width with
+// nanoseconds, so stored times sort as text.
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// NullTime is FormatTime for an optional time, NULL when absent.
+func NullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return FormatTime(*t)
+}
+
+// ParseNullTime reads what NullTime wrote.
+func ParseNullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }

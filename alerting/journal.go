@@ -138,8 +138,8 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 				$19, $20, $21, $22) RETURNING id`,
 				a.Site, a.Tag, a.Rule, a.Level, a.Class, a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, a.AckComment, nullTime(a.ClearedAt), a.Chattering,
-				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
+				FormatTime(a.RaisedAt), NullTime(a.AckedAt), a.AckedBy, a.AckComment, NullTime(a.ClearedAt), a.Chattering,
+				NullTime(a.ShelvedAt), NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
 			if isUniqueViolation(err) {
 				return fmt.Errorf("insert: %w", ErrDuplicateOpen)
 			}
@@ -153,8 +153,8 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18
 				WHERE id = $19`,
 				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				formatTime(a.RaisedAt), nullTime(a.AckedAt), a.AckedBy, a.AckComment, nullTime(a.ClearedAt), a.Chattering,
-				nullTime(a.ShelvedAt), nullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
+				FormatTime(a.RaisedAt), NullTime(a.AckedAt), a.AckedBy, a.AckComment, NullTime(a.ClearedAt), a.Chattering,
+				NullTime(a.ShelvedAt), NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
@@ -168,7 +168,7 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm, actor)
 			VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			a.ID, typ, formatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
+			a.ID, typ, FormatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
 	})
 	if err != nil {
 		return Event{}, fmt.Errorf("journal %s of alarm %d (tag %s, rule %s): %w", typ, a.ID, a.Tag, a.Rule, err)
@@ -312,16 +312,16 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	if a.RaisedAt, err = time.Parse(time.RFC3339Nano, raised); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d raised_at: %w", a.ID, err)
 	}
-	if a.AckedAt, err = parseNullTime(acked); err != nil {
+	if a.AckedAt, err = ParseNullTime(acked); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d acked_at: %w", a.ID, err)
 	}
-	if a.ClearedAt, err = parseNullTime(cleared); err != nil {
+	if a.ClearedAt, err = ParseNullTime(cleared); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d cleared_at: %w", a.ID, err)
 	}
-	if a.ShelvedAt, err = parseNullTime(shelved); err != nil {
+	if a.ShelvedAt, err = ParseNullTime(shelved); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d shelved_at: %w", a.ID, err)
 	}
-	if a.ShelvedUntil, err = parseNullTime(until); err != nil {
+	if a.ShelvedUntil, err = ParseNullTime(until); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d shelved_until: %w", a.ID, err)
 	}
 	return a, nil
@@ -348,24 +348,4 @@ func isUniqueViolation(err error) bool {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 	}
 	return false
-}
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func nullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return formatTime(*t)
-}
-
-func parseNullTime(s sql.NullString) (*time.Time, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s.String)
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
 }

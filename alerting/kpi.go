@@ -72,7 +72,7 @@ func (j *Journal) KPI(ctx context.Context, site string, from, to time.Time) (KPI
 	// Raises from 10 minutes earlier count toward the rate at the start.
 	rows, err := j.db.QueryContext(ctx, `SELECT e.time, a.tag FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
 		WHERE a.site = $1 AND e.type = $2 AND e.time >= $3 AND e.time < $4 ORDER BY e.time`,
-		site, EventRaised, formatTime(from.Add(-KPIBucket)), formatTime(to))
+		site, EventRaised, FormatTime(from.Add(-KPIBucket)), FormatTime(to))
 	if err != nil {
 		return KPI{}, fmt.Errorf("alarm KPIs: %w", err)
 	}
@@ -96,7 +96,7 @@ func (j *Journal) KPI(ctx context.Context, site string, from, to time.Time) (KPI
 
 	err = j.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT a.id) FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
 		WHERE a.site = $1 AND a.chattering AND e.type = $2 AND e.time >= $3 AND e.time < $4`,
-		site, EventRaised, formatTime(from), formatTime(to)).Scan(&k.Chattering)
+		site, EventRaised, FormatTime(from), FormatTime(to)).Scan(&k.Chattering)
 	if err != nil {
 		return KPI{}, fmt.Errorf("alarm KPIs: chattering: %w", err)
 	}
@@ -105,7 +105,7 @@ func (j *Journal) KPI(ctx context.Context, site string, from, to time.Time) (KPI
 		COALESCE(SUM(CASE WHEN state = $3 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = $4 THEN 1 ELSE 0 END), 0)
 		FROM alarms WHERE site = $1 AND state <> $5`,
-		site, formatTime(to.Add(-StandingAfter)), string(Shelved), string(OutOfService), string(Normal)).
+		site, FormatTime(to.Add(-StandingAfter)), string(Shelved), string(OutOfService), string(Normal)).
 		Scan(&k.Standing, &k.Shelved, &k.OutOfService)
 	if err != nil {
 		return KPI{}, fmt.Errorf("alarm KPIs: standing: %w", err)
@@ -234,10 +234,10 @@ func (j *Journal) History(ctx context.Context, f HistoryFilter) ([]Event, error)
 		q += " AND a.site = " + arg(f.Site)
 	}
 	if !f.From.IsZero() {
-		q += " AND e.time >= " + arg(formatTime(f.From))
+		q += " AND e.time >= " + arg(FormatTime(f.From))
 	}
 	if !f.To.IsZero() {
-		q += " AND e.time < " + arg(formatTime(f.To))
+		q += " AND e.time < " + arg(FormatTime(f.To))
 	}
 	if f.Tag != "" {
 		q += " AND a.tag = " + arg(f.Tag)

@@ -267,7 +267,7 @@ func TestMigrationFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = j.db.ExecContext(ctx, `INSERT INTO alarms (site, tag, rule, class, severity, state, value, peak, raised_at)
-		VALUES ('s1', 'T1', 'lel-1', 'lel-1', 'medium', 'active_unacked', 30, 30, $1)`, formatTime(t0))
+		VALUES ('s1', 'T1', 'lel-1', 'lel-1', 'medium', 'active_unacked', 30, 30, $1)`, FormatTime(t0))
 	j.Close()
 	migrations = saved
 	if err != nil {

@@ -292,7 +292,7 @@ func (e *Engine) judge(ctx context.Context, tx *sql.Tx, ev *alerting.Event) ([]E
 // trackCondition records an alarm's condition wherever it is evidence, so a
 // record shows whether its condition still holds and since when it has not.
 func trackCondition(ctx context.Context, tx *sql.Tx, a *alerting.Alarm) error {
-	cleared := nullTime(a.ClearedAt)
+	cleared := alerting.NullTime(a.ClearedAt)
 	if _, err := tx.ExecContext(ctx, `UPDATE hazard_hits SET active = $1, cleared_at = $2 WHERE alarm_id = $3`,
 		a.Active, cleared, a.ID); err != nil {
 		return fmt.Errorf("track alarm %d: %w", a.ID, err)
@@ -369,7 +369,7 @@ func (e *Engine) persist(ctx context.Context, tx *sql.Tx, r *rule, t *collector.
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO hazard_watch (rule, alarm_id, scope, since, alarm) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (rule, alarm_id) DO UPDATE SET alarm = excluded.alarm`,
-		r.cfg.Name, a.ID, r.scope(t), formatTime(start), string(snap))
+		r.cfg.Name, a.ID, r.scope(t), alerting.FormatTime(start), string(snap))
 	return out, err
 }
 
@@ -391,12 +391,12 @@ func (e *Engine) recur(ctx context.Context, tx *sql.Tx, r *rule, t *collector.Ta
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO hazard_hits (rule, scope, seq, alarm_id, at, active, cleared_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, seq) DO NOTHING`,
-		r.cfg.Name, scope, ev.Seq, a.ID, formatTime(ev.Time), a.Active, nullTime(a.ClearedAt)); err != nil {
+		r.cfg.Name, scope, ev.Seq, a.ID, alerting.FormatTime(ev.Time), a.Active, alerting.NullTime(a.ClearedAt)); err != nil {
 		return nil, err
 	}
 	// Only raises inside (at - within, at] count.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM hazard_hits WHERE rule = $1 AND scope = $2 AND at <= $3`,
-		r.cfg.Name, scope, formatTime(ev.Time.Add(-r.cfg.Within))); err != nil {
+		r.cfg.Name, scope, alerting.FormatTime(ev.Time.Add(-r.cfg.Within))); err != nil {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT alarm_id, active, cleared_at FROM hazard_hits
@@ -440,7 +440,7 @@ type evidence struct {
 func evidenceOf(a *alerting.Alarm) evidence {
 	ev := evidence{id: a.ID, active: a.Active}
 	if a.ClearedAt != nil {
-		ev.cleared = sql.NullString{String: formatTime(*a.ClearedAt), Valid: true}
+		ev.cleared = sql.NullString{String: alerting.FormatTime(*a.ClearedAt), Valid: true}
 	}
 	return ev
 }
@@ -451,7 +451,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	// Most ticks find nothing due: look without taking the write lock.
 	var due int
 	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hazard_watch WHERE since <= $1`,
-		formatTime(now.Add(-e.minFor))).Scan(&due); err != nil {
+		alerting.FormatTime(now.Add(-e.minFor))).Scan(&due); err != nil {
 		return fmt.Errorf("hazard tick: %w", err)
 	}
 	if due == 0 {
@@ -600,7 +600,7 @@ func (e *Engine) create(ctx context.Context, tx *sql.Tx, r *rule, t *collector.T
 		RETURNING id`,
 		number, e.site, day, seq, e.unit, c.Name, r.scope(t), t.Area, t.ID, t.Name,
 		t.Device, c.Category, c.Level, r.describe(t, a, count), c.Basis, c.Measures, c.Responsible,
-		formatTime(found), formatTime(found.Add(c.Deadline)), string(Open), int64(c.NormalFor/time.Second), formatTime(now)).Scan(&id)
+		alerting.FormatTime(found), alerting.FormatTime(found.Add(c.Deadline)), string(Open), int64(c.NormalFor/time.Second), alerting.FormatTime(now)).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("insert hazard %s: %w", number, err)
 	}

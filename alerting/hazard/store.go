@@ -161,7 +161,7 @@ func scanHazard(row interface{ Scan(...any) error }) (Hazard, error) {
 		dst **time.Time
 		src sql.NullString
 	}{{&h.SupervisedAt, supAt}, {&h.ClosedAt, closed}, {&h.NormalSince, normalSince}} {
-		if *t.dst, err = parseNullTime(t.src); err != nil {
+		if *t.dst, err = alerting.ParseNullTime(t.src); err != nil {
 			return Hazard{}, fmt.Errorf("hazard %d: %w", h.ID, err)
 		}
 	}
@@ -269,13 +269,13 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Hazard, error) {
 		where = append(where, "level = "+arg(f.Level))
 	}
 	if f.Overdue {
-		where = append(where, "deadline < "+arg(formatTime(now))+" AND status NOT IN ('closed', 'dismissed')")
+		where = append(where, "deadline < "+arg(alerting.FormatTime(now))+" AND status NOT IN ('closed', 'dismissed')")
 	}
 	if !f.From.IsZero() {
-		where = append(where, "found_at >= "+arg(formatTime(f.From)))
+		where = append(where, "found_at >= "+arg(alerting.FormatTime(f.From)))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "found_at < "+arg(formatTime(f.To)))
+		where = append(where, "found_at < "+arg(alerting.FormatTime(f.To)))
 	}
 	q := "SELECT " + hazardColumns + " FROM hazards"
 	if len(where) > 0 {
@@ -411,33 +411,9 @@ func appendEvent(ctx context.Context, tx *sql.Tx, id int64, ev Event, at time.Ti
 	err = tx.QueryRowContext(ctx, `INSERT INTO hazard_events
 		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-		id, ev.Type, formatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
+		id, ev.Type, alerting.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
 	if err != nil {
 		return Event{}, fmt.Errorf("hazard %d: append %s event: %w", id, ev.Type, err)
 	}
 	return ev, nil
-}
-
-// timeLayout is fixed-width so stored times sort as text, in UTC with
-// nanoseconds (the journal's layout).
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func nullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return formatTime(*t)
-}
-
-func parseNullTime(s sql.NullString) (*time.Time, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s.String)
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
 }

@@ -103,7 +103,7 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE hazards SET status = $1, person = $2, measures = $3,
 			verified_by = $4, closed_at = $5, updated_at = $6 WHERE id = $7 AND status = $8`,
-			string(req.To), h.Person, h.Measures, verifiedBy, nullTime(closedAt), formatTime(now), id, string(h.Status))
+			string(req.To), h.Person, h.Measures, verifiedBy, alerting.NullTime(closedAt), alerting.FormatTime(now), id, string(h.Status))
 		if err != nil {
 			return Event{}, err
 		}
@@ -151,7 +151,7 @@ func (e *Engine) Supervise(ctx context.Context, id int64, actor Actor, req Super
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE hazards SET supervised = $1, supervised_by = $2, supervised_at = $3,
 			supervise_note = $4, updated_at = $5 WHERE id = $6`,
-			!req.Lift, by, nullTime(at), note, formatTime(now), id); err != nil {
+			!req.Lift, by, alerting.NullTime(at), note, alerting.FormatTime(now), id); err != nil {
 			return Event{}, err
 		}
 		return appendEvent(ctx, tx, id, Event{Type: typ, By: actor.Name, Comment: note}, now)
