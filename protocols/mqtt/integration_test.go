@@ -343,8 +343,11 @@ func TestIntegrationNorthboundResume(t *testing.T) {
 	if want != 151 {
 		t.Errorf("received up to seq %d, want 150", want-1)
 	}
-	if seq, err := alerting.NewFileCursor(cursorPath).Load(); err != nil || seq != 150 {
-		t.Errorf("cursor = %d, %v; want 150", seq, err)
-	}
+	// The broker may deliver to the subscriber before its PUBACK reaches the
+	// publisher, which saves the cursor only then: wait for it.
+	waitFor(t, 10*time.Second, "the cursor at 150", func() bool {
+		seq, err := alerting.NewFileCursor(cursorPath).Load()
+		return err == nil && seq == 150
+	})
 	t.Logf("repeats: %d", repeats)
 }
