@@ -316,9 +316,7 @@ func TestIntegrationNorthboundResume(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	m.start()
 	waitFor(t, 30*time.Second, "events of the outage", func() bool { return maxSeen() >= 100 })
-	if st := nb.Stats(); st.LastSeq != 100 {
-		t.Errorf("stats %+v, want last seq 100", st)
-	}
+	waitFor(t, 10*time.Second, "last acknowledged seq 100", func() bool { return nb.Stats().LastSeq == 100 })
 	stop()
 
 	commit(50) // while the publisher is down
