@@ -185,6 +185,9 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 // is still judged, written and journalled.
 func (g *gateway) run(ctx context.Context) error {
 	defer g.journal.Close()
+	// A failing API server stops the gateway too, so polls end either way.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if g.flux != nil {
 		defer g.flux.Close()
 	}
@@ -236,13 +239,16 @@ wait:
 		select {
 		case <-ctx.Done():
 			break wait
-		case err = <-serveErr:
-			err = fmt.Errorf("http: %w", err)
+		case serr := <-serveErr:
+			if serr != nil && ctx.Err() == nil {
+				err = fmt.Errorf("http: %w", serr)
+			}
 			break wait
 		case <-hup:
 			g.reloadRules(ctx) // logs its outcome
 		}
 	}
+	cancel()
 	polls.Wait()
 	stopPipe()
 	pipe.Wait()
