@@ -348,6 +348,8 @@ devices:
   - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
 rules:
   - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
+hazard_rules:
+  - {name: gas-alarm, match: {kind: combustible_gas}, rule: lel, immediate: true, category: 重大危险源, basis: "test basis"}
 webhooks:
   - {name: platform, url: "${HOOK}"}
 `, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "HOOK": receiver.URL})
@@ -362,14 +364,15 @@ webhooks:
 	}
 	defer stream.Body.Close()
 
-	ctrl.SetLEL(0, 30) // level 1
-	select {
-	case ev := <-hooks:
-		if ev != "alarm.raised" {
-			t.Errorf("webhook event %q, want alarm.raised", ev)
+	ctrl.SetLEL(0, 30) // level 1: an alarm, and the immediate hazard rule opens a record
+	want := map[string]bool{"alarm.raised": false, "hazard.created": false}
+	for !want["alarm.raised"] || !want["hazard.created"] {
+		select {
+		case ev := <-hooks:
+			want[ev] = true
+		case <-ctx.Done():
+			t.Fatalf("webhook deliveries %v, want an alarm and a hazard", want)
 		}
-	case <-ctx.Done():
-		t.Fatal("no webhook delivery")
 	}
 	lines := bufio.NewScanner(stream.Body)
 	for lines.Scan() {
