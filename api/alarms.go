@@ -117,15 +117,66 @@ func (a *API) alarmShelve() http.HandlerFunc {
 	}
 }
 
+// reasonBody is the body of POST /alarms/{id}/out-of-service.
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
 func (a *API) alarmUnshelve() http.HandlerFunc {
+	return a.endSuppression(false, "unshelved")
+}
+
+func (a *API) alarmReturnToService() http.HandlerFunc {
+	return a.endSuppression(true, "returned to service")
+}
+
+// endSuppression unshelves (outOfService false) or returns to service: the
+// engine's Unshelve does both, but ending maintenance is an admin's call
+// and ending a shelving an operator's, so the alarm's state is read first.
+// Were the state to change between the read and the Unshelve, the alarm
+// would come back to service, the safe side.
+func (a *API) endSuppression(outOfService bool, what string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := alarmID(w, r)
 		if !ok {
 			return
 		}
+		al, err := a.alarms.Get(r.Context(), id)
+		if err != nil {
+			a.alarmResult(w, r, what, id, al, err)
+			return
+		}
+		if is := al.State == alerting.OutOfService; is != outOfService {
+			msg := fmt.Sprintf("alarm %d is out of service: an admin returns it with return-to-service", id)
+			if outOfService {
+				msg = fmt.Sprintf("alarm %d is %s, not out of service", id, al.State)
+			}
+			writeError(w, http.StatusConflict, msg)
+			return
+		}
 		p, _ := principalFrom(r.Context())
-		al, err := a.control.Unshelve(r.Context(), id, p.Name)
-		a.alarmResult(w, r, "unshelved", id, al, err)
+		al, err = a.control.Unshelve(r.Context(), id, p.Name)
+		a.alarmResult(w, r, what, id, al, err)
+	}
+}
+
+func (a *API) alarmOutOfService() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := alarmID(w, r)
+		if !ok {
+			return
+		}
+		var body reasonBody
+		if !readBody(w, r, &body, false) {
+			return
+		}
+		if strings.TrimSpace(body.Reason) == "" {
+			writeError(w, http.StatusBadRequest, "reason is required: say why the alarm is taken out of service")
+			return
+		}
+		p, _ := principalFrom(r.Context())
+		al, err := a.control.RemoveFromService(r.Context(), id, p.Name, body.Reason)
+		a.alarmResult(w, r, "taken out of service", id, al, err)
 	}
 }
 

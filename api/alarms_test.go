@@ -126,3 +126,63 @@ func TestAlarmListBySuppressedState(t *testing.T) {
 		t.Errorf("shelved alarms: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestOutOfServiceRoutes(t *testing.T) {
+	admin := tokenOf(RoleAdmin)
+	tests := []struct {
+		name    string
+		oos     bool // alarm 1 is taken out of service first
+		path    string
+		token   string
+		body    string
+		status  int
+		wantNow alerting.State // alarm 1's state after, on success
+	}{
+		{"remove", false, "/api/v1/alarms/1/out-of-service", admin, `{"reason": "detector recalibration"}`, 200, alerting.OutOfService},
+		{"again: a new reason", true, "/api/v1/alarms/1/out-of-service", admin, `{"reason": "still in the workshop"}`, 200, alerting.OutOfService},
+		{"no reason", false, "/api/v1/alarms/1/out-of-service", admin, `{}`, 400, ""},
+		{"blank reason", false, "/api/v1/alarms/1/out-of-service", admin, `{"reason": " "}`, 400, ""},
+		{"no body", false, "/api/v1/alarms/1/out-of-service", admin, ``, 400, ""},
+		{"unknown field", false, "/api/v1/alarms/1/out-of-service", admin, `{"reason": "x", "minutes": 5}`, 400, ""},
+		{"unknown alarm", false, "/api/v1/alarms/99/out-of-service", admin, `{"reason": "x"}`, 404, ""},
+		{"closed alarm", false, "/api/v1/alarms/4/out-of-service", admin, `{"reason": "x"}`, 409, ""},
+		{"return", true, "/api/v1/alarms/1/return-to-service", admin, ``, 200, alerting.ActiveUnacked},
+		{"return one in service", false, "/api/v1/alarms/1/return-to-service", admin, ``, 409, ""},
+		{"return unknown", false, "/api/v1/alarms/99/return-to-service", admin, ``, 404, ""},
+		// Ending maintenance is the admin's call, not the operator's unshelve.
+		{"unshelve out of service", true, "/api/v1/alarms/1/unshelve", tokenOf(RoleOperator), ``, 409, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, testTokens)
+			if tt.oos {
+				if rec := f.doBody(t, http.MethodPost, "/api/v1/alarms/1/out-of-service", admin, `{"reason": "maintenance"}`); rec.Code != 200 {
+					t.Fatalf("setup: %d %s", rec.Code, rec.Body)
+				}
+			}
+			before := f.alarms.alarms[1]
+			rec := f.doBody(t, http.MethodPost, tt.path, tt.token, tt.body)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			a := f.alarms.alarms[1]
+			if tt.status != 200 {
+				assertErrorBody(t, rec)
+				if a.State != before.State {
+					t.Errorf("a refused request changed alarm 1: %s -> %s", before.State, a.State)
+				}
+				return
+			}
+			var got alerting.Alarm
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tt.wantNow || a.State != tt.wantNow {
+				t.Errorf("answered %s, alarm now %s, want %s", got.State, a.State, tt.wantNow)
+			}
+			if tt.wantNow == alerting.OutOfService && (a.ShelvedBy != "root" || !strings.Contains(tt.body, a.ShelveReason)) {
+				t.Errorf("out of service by %q for %q", a.ShelvedBy, a.ShelveReason)
+			}
+		})
+	}
+}

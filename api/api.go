@@ -40,12 +40,14 @@ type Alarms interface {
 }
 
 // AlarmControl is the alarm engine's operator actions (*alerting.Engine):
-// acknowledging with a comment, shelving, unshelving. Each returns the alarm
+// acknowledging with a comment, shelving, taking out of service, and
+// unshelving, which also returns to service. Each returns the alarm
 // as committed, an error matching alerting.ErrNotFound for an unknown id and
 // one matching alerting.ErrWrongState when the alarm's state does not allow it.
 type AlarmControl interface {
 	AckWithComment(ctx context.Context, id int64, user, comment string) (alerting.Alarm, error)
 	Shelve(ctx context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error)
+	RemoveFromService(ctx context.Context, id int64, user, reason string) (alerting.Alarm, error)
 	Unshelve(ctx context.Context, id int64, user string) (alerting.Alarm, error)
 }
 
@@ -160,6 +162,8 @@ var routes = []route{
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
+	{http.MethodPost, "/api/v1/alarms/{id}/out-of-service", PermAdmin, (*API).alarmOutOfService},
+	{http.MethodPost, "/api/v1/alarms/{id}/return-to-service", PermAdmin, (*API).alarmReturnToService},
 	{http.MethodGet, "/api/v1/uitds", PermRead, (*API).uitdList},
 	{http.MethodGet, "/api/v1/uitds/{id}", PermRead, (*API).uitdGet},
 	{http.MethodPost, "/api/v1/uitds/{id}/sync-clock", PermAck, (*API).uitdSyncClock},

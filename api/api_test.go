@@ -141,6 +141,21 @@ func (f *fakeAlarms) Shelve(_ context.Context, id int64, user, reason string, un
 	return a, nil
 }
 
+func (f *fakeAlarms) RemoveFromService(_ context.Context, id int64, user, reason string) (alerting.Alarm, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.alarms[id]
+	if !ok {
+		return a, fmt.Errorf("remove from service: alarm %d: %w", id, alerting.ErrNotFound)
+	}
+	if !a.State.Open() {
+		return a, fmt.Errorf("remove from service alarm %d: %w", id, alerting.ErrWrongState)
+	}
+	a.State, a.ShelvedBy, a.ShelveReason, a.ShelvedUntil = alerting.OutOfService, user, reason, nil
+	f.alarms[id] = a
+	return a, nil
+}
+
 func (f *fakeAlarms) Unshelve(_ context.Context, id int64, user string) (alerting.Alarm, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -302,6 +317,15 @@ func (f *fixture) do(t *testing.T, method, path, token string) *httptest.Respons
 	switch {
 	case strings.HasSuffix(path, "/shelve"):
 		body = `{"minutes": 60, "reason": "maintenance"}`
+	case strings.HasSuffix(path, "/out-of-service"):
+		body = `{"reason": "detector recalibration"}`
+	case strings.HasSuffix(path, "/return-to-service"):
+		// Only an out-of-service alarm returns: take it out first.
+		var id int64
+		fmt.Sscanf(strings.TrimPrefix(path, "/api/v1/alarms/"), "%d", &id)
+		if _, err := f.alarms.RemoveFromService(context.Background(), id, "admin", "maintenance"); err != nil {
+			t.Fatal(err)
+		}
 	case strings.HasSuffix(path, "/transition"):
 		body = `{"to": "in_progress"}`
 	case strings.HasSuffix(path, "/supervise"):

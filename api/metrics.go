@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -11,8 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hazgate/alerting"
+	"hazgate/alerting/webhook"
 	"hazgate/collector"
+	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
+	"hazgate/protocols/mqtt"
 )
 
 // apiMetrics are the API's own metrics, registered on Options.Metrics.
@@ -89,13 +93,29 @@ type stat[S any] struct {
 	value      func(S) float64
 }
 
+// splitStat is a metric broken down within a snapshot (by a subscription's
+// topic, a reason): one value per row.
+type splitStat[S any] struct {
+	name, help string
+	kind       prometheus.ValueType
+	by         []string // the breakdown's label names
+	rows       func(S) []row
+}
+
+// row is one value of a splitStat, with its values of splitStat.by.
+type row struct {
+	labels []string
+	value  float64
+}
+
 // statsCollector reads a Stats snapshot once per scrape and reports each
 // stat, labelled by source when there are several (one per device).
 type statsCollector[S any] struct {
-	label string // "" for a single unlabelled source
-	read  func() map[string]S
-	stats []stat[S]
-	descs []*prometheus.Desc
+	label  string // "" for a single unlabelled source
+	read   func() map[string]S
+	stats  []stat[S]
+	splits []splitStat[S]
+	descs  []*prometheus.Desc // stats' then splits'
 }
 
 func newStatsCollector[S any](label string, read func() map[string]S, stats []stat[S]) *statsCollector[S] {
@@ -107,6 +127,20 @@ func newStatsCollector[S any](label string, read func() map[string]S, stats []st
 	for _, s := range stats {
 		c.descs = append(c.descs, prometheus.NewDesc(s.name, s.help, labels, nil))
 	}
+	return c
+}
+
+// split adds broken-down metrics, labelled by source and then by their own
+// breakdown.
+func (c *statsCollector[S]) split(splits ...splitStat[S]) *statsCollector[S] {
+	for _, s := range splits {
+		var labels []string
+		if c.label != "" {
+			labels = []string{c.label}
+		}
+		c.descs = append(c.descs, prometheus.NewDesc(s.name, s.help, append(labels, s.by...), nil))
+	}
+	c.splits = append(c.splits, splits...)
 	return c
 }
 
@@ -125,11 +159,36 @@ func (c *statsCollector[S]) Collect(ch chan<- prometheus.Metric) {
 		for i, s := range c.stats {
 			ch <- prometheus.MustNewConstMetric(c.descs[i], s.kind, s.value(snap), lv...)
 		}
+		for i, s := range c.splits {
+			for _, r := range s.rows(snap) {
+				ch <- prometheus.MustNewConstMetric(c.descs[len(c.stats)+i], s.kind, r.value, append(slices.Clip(lv), r.labels...)...)
+			}
+		}
 	}
 }
 
 func one[S any](f func() S) func() map[string]S {
 	return func() map[string]S { return map[string]S{"": f()} }
+}
+
+// byID reads each source's Stats, keyed by device id or webhook name.
+func byID[S any, P interface{ Stats() S }](sources map[string]P) func() map[string]S {
+	return func() map[string]S {
+		out := make(map[string]S, len(sources))
+		for id, p := range sources {
+			out[id] = p.Stats()
+		}
+		return out
+	}
+}
+
+// counts turns a breakdown map into rows, one label each.
+func counts(m map[string]uint64) []row {
+	out := make([]row, 0, len(m))
+	for k, n := range m {
+		out = append(out, row{[]string{k}, float64(n)})
+	}
+	return out
 }
 
 func b2f(b bool) float64 {
@@ -186,14 +245,7 @@ func InfluxCollector(sink interface{ Stats() collector.InfluxStats }) prometheus
 func ModbusCollector(pollers map[string]interface{ Stats() modbus.Stats }) prometheus.Collector {
 	type S = modbus.Stats
 	c := prometheus.CounterValue
-	read := func() map[string]S {
-		out := make(map[string]S, len(pollers))
-		for id, p := range pollers {
-			out[id] = p.Stats()
-		}
-		return out
-	}
-	return newStatsCollector("device", read, []stat[S]{
+	return newStatsCollector("device", byID(pollers), []stat[S]{
 		{"hazgate_modbus_polls_total", "Poll cycles completed.", c, func(s S) float64 { return float64(s.Polls) }},
 		{"hazgate_modbus_requests_total", "Requests sent, retries included.", c, func(s S) float64 { return float64(s.Requests) }},
 		{"hazgate_modbus_errors_total", "Failed requests or connection attempts.", c, func(s S) float64 { return float64(s.Errors) }},
@@ -207,5 +259,99 @@ func ModbusCollector(pollers map[string]interface{ Stats() modbus.Stats }) prome
 			}
 			return float64(s.LastSuccess.UnixNano()) / 1e9
 		}},
+	})
+}
+
+// MQTTCollector exports each MQTT device's counters (*mqtt.Collector), by
+// device id, its subscriptions' by topic filter and bad payloads by reason.
+func MQTTCollector(collectors map[string]interface{ Stats() mqtt.Stats }) prometheus.Collector {
+	type S = mqtt.Stats
+	c := prometheus.CounterValue
+	// byTopic sums a subscription counter per topic filter: two
+	// subscriptions to the same filter would otherwise clash.
+	byTopic := func(v func(mqtt.SubscriptionStats) uint64) func(S) []row {
+		return func(s S) []row {
+			sum := map[string]uint64{}
+			for _, sub := range s.Subscriptions {
+				sum[sub.Topic] += v(sub)
+			}
+			return counts(sum)
+		}
+	}
+	badByTopic := func(s S) []row {
+		sum := map[[2]string]uint64{}
+		for _, sub := range s.Subscriptions {
+			for reason, n := range sub.Bad {
+				sum[[2]string{sub.Topic, reason}] += n
+			}
+		}
+		out := make([]row, 0, len(sum))
+		for k, n := range sum {
+			out = append(out, row{[]string{k[0], k[1]}, float64(n)})
+		}
+		return out
+	}
+	return newStatsCollector("device", byID(collectors), []stat[S]{
+		{"hazgate_mqtt_connects_total", "Broker connections made with subscriptions in place.", c, func(s S) float64 { return float64(s.Connects) }},
+		{"hazgate_mqtt_connections_lost_total", "Broker connections lost.", c, func(s S) float64 { return float64(s.Lost) }},
+		{"hazgate_mqtt_duplicates_total", "Redeliveries of messages already handled, dropped.", c, func(s S) float64 { return float64(s.Duplicates) }},
+		{"hazgate_mqtt_unmatched_messages_total", "Messages no subscription matches (a stale session's).", c, func(s S) float64 { return float64(s.Unmatched) }},
+	}).split(
+		splitStat[S]{"hazgate_mqtt_messages_total", "Messages received, by subscription topic filter.", c, []string{"topic"},
+			byTopic(func(s mqtt.SubscriptionStats) uint64 { return s.Messages })},
+		splitStat[S]{"hazgate_mqtt_readings_total", "Readings decoded, by subscription topic filter.", c, []string{"topic"},
+			byTopic(func(s mqtt.SubscriptionStats) uint64 { return s.Readings })},
+		splitStat[S]{"hazgate_mqtt_bad_payloads_total", "Payloads refused, by subscription topic filter and reason.", c, []string{"topic", "reason"}, badByTopic},
+	)
+}
+
+// NorthboundCollector exports the northbound MQTT publisher's counters
+// (*mqtt.Northbound).
+func NorthboundCollector(nb interface{ Stats() mqtt.NorthboundStats }) prometheus.Collector {
+	type S = mqtt.NorthboundStats
+	return newStatsCollector("", one(nb.Stats), []stat[S]{
+		{"hazgate_northbound_published_total", "Alarm events the upstream broker acknowledged.", prometheus.CounterValue, func(s S) float64 { return float64(s.Published) }},
+		{"hazgate_northbound_retries_total", "Publishes sent again after no acknowledgement.", prometheus.CounterValue, func(s S) float64 { return float64(s.Retries) }},
+		{"hazgate_northbound_last_seq", "Journal seq of the last acknowledged event.", prometheus.GaugeValue, func(s S) float64 { return float64(s.LastSeq) }},
+	})
+}
+
+// GB26875Collector exports each GB/T 26875.3 listener's counters
+// (*gb26875.Listener), by device id.
+func GB26875Collector(listeners map[string]interface{ Stats() gb26875.Stats }) prometheus.Collector {
+	type S = gb26875.Stats
+	c := prometheus.CounterValue
+	return newStatsCollector("device", byID(listeners), []stat[S]{
+		{"hazgate_gb26875_connections_accepted_total", "Connections accepted.", c, func(s S) float64 { return float64(s.Accepted) }},
+		{"hazgate_gb26875_connections_refused_total", "Connections closed at once: max_connections reached.", c, func(s S) float64 { return float64(s.Refused) }},
+		{"hazgate_gb26875_connections_rejected_total", "Connections closed: source address not allowed.", c, func(s S) float64 { return float64(s.Rejected) }},
+		{"hazgate_gb26875_frames_total", "Valid frames received.", c, func(s S) float64 { return float64(s.Frames) }},
+		{"hazgate_gb26875_heartbeats_total", "Send-data frames without data.", c, func(s S) float64 { return float64(s.Heartbeats) }},
+		{"hazgate_gb26875_confirms_total", "Confirms sent.", c, func(s S) float64 { return float64(s.Confirms) }},
+		{"hazgate_gb26875_denies_total", "Denies sent.", c, func(s S) float64 { return float64(s.Denies) }},
+		{"hazgate_gb26875_bad_checksum_total", "Frames denied for their checksum.", c, func(s S) float64 { return float64(s.BadChecksum) }},
+		{"hazgate_gb26875_bad_length_total", "Frames denied for a length over 1024.", c, func(s S) float64 { return float64(s.BadLength) }},
+		{"hazgate_gb26875_decode_errors_total", "Frames denied for application data that does not decode.", c, func(s S) float64 { return float64(s.DecodeErrors) }},
+		{"hazgate_gb26875_garbage_bytes_total", "Bytes skipped between frames.", c, func(s S) float64 { return float64(s.Garbage) }},
+		{"hazgate_gb26875_unexpected_frames_total", "Frames of a command a centre does not expect.", c, func(s S) float64 { return float64(s.Unexpected) }},
+		{"hazgate_gb26875_foreign_readings_total", "Readings dropped: their tag belongs to another device.", c, func(s S) float64 { return float64(s.Foreign) }},
+		{"hazgate_gb26875_overflow_readings_total", "Readings dropped: the listener's tag limit was reached.", c, func(s S) float64 { return float64(s.Overflow) }},
+		{"hazgate_gb26875_comm_loss_total", "Transmission devices that went silent.", c, func(s S) float64 { return float64(s.CommLoss) }},
+	}).split(
+		splitStat[S]{"hazgate_gb26875_unknown_units_total", "Information units of types not decoded (confirmed), by type.", c, []string{"type"},
+			func(s S) []row { return counts(s.Unknown) }},
+	)
+}
+
+// WebhookCollector exports each webhook's counters (*webhook.Dispatcher),
+// by webhook name.
+func WebhookCollector(dispatchers map[string]interface{ Stats() webhook.Stats }) prometheus.Collector {
+	type S = webhook.Stats
+	c := prometheus.CounterValue
+	return newStatsCollector("webhook", byID(dispatchers), []stat[S]{
+		{"hazgate_webhook_delivered_total", "Events the receiver took (2xx).", c, func(s S) float64 { return float64(s.Delivered) }},
+		{"hazgate_webhook_failed_total", "Attempts that failed and were retried.", c, func(s S) float64 { return float64(s.Failed) }},
+		{"hazgate_webhook_rejected_total", "Events the receiver refused as bad (4xx but 408, 429), not retried.", c, func(s S) float64 { return float64(s.Rejected) }},
+		{"hazgate_webhook_filtered_total", "Events the webhook's filters left out.", c, func(s S) float64 { return float64(s.Filtered) }},
 	})
 }

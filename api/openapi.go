@@ -15,6 +15,8 @@ type routeDoc struct {
 	body map[string]string
 	// produces is the success content type; JSON when empty.
 	produces string
+	// headers are the success answer's own response headers.
+	headers []param
 }
 
 type param struct{ name, desc string }
@@ -29,7 +31,7 @@ var (
 var docs = map[string]routeDoc{
 	"GET /api/v1/whoami":       {summary: "The caller's name, role and permissions"},
 	"GET /api/v1/openapi.json": {summary: "This description"},
-	"GET /metrics":             {summary: "Prometheus metrics: HTTP, stream, alarms, InfluxDB sink and spool, Modbus", produces: "text/plain"},
+	"GET /metrics":             {summary: "Prometheus metrics: HTTP, stream, alarms, InfluxDB sink and spool, Modbus, MQTT, northbound MQTT, GB/T 26875.3, webhooks", produces: "text/plain"},
 	"GET /api/v1/stream": {summary: "Server-Sent Events of alarm and hazard events. Each event's id is a cursor a<alarm seq>.h<hazard seq>; " +
 		"reconnecting with Last-Event-ID (or ?after=) replays every event after it, in order, then live ones. " +
 		"Events: ready (first, with the starting cursor), alarm, hazard; a comment every heartbeat.",
@@ -38,27 +40,32 @@ var docs = map[string]routeDoc{
 			{"kind", "alarm, hazard or both (default)"}, {"site", "Comma-separated site ids"},
 			{"severity", "Comma-separated alarm severities: low, medium, high, critical (hazard events are not filtered by it)"},
 			{"class", "Comma-separated alarm classes or hazard categories"}}},
-	"GET /api/v1/points/latest":        {summary: "Newest reading of every tag with its metadata"},
-	"GET /api/v1/points/{tag}/history": {summary: "A tag's readings in a period (InfluxDB, or the in-memory window), at most 5000, thinned evenly", query: periodParams},
-	"GET /api/v1/tags":                 {summary: "Tag metadata"},
-	"GET /api/v1/areas":                {summary: "Site overview: each area coloured red, orange, yellow or blue by its most urgent open alarm or hazard"},
-	"POST /api/v1/admin/reload":        {summary: "Re-read the configuration's alarm rules"},
+	"GET /api/v1/points/latest": {summary: "Newest reading of every tag with its metadata"},
+	"GET /api/v1/points/{tag}/history": {summary: "A tag's readings in a period (InfluxDB, or the in-memory window), at most 5000, thinned evenly; " +
+		"header " + HistorySourceHeader + " says which store answered: memory while InfluxDB is unreachable (the last hour or so only)",
+		query: periodParams, headers: []param{{HistorySourceHeader, "influxdb or memory: the store that answered"}}},
+	"GET /api/v1/tags":          {summary: "Tag metadata"},
+	"GET /api/v1/areas":         {summary: "Site overview: each area coloured red, orange, yellow or blue by its most urgent open alarm or hazard"},
+	"POST /api/v1/admin/reload": {summary: "Re-read the configuration's alarm rules"},
 	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default)", query: []param{
 		{"state", "Comma-separated states"}, {"all", "1: closed ones too"}, {"tag", "Tag id"}, {"limit", "At most this many"}}},
-	"GET /api/v1/alarms/{id}":            {summary: "One alarm"},
-	"GET /api/v1/alarms/history":         {summary: "Alarm transitions in a period", query: append([]param{{"tag", "Tag id"}, {"class", "Class"}, {"limit", "At most this many"}}, periodParams...)},
-	"GET /api/v1/alarms/kpi":             {summary: "Alarm-system KPIs (EEMUA 191 / ISA-18.2) for a period", query: periodParams},
-	"POST /api/v1/alarms/{id}/ack":       {summary: "Acknowledge", body: map[string]string{"comment": "string, optional"}},
-	"POST /api/v1/alarms/{id}/shelve":    {summary: "Shelve for some minutes, with a reason", body: map[string]string{"minutes": "integer 1-10080", "reason": "string"}},
-	"POST /api/v1/alarms/{id}/unshelve":  {summary: "Return a shelved alarm to service"},
-	"GET /api/v1/uitds":                  {summary: "GB/T 26875.3 transmission devices heard"},
-	"GET /api/v1/uitds/{id}":             {summary: "One transmission device"},
-	"POST /api/v1/uitds/{id}/sync-clock": {summary: "Synchronise a transmission device's clock"},
-	"POST /api/v1/uitds/{id}/duty-check": {summary: "Duty check (查岗)", body: map[string]string{"minutes": "integer 1-255, optional"}},
-	"GET /api/v1/hazards":                {summary: "Hazard records (隐患)", query: hazardParams},
-	"GET /api/v1/hazards/export":         {summary: "Hazard ledger (隐患排查治理台账) as CSV", query: append([]param{{"format", "csv"}}, hazardParams...), produces: "text/csv"},
-	"GET /api/v1/hazards/{id}":           {summary: "One hazard record"},
-	"GET /api/v1/hazards/{id}/history":   {summary: "A hazard record's changes"},
+	"GET /api/v1/alarms/{id}":           {summary: "One alarm"},
+	"GET /api/v1/alarms/history":        {summary: "Alarm transitions in a period", query: append([]param{{"tag", "Tag id"}, {"class", "Class"}, {"limit", "At most this many"}}, periodParams...)},
+	"GET /api/v1/alarms/kpi":            {summary: "Alarm-system KPIs (EEMUA 191 / ISA-18.2) for a period", query: periodParams},
+	"POST /api/v1/alarms/{id}/ack":      {summary: "Acknowledge", body: map[string]string{"comment": "string, optional"}},
+	"POST /api/v1/alarms/{id}/shelve":   {summary: "Shelve for some minutes, with a reason", body: map[string]string{"minutes": "integer 1-10080", "reason": "string"}},
+	"POST /api/v1/alarms/{id}/unshelve": {summary: "Return a shelved alarm to service (an out-of-service one needs return-to-service)"},
+	"POST /api/v1/alarms/{id}/out-of-service": {summary: "Take an open alarm out of service (maintenance) until returned; suppressed like shelving, with no expiry",
+		body: map[string]string{"reason": "string"}},
+	"POST /api/v1/alarms/{id}/return-to-service": {summary: "Return an out-of-service alarm to service: active and unacknowledged again if its condition holds, else closed"},
+	"GET /api/v1/uitds":                          {summary: "GB/T 26875.3 transmission devices heard"},
+	"GET /api/v1/uitds/{id}":                     {summary: "One transmission device"},
+	"POST /api/v1/uitds/{id}/sync-clock":         {summary: "Synchronise a transmission device's clock"},
+	"POST /api/v1/uitds/{id}/duty-check":         {summary: "Duty check (查岗)", body: map[string]string{"minutes": "integer 1-255, optional"}},
+	"GET /api/v1/hazards":                        {summary: "Hazard records (隐患)", query: hazardParams},
+	"GET /api/v1/hazards/export":                 {summary: "Hazard ledger (隐患排查治理台账) as CSV", query: append([]param{{"format", "csv"}}, hazardParams...), produces: "text/csv"},
+	"GET /api/v1/hazards/{id}":                   {summary: "One hazard record"},
+	"GET /api/v1/hazards/{id}/history":           {summary: "A hazard record's changes"},
 	"POST /api/v1/hazards/{id}/transition": {summary: "Change a record's status (整改, 验收, 销号, 误报); which changes a role may make the workflow decides",
 		body: map[string]string{"to": "status", "comment": "string", "measures": "string, optional", "person": "string, optional"}},
 	"POST /api/v1/hazards/{id}/supervise": {summary: "挂牌督办: set or lift supervision", body: map[string]string{"note": "string", "lift": "boolean, optional"}},
@@ -85,12 +92,20 @@ func (a *API) openAPIDoc() map[string]any {
 		if produces == "" {
 			produces = "application/json"
 		}
+		ok200 := map[string]any{"description": "OK", "content": map[string]any{produces: map[string]any{}}}
+		if d.headers != nil {
+			hs := map[string]any{}
+			for _, h := range d.headers {
+				hs[h.name] = map[string]any{"description": h.desc, "schema": map[string]string{"type": "string"}}
+			}
+			ok200["headers"] = hs
+		}
 		op := map[string]any{
 			"summary":     d.summary,
 			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(rt.pattern),
 			"description": "Permission: " + string(rt.perm) + ".",
 			"responses": map[string]any{
-				"200": map[string]any{"description": "OK", "content": map[string]any{produces: map[string]any{}}},
+				"200": ok200,
 				"401": map[string]any{"$ref": "#/components/responses/Unauthorized"},
 				"403": map[string]any{"$ref": "#/components/responses/Forbidden"},
 				"429": map[string]any{"description": "Too many failed authentications from this client"},

@@ -69,10 +69,19 @@ func (a *API) pointHistory() http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		samples, err := a.points.Range(r.Context(), tag, from, to)
+		var samples []collector.Sample
+		source := sourceName(a.points)
+		if hs, ok := a.points.(historySource); ok {
+			samples, source, err = hs.rangeFrom(r.Context(), tag, from, to)
+		} else {
+			samples, err = a.points.Range(r.Context(), tag, from, to)
+		}
 		if err != nil {
 			a.internalError(w, r, "reading the history of "+tag, err)
 			return
+		}
+		if source != "" {
+			w.Header().Set(HistorySourceHeader, source)
 		}
 		step := max(1, (len(samples)+maxHistoryPoints-1)/maxHistoryPoints)
 		out := make([]HistoryPoint, 0, len(samples)/step+1)

@@ -13,7 +13,7 @@ const I18N = {
     'col.name': '名称', 'col.area': '区域', 'col.quality': '质量', 'col.number': '编号', 'col.level': '等级',
     'col.description': '描述', 'col.deadline': '整改时限', 'col.status': '状态',
     'sev.low': '低', 'sev.medium': '中', 'sev.high': '高', 'sev.critical': '紧急',
-    'ack': '确认', 'shelve': '搁置', 'unshelve': '解除搁置', 'shelve.reason': '搁置原因：', 'shelve.minutes': '搁置分钟数：',
+    'ack': '确认', 'shelve': '搁置', 'unshelve': '解除搁置', 'return-to-service': '恢复投用', 'shelve.reason': '搁置原因：', 'shelve.minutes': '搁置分钟数：',
     'count': '共 {n} 条', 'page': '第 {p}/{n} 页',
     'colour.red': '红：二级报警或重大隐患', 'colour.orange': '橙：一级报警', 'colour.yellow': '黄：设备故障或一般隐患', 'colour.blue': '蓝：正常',
     'area.alarms': '报警 {n}', 'area.hazards': '隐患 {n}',
@@ -34,7 +34,7 @@ const I18N = {
     'col.name': 'Name', 'col.area': 'Area', 'col.quality': 'Quality', 'col.number': 'Number', 'col.level': 'Level',
     'col.description': 'Description', 'col.deadline': 'Deadline', 'col.status': 'Status',
     'sev.low': 'Low', 'sev.medium': 'Medium', 'sev.high': 'High', 'sev.critical': 'Critical',
-    'ack': 'Ack', 'shelve': 'Shelve', 'unshelve': 'Unshelve', 'shelve.reason': 'Reason for shelving:', 'shelve.minutes': 'Minutes:',
+    'ack': 'Ack', 'shelve': 'Shelve', 'unshelve': 'Unshelve', 'return-to-service': 'Return to service', 'shelve.reason': 'Reason for shelving:', 'shelve.minutes': 'Minutes:',
     'count': '{n} alarms', 'page': 'page {p}/{n}',
     'colour.red': 'Red: level-2 alarm or major hazard', 'colour.orange': 'Orange: level-1 alarm',
     'colour.yellow': 'Yellow: equipment fault or general hazard', 'colour.blue': 'Blue: normal',
@@ -228,7 +228,10 @@ function renderAlarms() {
       if (a.state === 'active_unacked' || a.state === 'cleared_unacked') {
         acts.append(el('button', { className: 'ack', onclick: () => act(a.id, 'ack', {}) }, t('ack')));
       }
-      if (a.state === 'shelved' || a.state === 'out_of_service') {
+      if (a.state === 'out_of_service') {
+        // Ending maintenance is an admin's call (the API refuses an operator).
+        if (can('admin')) acts.append(el('button', { className: 'return-to-service', onclick: () => act(a.id, 'return-to-service') }, t('return-to-service')));
+      } else if (a.state === 'shelved') {
         acts.append(el('button', { className: 'unshelve', onclick: () => act(a.id, 'unshelve') }, t('unshelve')));
       } else {
         acts.append(el('button', { className: 'shelve', onclick: () => shelve(a.id) }, t('shelve')));
