@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,4 +151,27 @@ func getHistory(h http.Handler) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/points/T101-LEL/history", nil))
 	return rec
+}
+
+// With the real InfluxDB client and nothing listening, the trend comes from
+// memory and says so.
+func TestFallbackHistoryWithUnreachableInfluxDB(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // a port nobody listens on: connection refused
+	flux := NewFluxHistory("http://"+addr, "", "", "hazgate", "cz-demo-01")
+	defer flux.Close()
+	hist := collector.NewHistory(0, 0)
+	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
+	rec := getHistory(newHistoryAPI(t, FallbackHistory(flux, MemoryHistory(hist), nil)))
+	var pts []HistoryPoint
+	if err := json.Unmarshal(rec.Body.Bytes(), &pts); rec.Code != 200 || err != nil || len(pts) != 1 {
+		t.Fatalf("%d %s (%v)", rec.Code, rec.Body, err)
+	}
+	if got := rec.Header().Get(HistorySourceHeader); got != "memory" {
+		t.Errorf("%s %q, want memory", HistorySourceHeader, got)
+	}
 }
