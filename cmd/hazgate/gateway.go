@@ -151,17 +151,11 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 	points := api.MemoryHistory(g.history)
 	if in := cfg.InfluxDB; in != nil {
 		g.flux = api.NewFluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
-		points = g.flux
+		// While InfluxDB fails, trends come from memory (the last hour or so),
+		// marked X-Hazgate-History-Source: memory.
+		points = api.FallbackHistory(g.flux, points, log.With("component", "api"))
 	}
-	h, err := api.New(api.Options{
-		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
-		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
-		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
-		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("http: %w", err)
-	}
+	// Webhooks before the API: /metrics reports them.
 	for _, w := range cfg.Webhooks {
 		d, err := webhook.New(webhook.Options{
 			Config: w, Site: cfg.Site.ID,
@@ -173,6 +167,15 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 			return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
 		}
 		g.webhooks = append(g.webhooks, d)
+	}
+	h, err := api.New(api.Options{
+		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
+		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
+		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
+		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
 	}
 	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, len(cfg.HTTP.Tokens) > 0, log.With("component", "api")); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -321,12 +324,27 @@ func (g *gateway) metrics() *prometheus.Registry {
 		reg.MustRegister(api.InfluxCollector(g.influx))
 	}
 	pollers := map[string]interface{ Stats() modbus.Stats }{}
+	mqtts := map[string]interface{ Stats() mqtt.Stats }{}
+	listeners := map[string]interface{ Stats() gb26875.Stats }{}
 	for i, d := range g.devices {
-		if p, ok := d.(*modbus.Poller); ok {
-			pollers[g.cfg.Devices[i].ID] = p
+		switch d := d.(type) {
+		case *modbus.Poller:
+			pollers[g.cfg.Devices[i].ID] = d
+		case *mqtt.Collector:
+			mqtts[g.cfg.Devices[i].ID] = d
+		case *gb26875.Listener:
+			listeners[g.cfg.Devices[i].ID] = d
 		}
 	}
-	reg.MustRegister(api.ModbusCollector(pollers))
+	reg.MustRegister(api.ModbusCollector(pollers), api.MQTTCollector(mqtts), api.GB26875Collector(listeners))
+	if g.northbound != nil {
+		reg.MustRegister(api.NorthboundCollector(g.northbound))
+	}
+	hooks := map[string]interface{ Stats() webhook.Stats }{}
+	for i, d := range g.webhooks {
+		hooks[g.cfg.Webhooks[i].Name] = d
+	}
+	reg.MustRegister(api.WebhookCollector(hooks))
 	return reg
 }
 

@@ -398,7 +398,7 @@ webhooks:
 		return string(b)
 	}
 	metrics := body("/metrics")
-	for _, want := range []string{"hazgate_alarms_raised_total 1", `hazgate_modbus_requests_total{device="gds-1"}`} {
+	for _, want := range []string{"hazgate_alarms_raised_total 1", `hazgate_modbus_requests_total{device="gds-1"}`, `hazgate_webhook_delivered_total{webhook="platform"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
