@@ -178,7 +178,7 @@ var routes = []route{
 
 // New builds the API's handler. It fails on a missing dependency or a bad
 // token list (empty or duplicate token, unknown role).
-func New(opts Options) (http.Handler, error) {
+func New(opts Options) (*API, error) {
 	var missing []string
 	if opts.Latest == nil {
 		missing = append(missing, "Latest")

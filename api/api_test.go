@@ -269,7 +269,7 @@ func tokenOf(role Role) string {
 }
 
 type fixture struct {
-	h        http.Handler
+	h        *API
 	alarms   *fakeAlarms
 	reloader *fakeReloader
 	logBuf   *bytes.Buffer
@@ -422,7 +422,7 @@ func TestRoutesByRole(t *testing.T) {
 func TestRouteTableIsComplete(t *testing.T) {
 	f := newFixture(t, testTokens)
 	var got []string
-	err := chi.Walk(f.h.(*API).mux, func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(f.h.mux, func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		got = append(got, method+" "+pattern)
 		return nil
 	})

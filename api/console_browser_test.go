@@ -95,7 +95,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.Listen(ctx, cfg.HTTP.Listen, h, true, log)
+	srv, err := api.Listen(ctx, cfg.HTTP.Listen, h, log)
 	if err != nil {
 		t.Fatal(err)
 	}

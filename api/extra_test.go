@@ -23,7 +23,7 @@ import (
 
 func TestFailedAuthIsRateLimitedPerClient(t *testing.T) {
 	f := newFixture(t, testTokens)
-	a := f.h.(*API)
+	a := f.h
 	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 	a.limiter.now = func() time.Time { return now }
 	get := func(remote, token string) *httptest.ResponseRecorder {
@@ -113,7 +113,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		}
 	}
 	var routed []string
-	err := chi.Walk(f.h.(*API).mux, func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(f.h.mux, func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if pattern != "/" && !strings.HasPrefix(pattern, consolePath) { // the page, not the API
 			routed = append(routed, method+" "+pattern)
 		}

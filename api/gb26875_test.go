@@ -85,7 +85,7 @@ func TestUITDRoutes(t *testing.T) {
 	}
 	f := newFixture(t, testTokens)
 	f.doBody(t, http.MethodPost, "/api/v1/uitds/1/duty-check", op, "")
-	fake := f.h.(*API).uitd.(*fakeUITD)
+	fake := f.h.uitd.(*fakeUITD)
 	if fake.minutes != gb26875.DefaultDutyMinutes || fake.user != "ctrl-room" {
 		t.Errorf("duty check without a body: %d minutes by %q", fake.minutes, fake.user)
 	}

@@ -24,10 +24,12 @@ type Server struct {
 	log *slog.Logger
 }
 
-// Listen binds addr for h. When authenticated is false (no http.tokens) it
-// refuses any address but loopback: an open API on a plant network would let
-// anyone acknowledge alarms. Pass authenticated = len(cfg.HTTP.Tokens) > 0.
-func Listen(ctx context.Context, addr string, h http.Handler, authenticated bool, log *slog.Logger) (*Server, error) {
+// Listen binds addr for a. An API without tokens may only listen on
+// loopback: an open API on a plant network would let anyone acknowledge
+// alarms. The handler itself says whether it checks tokens, so no caller can
+// open an unauthenticated API to the network by passing the wrong flag.
+func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server, error) {
+	authenticated := a.auth != nil
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -58,7 +60,7 @@ func Listen(ctx context.Context, addr string, h http.Handler, authenticated bool
 	}
 	log.Info("api: listening", "addr", ln.Addr().String(), "auth", auth)
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           a,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout/WriteTimeout: they would cut long-lived
 		// responses (the SSE feed); handlers bound their own work.
@@ -68,9 +70,7 @@ func Listen(ctx context.Context, addr string, h http.Handler, authenticated bool
 	}
 	// Live streams never finish on their own: end them when shutdown
 	// starts, so it waits only for ordinary requests.
-	if a, ok := h.(interface{ shutdownStreams() }); ok {
-		srv.RegisterOnShutdown(a.shutdownStreams)
-	}
+	srv.RegisterOnShutdown(a.shutdownStreams)
 	return &Server{srv: srv, ln: ln, log: log}, nil
 }
 

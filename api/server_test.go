@@ -40,8 +40,9 @@ func TestCheckLoopback(t *testing.T) {
 }
 
 func TestListenRefusesNonLoopbackWithoutTokens(t *testing.T) {
+	f := newFixture(t, nil)
 	for _, addr := range []string{"0.0.0.0:0", "", ":8080", ":0", "[::]:0"} {
-		s, err := Listen(context.Background(), addr, http.NotFoundHandler(), false, nil)
+		s, err := Listen(context.Background(), addr, f.h, nil)
 		if err == nil {
 			s.Close()
 			t.Errorf("Listen(%q) without tokens succeeded", addr)
@@ -66,7 +67,7 @@ func TestListenLoopbackServes(t *testing.T) {
 			var logBuf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf}, nil))
 			f := newFixture(t, nil)
-			s, err := Listen(context.Background(), addr, f.h, false, log)
+			s, err := Listen(context.Background(), addr, f.h, log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +108,7 @@ func TestListenLoopbackServes(t *testing.T) {
 
 func TestListenWithTokensAcceptsAnyAddress(t *testing.T) {
 	f := newFixture(t, testTokens)
-	s, err := Listen(context.Background(), ":0", f.h, true, nil)
+	s, err := Listen(context.Background(), ":0", f.h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

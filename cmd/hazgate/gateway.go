@@ -177,7 +177,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, len(cfg.HTTP.Tokens) > 0, log.With("component", "api")); err != nil {
+	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, log.With("component", "api")); err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	return g, nil
