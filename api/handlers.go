@@ -132,16 +132,19 @@ func (a *API) alarmList() http.HandlerFunc {
 	}
 }
 
-// alarmID parses the {id} path parameter, answering 400 when it is not one.
-func alarmID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+// pathID parses the {id} path parameter of a `what` ("alarm", "hazard"),
+// answering 400 when it is not a positive integer.
+func pathID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
 	s := chi.URLParam(r, "id")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("alarm id %q: want a positive integer", s))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s id %q: want a positive integer", what, s))
 		return 0, false
 	}
 	return id, true
 }
+
+func alarmID(w http.ResponseWriter, r *http.Request) (int64, bool) { return pathID(w, r, "alarm") }
 
 func (a *API) alarmGet() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

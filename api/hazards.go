@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 
 	"hazgate/alerting/hazard"
 )
@@ -150,16 +149,7 @@ func (a *API) hazardExport() http.HandlerFunc {
 	})
 }
 
-// hazardID parses the {id} path parameter, answering 400 when it is not one.
-func hazardID(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	s := chi.URLParam(r, "id")
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("hazard id %q: want a positive integer", s))
-		return 0, false
-	}
-	return id, true
-}
+func hazardID(w http.ResponseWriter, r *http.Request) (int64, bool) { return pathID(w, r, "hazard") }
 
 // hazardResult answers with v, or maps err to 404, 403, 409, 400 or 500.
 func (a *API) hazardResult(w http.ResponseWriter, r *http.Request, what string, id int64, v any, err error) {
