@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-
 	"hazgate/alerting/hazard"
 )
 
