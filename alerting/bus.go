@@ -78,43 +78,14 @@ func (b *Bus) unregister(ch chan Event) {
 	b.mu.Unlock()
 }
 
-// Subscription delivers events in seq order on C. C closes when the
-// subscription's context ends, on Close, or when the journal cannot be read
-// (Err then says why; resubscribe from the last seq received).
-type Subscription struct {
-	C <-chan Event
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-}
-
-// Close ends the subscription and waits for its goroutine.
-func (s *Subscription) Close() {
-	s.cancel()
-	<-s.done
-}
-
-// Err is the reason C closed, nil if it was Close or the context. Read it
-// after C has closed.
-func (s *Subscription) Err() error {
-	<-s.done
-	return s.err
-}
+// Subscription is a stream of alarm events.
+type Subscription = Stream[Event]
 
 // Subscribe delivers every event with seq greater than afterSeq: first those
 // already in the journal, then live ones, with no gap and no duplicate.
 // afterSeq 0 means from the beginning; Journal.LastSeq gives "from now".
 func (b *Bus) Subscribe(ctx context.Context, afterSeq int64) *Subscription {
-	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan Event)
-	s := &Subscription{C: out, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer close(out)
-		s.err = b.feed(ctx, afterSeq, out)
-	}()
-	return s
+	return NewStream(ctx, func(ctx context.Context, out chan<- Event) error { return b.feed(ctx, afterSeq, out) })
 }
 
 // feed registers for live events before reading the journal, so whatever

@@ -3,6 +3,8 @@ package hazard
 import (
 	"context"
 	"sync"
+
+	"hazgate/alerting"
 )
 
 // subscribeBatch is how many events a subscriber reads from the store at once.
@@ -31,41 +33,13 @@ func (b *Bus) waiter() <-chan struct{} {
 	return b.wake
 }
 
-// Subscription delivers events in seq order on C. C closes when the
-// subscription's context ends, on Close, or when the store cannot be read
-// (Err then says why; subscribe again from the last seq received).
-type Subscription struct {
-	C <-chan Event
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-}
-
-// Close ends the subscription and waits for its goroutine.
-func (s *Subscription) Close() {
-	s.cancel()
-	<-s.done
-}
-
-// Err is why C closed, nil for Close or the context. Read it after C closed.
-func (s *Subscription) Err() error {
-	<-s.done
-	return s.err
-}
+// Subscription is a stream of hazard events.
+type Subscription = alerting.Stream[Event]
 
 // Subscribe delivers every event with seq greater than afterSeq: those
 // committed, then each as it is committed, without gap or duplicate.
 func (b *Bus) Subscribe(ctx context.Context, afterSeq int64) *Subscription {
-	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan Event)
-	s := &Subscription{C: out, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer close(out)
-		s.err = b.feed(ctx, afterSeq, out)
-	}()
-	return s
+	return alerting.NewStream(ctx, func(ctx context.Context, out chan<- Event) error { return b.feed(ctx, afterSeq, out) })
 }
 
 func (b *Bus) feed(ctx context.Context, last int64, out chan<- Event) error {

@@ -118,18 +118,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	if d.opts.Hazards != nil {
 		go func() {
 			defer close(done)
-			follow(ctx, d, "hazard", d.opts.HazardCursor, d.opts.Hazards.Subscribe, func(s *hazard.Subscription) (<-chan hazard.Event, func() error) {
-				return s.C, s.Err
-			}, func(ev hazard.Event) (int64, string, bool) {
+			follow(ctx, d, "hazard", d.opts.HazardCursor, d.opts.Hazards.Subscribe, func(ev hazard.Event) (int64, string, bool) {
 				return ev.Seq, "hazard." + ev.Type, true
 			})
 		}()
 	} else {
 		close(done)
 	}
-	follow(ctx, d, "alarm", d.opts.AlarmCursor, d.opts.Alarms.Subscribe, func(s *alerting.Subscription) (<-chan alerting.Event, func() error) {
-		return s.C, s.Err
-	}, func(ev alerting.Event) (int64, string, bool) {
+	follow(ctx, d, "alarm", d.opts.AlarmCursor, d.opts.Alarms.Subscribe, func(ev alerting.Event) (int64, string, bool) {
 		return ev.Seq, "alarm." + ev.Type, len(d.cfg.Severities) == 0 || slices.Contains(d.cfg.Severities, ev.Alarm.Severity)
 	})
 	<-done
@@ -138,16 +134,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // follow delivers one journal's events from its cursor, resubscribing
 // after a read error. describe gives an event's seq, type and whether the
 // severity filter keeps it.
-func follow[S interface{ Close() }, E any](ctx context.Context, d *Dispatcher, kind string, cur Cursor,
-	subscribe func(context.Context, int64) S, chans func(S) (<-chan E, func() error), describe func(E) (int64, string, bool)) {
+func follow[E any](ctx context.Context, d *Dispatcher, kind string, cur Cursor,
+	subscribe func(context.Context, int64) *alerting.Stream[E], describe func(E) (int64, string, bool)) {
 	seq, err := cur.Load()
 	if err != nil {
 		d.log.Error("webhook: cursor unreadable, delivering the "+kind+" journal from the start", "err", err)
 	}
 	for ctx.Err() == nil {
 		sub := subscribe(ctx, seq)
-		c, errf := chans(sub)
-		for ev := range c {
+		for ev := range sub.C {
 			s, typ, keep := describe(ev)
 			if keep && d.wants(typ) {
 				if !d.deliver(ctx, kind[:1]+strconv.FormatInt(s, 10), typ, ev) {
@@ -162,7 +157,7 @@ func follow[S interface{ Close() }, E any](ctx context.Context, d *Dispatcher, k
 				d.log.Error("webhook: cursor not saved; events may be sent twice after a restart", "kind", kind, "seq", seq, "err", err)
 			}
 		}
-		if err := errf(); err != nil {
+		if err := sub.Err(); err != nil {
 			d.log.Error("webhook: "+kind+" feed failed; resubscribing", "after_seq", seq, "err", err)
 			if !sleep(ctx, d.cfg.MinBackoff) {
 				return
