@@ -3,7 +3,6 @@ package modbus
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -148,34 +147,8 @@ func TestSharedLinkSettingsMustAgree(t *testing.T) {
 // A connection whose peer never answers blocks only its own devices: a
 // device on another connection keeps its pace.
 func TestDeadLinkDoesNotDelayOthers(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	conns.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		conns.Wait()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	silent := device("tcp://"+l.Addr().String(), detectorTags(2)...)
+	addr := silentPeer(t)
+	silent := device("tcp://"+addr, detectorTags(2)...)
 	silent.ID, silent.Timeout, silent.Retries, silent.Interval = "silent", time.Second, 2, 50*time.Millisecond
 	live := device(gasController(t, 2).URL(), detectorTags(2)...)
 	live.ID, live.Interval = "live", 20*time.Millisecond

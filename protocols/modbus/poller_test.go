@@ -469,35 +469,9 @@ func TestRun(t *testing.T) {
 // A peer that accepts and never answers: Run must still stop when told, and
 // report the tags as comm_loss meanwhile.
 func TestRunStopsWhilePeerSilent(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	conns.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		conns.Wait()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	addr := silentPeer(t)
 
-	dev := device("tcp://"+l.Addr().String(), detectorTags(2)...)
+	dev := device("tcp://"+addr, detectorTags(2)...)
 	dev.Interval, dev.Timeout = 20*time.Millisecond, 200*time.Millisecond
 	em := make(chanEmitter, 100)
 	p, err := New("site", dev, em, slog.New(slog.DiscardHandler))
@@ -571,4 +545,38 @@ func TestTags(t *testing.T) {
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("Tags() = %+v, want %+v", got, want)
 	}
+}
+
+// silentPeer accepts connections and never answers, like a Modbus device
+// whose firmware hung; it returns its host:port.
+func silentPeer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn
+	conns.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return l.Addr().String()
 }
