@@ -206,7 +206,7 @@ func TestInfluxCrashIntegration(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestInfluxSpoolCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "HAZGATE_SPOOL_CHILD="+dir, "HAZGATE_SPOOL_CHILD_URL="+d.URL, "HAZGATE_SPOOL_CHILD_BUCKET="+bucket)
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

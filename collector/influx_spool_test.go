@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"hazgate/sim/testenv"
 )
 
 // switchable answers 204 while up, else the given status.
@@ -119,7 +120,7 @@ func TestInfluxSinkHonoursRetryAfter(t *testing.T) {
 
 func TestInfluxSinkRefusedLogsOnceAndDoesNotSpin(t *testing.T) {
 	f := newFakeInflux(t, func(int) int { return http.StatusUnauthorized })
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	reg := NewRegistry()
 	s, err := NewInfluxSink(InfluxOptions{URL: f.srv.URL, Bucket: "b", BatchSize: 10, FlushInterval: time.Hour, Spool: SpoolOptions{Dir: t.TempDir()}}, "s", reg, log)
@@ -147,23 +148,6 @@ func TestInfluxSinkRefusedLogsOnceAndDoesNotSpin(t *testing.T) {
 	if st := s.Stats(); st.PointsDropped != 0 || st.SpoolPoints != 50 {
 		t.Errorf("stats %+v: want everything kept in the spool", st)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestInfluxSinkDeadLettersRejectedBatch(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"hazgate/config"
 	"hazgate/protocols/modbus"
 	"hazgate/sim"
+	"hazgate/sim/testenv"
 )
 
 func TestCheck(t *testing.T) {
@@ -76,30 +77,12 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// lockedBuffer lets the test read what a running command writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestDemo plays the demo scenario ten times faster through the real
 // pipeline and watches the API: GT-103 reaches level 2 and recovers, GT-106
 // goes silent and raises comm_loss.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs lockedBuffer
+	var out, logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdDemo(ctx, []string{"-listen", "127.0.0.1:0", "-speed", "10", "-data-dir", t.TempDir()}, &out, &logs)
@@ -133,7 +116,7 @@ func TestDemo(t *testing.T) {
 var apiRE = regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/api/v1/alarms`)
 
 // waitAPI returns the base URL the command printed.
-func waitAPI(t *testing.T, out, logs *lockedBuffer) string {
+func waitAPI(t *testing.T, out, logs *testenv.Buffer) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -185,7 +168,7 @@ func waitAlarm(t *testing.T, base string, within time.Duration, ok func(alerting
 func startGateway(t *testing.T, cfg *config.Config) (*gateway, string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	g, err := newGateway(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		cancel()

@@ -1,7 +1,6 @@
 package modbus
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
@@ -16,6 +15,7 @@ import (
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/sim"
+	"hazgate/sim/testenv"
 )
 
 // chanEmitter hands batches to the test.
@@ -39,27 +39,9 @@ func device(url string, tags ...config.Tag) config.Device {
 		Interval: time.Second, Timeout: time.Second, Tags: tags}
 }
 
-// logBuffer captures the poller's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newPoller(t *testing.T, dev config.Device) (*Poller, *logBuffer) {
+func newPoller(t *testing.T, dev config.Device) (*Poller, *testenv.Buffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &testenv.Buffer{}
 	p, err := New("site", dev, make(chanEmitter, 100), slog.New(slog.NewTextHandler(lb, nil)))
 	if err != nil {
 		t.Fatal(err)
