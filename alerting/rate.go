@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"hazgate/collector"
@@ -132,18 +130,11 @@ func (r *rate) worse(v, peak float64) bool {
 }
 
 func (r *rate) message(t *collector.Tag, s *collector.Sample) string {
-	var b strings.Builder
-	b.WriteString(t.ID)
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
-	if t.Unit != "" {
-		b.WriteByte(' ')
-		b.WriteString(t.Unit)
-	}
+	b := reading(t, s)
 	dir := "falling"
 	if r.rising {
 		dir = "rising"
 	}
-	fmt.Fprintf(&b, ": %s faster than %g per %s (over %s)", dir, r.limit*r.per.Seconds(), r.per, r.window)
+	fmt.Fprintf(b, ": %s faster than %g per %s (over %s)", dir, r.limit*r.per.Seconds(), r.per, r.window)
 	return b.String()
 }

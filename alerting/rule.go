@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,4 +215,17 @@ func compileRule(c config.Rule) ([]rule, []string) {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// reading starts an alarm message: the tag, its value and unit ("GT-101 28.4 %LEL").
+func reading(t *collector.Tag, s *collector.Sample) *strings.Builder {
+	b := &strings.Builder{}
+	b.WriteString(t.ID)
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
+	if t.Unit != "" {
+		b.WriteByte(' ')
+		b.WriteString(t.Unit)
+	}
+	return b
 }

@@ -3,7 +3,6 @@ package alerting
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"hazgate/collector"
@@ -134,18 +133,11 @@ func (r *threshold) worse(v, peak float64) bool {
 }
 
 func (r *threshold) message(t *collector.Tag, s *collector.Sample) string {
-	var b strings.Builder
-	b.WriteString(t.ID)
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
-	if t.Unit != "" {
-		b.WriteByte(' ')
-		b.WriteString(t.Unit)
-	}
+	b := reading(t, s)
 	if r.high {
-		fmt.Fprintf(&b, " above %g", r.limit)
+		fmt.Fprintf(b, " above %g", r.limit)
 	} else {
-		fmt.Fprintf(&b, " below %g", r.limit)
+		fmt.Fprintf(b, " below %g", r.limit)
 	}
 	return b.String()
 }
