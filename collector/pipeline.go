@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Consumer receives every batch after the latest cache has it. Consume runs on
@@ -19,6 +20,7 @@ type Pipeline struct {
 	in        chan []Sample
 	latest    *Latest
 	consumers []Consumer
+	stamps    stamps // owned by Run's goroutine
 }
 
 // DefaultQueue is how many batches may wait before Emit blocks the emitter.
@@ -26,7 +28,7 @@ const DefaultQueue = 1024
 
 // NewPipeline returns a pipeline feeding latest and then consumers, in that order.
 func NewPipeline(latest *Latest, consumers ...Consumer) *Pipeline {
-	return &Pipeline{in: make(chan []Sample, DefaultQueue), latest: latest, consumers: consumers}
+	return &Pipeline{in: make(chan []Sample, DefaultQueue), latest: latest, consumers: consumers, stamps: make(stamps)}
 }
 
 // Emit queues a batch. It blocks while the queue is full, so a burst slows
@@ -65,11 +67,41 @@ func (p *Pipeline) Run(ctx context.Context) {
 }
 
 func (p *Pipeline) dispatch(ctx context.Context, b []Sample) {
+	for i := range b {
+		p.stamps.separate(&b[i])
+	}
 	if p.latest != nil {
 		p.latest.Update(b)
 	}
 	for _, c := range p.consumers {
 		c.Consume(ctx, b)
+	}
+}
+
+// stamps keeps, per tag, the last time a source gave (orig) and the time
+// the pipeline passed on for it (last), to keep readings that share a clock
+// tick apart.
+type stamps map[string]struct{ orig, last int64 }
+
+// separate moves s 1 ns past the tag's previous reading when both carry
+// the same clock tick: a batch stamped once, a device clock counting whole
+// seconds (GB/T 26875.3), two state changes in one frame. InfluxDB keeps
+// one point per tag and time, so without this the later reading silently
+// overwrites the earlier. A time older than the tag's last one (history a
+// device sends late) is left as it is.
+func (st stamps) separate(s *Sample) {
+	if s.Time.IsZero() {
+		return
+	}
+	t := s.Time.UnixNano()
+	prev, seen := st[s.Tag]
+	switch {
+	case !seen || t > prev.last:
+		st[s.Tag] = struct{ orig, last int64 }{t, t}
+	case t >= prev.orig:
+		next := prev.last + 1
+		s.Time = s.Time.Add(time.Duration(next - t))
+		st[s.Tag] = struct{ orig, last int64 }{t, next}
 	}
 }
 

@@ -202,6 +202,9 @@ cat >"$TMP/mosquitto.conf" <<EOF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence true
+# A gateway restart may leave thousands of QoS 1 messages queued for it (the
+# default of 1000 drops the rest).
+max_queued_messages 100000
 persistence_location $TMP/mosquitto/
 log_dest file $TMP/mosquitto.log
 log_type error

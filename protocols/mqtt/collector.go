@@ -66,7 +66,7 @@ type Collector struct {
 	subs     []*subscription
 	filters  map[string]byte
 	declared []collector.Tag
-	queue    chan paho.Message
+	queue    chan received
 
 	// Owned by the worker.
 	seen    map[string]bool // tag id: ours (true) or another device's (false)
@@ -107,7 +107,7 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 			statusTopic: StatusTopic("hazgate", env.Site),
 		},
 		filters: make(map[string]byte),
-		queue:   make(chan paho.Message, queueLen),
+		queue:   make(chan received, queueLen),
 		seen:    make(map[string]bool),
 		recent:  newRecentSet(recentLen),
 	}
@@ -166,8 +166,11 @@ func (c *Collector) Run(ctx context.Context) error {
 		// Runs on paho's router goroutine: hand over and return, or acks
 		// and pings stall.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			// Stamped here, one time per message: readings without a
+			// time of their own must not share one, or InfluxDB keeps
+			// only the last of them.
 			select {
-			case c.queue <- m:
+			case c.queue <- received{m, time.Now()}:
 			case <-ctx.Done():
 			}
 		}).
@@ -214,7 +217,7 @@ func (c *Collector) onConnect(cl paho.Client) {
 // work decodes queued messages in batches, emits their samples and then
 // acknowledges them. On stop, unacknowledged messages stay with the broker.
 func (c *Collector) work(ctx context.Context) {
-	batch := make([]paho.Message, 0, maxBatch)
+	batch := make([]received, 0, maxBatch)
 	for {
 		select {
 		case m := <-c.queue:
@@ -231,24 +234,32 @@ func (c *Collector) work(ctx context.Context) {
 				break fill
 			}
 		}
-		if samples := c.handle(batch, time.Now()); len(samples) > 0 {
+		if samples := c.handle(batch); len(samples) > 0 {
 			if err := c.emit.Emit(ctx, samples); err != nil {
 				return
 			}
 		}
-		for _, m := range batch {
-			m.Ack()
+		for _, r := range batch {
+			r.m.Ack()
 		}
 		clear(batch)
 		batch = batch[:0]
 	}
 }
 
+// received is a message with the time it arrived, the time of its readings
+// when the payload carries none.
+type received struct {
+	m  paho.Message
+	at time.Time
+}
+
 // handle turns a batch of messages into samples. A bad payload is counted
 // and logged and costs only itself.
-func (c *Collector) handle(batch []paho.Message, now time.Time) []collector.Sample {
+func (c *Collector) handle(batch []received) []collector.Sample {
 	out := make([]collector.Sample, 0, len(batch))
-	for _, m := range batch {
+	for _, r := range batch {
+		m := r.m
 		topic, payload := m.Topic(), m.Payload()
 		if m.Qos() > 0 {
 			h := c.recent.hash(topic, payload)
@@ -258,7 +269,7 @@ func (c *Collector) handle(batch []paho.Message, now time.Time) []collector.Samp
 			}
 			c.recent.add(h)
 		}
-		out = c.decode(out, topic, payload, now)
+		out = c.decode(out, topic, payload, r.at)
 	}
 	return out
 }

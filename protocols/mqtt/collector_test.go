@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols"
@@ -93,11 +91,11 @@ func TestHandle(t *testing.T) {
 		{topic: "fas/FAS-1/event", payload: []byte(`{"loop":1,"point":23,"type":"fire","active":true}`), qos: 1},
 		{topic: "elsewhere", payload: []byte(`1`), qos: 1},
 	}
-	batch := make([]paho.Message, len(msgs))
+	batch := make([]received, len(msgs))
 	for i, m := range msgs {
-		batch[i] = m
+		batch[i] = received{m, recv.Add(time.Duration(i) * time.Millisecond)}
 	}
-	got := c.handle(batch, recv)
+	got := c.handle(batch)
 	tags := make([]string, len(got))
 	for i, s := range got {
 		tags[i] = s.Tag
@@ -126,7 +124,7 @@ func TestHandle(t *testing.T) {
 		t.Errorf("second subscription stats %+v", b)
 	}
 	// Seen again: no second Add (it would fail), samples still flow.
-	got = c.handle([]paho.Message{&fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.5,"bat":3.5}`), qos: 1}}, recv)
+	got = c.handle([]received{{&fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.5,"bat":3.5}`), qos: 1}, recv}})
 	if len(got) != 2 || got[0].Value != 0.5 {
 		t.Errorf("second message: %+v", got)
 	}

@@ -1,0 +1,66 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestStampsSeparate(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	ns := func(n int) time.Time { return t0.Add(time.Duration(n)) }
+	cases := []struct {
+		name string
+		in   []Sample
+		want []time.Time
+	}{
+		{"one tick, three readings", []Sample{{Tag: "a", Time: t0}, {Tag: "a", Time: t0}, {Tag: "a", Time: t0}},
+			[]time.Time{t0, ns(1), ns(2)}},
+		{"other tags keep their time", []Sample{{Tag: "a", Time: t0}, {Tag: "b", Time: t0}, {Tag: "a", Time: t0}},
+			[]time.Time{t0, t0, ns(1)}},
+		{"a real reading inside the moved span moves on too", []Sample{{Tag: "a", Time: t0}, {Tag: "a", Time: t0}, {Tag: "a", Time: t0}, {Tag: "a", Time: ns(1)}},
+			[]time.Time{t0, ns(1), ns(2), ns(3)}},
+		{"later readings keep their time", []Sample{{Tag: "a", Time: t0}, {Tag: "a", Time: t0}, {Tag: "a", Time: ns(10)}},
+			[]time.Time{t0, ns(1), ns(10)}},
+		{"late history is left alone", []Sample{{Tag: "a", Time: t0}, {Tag: "a", Time: t0.Add(-time.Hour)}, {Tag: "a", Time: t0.Add(-time.Hour)}},
+			[]time.Time{t0, t0.Add(-time.Hour), t0.Add(-time.Hour)}},
+		{"second-resolution device clock", []Sample{{Tag: "f", Time: t0}, {Tag: "f", Time: t0}, {Tag: "f", Time: t0.Add(time.Second)}},
+			[]time.Time{t0, ns(1), t0.Add(time.Second)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := make(stamps)
+			for i := range tc.in {
+				st.separate(&tc.in[i])
+				if !tc.in[i].Time.Equal(tc.want[i]) {
+					t.Errorf("sample %d (%s): time %s, want %s", i, tc.in[i].Tag, tc.in[i].Time.Format(time.RFC3339Nano), tc.want[i].Format(time.RFC3339Nano))
+				}
+			}
+		})
+	}
+}
+
+// TestPipelineSeparatesTicks: every consumer sees the same, separated times.
+func TestPipelineSeparatesTicks(t *testing.T) {
+	t0 := time.Now()
+	var got []Sample
+	p := NewPipeline(NewLatest(), consumerFunc(func(_ context.Context, b []Sample) { got = append(got, b...) }))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	if err := p.Emit(ctx, []Sample{{Tag: "a", Value: 1, Time: t0}, {Tag: "a", Value: 2, Time: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if len(got) != 2 || !got[1].Time.After(got[0].Time) {
+		t.Fatalf("consumer saw %+v", got)
+	}
+	if l, _ := p.latest.Get("a"); l.Value != 2 || !l.Time.Equal(got[1].Time) {
+		t.Errorf("latest %+v, want the second reading at %s", l, got[1].Time)
+	}
+}
+
+type consumerFunc func(context.Context, []Sample)
+
+func (f consumerFunc) Consume(ctx context.Context, b []Sample) { f(ctx, b) }
