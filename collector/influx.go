@@ -156,6 +156,18 @@ type InfluxSink struct {
 	retryAfter  atomic.Int64
 	spoolWake   chan struct{} // cap 1: the spool has batches
 
+	// Durability: every accepted point has a number (accepted counts them);
+	// the batcher cuts batches over consecutive numbers (encoded, cutAt);
+	// a batch is settled once written, spooled, dead-lettered or lost, and
+	// durableTo is the number below which every point is settled.
+	accepted      uint64 // under qmu
+	encoded       uint64 // batcher's
+	cutAt         uint64 // batcher's
+	dmu           sync.Mutex
+	durableTo     uint64
+	early         map[uint64]uint64 // settled ranges from -> to beyond durableTo
+	waiters       []durableWaiter
+	waiting       atomic.Bool // waiters is not empty: cut batches at once
 	written, batches, writeErrs, dropped, rejected atomic.Uint64
 	retried, deadLettered, replayed                atomic.Uint64
 	lastDropLog                                    atomic.Int64 // unix ns
@@ -174,6 +186,14 @@ type lineBatch struct {
 	body   string
 	points int
 	oldest time.Time
+	// from, to number the accepted points the batch settles; zero for
+	// batches read back from the spool.
+	from, to uint64
+}
+
+type durableWaiter struct {
+	seq uint64
+	fn  func()
 }
 
 // NewInfluxSink checks opts and prepares a sink; it does not contact InfluxDB,
@@ -242,6 +262,7 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 		shutdownGrace:    grace,
 		liveRetries:      1,
 
+		early:       make(map[uint64]uint64),
 		wake:        make(chan struct{}, 1),
 		pendingWake: make(chan struct{}, 1),
 		spoolWake:   make(chan struct{}, 1),
@@ -293,6 +314,7 @@ func (s *InfluxSink) Consume(_ context.Context, batch []Sample) {
 	for _, smp := range batch[:n] {
 		s.queue = append(s.queue, queued{s: smp})
 	}
+	s.accepted += uint64(n)
 	s.qmu.Unlock()
 	if n > 0 {
 		s.signal(s.wake)
@@ -312,6 +334,7 @@ func (s *InfluxSink) WritePoint(p *write.Point) {
 	ok := !s.stopped && len(s.queue) < s.queueCap
 	if ok {
 		s.queue = append(s.queue, queued{p: p, t: time.Now()})
+		s.accepted++
 	}
 	s.qmu.Unlock()
 	if ok {
@@ -416,6 +439,10 @@ func (s *InfluxSink) Run(ctx context.Context) {
 	s.qmu.Unlock()
 	if late > 0 {
 		s.drop(late, "consumed after the sink stopped")
+		from := s.cutAt
+		s.encoded += uint64(late)
+		s.cutAt = s.encoded
+		s.settle(from, s.cutAt)
 	}
 }
 
@@ -436,17 +463,24 @@ func (s *InfluxSink) batchLoop(ctx context.Context) {
 		case <-s.wake:
 		case <-timerC:
 			timerC = nil
-			s.pushPending(b.finish())
+			s.cut(&b)
 			s.building.Store(0)
 			continue
 		case <-ctx.Done():
 			s.encode(&b, s.take(spare))
-			s.pushPending(b.finish())
+			s.cut(&b)
 			s.building.Store(0)
 			return
 		}
 		items := s.take(spare)
 		full := s.encode(&b, items)
+		// Someone waits for these points to be durable: send them now
+		// unless batches already wait for the writer, which will call
+		// for this one when it is free (group commit).
+		if s.waiting.Load() && s.pendingEmpty() {
+			s.cut(&b)
+			full = true
+		}
 		s.building.Store(int64(b.points))
 		clear(items) // drop references to points for the GC
 		spare = items[:0]
@@ -474,16 +508,91 @@ func (s *InfluxSink) encode(b *batchBuilder, items []queued) (full bool) {
 			b.addSample(&q.s, &t, s.site)
 			ok = true
 		}
+		s.encoded++
 		if !ok {
 			s.drop(1, "point has no writable field")
 			continue
 		}
 		if b.points >= s.opts.BatchSize {
-			s.pushPending(b.finish())
+			s.cut(b)
 			full = true
 		}
 	}
 	return full
+}
+
+// cut ends the batch being built and queues it for writing.
+func (s *InfluxSink) cut(b *batchBuilder) {
+	from, to := s.cutAt, s.encoded
+	s.cutAt = to
+	lb := b.finish()
+	if lb == nil {
+		s.settle(from, to) // nothing writable: dropped, and counted so
+		return
+	}
+	lb.from, lb.to = from, to
+	s.pushPending(lb)
+}
+
+// WhenDurable calls fn, on one of the sink's goroutines, once every point
+// accepted so far is written to InfluxDB, on disk in the spool, in a
+// dead-letter file, or counted lost. fn must return quickly. Waiting makes
+// the batcher send at once rather than after FlushInterval.
+func (s *InfluxSink) WhenDurable(fn func()) {
+	s.qmu.Lock()
+	seq := s.accepted
+	s.qmu.Unlock()
+	s.dmu.Lock()
+	if seq <= s.durableTo {
+		s.dmu.Unlock()
+		fn()
+		return
+	}
+	s.waiters = append(s.waiters, durableWaiter{seq, fn})
+	s.waiting.Store(true)
+	s.dmu.Unlock()
+	s.signal(s.wake)
+}
+
+// settle marks the points numbered [from, to) durable (or lost) and calls
+// the waiters that were waiting for them.
+func (s *InfluxSink) settle(from, to uint64) {
+	if from >= to {
+		return
+	}
+	s.dmu.Lock()
+	if from != s.durableTo {
+		s.early[from] = to // an evicted batch spooled before the one in flight
+		s.dmu.Unlock()
+		return
+	}
+	s.durableTo = to
+	for next, ok := s.early[s.durableTo]; ok; next, ok = s.early[s.durableTo] {
+		delete(s.early, s.durableTo)
+		s.durableTo = next
+	}
+	var ready []durableWaiter
+	keep := s.waiters[:0]
+	for _, w := range s.waiters {
+		if w.seq <= s.durableTo {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	clear(s.waiters[len(keep):])
+	s.waiters = keep
+	s.waiting.Store(len(keep) > 0)
+	s.dmu.Unlock()
+	for _, w := range ready {
+		w.fn()
+	}
+}
+
+func (s *InfluxSink) pendingEmpty() bool {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return len(s.pending) == 0
 }
 
 // take swaps the queue for spare and returns what was queued.
@@ -521,6 +630,7 @@ func (s *InfluxSink) pushPending(b *lineBatch) {
 		} else {
 			lost += old.points
 		}
+		s.settle(old.from, old.to)
 	}
 	if lost > 0 {
 		s.drop(lost, "memory bound reached while InfluxDB is unreachable")
@@ -538,6 +648,9 @@ func (s *InfluxSink) popPending() *lineBatch {
 	s.pending = s.pending[1:]
 	s.pendingPoints -= b.points
 	s.inflight.Store(int64(b.points))
+	if len(s.pending) == 0 && s.waiting.Load() {
+		s.signal(s.wake) // the writer is free for what the batcher holds
+	}
 	return b
 }
 
@@ -586,6 +699,7 @@ func (s *InfluxSink) writeLoop(ctx context.Context) {
 			if failures > 0 {
 				s.log.Info("influxdb writes resumed", "failed_attempts", failures)
 			}
+			s.settle(cur.from, cur.to)
 			failures, backoff, cur = 0, s.backoffMin, nil
 			s.inflight.Store(0)
 			continue
@@ -597,6 +711,7 @@ func (s *InfluxSink) writeLoop(ctx context.Context) {
 		kind, retryAfter := classifyWriteError(err)
 		if kind == writeRejected {
 			s.reject(cur, err)
+			s.settle(cur.from, cur.to)
 			cur = nil
 			s.inflight.Store(0)
 			continue
@@ -634,7 +749,7 @@ func (s *InfluxSink) popLast() *lineBatch {
 	}
 	var b batchBuilder
 	s.encode(&b, s.take(nil))
-	s.pushPending(b.finish())
+	s.cut(&b)
 	return s.popPending()
 }
 
@@ -650,14 +765,17 @@ func (s *InfluxSink) flushOnShutdown(ctx context.Context) {
 		if err := s.writeBatch(fctx, cur); err != nil {
 			s.inflight.Store(0)
 			lost := cur.points
+			s.settle(cur.from, cur.to)
 			for b := s.popPending(); b != nil; b = s.popPending() {
 				lost += b.points
+				s.settle(b.from, b.to)
 			}
 			s.inflight.Store(0)
 			s.dropped.Add(uint64(lost))
 			s.log.Error("influxdb unreachable at shutdown; points lost", "points", lost, "err", err)
 			return
 		}
+		s.settle(cur.from, cur.to)
 		s.inflight.Store(0)
 	}
 }

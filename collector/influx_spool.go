@@ -41,6 +41,7 @@ func (s *InfluxSink) spoolWriteLoop(ctx context.Context) {
 // wctx bounds the writes.
 func (s *InfluxSink) deliver(ctx, wctx context.Context, b *lineBatch) {
 	defer s.inflight.Store(0)
+	defer s.settle(b.from, b.to) // written, rejected or spooled: each is final
 	for attempt := 0; !s.down.Load(); attempt++ {
 		err := s.writeBatch(wctx, b)
 		if err == nil {
