@@ -160,14 +160,14 @@ type InfluxSink struct {
 	// the batcher cuts batches over consecutive numbers (encoded, cutAt);
 	// a batch is settled once written, spooled, dead-lettered or lost, and
 	// durableTo is the number below which every point is settled.
-	accepted      uint64 // under qmu
-	encoded       uint64 // batcher's
-	cutAt         uint64 // batcher's
-	dmu           sync.Mutex
-	durableTo     uint64
-	early         map[uint64]uint64 // settled ranges from -> to beyond durableTo
-	waiters       []durableWaiter
-	waiting       atomic.Bool // waiters is not empty: cut batches at once
+	accepted                                       uint64 // under qmu
+	encoded                                        uint64 // batcher's
+	cutAt                                          uint64 // batcher's
+	dmu                                            sync.Mutex
+	durableTo                                      uint64
+	early                                          map[uint64]uint64 // settled ranges from -> to beyond durableTo
+	waiters                                        []durableWaiter
+	waiting                                        atomic.Bool // waiters is not empty: cut batches at once
 	written, batches, writeErrs, dropped, rejected atomic.Uint64
 	retried, deadLettered, replayed                atomic.Uint64
 	lastDropLog                                    atomic.Int64 // unix ns
