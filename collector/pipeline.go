@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,13 +15,20 @@ type Consumer interface {
 	Consume(ctx context.Context, batch []Sample)
 }
 
+// Durable is a consumer whose Consume only queues (InfluxSink): it calls
+// fn once everything it was given so far is safe on disk or stored.
+type Durable interface {
+	WhenDurable(fn func())
+}
+
 // Pipeline takes samples from protocols and hands them, in order, to the
 // latest cache and then to each consumer.
 type Pipeline struct {
-	in        chan []Sample
+	in        chan emitted
 	latest    *Latest
 	consumers []Consumer
-	stamps    stamps // owned by Run's goroutine
+	durable   []Durable // the consumers that say when a batch is safe
+	stamps    stamps    // owned by Run's goroutine
 }
 
 // DefaultQueue is how many batches may wait before Emit blocks the emitter.
@@ -28,18 +36,42 @@ const DefaultQueue = 1024
 
 // NewPipeline returns a pipeline feeding latest and then consumers, in that order.
 func NewPipeline(latest *Latest, consumers ...Consumer) *Pipeline {
-	return &Pipeline{in: make(chan []Sample, DefaultQueue), latest: latest, consumers: consumers, stamps: make(stamps)}
+	p := &Pipeline{in: make(chan emitted, DefaultQueue), latest: latest, consumers: consumers, stamps: make(stamps)}
+	for _, c := range consumers {
+		if d, ok := c.(Durable); ok {
+			p.durable = append(p.durable, d)
+		}
+	}
+	return p
 }
 
 // Emit queues a batch. It blocks while the queue is full, so a burst slows
 // the emitter rather than dropping readings, and returns ctx's error if ctx
 // ends first.
 func (p *Pipeline) Emit(ctx context.Context, batch []Sample) error {
+	return p.EmitDurable(ctx, batch, nil)
+}
+
+// emitted is a batch and who waits for it to be durable.
+type emitted struct {
+	b    []Sample
+	done func()
+}
+
+// EmitDurable is Emit, and calls done once the batch is judged (its alarm
+// transitions committed to the journal) and every Durable consumer holds
+// it safely: what a device may be told was received (a QoS 1 PUBACK, a
+// GB/T 26875.3 confirm). done runs on a pipeline or sink goroutine and must
+// return quickly; it is not called if EmitDurable returns an error.
+func (p *Pipeline) EmitDurable(ctx context.Context, batch []Sample, done func()) error {
 	if len(batch) == 0 {
+		if done != nil {
+			done()
+		}
 		return nil
 	}
 	select {
-	case p.in <- batch:
+	case p.in <- emitted{batch, done}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -66,7 +98,8 @@ func (p *Pipeline) Run(ctx context.Context) {
 	}
 }
 
-func (p *Pipeline) dispatch(ctx context.Context, b []Sample) {
+func (p *Pipeline) dispatch(ctx context.Context, e emitted) {
+	b := e.b
 	for i := range b {
 		p.stamps.separate(&b[i])
 	}
@@ -75,6 +108,27 @@ func (p *Pipeline) dispatch(ctx context.Context, b []Sample) {
 	}
 	for _, c := range p.consumers {
 		c.Consume(ctx, b)
+	}
+	if e.done != nil {
+		p.whenDurable(e.done)
+	}
+}
+
+// whenDurable calls done once every Durable consumer says so; the others
+// are done when Consume returns.
+func (p *Pipeline) whenDurable(done func()) {
+	if len(p.durable) == 0 {
+		done()
+		return
+	}
+	left := atomic.Int32{}
+	left.Store(int32(len(p.durable)))
+	for _, d := range p.durable {
+		d.WhenDurable(func() {
+			if left.Add(-1) == 0 {
+				done()
+			}
+		})
 	}
 }
 

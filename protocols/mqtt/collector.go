@@ -40,6 +40,9 @@ const (
 	recentLen = 16384
 	// subscribeTimeout bounds the wait for a SUBACK.
 	subscribeTimeout = 30 * time.Second
+	// ackGrace is how long a stopping collector waits for handled
+	// messages to become durable so it can still acknowledge them.
+	ackGrace = 2 * time.Second
 	// minConnectTimeout: the device timeout defaults to a Modbus request's
 	// 500ms, too short for a TLS handshake over a 4G link.
 	minConnectTimeout = 5 * time.Second
@@ -67,6 +70,7 @@ type Collector struct {
 	filters  map[string]byte
 	declared []collector.Tag
 	queue    chan received
+	acks     chan ackBatch // handled batches, in order, for the acker
 
 	// Owned by the worker.
 	seen    map[string]bool // tag id: ours (true) or another device's (false)
@@ -108,6 +112,7 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 		},
 		filters: make(map[string]byte),
 		queue:   make(chan received, queueLen),
+		acks:    make(chan ackBatch, queueLen/maxBatch*4),
 		seen:    make(map[string]bool),
 		recent:  newRecentSet(recentLen),
 	}
@@ -183,8 +188,10 @@ func (c *Collector) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { c.work(ctx) })
+	wg.Go(func() { c.ack(ctx) })
 	if connect(ctx, client, c.log, c.dev.URL) {
 		<-ctx.Done()
+		wg.Wait() // the last acknowledgements go out before we disconnect
 		// A clean stop sends no will; say offline ourselves.
 		client.Publish(c.broker.statusTopic, 1, true, StatusOffline).WaitTimeout(time.Second)
 		client.Disconnect(250)
@@ -214,11 +221,25 @@ func (c *Collector) onConnect(cl paho.Client) {
 	c.log.Info("mqtt connected and subscribed", "broker", redacted(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
 }
 
-// work decodes queued messages in batches, emits their samples and then
-// acknowledges them. On stop, unacknowledged messages stay with the broker.
+// durableEmitter is the pipeline's promise to say when a batch is safe:
+// alarm transitions committed, readings in InfluxDB or the disk spool.
+type durableEmitter interface {
+	EmitDurable(ctx context.Context, batch []collector.Sample, done func()) error
+}
+
+// ackBatch is a handled batch whose messages are acknowledged once done is closed.
+type ackBatch struct {
+	msgs []received
+	done chan struct{}
+}
+
+// work decodes queued messages in batches and emits their samples; ack
+// acknowledges them, in order, once they are durable. On stop,
+// unacknowledged messages stay with the broker.
 func (c *Collector) work(ctx context.Context) {
-	batch := make([]received, 0, maxBatch)
+	durable, _ := c.emit.(durableEmitter)
 	for {
+		batch := make([]received, 0, maxBatch)
 		select {
 		case m := <-c.queue:
 			batch = append(batch, m)
@@ -234,17 +255,86 @@ func (c *Collector) work(ctx context.Context) {
 				break fill
 			}
 		}
-		if samples := c.handle(batch); len(samples) > 0 {
+		ab := ackBatch{msgs: batch, done: make(chan struct{})}
+		samples := c.handle(batch)
+		switch {
+		case len(samples) == 0 || durable == nil || !needsAck(batch):
 			if err := c.emit.Emit(ctx, samples); err != nil {
 				return
 			}
+			close(ab.done)
+		default:
+			if err := durable.EmitDurable(ctx, samples, func() { close(ab.done) }); err != nil {
+				return
+			}
 		}
-		for _, r := range batch {
-			r.m.Ack()
+		select {
+		case c.acks <- ab:
+		case <-ctx.Done():
+			return
 		}
-		clear(batch)
-		batch = batch[:0]
 	}
+}
+
+// ack sends PUBACKs in the order the messages came, as MQTT requires, each
+// batch once its samples are durable.
+func (c *Collector) ack(ctx context.Context) {
+	for {
+		select {
+		case ab := <-c.acks:
+			select {
+			case <-ab.done:
+				ab.ack()
+			case <-ctx.Done():
+				c.drainAcks(&ab)
+				return
+			}
+		case <-ctx.Done():
+			c.drainAcks(nil)
+			return
+		}
+	}
+}
+
+// drainAcks, on stop, still acknowledges what becomes durable within
+// ackGrace (the pipeline and sinks stop after the devices), so a clean
+// restart does not make the broker send it again.
+func (c *Collector) drainAcks(first *ackBatch) {
+	grace := time.After(ackGrace)
+	for {
+		ab := first
+		first = nil
+		if ab == nil {
+			select {
+			case b := <-c.acks:
+				ab = &b
+			default:
+				return
+			}
+		}
+		select {
+		case <-ab.done:
+			ab.ack()
+		case <-grace:
+			return
+		}
+	}
+}
+
+func (ab *ackBatch) ack() {
+	for _, r := range ab.msgs {
+		r.m.Ack()
+	}
+}
+
+// needsAck says whether any message of batch is QoS 1 or 2.
+func needsAck(batch []received) bool {
+	for _, r := range batch {
+		if r.m.Qos() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // received is a message with the time it arrived, the time of its readings

@@ -2,11 +2,13 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +197,72 @@ func FuzzJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// holdingEmitter keeps each batch's done until the test releases it.
+type holdingEmitter struct {
+	recorder
+	dones chan func()
+}
+
+func (h *holdingEmitter) EmitDurable(ctx context.Context, b []collector.Sample, done func()) error {
+	if err := h.Emit(ctx, b); err != nil {
+		return err
+	}
+	h.dones <- done
+	return nil
+}
+
+// ackMsg is a fakeMsg whose acknowledgement may come from another goroutine.
+type ackMsg struct {
+	fakeMsg
+	acks atomic.Int32
+}
+
+func (m *ackMsg) Ack() { m.acks.Add(1) }
+
+// TestCollectorAcksOnlyWhatIsDurable: a QoS 1 message is acknowledged once
+// the pipeline says its samples are durable, never before, and in the order
+// the messages came even when a later batch is durable first.
+func TestCollectorAcksOnlyWhatIsDurable(t *testing.T) {
+	em := &holdingEmitter{dones: make(chan func(), 4)}
+	c := newTestCollector(t, collector.NewRegistry(), em, "tcp://127.0.0.1:1",
+		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "p"})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.work(ctx) })
+	wg.Go(func() { c.ack(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	var msgs []*ackMsg
+	var dones []func()
+	for i := range 2 {
+		m := &ackMsg{fakeMsg: fakeMsg{topic: fmt.Sprintf("hydrant/%d/pressure", i), payload: []byte(`{"p":0.3}`), qos: 1}}
+		msgs = append(msgs, m)
+		c.queue <- received{m, time.Now()}
+		select {
+		case d := <-em.dones:
+			dones = append(dones, d)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d not emitted", i)
+		}
+	}
+	dones[1]() // the later batch is durable first: it must wait for the first
+	time.Sleep(50 * time.Millisecond)
+	if a, b := msgs[0].acks.Load(), msgs[1].acks.Load(); a != 0 || b != 0 {
+		t.Fatalf("acks %d, %d before the first batch was durable", a, b)
+	}
+	dones[0]()
+	waitUntil(t, "both acknowledged once", func() bool { return msgs[0].acks.Load() == 1 && msgs[1].acks.Load() == 1 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
