@@ -28,7 +28,7 @@ type Pipeline struct {
 	latest    *Latest
 	consumers []Consumer
 	durable   []Durable // the consumers that say when a batch is safe
-	stamps    stamps    // owned by Run's goroutine
+	stamps    Stamps    // owned by Run's goroutine
 }
 
 // DefaultQueue is how many batches may wait before Emit blocks the emitter.
@@ -36,7 +36,7 @@ const DefaultQueue = 1024
 
 // NewPipeline returns a pipeline feeding latest and then consumers, in that order.
 func NewPipeline(latest *Latest, consumers ...Consumer) *Pipeline {
-	p := &Pipeline{in: make(chan emitted, DefaultQueue), latest: latest, consumers: consumers, stamps: make(stamps)}
+	p := &Pipeline{in: make(chan emitted, DefaultQueue), latest: latest, consumers: consumers, stamps: make(Stamps)}
 	for _, c := range consumers {
 		if d, ok := c.(Durable); ok {
 			p.durable = append(p.durable, d)
@@ -101,7 +101,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 func (p *Pipeline) dispatch(ctx context.Context, e emitted) {
 	b := e.b
 	for i := range b {
-		p.stamps.separate(&b[i])
+		b[i].Time = p.stamps.Separate(b[i].Tag, b[i].Time)
 	}
 	if p.latest != nil {
 		p.latest.Update(b)
@@ -132,31 +132,32 @@ func (p *Pipeline) whenDurable(done func()) {
 	}
 }
 
-// stamps keeps, per tag, the last time a source gave (orig) and the time
-// the pipeline passed on for it (last), to keep readings that share a clock
-// tick apart.
-type stamps map[string]struct{ orig, last int64 }
+// Stamps keeps, per series (a tag, an alarm's InfluxDB series), the last
+// time a source gave (orig) and the time passed on for it (last), to keep
+// points that share a clock tick apart. Not safe for concurrent use.
+type Stamps map[string]struct{ orig, last int64 }
 
-// separate moves s 1 ns past the tag's previous reading when both carry
-// the same clock tick: a batch stamped once, a device clock counting whole
-// seconds (GB/T 26875.3), two state changes in one frame. InfluxDB keeps
-// one point per tag and time, so without this the later reading silently
-// overwrites the earlier. A time older than the tag's last one (history a
-// device sends late) is left as it is.
-func (st stamps) separate(s *Sample) {
-	if s.Time.IsZero() {
-		return
+// Separate returns t, moved 1 ns past the series' previous point when both
+// carry the same clock tick: a batch stamped once, a device clock counting
+// whole seconds (GB/T 26875.3), two state changes in one frame. InfluxDB
+// keeps one point per series and time, so without this the later point
+// silently overwrites the earlier. A time older than the series' last one
+// (history a device sends late) is left as it is.
+func (st Stamps) Separate(key string, t time.Time) time.Time {
+	if t.IsZero() {
+		return t
 	}
-	t := s.Time.UnixNano()
-	prev, seen := st[s.Tag]
+	ns := t.UnixNano()
+	prev, seen := st[key]
 	switch {
-	case !seen || t > prev.last:
-		st[s.Tag] = struct{ orig, last int64 }{t, t}
-	case t >= prev.orig:
+	case !seen || ns > prev.last:
+		st[key] = struct{ orig, last int64 }{ns, ns}
+	case ns >= prev.orig:
 		next := prev.last + 1
-		s.Time = s.Time.Add(time.Duration(next - t))
-		st[s.Tag] = struct{ orig, last int64 }{t, next}
+		st[key] = struct{ orig, last int64 }{ns, next}
+		return t.Add(time.Duration(next - ns))
 	}
+	return t
 }
 
 // Latest keeps the newest sample of every tag.

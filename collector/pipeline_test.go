@@ -29,9 +29,9 @@ func TestStampsSeparate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st := make(stamps)
+			st := make(Stamps)
 			for i := range tc.in {
-				st.separate(&tc.in[i])
+				tc.in[i].Time = st.Separate(tc.in[i].Tag, tc.in[i].Time)
 				if !tc.in[i].Time.Equal(tc.want[i]) {
 					t.Errorf("sample %d (%s): time %s, want %s", i, tc.in[i].Tag, tc.in[i].Time.Format(time.RFC3339Nano), tc.want[i].Format(time.RFC3339Nano))
 				}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -349,29 +350,61 @@ func (g *gateway) metrics() *prometheus.Registry {
 }
 
 // alarmsToInflux writes every committed alarm transition to the `alarm`
-// measurement, so dashboards show alarms beside the readings. It resumes
-// after the last event it handed to the sink, so transitions committed while
-// InfluxDB or the gateway was down still arrive.
+// measurement, so dashboards show alarms beside the readings. Its cursor
+// moves only past events the sink holds durably (written or spooled), so
+// transitions committed while InfluxDB or the gateway was down, or in
+// flight at a kill -9, still arrive.
 func (g *gateway) alarmsToInflux(ctx context.Context) {
 	cursor := alerting.NewFileCursor(filepath.Join(g.cfg.DataDir, "influx-alarms.seq"))
 	seq, err := cursor.Load()
 	if err != nil {
 		g.log.Error("alarm feed to influxdb: cursor unreadable, resending the journal", "err", err)
 	}
-	sub := g.bus.Subscribe(ctx, seq)
-	defer sub.Close()
-	for ev := range sub.C {
-		a := ev.Alarm
-		p := write.NewPoint("alarm",
-			map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "level": a.Level, "class": a.Class, "severity": a.Severity},
-			map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value},
-			ev.Time)
-		g.influx.WritePoint(p)
-		if err := cursor.Save(ev.Seq); err != nil {
-			g.log.Error("alarm feed to influxdb: cursor not saved; events may be sent twice after a restart", "err", err)
+	// The sink calls back on its own goroutine; the cursor's fsync happens here.
+	var durable atomic.Int64
+	durable.Store(seq)
+	saved := seq
+	wake := make(chan struct{}, 1)
+	save := func() {
+		if s := durable.Load(); s > saved {
+			if err := cursor.Save(s); err != nil {
+				g.log.Error("alarm feed to influxdb: cursor not saved; events may be sent twice after a restart", "err", err)
+				return
+			}
+			saved = s
 		}
 	}
-	if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		g.log.Error("alarm feed to influxdb stopped", "err", err)
+	defer save()
+
+	sub := g.bus.Subscribe(ctx, seq)
+	defer sub.Close()
+	stamps := make(collector.Stamps) // two transitions of one series in one tick must not overwrite
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
+					g.log.Error("alarm feed to influxdb stopped", "err", err)
+				}
+				return
+			}
+			a := ev.Alarm
+			tags := map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "level": a.Level, "class": a.Class, "severity": a.Severity}
+			at := stamps.Separate(a.Site+"\x00"+a.Tag+"\x00"+a.Rule+"\x00"+a.Level+"\x00"+a.Class+"\x00"+a.Severity, ev.Time)
+			g.influx.WritePoint(write.NewPoint("alarm", tags,
+				map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value}, at))
+			n := ev.Seq
+			g.influx.WhenDurable(func() {
+				if n > durable.Load() { // callbacks come in order; the check keeps it monotonic anyway
+					durable.Store(n)
+				}
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			})
+		case <-wake:
+			save()
+		}
 	}
 }

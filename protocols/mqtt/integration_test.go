@@ -170,7 +170,7 @@ func head(s []int) []int { return s[:min(len(s), 10)] }
 // must be stored exactly once.
 func TestIntegrationBrokerRestart(t *testing.T) {
 	m := startMosquitto(t)
-	rec := &recorder{delay: 5 * time.Millisecond} // a slow consumer keeps the broker's queue full
+	rec := &recorder{delay: 20 * time.Millisecond} // a slow consumer keeps the broker's queue full
 	c := newTestCollector(t, collector.NewRegistry(), rec, m.url(), config.Subscription{Topic: "seq/+", Tag: "S{1}", Value: "n"})
 	runCollector(t, c)
 
