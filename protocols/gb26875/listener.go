@@ -367,7 +367,7 @@ func (c *conn) write(f Frame, timeout time.Duration) error {
 }
 
 // handle acts on one valid frame. Send-data is confirmed only after its
-// readings are in the pipeline, so nothing confirmed is lost.
+// readings are durable (see emitReadings), so nothing confirmed is lost.
 func (l *Listener) handle(ctx context.Context, c *conn, f Frame) error {
 	now := l.now()
 	dev, fresh := l.touch(c, f, now)
@@ -488,7 +488,28 @@ func (l *Listener) emitReadings(ctx context.Context, d *device, rs []reading) er
 	if len(batch) == 0 {
 		return nil
 	}
-	return l.emit.Emit(ctx, batch)
+	de, ok := l.emit.(durableEmitter)
+	if !ok {
+		return l.emit.Emit(ctx, batch)
+	}
+	// The confirm waits until the alarms these readings raise are committed
+	// and the readings are on disk or in InfluxDB: an event-only fire panel
+	// never sends a confirmed frame again.
+	done := make(chan struct{})
+	if err := de.EmitDurable(ctx, batch, func() { close(done) }); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// durableEmitter is the pipeline's promise to say when a batch is safe.
+type durableEmitter interface {
+	EmitDurable(ctx context.Context, batch []collector.Sample, done func()) error
 }
 
 // watch marks devices that have sent nothing for heartbeat × comm_loss_after.

@@ -409,6 +409,45 @@ func TestNoConfirmWithoutEmit(t *testing.T) {
 	}
 }
 
+// A frame is confirmed only once the pipeline says its readings are
+// durable (alarms committed, readings stored), not when they are queued.
+func TestConfirmWaitsForDurable(t *testing.T) {
+	em := &undurable{dones: make(chan func(), 4)}
+	h := start(t, testDevice(), em)
+	u, err := sim.DialUITD(context.Background(), h.addr, sim.UITDOptions{Address: 5, Centre: 88888, Timeout: 300 * time.Millisecond, Tries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := u.Component(context.Background(), smoke, 2, ""); !errors.Is(err, sim.ErrNoConfirm) {
+		t.Fatalf("confirmed while the readings were not yet durable: %v", err)
+	}
+	select {
+	case done := <-em.dones:
+		done() // durable now: the next try is confirmed
+	case <-time.After(5 * time.Second):
+		t.Fatal("readings never emitted")
+	}
+	go func() {
+		for done := range em.dones {
+			done()
+		}
+	}()
+	if err := u.Component(context.Background(), smoke, 2, ""); err != nil {
+		t.Fatalf("send once durable: %v", err)
+	}
+}
+
+// undurable takes batches at once and hands out their done for the test to call.
+type undurable struct{ dones chan func() }
+
+func (e *undurable) Emit(context.Context, []collector.Sample) error { return nil }
+
+func (e *undurable) EmitDurable(_ context.Context, _ []collector.Sample, done func()) error {
+	e.dones <- done
+	return nil
+}
+
 // blocked is a pipeline that never takes a batch until the listener stops.
 type blocked struct{}
 
