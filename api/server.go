@@ -8,8 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
+
+	"hazgate/config"
 )
 
 // ShutdownTimeout bounds how long Serve waits for requests in flight once
@@ -104,25 +105,6 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close releases the listener of a Server whose Serve was never called.
 func (s *Server) Close() error { return s.ln.Close() }
 
-// checkLoopback accepts host:port addresses whose host is a loopback IP or
-// "localhost". An empty host or 0.0.0.0 means every interface: refused.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if host == "" {
-		return errors.New("an empty host means every interface")
-	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("host %q is not an IP address or localhost", host)
-	}
-	if !ip.IsLoopback() {
-		return fmt.Errorf("%s is not a loopback address", host)
-	}
-	return nil
-}
+// checkLoopback is the config's rule, applied again here as a second line
+// of defence for callers that did not go through config validation.
+func checkLoopback(addr string) error { return config.CheckLoopback(addr) }

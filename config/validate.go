@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -84,20 +86,75 @@ func (d *decoder) short(p string) string {
 func (d *decoder) validateHTTP(h *HTTP) {
 	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
 		d.errorAt("http.listen", "http.listen: bad address %q: want host:port", h.Listen)
+	} else if len(h.Tokens) == 0 {
+		// The API refuses this at start-up too; report it here so that
+		// `hazgate check` (systemd's ExecStartPre) catches it first.
+		if err := CheckLoopback(h.Listen); err != nil {
+			d.errorAt("http.listen", "http.listen %q without http.tokens: %v; use 127.0.0.1, ::1 or localhost, or add an http.tokens block", h.Listen, err)
+		}
 	}
 	names := make(map[string]bool)
+	secrets := make(map[string]string)
 	for i, t := range h.Tokens {
 		p := fmt.Sprintf("http.tokens[%d]", i)
-		if names[t.Name] {
+		if t.Name == "" {
+			d.errorAt(p+".name", "%s: empty token name", p)
+		} else if names[t.Name] {
 			d.errorAt(p+".name", "duplicate token name %q", t.Name)
 		}
 		names[t.Name] = true
 		d.enum(p+".role", "role", t.Role, roles)
-		if len(t.Token) < 16 {
-			// Say nothing of the value itself: it is a secret.
-			d.errorAt(p+".token", "token %q: the secret must be at least 16 characters", t.Name)
+		// Say nothing of the value itself: it is a secret.
+		if err := TokenProblem(t.Token); err != nil {
+			d.errorAt(p+".token", "token %q: %v", t.Name, err)
+		} else if prev, dup := secrets[t.Token]; dup {
+			d.errorAt(p+".token", "token %q: same secret as %q; give each holder its own", t.Name, prev)
+		} else {
+			secrets[t.Token] = t.Name
 		}
 	}
+}
+
+// MinTokenLen is where a token starts to resist guessing.
+const MinTokenLen = 16
+
+// TokenProblem says what is wrong with an API token's secret, or nil. The
+// config check and the API share it so both refuse the same tokens.
+func TokenProblem(tok string) error {
+	switch {
+	case tok == "":
+		return errors.New("empty secret")
+	case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		// A Bearer header cannot carry it, so nobody could use the token.
+		return errors.New("the secret contains whitespace or control characters")
+	case len(tok) < MinTokenLen:
+		return fmt.Errorf("the secret must be at least %d characters", MinTokenLen)
+	}
+	return nil
+}
+
+// CheckLoopback accepts host:port addresses whose host is a loopback IP or
+// "localhost". An empty host or 0.0.0.0 means every interface: refused.
+// An API without tokens may only listen where CheckLoopback accepts.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("an empty host means every interface")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("host %q is not an IP address or localhost", host)
+	}
+	if !ip.IsLoopback() {
+		return fmt.Errorf("%s is not a loopback address", host)
+	}
+	return nil
 }
 
 func (d *decoder) validateDevice(dev *Device, p string) {

@@ -53,8 +53,10 @@ type gateway struct {
 // newGateway builds every stage and binds the API listener, so a config the
 // checker accepted but the runtime cannot honour (a port in use, a store that
 // will not open) fails here, before anything polls.
-func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *gateway, err error) {
-	g = &gateway{cfg: cfg, log: log, registry: collector.NewRegistry(), latest: collector.NewLatest()}
+func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *gateway, err error) {
+	// A local, not the named result: every error path returns nil, and the
+	// cleanup must still see the journal it has to close.
+	g := &gateway{cfg: cfg, log: log, registry: collector.NewRegistry(), latest: collector.NewLatest()}
 	defer func() {
 		if err != nil && g.journal != nil {
 			g.journal.Close()
@@ -62,7 +64,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 	}()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir: %w", err)
+		return nil, fmt.Errorf("data_dir %s: %w; make it a writable directory or set data_dir to one", cfg.DataDir, err)
 	}
 	storePath := filepath.Join(cfg.DataDir, "hazgate.db")
 	if g.journal, err = alerting.OpenJournal(ctx, storePath); err != nil {
@@ -179,7 +181,10 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *g
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, log.With("component", "api")); err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("http.listen %s: %w; free it or choose another (demo: -listen 127.0.0.1:8081)", cfg.HTTP.Listen, err)
+		}
+		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	return g, nil
 }
