@@ -21,6 +21,9 @@ type Config struct {
 	// regulator's hub, a group platform).
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
 	Webhooks   []Webhook   `yaml:"webhooks" doc:"HTTP receivers (a group platform, an SMS gateway) of alarm and hazard events, signed and retried."`
+	// TimeBounds refuses device-supplied times a far-off clock would make
+	// freeze a tag; receipt times are the gateway's own and never checked.
+	TimeBounds TimeBounds `yaml:"time_bounds" doc:"How far device-supplied reading times may be from the gateway's clock."`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-"`
@@ -86,4 +89,10 @@ type Tag struct {
 	HazardSource string    `yaml:"hazard_source" doc:"重大危险源编码 of the installation the point belongs to."`
 	Description  string    `yaml:"description" doc:"Free text."`
 	Register     *Register `yaml:"register" doc:"Where a Modbus tag's value is."`
+}
+
+// TimeBounds are the limits on device-supplied reading times.
+type TimeBounds struct {
+	Future time.Duration `yaml:"future" default:"5m" doc:"Readings stamped further ahead of the gateway's clock are refused as bad_time."`
+	Past   time.Duration `yaml:"past" default:"8760h" doc:"Readings stamped further in the past are refused as bad_time; keep it long, devices backfill after outages."`
 }

@@ -31,6 +31,8 @@ type Env struct {
 	Emit Emitter
 	Tags TagAdder
 	Log  *slog.Logger
+	// Times bounds device-supplied reading times; zero fields take defaults.
+	Times collector.TimeBounds
 }
 
 // Device is one running connection to a device (or a broker, or a listener).

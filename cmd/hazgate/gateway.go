@@ -126,7 +126,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	if _, err := modbus.Plan(cfg.Devices); err != nil {
 		return nil, err
 	}
-	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.registry, Log: log}
+	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.registry, Log: log, Times: collector.TimeBounds(cfg.TimeBounds)}
 	for _, dev := range cfg.Devices {
 		d, err := protocols.New(env, dev)
 		if err != nil {

@@ -65,6 +65,7 @@ type Collector struct {
 	emit     protocols.Emitter
 	tags     protocols.TagAdder
 	log      *slog.Logger
+	times    collector.TimeBounds
 	broker   broker
 	subs     []*subscription
 	filters  map[string]byte
@@ -103,7 +104,7 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 	}
 	c := &Collector{
 		site: env.Site, dev: dev, emit: env.Emit, tags: env.Tags,
-		log: log.With("device", dev.ID),
+		log: log.With("device", dev.ID), times: env.Times,
 		broker: broker{
 			url: dev.URL, clientID: clientID, username: dev.Username, password: dev.Password,
 			keepAlive: dev.KeepAlive, connectTimeout: max(dev.Timeout, minConnectTimeout),
@@ -381,6 +382,11 @@ func (c *Collector) decode(out []collector.Sample, topic string, payload []byte,
 		n := 0
 		for i := range rs {
 			r := &rs[i]
+			// Receipt times are now and always pass; device times may not.
+			if err := c.times.Check(r.time, now); err != nil {
+				c.refuse(s, topic, payload, bad(ReasonBadTime, "tag %q: %v", r.tag, err))
+				continue
+			}
 			if err := c.register(s, r); err != nil {
 				c.refuse(s, topic, payload, err)
 				continue
