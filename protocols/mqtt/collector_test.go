@@ -266,3 +266,22 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestCollectorRefusesFarFutureTime: a reading stamped in 2100 would freeze
+// its tag in the latest cache; it is refused as bad_time and counted, and
+// the message beside it still goes through.
+func TestCollectorRefusesFarFutureTime(t *testing.T) {
+	c := newTestCollector(t, collector.NewRegistry(), &recorder{}, "tcp://127.0.0.1:1",
+		config.Subscription{Topic: "s/+", Tag: "S-{1}", Value: "v", Time: "ts"})
+	now := time.Now()
+	got := c.handle([]received{
+		{&fakeMsg{topic: "s/1", payload: []byte(`{"v":1,"ts":4102444800000}`), qos: 1}, now},
+		{&fakeMsg{topic: "s/1", payload: []byte(fmt.Sprintf(`{"v":2,"ts":%d}`, now.UnixMilli())), qos: 1}, now},
+	})
+	if len(got) != 1 || got[0].Value != 2 {
+		t.Fatalf("samples %+v, want only the reading stamped now", got)
+	}
+	if st := c.Stats().Subscriptions[0]; st.Bad[ReasonBadTime] != 1 {
+		t.Errorf("bad payloads %v, want one %s", st.Bad, ReasonBadTime)
+	}
+}
