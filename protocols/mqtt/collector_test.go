@@ -255,18 +255,7 @@ func TestCollectorAcksOnlyWhatIsDurable(t *testing.T) {
 		t.Fatalf("acks %d, %d before the first batch was durable", a, b)
 	}
 	dones[0]()
-	waitUntil(t, "both acknowledged once", func() bool { return msgs[0].acks.Load() == 1 && msgs[1].acks.Load() == 1 })
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "both acknowledged once", func() bool { return msgs[0].acks.Load() == 1 && msgs[1].acks.Load() == 1 })
 }
 
 // TestCollectorRefusesFarFutureTime: a reading stamped in 2100 would freeze
