@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,8 +240,9 @@ type ackBatch struct {
 // unacknowledged messages stay with the broker.
 func (c *Collector) work(ctx context.Context) {
 	durable, _ := c.emit.(durableEmitter)
+	scratch := make([]received, 0, maxBatch)
 	for {
-		batch := make([]received, 0, maxBatch)
+		batch := scratch[:0]
 		select {
 		case m := <-c.queue:
 			batch = append(batch, m)
@@ -256,6 +258,10 @@ func (c *Collector) work(ctx context.Context) {
 				break fill
 			}
 		}
+		// The acker keeps the batch until it is durable: a copy of its
+		// size, so the scratch slice can be reused.
+		batch = slices.Clone(batch)
+		clear(scratch[:len(batch)]) // drop references for the GC
 		ab := ackBatch{msgs: batch, done: make(chan struct{})}
 		samples := c.handle(batch)
 		switch {
