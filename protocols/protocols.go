@@ -19,6 +19,15 @@ type Emitter interface {
 	Emit(ctx context.Context, batch []collector.Sample) error
 }
 
+// DurableEmitter also says when a batch is safe: its alarm transitions
+// committed, its readings stored or spooled. Protocols that acknowledge to
+// devices (a PUBACK, a GB/T 26875.3 confirm) wait for it; collector.Pipeline
+// satisfies it.
+type DurableEmitter interface {
+	Emitter
+	EmitDurable(ctx context.Context, batch []collector.Sample, done func()) error
+}
+
 // TagAdder registers a tag at run time, for protocols that create tags on
 // first sight from a template; collector.Registry satisfies it.
 type TagAdder interface {

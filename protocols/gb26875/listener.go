@@ -488,7 +488,7 @@ func (l *Listener) emitReadings(ctx context.Context, d *device, rs []reading) er
 	if len(batch) == 0 {
 		return nil
 	}
-	de, ok := l.emit.(durableEmitter)
+	de, ok := l.emit.(protocols.DurableEmitter)
 	if !ok {
 		return l.emit.Emit(ctx, batch)
 	}
@@ -505,11 +505,6 @@ func (l *Listener) emitReadings(ctx context.Context, d *device, rs []reading) er
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// durableEmitter is the pipeline's promise to say when a batch is safe.
-type durableEmitter interface {
-	EmitDurable(ctx context.Context, batch []collector.Sample, done func()) error
 }
 
 // watch marks devices that have sent nothing for heartbeat × comm_loss_after.

@@ -223,12 +223,6 @@ func (c *Collector) onConnect(cl paho.Client) {
 	c.log.Info("mqtt connected and subscribed", "broker", redacted(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
 }
 
-// durableEmitter is the pipeline's promise to say when a batch is safe:
-// alarm transitions committed, readings in InfluxDB or the disk spool.
-type durableEmitter interface {
-	EmitDurable(ctx context.Context, batch []collector.Sample, done func()) error
-}
-
 // ackBatch is a handled batch whose messages are acknowledged once done is closed.
 type ackBatch struct {
 	msgs []received
@@ -239,7 +233,7 @@ type ackBatch struct {
 // acknowledges them, in order, once they are durable. On stop,
 // unacknowledged messages stay with the broker.
 func (c *Collector) work(ctx context.Context) {
-	durable, _ := c.emit.(durableEmitter)
+	durable, _ := c.emit.(protocols.DurableEmitter)
 	scratch := make([]received, 0, maxBatch)
 	for {
 		batch := scratch[:0]
