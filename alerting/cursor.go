@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"hazgate/collector"
 )
 
 // A delivery subscriber (northbound MQTT, the InfluxDB alarm feed, webhooks)
@@ -37,34 +38,11 @@ func (c *FileCursor) Load() (int64, error) {
 	return seq, nil
 }
 
-// Save writes seq to a temporary file, syncs it, renames it over the cursor
-// and syncs the directory, so the new name survives a power cut.
+// Save replaces the cursor file with seq, so the new value survives a
+// power cut whole.
 func (c *FileCursor) Save(seq int64) error {
-	tmp := c.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
+	if err := collector.ReplaceFile(c.path, []byte(strconv.FormatInt(seq, 10)+"\n")); err != nil {
 		return fmt.Errorf("cursor %s: %w", c.path, err)
-	}
-	_, err = f.WriteString(strconv.FormatInt(seq, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, c.path)
-	}
-	if err != nil {
-		return fmt.Errorf("cursor %s: %w", c.path, err)
-	}
-	dir, err := os.Open(filepath.Dir(c.path))
-	if err != nil {
-		return fmt.Errorf("cursor %s: %w", c.path, err)
-	}
-	defer dir.Close()
-	if err := dir.Sync(); err != nil {
-		return fmt.Errorf("cursor %s: sync directory: %w", c.path, err)
 	}
 	return nil
 }

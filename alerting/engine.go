@@ -256,6 +256,24 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Recall gives the engine a tag remembered from an earlier run, with its
+// last sample and when that arrived (collector.TagMemory), so its stale rule
+// counts from then and not from this start. Call it before the first Tick.
+func (e *Engine) Recall(last collector.Sample, seen time.Time) {
+	if seen.IsZero() {
+		return // never sent: seed starts its timer like a declared tag's
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts := e.state[last.Tag]
+	if ts == nil {
+		ts = e.newTagState(last.Tag)
+	}
+	if seen.After(ts.lastSeen) {
+		ts.lastSeen, ts.last = seen, last
+	}
+}
+
 // seed starts the stale timers of every registered tag, so one that never
 // sends a sample goes stale too.
 func (e *Engine) seed(now time.Time) {

@@ -11,21 +11,44 @@ import (
 type Registry struct {
 	mu   sync.RWMutex
 	tags map[string]Tag
+	// recalled are tags restored from an earlier run (TagMemory) that their
+	// device has not claimed again yet.
+	recalled map[string]bool
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{tags: make(map[string]Tag)} }
+func NewRegistry() *Registry {
+	return &Registry{tags: make(map[string]Tag), recalled: make(map[string]bool)}
+}
 
 // Add registers t. A second tag with the same id is an error: two devices
-// writing one tag would interleave their readings.
+// writing one tag would interleave their readings. A tag recalled from an
+// earlier run is the exception: its own device claims it again, with the
+// metadata of today's config.
 func (r *Registry) Add(t Tag) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.tags[t.ID]; ok {
-		return fmt.Errorf("tag %q already registered by device %q", t.ID, old.Device)
+		if !r.recalled[t.ID] || old.Device != t.Device {
+			return fmt.Errorf("tag %q already registered by device %q", t.ID, old.Device)
+		}
+		delete(r.recalled, t.ID)
 	}
 	r.tags[t.ID] = t
 	return nil
+}
+
+// Recall registers a tag remembered from an earlier run, unless the id is
+// taken. Its device's next Add of the same id succeeds.
+func (r *Registry) Recall(t Tag) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tags[t.ID]; ok {
+		return false
+	}
+	r.tags[t.ID] = t
+	r.recalled[t.ID] = true
+	return true
 }
 
 // Lookup returns the tag with the given id.

@@ -24,6 +24,10 @@ type Config struct {
 	// TimeBounds refuses device-supplied times a far-off clock would make
 	// freeze a tag; receipt times are the gateway's own and never checked.
 	TimeBounds TimeBounds `yaml:"time_bounds" doc:"How far device-supplied reading times may be from the gateway's clock."`
+	// ForgetTagsAfter bounds the tag memory (data_dir/tags.json): tags
+	// created on first sight are known after a restart, so their stale rules
+	// watch them at once, until they have been silent this long.
+	ForgetTagsAfter time.Duration `yaml:"forget_tags_after" default:"720h" doc:"Tags created on first sight (MQTT subscriptions, Sparkplug metrics, GB/T 26875.3 points) are remembered in data_dir across restarts, so a sensor silent since before a restart still goes stale; one unseen this long is forgotten at the next start. 0 remembers them for ever."`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-"`

@@ -31,19 +31,20 @@ import (
 
 // gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
 type gateway struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	registry *collector.Registry
-	latest   *collector.Latest
-	pipeline *collector.Pipeline
-	journal  *alerting.Journal
-	bus      *alerting.Bus
-	engine   *alerting.Engine
-	hazards  *hazard.Engine
-	history  *collector.History    // recent readings per tag, for the API without InfluxDB
-	influx   *collector.InfluxSink // nil without an influxdb block
-	flux     *api.FluxHistory      // reading history from InfluxDB; nil without it
-	webhooks []*webhook.Dispatcher
+	cfg       *config.Config
+	log       *slog.Logger
+	registry  *collector.Registry
+	latest    *collector.Latest
+	pipeline  *collector.Pipeline
+	journal   *alerting.Journal
+	bus       *alerting.Bus
+	engine    *alerting.Engine
+	hazards   *hazard.Engine
+	history   *collector.History    // recent readings per tag, for the API without InfluxDB
+	influx    *collector.InfluxSink // nil without an influxdb block
+	flux      *api.FluxHistory      // reading history from InfluxDB; nil without it
+	webhooks  []*webhook.Dispatcher
+	tagMemory *collector.TagMemory // tags created on first sight, kept across restarts
 	// northbound publishes alarm events upstream; nil without a northbound block.
 	northbound *mqtt.Northbound
 	devices    []protocols.Device
@@ -120,13 +121,20 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	} else {
 		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
 	}
+	tagsPath := filepath.Join(cfg.DataDir, "tags.json")
+	if g.tagMemory, err = collector.OpenTagMemory(tagsPath, g.registry, collector.TagMemoryOptions{Log: log.With("component", "tags")}); err != nil {
+		return nil, err
+	}
+	consumers = append(consumers, g.tagMemory)
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
 	// The same cross-device check as `hazgate check`: Modbus devices sharing
 	// a URL must agree on the connection's settings.
 	if _, err := modbus.Plan(cfg.Devices); err != nil {
 		return nil, err
 	}
-	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.registry, Log: log, Times: collector.TimeBounds(cfg.TimeBounds)}
+	// Protocols that create tags on first sight add them through the memory,
+	// so a restart knows them before they speak again.
+	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.tagMemory, Log: log, Times: collector.TimeBounds(cfg.TimeBounds)}
 	for _, dev := range cfg.Devices {
 		d, err := protocols.New(env, dev)
 		if err != nil {
@@ -139,6 +147,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		}
 		g.devices = append(g.devices, d)
 	}
+	g.recallTags()
 
 	// GB/T 26875.3 listeners take operator commands (clock sync, 查岗) from the API.
 	var uitd api.UITDControl
@@ -189,6 +198,30 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	return g, nil
 }
 
+// recallTags registers the tags devices created on first sight in an
+// earlier run, after the config's own, and gives the latest-value cache and
+// the alarm engine their last samples: /points/latest lists them at once and
+// a stale rule fires for one that stays silent at its last sample plus the
+// rule's delay, however long the gateway was down.
+func (g *gateway) recallTags() {
+	configured := make(map[string]bool, len(g.cfg.Devices))
+	for _, d := range g.cfg.Devices {
+		configured[d.ID] = true
+	}
+	recalled := g.tagMemory.Recall(func(dev string) bool { return configured[dev] }, g.cfg.ForgetTagsAfter)
+	last := make([]collector.Sample, 0, len(recalled))
+	for _, r := range recalled {
+		if !r.Last.Time.IsZero() {
+			last = append(last, r.Last)
+		}
+		g.engine.Recall(r.Last, r.Seen)
+	}
+	g.latest.Update(last)
+	if len(recalled) > 0 {
+		g.log.Info("tags remembered from the last run", "tags", len(recalled), "file", filepath.Join(g.cfg.DataDir, "tags.json"))
+	}
+}
+
 // run starts every stage and blocks until ctx ends. Stages stop in flow
 // order, pollers first and the store last, so what was read before the stop
 // is still judged, written and journalled.
@@ -224,6 +257,8 @@ func (g *gateway) run(ctx context.Context) error {
 		})
 	}
 	pipe.Go(func() { g.pipeline.Run(pipeCtx) })
+	// Saved once more after the pipeline stops, with the last samples in.
+	sinks.Go(func() { g.tagMemory.Run(sinkCtx, collector.SaveInterval) })
 	// Time-driven evaluation: stale tags, on/off delays, chattering holds and
 	// shelving expiry change state without a new sample.
 	pipe.Go(func() { g.engine.Run(pipeCtx, time.Second) })

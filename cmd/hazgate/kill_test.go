@@ -49,25 +49,7 @@ devices:
 `, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillNineChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "HAZGATE_KILL_CHILD="+conf)
-		var out testenv.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-			if t.Failed() {
-				t.Logf("gateway output:\n%s", out.String())
-			}
-		})
-		return cmd
-	}
+	start := func() *exec.Cmd { cmd, _ := startGatewayChild(t, conf); return cmd }
 
 	const topics, perTag = 10, 800
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub").SetMaxReconnectInterval(time.Second))
@@ -147,6 +129,30 @@ devices:
 	if twice > topics*perTag/100 {
 		t.Errorf("%d points stored twice, more than 1 %% of %d", twice, topics*perTag)
 	}
+}
+
+// startGatewayChild runs `hazgate run -config conf` in a child process
+// (TestKillNineChild), which the test may kill with SIGKILL. Its output is
+// logged if the test fails.
+func startGatewayChild(t *testing.T, conf string) (*exec.Cmd, *testenv.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillNineChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HAZGATE_KILL_CHILD="+conf)
+	out := new(testenv.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("gateway output:\n%s", out.String())
+		}
+	})
+	return cmd, out
 }
 
 // TestKillNineChild is the gateway process TestKillNineLosesNothingAcknowledged kills.
