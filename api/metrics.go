@@ -295,6 +295,7 @@ func MQTTCollector(collectors map[string]interface{ Stats() mqtt.Stats }) promet
 		{"hazgate_mqtt_connects_total", "Broker connections made with subscriptions in place.", c, func(s S) float64 { return float64(s.Connects) }},
 		{"hazgate_mqtt_connections_lost_total", "Broker connections lost.", c, func(s S) float64 { return float64(s.Lost) }},
 		{"hazgate_mqtt_duplicates_total", "Redeliveries of messages already handled, dropped.", c, func(s S) float64 { return float64(s.Duplicates) }},
+		{"hazgate_mqtt_replayed_total", "Redeliveries after a restart, stored again with their first receipt time (so once).", c, func(s S) float64 { return float64(s.Replayed) }},
 		{"hazgate_mqtt_unmatched_messages_total", "Messages no subscription matches (a stale session's).", c, func(s S) float64 { return float64(s.Unmatched) }},
 	}).split(
 		splitStat[S]{"hazgate_mqtt_messages_total", "Messages received, by subscription topic filter.", c, []string{"topic"},

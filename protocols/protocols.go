@@ -42,6 +42,9 @@ type Env struct {
 	Log  *slog.Logger
 	// Times bounds device-supplied reading times; zero fields take defaults.
 	Times collector.TimeBounds
+	// DataDir is where a device keeps what must survive a restart; empty
+	// keeps nothing (tests, `hazgate check`).
+	DataDir string
 }
 
 // Device is one running connection to a device (or a broker, or a listener).

@@ -134,7 +134,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	}
 	// Protocols that create tags on first sight add them through the memory,
 	// so a restart knows them before they speak again.
-	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.tagMemory, Log: log, Times: collector.TimeBounds(cfg.TimeBounds)}
+	env := protocols.Env{Site: cfg.Site.ID, Emit: g.pipeline, Tags: g.tagMemory, Log: log, Times: collector.TimeBounds(cfg.TimeBounds), DataDir: cfg.DataDir}
 	for _, dev := range cfg.Devices {
 		d, err := protocols.New(env, dev)
 		if err != nil {

@@ -9,8 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type Stats struct {
 	Connects      uint64              `json:"connects"`   // connections with subscriptions in place
 	Lost          uint64              `json:"lost"`       // connections lost
 	Duplicates    uint64              `json:"duplicates"` // redeliveries of handled messages, dropped
+	Replayed      uint64              `json:"replayed"`   // redeliveries after a restart, given their first receipt time
 	Unmatched     uint64              `json:"unmatched"`  // messages no subscription matches (a stale session's)
 	Subscriptions []SubscriptionStats `json:"subscriptions"`
 }
@@ -78,9 +80,11 @@ type Collector struct {
 	seen    map[string]bool // tag id: ours (true) or another device's (false)
 	created int
 	recent  recentSet
+	stamps  *receipts // nil without a data_dir or with a clean session
+	dataDir string
 
-	connects, lost, duplicates, unmatched atomic.Uint64
-	running                               atomic.Bool
+	connects, lost, duplicates, unmatched, replayed atomic.Uint64
+	running                                         atomic.Bool
 }
 
 // New validates dev's MQTT part and returns its collector. Errors name the
@@ -105,7 +109,7 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 	}
 	c := &Collector{
 		site: env.Site, dev: dev, emit: env.Emit, tags: env.Tags,
-		log: log.With("device", dev.ID), times: env.Times,
+		log: log.With("device", dev.ID), times: env.Times, dataDir: env.DataDir,
 		broker: broker{
 			url: dev.URL, clientID: clientID, username: dev.Username, password: dev.Password,
 			keepAlive: dev.KeepAlive, connectTimeout: max(dev.Timeout, minConnectTimeout),
@@ -148,7 +152,7 @@ func (c *Collector) Tags() []collector.Tag { return c.declared }
 
 // Stats returns the counters.
 func (c *Collector) Stats() Stats {
-	st := Stats{Connects: c.connects.Load(), Lost: c.lost.Load(), Duplicates: c.duplicates.Load(), Unmatched: c.unmatched.Load()}
+	st := Stats{Connects: c.connects.Load(), Lost: c.lost.Load(), Duplicates: c.duplicates.Load(), Unmatched: c.unmatched.Load(), Replayed: c.replayed.Load()}
 	for _, s := range c.subs {
 		st.Subscriptions = append(st.Subscriptions, s.stats())
 	}
@@ -168,6 +172,14 @@ func (c *Collector) Run(ctx context.Context) error {
 	opts, err := c.broker.options()
 	if err != nil {
 		return fmt.Errorf("device %s: %w", c.dev.ID, err)
+	}
+	// Only a kept session is redelivered after a restart.
+	if c.dataDir != "" && !c.dev.CleanSession {
+		path := filepath.Join(c.dataDir, "mqtt-"+url.PathEscape(c.dev.ID)+".receipts")
+		if c.stamps, err = openReceipts(path, recentLen); err != nil {
+			return fmt.Errorf("device %s: %w", c.dev.ID, err)
+		}
+		defer c.stamps.Close()
 	}
 	opts.SetAutoAckDisabled(true).
 		// Runs on paho's router goroutine: hand over and return, or acks
@@ -258,6 +270,12 @@ func (c *Collector) work(ctx context.Context) {
 		clear(scratch[:len(batch)]) // drop references for the GC
 		ab := ackBatch{msgs: batch, done: make(chan struct{})}
 		samples := c.handle(batch)
+		if c.stamps != nil {
+			if err := c.stamps.commit(); err != nil {
+				// Costs at most a duplicate point after a restart, never data.
+				c.log.Error("mqtt receipt times not saved; a redelivery after a restart may be stored twice", "err", err)
+			}
+		}
 		switch {
 		case len(samples) == 0 || durable == nil || !needsAck(batch):
 			if err := c.emit.Emit(ctx, samples); err != nil {
@@ -352,15 +370,35 @@ func (c *Collector) handle(batch []received) []collector.Sample {
 	for _, r := range batch {
 		m := r.m
 		topic, payload := m.Topic(), m.Payload()
-		if m.Qos() > 0 {
-			h := c.recent.hash(topic, payload)
-			if m.Duplicate() && c.recent.has(h) {
-				c.duplicates.Add(1)
-				continue
-			}
-			c.recent.add(h)
+		if m.Qos() == 0 {
+			out = c.decode(out, topic, payload, r.at)
+			continue
 		}
-		out = c.decode(out, topic, payload, r.at)
+		key := receiptKey(m.MessageID(), topic, payload)
+		if m.Duplicate() && c.recent.has(key) {
+			c.duplicates.Add(1)
+			continue
+		}
+		c.recent.add(key)
+		if c.stamps == nil {
+			out = c.decode(out, topic, payload, r.at)
+			continue
+		}
+		at := r.at
+		if m.Duplicate() {
+			if first, ok := c.stamps.lookup(key); ok {
+				at = first
+				c.replayed.Add(1)
+			}
+		}
+		n := len(out)
+		out = c.decode(out, topic, payload, at)
+		for _, s := range out[n:] {
+			if s.Time.Equal(at) { // stamped on receipt: remember the stamp
+				c.stamps.add(key, at)
+				break
+			}
+		}
 	}
 	return out
 }
@@ -447,27 +485,17 @@ func (c *Collector) refuse(s *subscription, topic string, payload []byte, err er
 	}
 }
 
-// recentSet remembers the hashes of the last n messages, to drop a broker's
-// redelivery (DUP) of a message already handled but not yet acknowledged
-// when the connection broke.
+// recentSet remembers the keys (receiptKey) of the last n messages, to drop
+// a broker's redelivery (DUP) of a message already handled but not yet
+// acknowledged when the connection broke.
 type recentSet struct {
-	seed  maphash.Seed
 	ring  []uint64
 	next  int
-	index map[uint64]int // hash -> how many times in the ring
+	index map[uint64]int // key -> how many times in the ring
 }
 
 func newRecentSet(n int) recentSet {
-	return recentSet{seed: maphash.MakeSeed(), ring: make([]uint64, n), index: make(map[uint64]int, n)}
-}
-
-func (r *recentSet) hash(topic string, payload []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(topic)
-	h.WriteByte(0)
-	h.Write(payload)
-	return h.Sum64()
+	return recentSet{ring: make([]uint64, n), index: make(map[uint64]int, n)}
 }
 
 func (r *recentSet) has(h uint64) bool { return r.index[h] > 0 }

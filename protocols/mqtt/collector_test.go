@@ -23,6 +23,7 @@ type fakeMsg struct {
 	payload []byte
 	qos     byte
 	dup     bool
+	id      uint16
 	acked   bool
 }
 
@@ -30,7 +31,7 @@ func (m *fakeMsg) Duplicate() bool   { return m.dup }
 func (m *fakeMsg) Qos() byte         { return m.qos }
 func (m *fakeMsg) Retained() bool    { return false }
 func (m *fakeMsg) Topic() string     { return m.topic }
-func (m *fakeMsg) MessageID() uint16 { return 1 }
+func (m *fakeMsg) MessageID() uint16 { return m.id }
 func (m *fakeMsg) Payload() []byte   { return m.payload }
 func (m *fakeMsg) Ack()              { m.acked = true }
 
@@ -136,7 +137,7 @@ func TestHandle(t *testing.T) {
 
 func TestRecentSet(t *testing.T) {
 	r := newRecentSet(3)
-	hs := []uint64{r.hash("a", []byte("1")), r.hash("a", []byte("2")), r.hash("b", []byte("1")), r.hash("a", []byte("3"))}
+	hs := []uint64{receiptKey(1, "a", []byte("1")), receiptKey(1, "a", []byte("2")), receiptKey(1, "b", []byte("1")), receiptKey(2, "a", []byte("1"))}
 	if hs[0] == hs[2] {
 		t.Fatal("topic not in the hash")
 	}
