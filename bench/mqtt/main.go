@@ -15,7 +15,13 @@
 //
 // Needs mosquitto and mosquitto_sub (Debian: mosquitto, mosquitto-clients).
 //
-// Usage: go run ./bench/mqtt [-n 400000] [-tags 100]
+// With -receipt-time the payloads carry no time, so each reading is stamped
+// on receipt and the collector keeps those stamps in its receipts file
+// (fsynced before every batch goes on, so a redelivery after a kill -9 is
+// the same point again); a second gateway session then drains the same
+// messages without a data_dir, and the ratio of the two is the file's cost.
+//
+// Usage: go run ./bench/mqtt [-n 400000] [-tags 100] [-receipt-time]
 package main
 
 import (
@@ -48,6 +54,7 @@ import (
 const (
 	topicFilter = "bench/#"
 	gatewayID   = "bench-gateway"
+	plainID     = "bench-gateway-no-data-dir"
 	baselineID  = "bench-mosquitto-sub"
 )
 
@@ -55,6 +62,7 @@ func main() {
 	n := flag.Int("n", 400_000, "messages")
 	ntags := flag.Int("tags", 100, "distinct topics (tags) the messages spread over")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway's run to this file")
+	receiptTime := flag.Bool("receipt-time", false, "payloads without a time: stamped on receipt, with and without the receipts file")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -72,9 +80,12 @@ func main() {
 	subBin := lookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
 	run(exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-E"))
 	makeSession(url, gatewayID)
+	if *receiptTime {
+		makeSession(url, plainID)
+	}
 	t0 := time.Now()
-	publishAll(url, *n, *ntags)
-	fmt.Printf("queued:   %d single-reading JSON messages at QoS 1 over %d topics, twice (%s)\n", *n, *ntags, time.Since(t0).Round(time.Millisecond))
+	publishAll(url, *n, *ntags, !*receiptTime)
+	fmt.Printf("queued:   %d single-reading JSON messages at QoS 1 over %d topics, once per session (%s)\n", *n, *ntags, time.Since(t0).Round(time.Millisecond))
 
 	// 2. The broker's ceiling: mosquitto_sub draining its queue.
 	sub := exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-C", strconv.Itoa(*n))
@@ -88,10 +99,20 @@ func main() {
 		*n, baseRate, baseWall.Round(time.Millisecond), us(baseCPU, *n))
 
 	// 3. The gateway draining its own queue of the same messages.
-	wall, cpu := runGateway(tmp, url, *n, *profile)
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o750); err != nil {
+		log.Fatal(err)
+	}
+	wall, cpu := runGateway(tmp, url, gatewayID, dataDir, *n, *receiptTime, *profile)
 	rate := float64(*n) / wall.Seconds()
 	fmt.Printf("gateway:  collector+pipeline+rules: %9.0f msg/s (%s), %.2f µs CPU per message\n", rate, wall.Round(time.Millisecond), us(cpu, *n))
 	fmt.Printf("ratio:    gateway / mosquitto_sub = %.2f\n", rate/baseRate)
+	if *receiptTime {
+		wall, cpu := runGateway(tmp, url, plainID, "", *n, true, "")
+		plain := float64(*n) / wall.Seconds()
+		fmt.Printf("no file:  collector+pipeline+rules: %9.0f msg/s (%s), %.2f µs CPU per message\n", plain, wall.Round(time.Millisecond), us(cpu, *n))
+		fmt.Printf("ratio:    with receipts file / without = %.2f\n", rate/plain)
+	}
 }
 
 func us(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
@@ -113,12 +134,12 @@ func (c *countSink) Consume(_ context.Context, b []collector.Sample) {
 	}
 }
 
-func runGateway(tmp, url string, n int, profile string) (wall, cpu time.Duration) {
+func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, profile string) (wall, cpu time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	reg := collector.NewRegistry()
-	j, err := alerting.OpenJournal(ctx, filepath.Join(tmp, "hazgate.db"))
+	j, err := alerting.OpenJournal(ctx, filepath.Join(tmp, clientID+".db"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -131,11 +152,15 @@ func runGateway(tmp, url string, n int, profile string) (wall, cpu time.Duration
 	}
 	count := &countSink{want: int64(n), done: make(chan struct{})}
 	pipe := collector.NewPipeline(collector.NewLatest(), engine, count)
+	sub := config.Subscription{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}
+	if receiptTime {
+		sub.Time = ""
+	}
 	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: url, Timeout: 5 * time.Second, MQTTDevice: config.MQTTDevice{
-		ClientID: gatewayID, QoS: 1, KeepAlive: 30 * time.Second,
-		Subscriptions: []config.Subscription{{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}},
+		ClientID: clientID, QoS: 1, KeepAlive: 30 * time.Second,
+		Subscriptions: []config.Subscription{sub},
 	}}
-	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet}, dev)
+	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet, DataDir: dataDir}, dev)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -188,7 +213,7 @@ func makeSession(url, id string) {
 
 // publishAll publishes n readings at QoS 1 with a window of unacknowledged
 // publishes, as many devices would.
-func publishAll(url string, n, ntags int) {
+func publishAll(url string, n, ntags int, withTime bool) {
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bench-publisher"))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		log.Fatalf("connect %s: %v", url, tok.Error())
@@ -199,6 +224,9 @@ func publishAll(url string, n, ntags int) {
 	ts := time.Now().UnixMilli()
 	for i := range n {
 		payload := fmt.Sprintf(`{"v":%.3f,"ts":%d}`, 0.2+float64(i%100)/1000, ts+int64(i))
+		if !withTime {
+			payload = fmt.Sprintf(`{"v":%.3f}`, 0.2+float64(i%100)/1000)
+		}
 		toks = append(toks, c.Publish(fmt.Sprintf("bench/%d", i%ntags), 1, false, payload))
 		if len(toks) == window || i == n-1 {
 			for _, tok := range toks {
