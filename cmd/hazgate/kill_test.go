@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"hazgate/alerting"
 	"hazgate/sim/testenv"
 )
 
@@ -157,4 +158,135 @@ func TestKillNineChild(t *testing.T) {
 	if err := cmdRun(ctx, []string{"-config", conf}, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestKillNineKeepsEveryAlarm: 3,000 gas detectors cross their limit once,
+// at QoS 1, and the gateway is killed with SIGKILL a second later, with
+// most transitions still to commit. For an event that is never repeated
+// nothing but the broker's redelivery can bring an alarm back, so every
+// detector must have exactly one alarm after the restart: none lost (the
+// PUBACK waited for the commit), none raised twice (the redelivery of a
+// committed one finds its alarm open).
+func TestKillNineKeepsEveryAlarm(t *testing.T) {
+	if os.Getenv("HAZGATE_KILL_CHILD") != "" {
+		t.Skip("child side runs in TestKillNineChild")
+	}
+	influxURL := testenv.InfluxURL(t)
+	broker := testenv.MQTTURL(t)
+	bucket := testenv.InfluxDatabase(t, influxURL)
+	run := fmt.Sprintf("alarmkill%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+site: {id: kill-02}
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+influxdb: {url: "%s", token: "user:pass", org: "", bucket: "%s"}
+devices:
+  - id: gds
+    protocol: mqtt
+    url: %s
+    client_id: %s-gw
+    subscriptions:
+      - {topic: "%s/+/lel", format: json, tag: "A-{1}", kind: combustible_gas, unit: "%%LEL", value: value}
+rules:
+  - {name: lel_high, match: {kind: combustible_gas}, above: 50, severity: high}
+`, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const detectors = 3000
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+
+	gw, out := startGatewayChild(t, conf)
+	waitRunning(t, out)
+	time.Sleep(time.Second) // subscribed: a persistent session from here on
+	pubDone := make(chan error, 1)
+	go func() {
+		toks := make([]paho.Token, 0, detectors)
+		for k := range detectors {
+			toks = append(toks, pub.Publish(fmt.Sprintf("%s/%d/lel", run, k), 1, false, `{"value": 80}`))
+		}
+		for k, tok := range toks {
+			if !tok.WaitTimeout(60*time.Second) || tok.Error() != nil {
+				pubDone <- fmt.Errorf("publish %d: %v", k, tok.Error())
+				return
+			}
+		}
+		pubDone <- nil
+	}()
+	time.Sleep(time.Second)
+	if err := gw.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	gw.Wait()
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	before := alarmsInJournal(t, filepath.Join(dir, "var", "hazgate.db"))
+	t.Logf("alarms committed before the kill: %d of %d", before, detectors)
+
+	gw, out = startGatewayChild(t, conf)
+	base := waitRunning(t, out)
+	var got []alerting.Alarm
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got = getAlarms(t, base)
+		if len(got) >= detectors || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // late redeliveries would raise a second alarm now
+	got = getAlarms(t, base)
+	gw.Process.Signal(os.Interrupt)
+	gw.Wait()
+
+	per := make(map[string]int, len(got))
+	for _, a := range got {
+		per[a.Tag]++
+		if a.Count != 1 {
+			t.Errorf("alarm %s raised %d times, want once", a.Tag, a.Count)
+		}
+	}
+	var missing, twice []string
+	for k := range detectors {
+		tag := fmt.Sprintf("A-%d", k)
+		switch per[tag] {
+		case 1:
+		case 0:
+			missing = append(missing, tag)
+		default:
+			twice = append(twice, tag)
+		}
+	}
+	if len(missing) > 0 || len(twice) > 0 {
+		t.Errorf("%d open alarms for %d detectors: %d missing (%s), %d more than once (%s)",
+			len(got), detectors, len(missing), head(missing), len(twice), head(twice))
+	}
+}
+
+// alarmsInJournal counts the alarms a stopped gateway's database holds.
+func alarmsInJournal(t *testing.T, path string) int {
+	t.Helper()
+	j, err := alerting.OpenJournal(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	as, err := j.List(context.Background(), alerting.AlarmFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(as)
+}
+
+func head(tags []string) string {
+	if len(tags) > 5 {
+		return strings.Join(tags[:5], ", ") + ", ..."
+	}
+	return strings.Join(tags, ", ")
 }
