@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,20 +141,37 @@ func waitRunning(t *testing.T, out *testenv.Buffer) string {
 // latestTags is the set of tags /api/v1/points/latest lists.
 func latestTags(t *testing.T, base string) map[string]bool {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/points/latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var ps []api.Point
-	if err := json.NewDecoder(resp.Body).Decode(&ps); err != nil {
-		t.Fatalf("decode points: %v", err)
-	}
+	ps := latestPoints(t, base)
 	got := make(map[string]bool, len(ps))
 	for _, p := range ps {
 		got[p.Tag] = true
 	}
 	return got
+}
+
+// latestPoints is what /api/v1/points/latest lists.
+func latestPoints(t *testing.T, base string) []api.Point {
+	t.Helper()
+	var ps []api.Point
+	if err := json.Unmarshal([]byte(getText(t, base+"/api/v1/points/latest")), &ps); err != nil {
+		t.Fatalf("decode points: %v", err)
+	}
+	return ps
+}
+
+// getText GETs url and returns its body, failing the test on any status but 200.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(b)
 }
 
 // waitPoints waits until /api/v1/points/latest lists every tag.

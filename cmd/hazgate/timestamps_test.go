@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
+	"hazgate/api"
 	"hazgate/protocols/mqtt"
 	"hazgate/sim/testenv"
 )
@@ -152,4 +157,88 @@ func countReadings(t *testing.T, influxURL, bucket string) map[string]uint64 {
 		t.Fatalf("flux result: %v", err)
 	}
 	return counts
+}
+
+// TestMQTTRefusesBadTime: on the real broker and InfluxDB, a reading stamped
+// in 2100 and one stamped in 1990 are refused as bad time, counted on
+// /metrics and logged with the device and topic; the good reading after
+// them is the tag's latest value and the only point stored.
+func TestMQTTRefusesBadTime(t *testing.T) {
+	influxURL := testenv.InfluxURL(t)
+	broker := testenv.MQTTURL(t)
+	bucket := testenv.InfluxDatabase(t, influxURL)
+	prefix := fmt.Sprintf("badtime%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+site: {id: ts-02}
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+influxdb: {url: "%s", token: "user:pass", org: "", bucket: "%s", flush_interval: 100ms}
+devices:
+  - id: iot
+    protocol: mqtt
+    url: %s
+    client_id: %s-gw
+    subscriptions:
+      - {topic: "%s/+/v", format: json, tag: "B-{1}", kind: pipe_pressure, unit: MPa, value: v, time: ts}
+`, filepath.Join(dir, "var"), influxURL, bucket, broker, prefix, prefix)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw, out := startGatewayChild(t, conf)
+	base := waitRunning(t, out)
+	time.Sleep(time.Second) // subscribed
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(prefix + "-pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	topic := prefix + "/1/v"
+	for _, payload := range []string{
+		`{"v":1,"ts":4102444800000}`, // 2100-01-01
+		`{"v":2,"ts":631152000000}`,  // 1990-01-01
+		fmt.Sprintf(`{"v":3,"ts":%d}`, time.Now().UnixMilli()),
+	} {
+		if tok := pub.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var p api.Point
+	isGood := func(p api.Point) bool { return p.Value != nil && *p.Value == 3 }
+	for time.Now().Before(deadline) && !isGood(p) {
+		for _, q := range latestPoints(t, base) {
+			if q.Tag == "B-1" {
+				p = q
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !isGood(p) {
+		t.Errorf("latest B-1 %+v, want the good reading 3", p)
+	}
+	metrics := getText(t, base+"/metrics")
+	if !regexp.MustCompile(`hazgate_mqtt_bad_payloads_total\{[^}]*reason="bad_time"[^}]*\} 2\n`).MatchString(metrics) {
+		t.Errorf("/metrics does not count 2 bad_time payloads:\n%s", grepLines(metrics, "bad_payloads"))
+	}
+	time.Sleep(500 * time.Millisecond) // flush_interval
+	gw.Process.Signal(os.Interrupt)
+	gw.Wait()
+	if n := countReadings(t, influxURL, bucket)["B-1"]; n != 1 {
+		t.Errorf("%d points of B-1 in InfluxDB, want only the good one", n)
+	}
+	logged := regexp.MustCompile(`msg="bad mqtt payload".*device=iot.*topic=` + regexp.QuoteMeta(topic) + `.*reason=bad_time`)
+	if !logged.MatchString(out.String()) {
+		t.Errorf("no log line naming device, topic and bad_time:\n%s", grepLines(out.String(), "bad mqtt payload"))
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -259,21 +259,53 @@ func TestCollectorAcksOnlyWhatIsDurable(t *testing.T) {
 	waitFor(t, 5*time.Second, "both acknowledged once", func() bool { return msgs[0].acks.Load() == 1 && msgs[1].acks.Load() == 1 })
 }
 
-// TestCollectorRefusesFarFutureTime: a reading stamped in 2100 would freeze
-// its tag in the latest cache; it is refused as bad_time and counted, and
-// the message beside it still goes through.
-func TestCollectorRefusesFarFutureTime(t *testing.T) {
-	c := newTestCollector(t, collector.NewRegistry(), &recorder{}, "tcp://127.0.0.1:1",
-		config.Subscription{Topic: "s/+", Tag: "S-{1}", Value: "v", Time: "ts"})
+// TestCollectorRefusesBadTime: a reading stamped in 2100 would freeze its
+// tag in the latest cache, one from 1990 is older than any store keeps; each
+// is refused as bad_time and counted, in JSON and in Sparkplug B, and the
+// good reading beside it still goes through.
+func TestCollectorRefusesBadTime(t *testing.T) {
 	now := time.Now()
-	got := c.handle([]received{
-		{&fakeMsg{topic: "s/1", payload: []byte(`{"v":1,"ts":4102444800000}`), qos: 1}, now},
-		{&fakeMsg{topic: "s/1", payload: []byte(fmt.Sprintf(`{"v":2,"ts":%d}`, now.UnixMilli())), qos: 1}, now},
-	})
-	if len(got) != 1 || got[0].Value != 2 {
-		t.Fatalf("samples %+v, want only the reading stamped now", got)
+	future := uint64(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	past := uint64(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	good := uint64(now.UnixMilli())
+	jsonSub := config.Subscription{Topic: "s/+", Format: "json", Tag: "S-{1}", Value: "v", Time: "ts"}
+	spSub := config.Subscription{Topic: "spBv1.0/#", Format: "sparkplug", Tag: "{node}:{metric}"}
+	js := func(v int, ts uint64) []byte { return []byte(fmt.Sprintf(`{"v":%d,"ts":%d}`, v, ts)) }
+	sp := func(v float64, ts uint64) []byte {
+		m := withDouble(metric("P", 0, 10), v)
+		m.Timestamp = &ts
+		return spMsg(t, ts, m)
 	}
-	if st := c.Stats().Subscriptions[0]; st.Bad[ReasonBadTime] != 1 {
-		t.Errorf("bad payloads %v, want one %s", st.Bad, ReasonBadTime)
+	tests := []struct {
+		name  string
+		sub   config.Subscription
+		topic string
+		bad   []byte
+		good  []byte
+	}{
+		{"json 2100", jsonSub, "s/1", js(1, future), js(2, good)},
+		{"json 1990", jsonSub, "s/1", js(1, past), js(2, good)},
+		{"sparkplug 2100", spSub, "spBv1.0/g/NBIRTH/n1", sp(1, future), sp(2, good)},
+		{"sparkplug 1990", spSub, "spBv1.0/g/NBIRTH/n1", sp(1, past), sp(2, good)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := config.Device{ID: "iot-1", Protocol: "mqtt", URL: "tcp://127.0.0.1:1", Timeout: time.Second,
+				MQTTDevice: config.MQTTDevice{QoS: 1, Subscriptions: []config.Subscription{tt.sub}}}
+			c, err := New(protocols.Env{Site: "s1", Emit: &recorder{}, Tags: collector.NewRegistry(), Log: quiet()}, dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.handle([]received{
+				{&fakeMsg{topic: tt.topic, payload: tt.bad, qos: 1, id: 1}, now},
+				{&fakeMsg{topic: tt.topic, payload: tt.good, qos: 1, id: 2}, now},
+			})
+			if len(got) != 1 || got[0].Value != 2 {
+				t.Fatalf("samples %+v, want only the reading stamped now", got)
+			}
+			if st := c.Stats().Subscriptions[0]; st.Bad[ReasonBadTime] != 1 {
+				t.Errorf("bad payloads %v, want one %s", st.Bad, ReasonBadTime)
+			}
+		})
 	}
 }
