@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"hazgate/config"
+
 	"context"
 	"errors"
 	"fmt"
@@ -202,10 +204,10 @@ type durableWaiter struct {
 func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Logger) (*InfluxSink, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("influxdb url %q: %w", opts.URL, err)
+		return nil, fmt.Errorf("influxdb url %q: %w", config.RedactURL(opts.URL), err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("influxdb url %q: want http://host:port or https://host:port", opts.URL)
+		return nil, fmt.Errorf("influxdb url %q: want http://host:port or https://host:port", config.RedactURL(opts.URL))
 	}
 	if opts.Bucket == "" {
 		return nil, errors.New("influxdb bucket is empty (InfluxDB 1.8: database/retention-policy, e.g. hazgate/autogen)")
@@ -248,7 +250,7 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 		opts:   opts,
 		site:   site,
 		tags:   tags,
-		log:    log.With("component", "influxdb", "url", opts.URL, "bucket", opts.Bucket),
+		log:    log.With("component", "influxdb", "url", config.RedactURL(opts.URL), "bucket", opts.Bucket),
 		client: client,
 		writer: client.WriteAPIBlocking(opts.Org, opts.Bucket),
 
@@ -389,14 +391,14 @@ func (s *InfluxSink) Check(ctx context.Context) error {
 	defer cancel()
 	h, err := s.client.Health(ctx)
 	if err != nil {
-		return fmt.Errorf("influxdb %s health: %w", s.opts.URL, err)
+		return fmt.Errorf("influxdb %s health: %w", config.RedactURL(s.opts.URL), err)
 	}
 	if h.Status != "pass" {
 		msg := ""
 		if h.Message != nil {
 			msg = *h.Message
 		}
-		return fmt.Errorf("influxdb %s health: status %s %s", s.opts.URL, h.Status, msg)
+		return fmt.Errorf("influxdb %s health: status %s %s", config.RedactURL(s.opts.URL), h.Status, msg)
 	}
 	return nil
 }

@@ -180,10 +180,10 @@ func (d *decoder) validateStates(t *Tag, r *Register, p string) {
 func (d *decoder) validateModbus(dev *Device, p string) {
 	u := d.checkURL(p+".url", dev.URL, modbusSchemes, false)
 	if u != nil && u.Scheme != "rtu" && u.Host == "" {
-		d.errorAt(p+".url", "device %q: url %q has no host:port", dev.ID, dev.URL)
+		d.errorAt(p+".url", "device %q: url %q has no host:port", dev.ID, RedactURL(dev.URL))
 	}
 	if u != nil && u.Scheme == "rtu" && u.Path == "" {
-		d.errorAt(p+".url", "device %q: url %q has no serial device (rtu:///dev/ttyS0)", dev.ID, dev.URL)
+		d.errorAt(p+".url", "device %q: url %q has no serial device (rtu:///dev/ttyS0)", dev.ID, RedactURL(dev.URL))
 	}
 	if u != nil && u.Scheme == "tcp+tls" && (dev.TLS == nil || dev.TLS.CA == "" || dev.TLS.Cert == "" || dev.TLS.Key == "") {
 		d.errorAt(p+".url", "device %q: tcp+tls needs tls: {ca, cert, key} (Modbus/TLS authenticates the client by its certificate)", dev.ID)

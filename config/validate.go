@@ -184,15 +184,18 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 func (d *decoder) checkURL(p, raw string, schemes []string, needHost bool) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil {
-		d.errorAt(p, "%s: bad URL %q: %v", p, raw, err)
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err // its message repeats the URL, credentials and all
+		}
+		d.errorAt(p, "%s: bad URL %q: %v", p, RedactURL(raw), err)
 		return nil
 	}
 	if !oneOf(u.Scheme, schemes) {
-		d.errorAt(p, "%s: bad URL %q: scheme must be one of %s", p, raw, strings.Join(schemes, ", "))
+		d.errorAt(p, "%s: bad URL %q: scheme must be one of %s", p, RedactURL(raw), strings.Join(schemes, ", "))
 		return nil
 	}
 	if needHost && u.Host == "" {
-		d.errorAt(p, "%s: bad URL %q: no host", p, raw)
+		d.errorAt(p, "%s: bad URL %q: no host", p, RedactURL(raw))
 		return nil
 	}
 	return u

@@ -22,11 +22,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,6 +248,11 @@ func (d *Dispatcher) post(ctx context.Context, id, typ string, body []byte) (int
 	}
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
+		// net/http names the URL in its error, query and all: a DingTalk
+		// or WeCom robot's access_token would reach the log.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = config.RedactURL(ue.URL)
+		}
 		return 0, 0, err
 	}
 	defer resp.Body.Close()

@@ -116,7 +116,7 @@ func printPlan(w io.Writer, plans []modbus.DevicePlan) {
 	reqs, tags := 0, 0
 	urls := map[string]bool{}
 	for _, p := range plans {
-		fmt.Fprintf(w, "  %s (%s unit %d, every %v): %d tags in %d requests\n", p.Device, p.URL, p.Unit, p.Interval, p.Tags, len(p.Reads))
+		fmt.Fprintf(w, "  %s (%s unit %d, every %v): %d tags in %d requests\n", p.Device, config.RedactURL(p.URL), p.Unit, p.Interval, p.Tags, len(p.Reads))
 		for _, r := range p.Reads {
 			fmt.Fprintf(w, "    %-8s %5d+%-4d %s\n", r.Table, r.Address, r.Quantity, strings.Join(r.Tags, " "))
 		}

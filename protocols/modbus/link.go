@@ -186,7 +186,7 @@ func (pp *linkPool) acquire(dev string, spec linkSpec, interval time.Duration, l
 			return nil, fmt.Errorf("url %s is shared with device %s, but they differ in %s: devices on one connection need the same", spec.cfg.url, l.owners[0], d)
 		}
 	} else {
-		log = log.With("url", spec.cfg.url)
+		log = log.With("url", config.RedactURL(spec.cfg.url))
 		client, err := spec.client(log)
 		if err != nil {
 			return nil, fmt.Errorf("url %q: %w", spec.cfg.url, err)

@@ -270,7 +270,7 @@ func (p *Poller) read(ctx context.Context, rq request) reply {
 	if k := classify(r.err); (k == kindNone || k == kindException) && p.lost {
 		p.lost = false
 		p.m.reconnects.Add(1)
-		p.log.Info("device answers again", "url", p.dev.URL)
+		p.log.Info("device answers again", "url", config.RedactURL(p.dev.URL))
 	}
 	return r
 }
@@ -281,7 +281,7 @@ func (p *Poller) read(ctx context.Context, rq request) reply {
 func (p *Poller) down(out []collector.Sample, r reply) []collector.Sample {
 	if !p.lost {
 		p.lost = true
-		p.log.Warn("device unreachable; tags Bad until it answers", "url", p.dev.URL, "unit", p.dev.UnitID, "err", r.err)
+		p.log.Warn("device unreachable; tags Bad until it answers", "url", config.RedactURL(p.dev.URL), "unit", p.dev.UnitID, "err", r.err)
 	}
 	for i := range out {
 		out[i].Value, out[i].Quality, out[i].Reason, out[i].Time = 0, collector.Bad, collector.ReasonCommLoss, r.at

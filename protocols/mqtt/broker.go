@@ -69,15 +69,6 @@ func (b broker) options() (*paho.ClientOptions, error) {
 	return o, nil
 }
 
-// redacted is the broker URL without a password, for logs.
-func redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return u.Redacted()
-}
-
 func tlsConfig(t *config.TLS) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
 	if t.CA != "" {
@@ -111,7 +102,7 @@ func connect(ctx context.Context, client paho.Client, log *slog.Logger, url stri
 		if tok.Error() == nil {
 			return true
 		}
-		log.Warn("cannot connect to mqtt broker; retrying", "broker", redacted(url), "in", backoff, "err", tok.Error())
+		log.Warn("cannot connect to mqtt broker; retrying", "broker", config.RedactURL(url), "in", backoff, "err", tok.Error())
 		if !sleep(ctx, backoff) {
 			return false
 		}

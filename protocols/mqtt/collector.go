@@ -196,7 +196,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		SetOnConnectHandler(func(cl paho.Client) { c.onConnect(cl) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.lost.Add(1)
-			c.log.Warn("mqtt connection lost; reconnecting", "broker", redacted(c.dev.URL), "err", err)
+			c.log.Warn("mqtt connection lost; reconnecting", "broker", config.RedactURL(c.dev.URL), "err", err)
 		})
 	client := paho.NewClient(opts)
 
@@ -220,7 +220,7 @@ func (c *Collector) Run(ctx context.Context) error {
 func (c *Collector) onConnect(cl paho.Client) {
 	tok := cl.SubscribeMultiple(c.filters, nil) // nil: every message goes to the default handler, once
 	if !tok.WaitTimeout(subscribeTimeout) || tok.Error() != nil {
-		c.log.Error("mqtt subscribe failed; will retry on the next connect", "broker", redacted(c.dev.URL), "err", tok.Error())
+		c.log.Error("mqtt subscribe failed; will retry on the next connect", "broker", config.RedactURL(c.dev.URL), "err", tok.Error())
 		return
 	}
 	if st, ok := tok.(*paho.SubscribeToken); ok {
@@ -232,7 +232,7 @@ func (c *Collector) onConnect(cl paho.Client) {
 	}
 	c.connects.Add(1)
 	cl.Publish(c.broker.statusTopic, 1, true, StatusOnline)
-	c.log.Info("mqtt connected and subscribed", "broker", redacted(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
+	c.log.Info("mqtt connected and subscribed", "broker", config.RedactURL(c.dev.URL), "client_id", c.broker.clientID, "subscriptions", len(c.filters))
 }
 
 // ackBatch is a handled batch whose messages are acknowledged once done is closed.

@@ -124,9 +124,9 @@ func (n *Northbound) Run(ctx context.Context) error {
 	}
 	opts.SetOnConnectHandler(func(cl paho.Client) {
 		cl.Publish(n.broker.statusTopic, 1, true, StatusOnline)
-		n.log.Info("northbound connected", "broker", redacted(n.cfg.URL), "topic", n.topic, "after_seq", n.lastSeq.Load())
+		n.log.Info("northbound connected", "broker", config.RedactURL(n.cfg.URL), "topic", n.topic, "after_seq", n.lastSeq.Load())
 	}).SetConnectionLostHandler(func(_ paho.Client, err error) {
-		n.log.Warn("northbound connection lost; reconnecting", "broker", redacted(n.cfg.URL), "err", err)
+		n.log.Warn("northbound connection lost; reconnecting", "broker", config.RedactURL(n.cfg.URL), "err", err)
 	})
 	client := paho.NewClient(opts)
 	if !connect(ctx, client, n.log, n.cfg.URL) {
