@@ -86,6 +86,9 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		if !actor.has(st.right) {
 			return Event{}, fmt.Errorf("hazard %s: %s → %s needs the %s right: %w", h.Number, h.Status, req.To, st.right, ErrForbidden)
 		}
+		if err := separateDuties(ctx, tx, h, st, actor, req); err != nil {
+			return Event{}, err
+		}
 		comment := strings.TrimSpace(req.Comment)
 		if st.reason && comment == "" {
 			return Event{}, fmt.Errorf("hazard %s: %s → %s needs a comment saying what was done or why: %w", h.Number, h.Status, req.To, ErrInvalid)
@@ -112,6 +115,50 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		}
 		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment}, now)
 	})
+}
+
+// separateDuties keeps rectification and its acceptance in different hands
+// (整改与验收分离): the person and measures are the rectifier's record, a
+// verifier adds an opinion (the comment) but does not rewrite them, and
+// whoever rectified a record may not verify, send back or dismiss it,
+// whatever rights their role holds.
+func separateDuties(ctx context.Context, tx *sql.Tx, h Hazard, st *step, actor Actor, req TransitionRequest) error {
+	if st.right != verify {
+		return nil
+	}
+	if req.Person != "" || req.Measures != "" {
+		return fmt.Errorf("hazard %s: person (责任人) and measures (整改措施) are the rectifier's; a verifier's opinion goes in the comment: %w", h.Number, ErrForbidden)
+	}
+	rectified, err := didRectify(ctx, tx, h.ID, actor.Name)
+	if err != nil {
+		return fmt.Errorf("hazard %s: who rectified it: %w", h.Number, err)
+	}
+	if rectified {
+		return fmt.Errorf("hazard %s: %s rectified it, so someone else must verify (整改与验收分离): %w", h.Number, actor.Name, ErrForbidden)
+	}
+	return nil
+}
+
+// didRectify says whether name made any rectify step of record id.
+func didRectify(ctx context.Context, tx *sql.Tx, id int64, name string) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT from_status, to_status FROM hazard_events
+		WHERE hazard_id = $1 AND type = $2 AND actor = $3`, id, EventTransition, name)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var from, to Status
+		if err := rows.Scan(&from, &to); err != nil {
+			return false, err
+		}
+		for _, st := range steps {
+			if st.from == from && st.to == to && st.right == rectify {
+				return true, nil
+			}
+		}
+	}
+	return false, rows.Err()
 }
 
 // SuperviseRequest sets or lifts 挂牌督办.

@@ -26,11 +26,28 @@ func newMajor(h *harness) int64 {
 	return h.only().ID
 }
 
-// walk moves the record through steps, failing on any error.
+// walk moves the record through steps, failing on any error: rectify steps
+// by the operator, the others by the verifier, as duties are separated.
 func walk(h *harness, id int64, path ...Status) {
 	h.t.Helper()
+	walkBy(h, id, Actor{}, path...)
+}
+
+// walkBy is walk with every step made by actor (zero: by the step's right).
+func walkBy(h *harness, id int64, actor Actor, path ...Status) {
+	h.t.Helper()
 	for _, to := range path {
-		if _, err := h.e.Transition(h.ctx, id, admin, TransitionRequest{To: to, Comment: "step"}); err != nil {
+		by := actor
+		if by.Name == "" {
+			by = verifier
+			cur, _ := h.e.Get(h.ctx, id)
+			for _, st := range steps {
+				if st.from == cur.Status && st.to == to && st.right == rectify {
+					by = operator
+				}
+			}
+		}
+		if _, err := h.e.Transition(h.ctx, id, by, TransitionRequest{To: to, Comment: "step"}); err != nil {
 			h.t.Fatalf("walk to %s: %v", to, err)
 		}
 	}
@@ -40,35 +57,46 @@ func TestTransitions(t *testing.T) {
 	tests := []struct {
 		name  string
 		from  []Status // path from open
+		by    Actor    // who walks it; zero: the operator rectifies, the verifier verifies
 		actor Actor
 		req   TransitionRequest
 		err   error // nil: allowed
 	}{
-		{"operator starts rectifying", nil, operator, TransitionRequest{To: InProgress, Person: "张三"}, nil},
-		{"operator submits for verification", []Status{InProgress}, operator, TransitionRequest{To: PendingVerification, Comment: "已更换探测器"}, nil},
-		{"submitting needs a comment", []Status{InProgress}, operator, TransitionRequest{To: PendingVerification, Comment: "  "}, ErrInvalid},
-		{"verifier closes (销号)", []Status{InProgress, PendingVerification}, verifier, TransitionRequest{To: Closed}, nil},
-		{"verifier rejects with a reason", []Status{InProgress, PendingVerification}, verifier, TransitionRequest{To: InProgress, Comment: "报警信号仍未上传"}, nil},
-		{"rejecting needs a reason", []Status{InProgress, PendingVerification}, verifier, TransitionRequest{To: InProgress}, ErrInvalid},
-		{"verifier dismisses a false alarm", nil, verifier, TransitionRequest{To: Dismissed, Comment: "探测器停用拆除"}, nil},
-		{"admin does anything allowed", []Status{InProgress, PendingVerification}, admin, TransitionRequest{To: Closed}, nil},
+		{"operator starts rectifying", nil, Actor{}, operator, TransitionRequest{To: InProgress, Person: "张三"}, nil},
+		{"operator submits for verification", []Status{InProgress}, Actor{}, operator, TransitionRequest{To: PendingVerification, Comment: "已更换探测器"}, nil},
+		{"submitting needs a comment", []Status{InProgress}, Actor{}, operator, TransitionRequest{To: PendingVerification, Comment: "  "}, ErrInvalid},
+		{"verifier closes (销号)", []Status{InProgress, PendingVerification}, Actor{}, verifier, TransitionRequest{To: Closed}, nil},
+		{"verifier rejects with a reason", []Status{InProgress, PendingVerification}, Actor{}, verifier, TransitionRequest{To: InProgress, Comment: "报警信号仍未上传"}, nil},
+		{"rejecting needs a reason", []Status{InProgress, PendingVerification}, Actor{}, verifier, TransitionRequest{To: InProgress}, ErrInvalid},
+		{"verifier dismisses a false alarm", nil, Actor{}, verifier, TransitionRequest{To: Dismissed, Comment: "探测器停用拆除"}, nil},
+		{"admin does anything allowed", []Status{InProgress, PendingVerification}, Actor{}, admin, TransitionRequest{To: Closed}, nil},
 
-		{"销号 from 待整改 is not a step", nil, admin, TransitionRequest{To: Closed}, ErrWrongState},
-		{"skipping 整改中 is not a step", nil, operator, TransitionRequest{To: PendingVerification, Comment: "x"}, ErrWrongState},
-		{"closed stays closed", []Status{InProgress, PendingVerification, Closed}, admin, TransitionRequest{To: InProgress, Comment: "x"}, ErrWrongState},
-		{"dismissed stays dismissed", []Status{Dismissed}, admin, TransitionRequest{To: Open}, ErrWrongState},
-		{"unknown status", nil, admin, TransitionRequest{To: "fixed"}, ErrWrongState},
-		{"operator cannot close", []Status{InProgress, PendingVerification}, operator, TransitionRequest{To: Closed}, ErrForbidden},
-		{"operator cannot dismiss", nil, operator, TransitionRequest{To: Dismissed, Comment: "x"}, ErrForbidden},
-		{"verifier does not rectify", nil, verifier, TransitionRequest{To: InProgress}, ErrForbidden},
-		{"regulator makes no plant-side change", nil, regulator, TransitionRequest{To: InProgress}, ErrForbidden},
-		{"viewer cannot close", []Status{InProgress, PendingVerification}, viewer, TransitionRequest{To: Closed}, ErrForbidden},
+		{"销号 from 待整改 is not a step", nil, Actor{}, admin, TransitionRequest{To: Closed}, ErrWrongState},
+		{"skipping 整改中 is not a step", nil, Actor{}, operator, TransitionRequest{To: PendingVerification, Comment: "x"}, ErrWrongState},
+		{"closed stays closed", []Status{InProgress, PendingVerification, Closed}, Actor{}, admin, TransitionRequest{To: InProgress, Comment: "x"}, ErrWrongState},
+		{"dismissed stays dismissed", []Status{Dismissed}, Actor{}, admin, TransitionRequest{To: Open}, ErrWrongState},
+		{"unknown status", nil, Actor{}, admin, TransitionRequest{To: "fixed"}, ErrWrongState},
+		{"operator cannot close", []Status{InProgress, PendingVerification}, Actor{}, operator, TransitionRequest{To: Closed}, ErrForbidden},
+		{"operator cannot dismiss", nil, Actor{}, operator, TransitionRequest{To: Dismissed, Comment: "x"}, ErrForbidden},
+		{"verifier does not rectify", nil, Actor{}, verifier, TransitionRequest{To: InProgress}, ErrForbidden},
+		{"regulator makes no plant-side change", nil, Actor{}, regulator, TransitionRequest{To: InProgress}, ErrForbidden},
+		{"viewer cannot close", []Status{InProgress, PendingVerification}, Actor{}, viewer, TransitionRequest{To: Closed}, ErrForbidden},
+
+		// Separation of duties (整改与验收分离).
+		{"the rectifier cannot close it, even as admin", []Status{InProgress, PendingVerification}, admin, admin, TransitionRequest{To: Closed}, ErrForbidden},
+		{"the rectifier cannot send it back", []Status{InProgress, PendingVerification}, admin, admin, TransitionRequest{To: InProgress, Comment: "x"}, ErrForbidden},
+		{"the one who started it cannot dismiss it", []Status{InProgress}, admin, admin, TransitionRequest{To: Dismissed, Comment: "x"}, ErrForbidden},
+		{"another admin may close it", []Status{InProgress, PendingVerification}, admin, Actor{Name: "root-2", Verify: true}, TransitionRequest{To: Closed}, nil},
+		{"an admin who only verified may dismiss", nil, Actor{}, admin, TransitionRequest{To: Dismissed, Comment: "误报"}, nil},
+		{"the verifier does not rewrite the person", []Status{InProgress, PendingVerification}, Actor{}, verifier, TransitionRequest{To: Closed, Person: "李四"}, ErrForbidden},
+		{"the verifier does not rewrite the measures", []Status{InProgress, PendingVerification}, Actor{}, verifier, TransitionRequest{To: InProgress, Comment: "退回", Measures: "改为人工巡检"}, ErrForbidden},
+		{"the rectifier may update the measures", []Status{InProgress}, Actor{}, operator, TransitionRequest{To: PendingVerification, Comment: "已更换", Measures: "更换探测器"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			id := newMajor(h)
-			walk(h, id, tt.from...)
+			walkBy(h, id, tt.by, tt.from...)
 			before, _ := h.e.Get(h.ctx, id)
 			nEvents := len(h.events())
 			h.clock.Set(t0.Add(2 * day))
@@ -79,7 +107,7 @@ func TestTransitions(t *testing.T) {
 			stored, _ := h.e.Get(h.ctx, id)
 			evs := h.events()
 			if tt.err != nil {
-				if stored.Status != before.Status || len(evs) != nEvents {
+				if stored.Status != before.Status || stored.Person != before.Person || stored.Measures != before.Measures || len(evs) != nEvents {
 					t.Errorf("refused change still changed something: status %s, %d events", stored.Status, len(evs))
 				}
 				return
@@ -94,6 +122,9 @@ func TestTransitions(t *testing.T) {
 			}
 			if tt.req.Person != "" && stored.Person != tt.req.Person {
 				t.Errorf("person %q", stored.Person)
+			}
+			if tt.req.Measures != "" && stored.Measures != tt.req.Measures {
+				t.Errorf("measures %q", stored.Measures)
 			}
 			if tt.req.To.Done() {
 				if stored.ClosedAt == nil || !stored.ClosedAt.Equal(t0.Add(2*day)) || stored.VerifiedBy != tt.actor.Name {
