@@ -325,6 +325,8 @@ func GB26875Collector(listeners map[string]interface{ Stats() gb26875.Stats }) p
 		{"hazgate_gb26875_connections_accepted_total", "Connections accepted.", c, func(s S) float64 { return float64(s.Accepted) }},
 		{"hazgate_gb26875_connections_refused_total", "Connections closed at once: max_connections reached.", c, func(s S) float64 { return float64(s.Refused) }},
 		{"hazgate_gb26875_connections_rejected_total", "Connections closed: source address not allowed.", c, func(s S) float64 { return float64(s.Rejected) }},
+		{"hazgate_gb26875_connections_refused_per_address_total", "Connections closed at once: max_connections_per_address reached.", c, func(s S) float64 { return float64(s.RefusedPerAddress) }},
+		{"hazgate_gb26875_connections_handshake_timeout_total", "Connections closed: no valid frame within handshake_timeout.", c, func(s S) float64 { return float64(s.Handshake) }},
 		{"hazgate_gb26875_frames_total", "Valid frames received.", c, func(s S) float64 { return float64(s.Frames) }},
 		{"hazgate_gb26875_heartbeats_total", "Send-data frames without data.", c, func(s S) float64 { return float64(s.Heartbeats) }},
 		{"hazgate_gb26875_confirms_total", "Confirms sent.", c, func(s S) float64 { return float64(s.Confirms) }},
