@@ -338,6 +338,7 @@ func GB26875Collector(listeners map[string]interface{ Stats() gb26875.Stats }) p
 		{"hazgate_gb26875_unexpected_frames_total", "Frames of a command a centre does not expect.", c, func(s S) float64 { return float64(s.Unexpected) }},
 		{"hazgate_gb26875_foreign_readings_total", "Readings dropped: their tag belongs to another device.", c, func(s S) float64 { return float64(s.Foreign) }},
 		{"hazgate_gb26875_overflow_readings_total", "Readings dropped: the listener's tag limit was reached.", c, func(s S) float64 { return float64(s.Overflow) }},
+		{"hazgate_gb26875_bad_time_objects_total", "Objects dropped (their frame still confirmed): time tag outside time_bounds.", c, func(s S) float64 { return float64(s.BadTime) }},
 		{"hazgate_gb26875_comm_loss_total", "Transmission devices that went silent.", c, func(s S) float64 { return float64(s.CommLoss) }},
 	}).split(
 		splitStat[S]{"hazgate_gb26875_unknown_units_total", "Information units of types not decoded (confirmed), by type.", c, []string{"type"},

@@ -57,7 +57,10 @@ func (l *Listener) dutyAnswers(d *device, ops []Operation, now time.Time) []read
 		if o.Flags&OpDutyAnswer == 0 {
 			continue
 		}
-		at := objectTime(o.Time, now)
+		at, err := objectTime(o.Time, now, l.times)
+		if err != nil {
+			at = now // someone pressed the answer key just now, whatever the device's clock says
+		}
 		op := int(o.Operator)
 		l.mu.Lock()
 		if d.duty != nil && d.duty.Answered == nil {

@@ -53,6 +53,7 @@ type Stats struct {
 	Unknown           map[string]uint64 `json:"unknown_types"`       // units of types not decoded, confirmed, by type
 	Foreign           uint64            `json:"foreign"`             // readings dropped: their tag belongs to another device
 	Overflow          uint64            `json:"overflow"`            // readings dropped: the listener created maxCreatedTags tags already
+	BadTime           uint64            `json:"bad_time"`            // objects dropped: their time tag outside time_bounds
 	CommLoss          uint64            `json:"comm_loss"`           // devices that went silent
 }
 
@@ -110,6 +111,7 @@ type Listener struct {
 	cmdTimeout       time.Duration
 	cmdTries         int
 	writeTimeout     time.Duration
+	times            collector.TimeBounds // objects' time tags outside it are dropped
 	emit             protocols.Emitter
 	tags             protocols.TagAdder
 	log              *slog.Logger
@@ -128,7 +130,7 @@ type Listener struct {
 	unknown map[uint8]uint64
 
 	accepted, refused, rejected, refusedPerAddr, handshakeTimeouts, frames, heartbeats, confirms, denies,
-	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, overflow, commLoss atomic.Uint64
+	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, overflow, badTime, commLoss atomic.Uint64
 }
 
 // device is one transmission device; every field is guarded by Listener.mu.
@@ -179,7 +181,7 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		maxConns: dev.MaxConnections, maxPerAddr: dev.MaxConnectionsPerAddress, handshake: dev.HandshakeTimeout,
 		cmdTimeout: dev.CommandTimeout, cmdTries: dev.CommandTries,
 		writeTimeout: max(dev.Timeout, minWriteTimeout),
-		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID),
+		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID), times: env.Times,
 		now:     time.Now,
 		bound:   make(chan net.Addr, 1),
 		devices: make(map[Address]*device), seen: make(map[string]bool),
@@ -231,7 +233,7 @@ func (l *Listener) Stats() Stats {
 		RefusedPerAddress: l.refusedPerAddr.Load(), Handshake: l.handshakeTimeouts.Load(), Frames: l.frames.Load(),
 		Heartbeats: l.heartbeats.Load(), Confirms: l.confirms.Load(), Denies: l.denies.Load(),
 		BadChecksum: l.badChecksum.Load(), BadLength: l.badLength.Load(), DecodeErrors: l.decodeErrors.Load(),
-		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), Overflow: l.overflow.Load(), CommLoss: l.commLoss.Load(),
+		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), Overflow: l.overflow.Load(), BadTime: l.badTime.Load(), CommLoss: l.commLoss.Load(),
 		Unknown: map[string]uint64{},
 	}
 	l.mu.Lock()
@@ -452,7 +454,16 @@ func (l *Listener) handle(ctx context.Context, c *conn, f Frame) error {
 			l.unknown[u.Type]++
 			l.mu.Unlock()
 		}
-		rs = append(rs, readings(f.Src, &u, now)...)
+		got, bad := readings(f.Src, &u, now, l.times)
+		rs = append(rs, got...)
+		if len(bad) > 0 {
+			// Dropped, yet the frame is confirmed below: a device whose clock
+			// is off would otherwise resend the frame for ever.
+			l.badTime.Add(uint64(len(bad)))
+			t, _ := bad[0].time.Time(Beijing)
+			l.log.Warn("gb26875 objects dropped: time tag outside time_bounds", "src", f.Src, "remote", c.remote, "serial", f.Serial,
+				"type", u.Type, "dropped", len(bad), "objects", u.Count, "time", t.Format(time.DateTime), "err", bad[0].err)
+		}
 		if u.Type == TypeUITDOperation {
 			rs = append(rs, l.dutyAnswers(dev, u.Operations, now)...)
 		}

@@ -454,6 +454,67 @@ func TestMaxConnectionsPerAddress(t *testing.T) {
 	}
 }
 
+// An object stamped far ahead of the gateway's clock would freeze its tag
+// in the latest values; one absurdly old is no reading of now. Both are
+// dropped and counted, the rest of the frame is emitted and the frame
+// confirmed, so the device does not resend it for ever (issue 13.6).
+func TestObjectsOutsideTimeBoundsAreDropped(t *testing.T) {
+	now := time.Now()
+	future := gb26875.TimeTagOf(time.Date(2099, 12, 31, 23, 0, 0, 0, gb26875.Beijing))
+	ancient := gb26875.TimeTagOf(time.Date(2000, 1, 1, 0, 0, 5, 0, gb26875.Beijing)) // a clock reset to its epoch
+	hourFast := gb26875.TimeTagOf(now.Add(time.Hour))
+	good := gb26875.TimeTagOf(now)
+	at := func(pos uint16) gb26875.Component { c := smoke; c.Position = pos; return c }
+	comp := func(pos uint16, tt gb26875.TimeTag) gb26875.ComponentState {
+		return gb26875.ComponentState{Component: at(pos), Status: 1 << 1, Time: tt}
+	}
+	tests := []struct {
+		name    string
+		unit    gb26875.Unit
+		emitted []string // tags with a Good sample
+		dropped []string // tags never emitted
+	}{
+		{"component states", gb26875.Unit{Type: gb26875.TypeComponentState,
+			Components: []gb26875.ComponentState{comp(1, future), comp(2, good), comp(3, ancient), comp(4, hourFast)}},
+			[]string{"S1-1.Z3-P2.fire"}, []string{"S1-1.Z3-P1.fire", "S1-1.Z3-P3.fire", "S1-1.Z3-P4.fire"}},
+		{"analogs", gb26875.Unit{Type: gb26875.TypeAnalog, Analogs: []gb26875.Analog{
+			{Component: at(5), Kind: 6, Value: 120, Time: good}, {Component: at(6), Kind: 6, Value: 999, Time: future}}},
+			[]string{"S1-1.Z3-P5.gas"}, []string{"S1-1.Z3-P6.gas"}},
+		{"system states", gb26875.Unit{Type: gb26875.TypeSystemState, Systems: []gb26875.SystemState{
+			{SysType: 1, SysAddr: 2, Status: 1 << 1, Time: ancient}, {SysType: 1, SysAddr: 3, Status: 1 << 1, Time: good}}},
+			[]string{"S1-3.fire"}, []string{"S1-2.fire"}},
+		{"every object bad", gb26875.Unit{Type: gb26875.TypeUITDState, UITD: []gb26875.UITDState{{Flags: 1 << 1, Time: future}}},
+			nil, []string{"fire"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, testDevice(), nil)
+			u := h.dial(t, 1234)
+			if err := u.Send(context.Background(), &tt.unit); err != nil {
+				t.Fatalf("a frame with objects of bad time must still be confirmed: %v", err)
+			}
+			const prefix = "UITD-000000001234."
+			for _, tag := range tt.emitted {
+				if s, ok := h.rec.get(prefix + tag); !ok || s.Quality != collector.Good || s.Value == 0 {
+					t.Errorf("%s: %+v %v, want a Good sample", tag, s, ok)
+				}
+			}
+			for _, tag := range tt.dropped {
+				if s, ok := h.rec.get(prefix + tag); ok {
+					t.Errorf("%s emitted %+v, want it dropped for its time", tag, s)
+				}
+			}
+			if s, ok := h.rec.get(prefix + "link"); !ok || s.Value != 1 {
+				t.Errorf("link %+v %v: the device is heard whatever its clock", s, ok)
+			}
+			waitFor(t, "the confirm counted", func() bool { return h.l.Stats().Confirms == 1 }) // counted after the write
+			if st := h.l.Stats(); st.BadTime != uint64(len(tt.dropped)) || st.Denies != 0 {
+				t.Errorf("stats %+v, want bad_time %d and the frame confirmed", st, len(tt.dropped))
+			}
+		})
+	}
+}
+
 func TestClockSyncAndDutyCheck(t *testing.T) {
 	h := start(t, testDevice(), nil)
 	u := h.dial(t, 1234)
