@@ -363,7 +363,7 @@ func (fakeNorthbound) Stats() mqtt.NorthboundStats {
 type fakeListener struct{}
 
 func (fakeListener) Stats() gb26875.Stats {
-	return gb26875.Stats{Accepted: 3, Frames: 120, BadChecksum: 2, Garbage: 17, Unknown: map[string]uint64{"21": 4}}
+	return gb26875.Stats{Accepted: 3, RefusedPerAddress: 5, Handshake: 6, Frames: 120, BadChecksum: 2, Garbage: 17, BadTime: 8, Unknown: map[string]uint64{"21": 4}}
 }
 
 type fakeWebhook struct{ delivered uint64 }
@@ -404,9 +404,12 @@ func TestFeedAndProtocolMetrics(t *testing.T) {
 		`hazgate_northbound_retries_total 3`,
 		`hazgate_northbound_last_seq 812`,
 		`hazgate_gb26875_connections_accepted_total{device="uitd-a"} 3`,
+		`hazgate_gb26875_connections_refused_per_address_total{device="uitd-a"} 5`,
+		`hazgate_gb26875_connections_handshake_timeout_total{device="uitd-a"} 6`,
 		`hazgate_gb26875_frames_total{device="uitd-a"} 120`,
 		`hazgate_gb26875_bad_checksum_total{device="uitd-a"} 2`,
 		`hazgate_gb26875_garbage_bytes_total{device="uitd-a"} 17`,
+		`hazgate_gb26875_bad_time_objects_total{device="uitd-a"} 8`,
 		`hazgate_gb26875_unknown_units_total{device="uitd-a",type="21"} 4`,
 		`hazgate_webhook_delivered_total{webhook="ops"} 7`,
 		`hazgate_webhook_delivered_total{webhook="city"} 0`,

@@ -326,6 +326,8 @@ func GB26875Collector(listeners map[string]interface{ Stats() gb26875.Stats }) p
 		{"hazgate_gb26875_connections_accepted_total", "Connections accepted.", c, func(s S) float64 { return float64(s.Accepted) }},
 		{"hazgate_gb26875_connections_refused_total", "Connections closed at once: max_connections reached.", c, func(s S) float64 { return float64(s.Refused) }},
 		{"hazgate_gb26875_connections_rejected_total", "Connections closed: source address not allowed.", c, func(s S) float64 { return float64(s.Rejected) }},
+		{"hazgate_gb26875_connections_refused_per_address_total", "Connections closed at once: max_connections_per_address reached.", c, func(s S) float64 { return float64(s.RefusedPerAddress) }},
+		{"hazgate_gb26875_connections_handshake_timeout_total", "Connections closed: no valid frame within handshake_timeout.", c, func(s S) float64 { return float64(s.Handshake) }},
 		{"hazgate_gb26875_frames_total", "Valid frames received.", c, func(s S) float64 { return float64(s.Frames) }},
 		{"hazgate_gb26875_heartbeats_total", "Send-data frames without data.", c, func(s S) float64 { return float64(s.Heartbeats) }},
 		{"hazgate_gb26875_confirms_total", "Confirms sent.", c, func(s S) float64 { return float64(s.Confirms) }},
@@ -337,6 +339,7 @@ func GB26875Collector(listeners map[string]interface{ Stats() gb26875.Stats }) p
 		{"hazgate_gb26875_unexpected_frames_total", "Frames of a command a centre does not expect.", c, func(s S) float64 { return float64(s.Unexpected) }},
 		{"hazgate_gb26875_foreign_readings_total", "Readings dropped: their tag belongs to another device.", c, func(s S) float64 { return float64(s.Foreign) }},
 		{"hazgate_gb26875_overflow_readings_total", "Readings dropped: the listener's tag limit was reached.", c, func(s S) float64 { return float64(s.Overflow) }},
+		{"hazgate_gb26875_bad_time_objects_total", "Objects whose time tag was outside time_bounds, stamped on receipt instead.", c, func(s S) float64 { return float64(s.BadTime) }},
 		{"hazgate_gb26875_comm_loss_total", "Transmission devices that went silent.", c, func(s S) float64 { return float64(s.CommLoss) }},
 	}).split(
 		splitStat[S]{"hazgate_gb26875_unknown_units_total", "Information units of types not decoded (confirmed), by type.", c, []string{"type"},

@@ -19,6 +19,12 @@ type GB26875Device struct {
 	CommLossAfter int           `yaml:"comm_loss_after" default:"3" doc:"gb26875: heartbeat periods without any frame after which a device's tags turn Bad (comm_loss) and its connection is closed."`
 	// MaxConnections bounds memory and file descriptors against a flood.
 	MaxConnections int `yaml:"max_connections" default:"2000" doc:"gb26875: connections served at once; more are closed on accept and counted."`
+	// MaxConnectionsPerAddress keeps one host from taking every slot; devices
+	// behind one NAT (a 4G carrier's, a site router's) share an address.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address" default:"4" doc:"gb26875: connections served at once from one remote IP address; more are closed on accept and counted. 0 turns the cap off; raise it when many transmission devices share one public address (NAT)."`
+	// HandshakeTimeout frees the slot of a socket that never speaks the
+	// protocol long before comm_loss_after would.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout" default:"5s" doc:"gb26875: a connection that has not sent a valid frame (from an allowed address) this long after accept is closed and counted. Devices send at once on connecting; one that waits for its first heartbeat needs more than its heartbeat period."`
 	// The standard's resend rule: wait at most 10 s for a confirm, try 3 times.
 	CommandTimeout time.Duration `yaml:"command_timeout" default:"10s" doc:"gb26875: how long a clock-sync or duty-check command waits for the device's confirm before it is sent again."`
 	CommandTries   int           `yaml:"command_tries" default:"3" doc:"gb26875: how many times a command is sent before it fails."`
@@ -58,6 +64,12 @@ func (d *decoder) validateGB26875(dev *Device, p string) {
 	}
 	if dev.MaxConnections < 1 {
 		d.errorAt(p+".max_connections", "gb26875 device %q: max_connections must be at least 1", dev.ID)
+	}
+	if dev.MaxConnectionsPerAddress < 0 {
+		d.errorAt(p+".max_connections_per_address", "gb26875 device %q: max_connections_per_address must be 0 (no cap) or more", dev.ID)
+	}
+	if dev.HandshakeTimeout <= 0 {
+		d.errorAt(p+".handshake_timeout", "gb26875 device %q: handshake_timeout must be positive", dev.ID)
 	}
 	if dev.CommandTimeout <= 0 {
 		d.errorAt(p+".command_timeout", "gb26875 device %q: command_timeout must be positive", dev.ID)

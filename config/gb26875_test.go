@@ -23,7 +23,8 @@ func TestGB26875Example(t *testing.T) {
 	}
 	d := cfg.Devices[0].GB26875Device
 	if d.Listen != "0.0.0.0:9026" || !slices.Equal(d.Allow, []string{"000000001234", "889"}) || d.Heartbeat != 30*time.Second ||
-		d.CommLossAfter != 3 || d.MaxConnections != 2000 || d.CommandTimeout != 10*time.Second || d.CommandTries != 3 {
+		d.CommLossAfter != 3 || d.MaxConnections != 2000 || d.CommandTimeout != 10*time.Second || d.CommandTries != 3 ||
+		d.MaxConnectionsPerAddress != 4 || d.HandshakeTimeout != 5*time.Second {
 		t.Errorf("device = %+v", d)
 	}
 }
@@ -43,6 +44,8 @@ func TestGB26875Problems(t *testing.T) {
 		{"zero heartbeat", gbBase + "    heartbeat: 0s\n", []string{`7:16: gb26875 device "fire-centre": heartbeat must be positive`}},
 		{"comm loss 0", gbBase + "    comm_loss_after: 0\n", []string{`7:22: gb26875 device "fire-centre": comm_loss_after must be at least 1`}},
 		{"max connections", gbBase + "    max_connections: -1\n", []string{`7:22: gb26875 device "fire-centre": max_connections must be at least 1`}},
+		{"per address", gbBase + "    max_connections_per_address: -1\n", []string{`7:34: gb26875 device "fire-centre": max_connections_per_address must be 0 (no cap) or more`}},
+		{"handshake timeout", gbBase + "    handshake_timeout: 0s\n", []string{`7:24: gb26875 device "fire-centre": handshake_timeout must be positive`}},
 		{"command timeout", gbBase + "    command_timeout: 0s\n", []string{`command_timeout must be positive`}},
 		{"command tries", gbBase + "    command_tries: 0\n", []string{`command_tries must be at least 1`}},
 		{"register", gbBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`8:27: tag "X" on gb26875 device "fire-centre": register is for modbus tags`}},

@@ -57,7 +57,7 @@ func (l *Listener) dutyAnswers(d *device, ops []Operation, now time.Time) []read
 		if o.Flags&OpDutyAnswer == 0 {
 			continue
 		}
-		at := objectTime(o.Time, now)
+		at, _ := objectTime(o.Time, now, l.times) // a bad clock: the receipt time, counted with the frame
 		op := int(o.Operator)
 		l.mu.Lock()
 		if d.duty != nil && d.duty.Answered == nil {

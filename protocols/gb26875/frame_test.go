@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hazgate/collector"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -87,7 +89,7 @@ func TestGoldenFrames(t *testing.T) {
 					t.Fatal(err)
 				}
 				var got []string
-				for _, r := range readings(f.Src, &u, objTime.Add(time.Minute)) {
+				for _, r := range goodReadings(t, f.Src, &u, objTime.Add(time.Minute)) {
 					if !r.at.Equal(objTime) {
 						t.Errorf("%s at %v, want the object's time %v", r.tag.ID, r.at, objTime)
 					}
@@ -309,13 +311,13 @@ func TestReadingNamesAndUnits(t *testing.T) {
 	b := unhex(t, golden[1].hex)
 	f, _ := Parse(b)
 	u, _ := DecodeUnit(f.Data)
-	rs := readings(f.Src, &u, now)
+	rs := goodReadings(t, f.Src, &u, now)
 	if r := rs[0]; r.tag.Name != "3号楼2层烟感" || r.tag.Kind != KindFirePanel || r.tag.Description != "火灾报警系统 / 感烟火灾探测器" {
 		t.Errorf("component tag %+v", r.tag)
 	}
 	f, _ = Parse(unhex(t, golden[2].hex))
 	u, _ = DecodeUnit(f.Data)
-	rs = readings(f.Src, &u, now)
+	rs = goodReadings(t, f.Src, &u, now)
 	// 2500 × 0.1 kPa = 0.25 MPa on a hydrant system; gas in %LEL.
 	if r := rs[0]; r.tag.Unit != "MPa" || r.tag.Kind != "hydrant_pressure" || r.tag.Name != "1区5号压力开关" {
 		t.Errorf("pressure tag %+v", r.tag)
@@ -326,27 +328,48 @@ func TestReadingNamesAndUnits(t *testing.T) {
 	// No description: the name says where and what.
 	c := ComponentState{Component: Component{SysType: 1, SysAddr: 1, Type: 23, Zone: 4, Position: 8}, Status: 2}
 	u = Unit{Type: TypeComponentState, Components: []ComponentState{c}}
-	if r := readings(1, &u, now)[0]; r.tag.Name != "4区8号手动火灾报警按钮" || !r.at.Equal(now) {
+	if r := goodReadings(t, 1, &u, now)[0]; r.tag.Name != "4区8号手动火灾报警按钮" || !r.at.Equal(now) {
 		t.Errorf("undescribed component %+v at %v (a zero time tag must give the receipt time)", r.tag, r.at)
 	}
+}
+
+// goodReadings is readings under the default time bounds, for units whose
+// objects are all within them.
+func goodReadings(t testing.TB, a Address, u *Unit, now time.Time) []reading {
+	t.Helper()
+	rs, bad := readings(a, u, now, collector.TimeBounds{})
+	if len(bad) > 0 {
+		t.Fatalf("objects dropped for their time: %+v", bad)
+	}
+	return rs
 }
 
 func TestObjectTime(t *testing.T) {
 	now := time.Date(2025, 3, 8, 14, 30, 0, 0, Beijing)
 	tests := []struct {
-		name string
-		tt   TimeTag
-		want time.Time
+		name    string
+		tt      TimeTag
+		bounds  collector.TimeBounds
+		want    time.Time
+		badTime bool
 	}{
-		{"sane", TimeTagOf(now.Add(-time.Minute)), now.Add(-time.Minute)},
-		{"clock never set", TimeTag{}, now},
-		{"an hour fast", TimeTagOf(now.Add(time.Hour)), now},
-		{"31 February", TimeTag{0, 0, 0, 31, 2, 25}, now},
-		{"from UTC", TimeTagOf(now.UTC()), now},
+		{"sane", TimeTagOf(now.Add(-time.Minute)), collector.TimeBounds{}, now.Add(-time.Minute), false},
+		{"clock never set", TimeTag{}, collector.TimeBounds{}, now, false},
+		{"31 February", TimeTag{0, 0, 0, 31, 2, 25}, collector.TimeBounds{}, now, false},
+		{"year byte 100, no time at all", TimeTag{0, 0, 0, 1, 1, 100}, collector.TimeBounds{}, now, false},
+		{"from UTC", TimeTagOf(now.UTC()), collector.TimeBounds{}, now, false},
+		{"4 minutes fast: in bounds, its own time", TimeTagOf(now.Add(4 * time.Minute)), collector.TimeBounds{}, now.Add(4 * time.Minute), false},
+		{"an hour late: in bounds, past maxSkew", TimeTagOf(now.Add(-time.Hour)), collector.TimeBounds{}, now, false},
+		{"an hour fast", TimeTagOf(now.Add(time.Hour)), collector.TimeBounds{}, now, true},
+		{"an hour fast, future 2h", TimeTagOf(now.Add(time.Hour)), collector.TimeBounds{Future: 2 * time.Hour}, now, false},
+		{"2099", TimeTag{0, 0, 0, 31, 12, 99}, collector.TimeBounds{}, now, true},
+		{"2000, a clock reset to its epoch", TimeTag{5, 0, 0, 1, 1, 0}, collector.TimeBounds{}, now, true},
+		{"2000, past 30y", TimeTag{5, 0, 0, 1, 1, 0}, collector.TimeBounds{Past: 30 * 8760 * time.Hour}, now, false},
 	}
 	for _, tt := range tests {
-		if got := objectTime(tt.tt, now); !got.Equal(tt.want) {
-			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		got, err := objectTime(tt.tt, now, tt.bounds)
+		if (err != nil) != tt.badTime || !got.Equal(tt.want) {
+			t.Errorf("%s: %v, %v; want %v, bad time %v", tt.name, got, err, tt.want, tt.badTime)
 		}
 	}
 }
@@ -388,7 +411,7 @@ func TestAddress(t *testing.T) {
 // CPU per frame and frames/s on one core, without the network.
 func BenchmarkParseDecode(b *testing.B) {
 	raw := unhex(b, golden[1].hex)
-	now := time.Now()
+	now := time.Date(2025, 3, 8, 14, 31, 0, 0, Beijing) // a minute after the frame's objects
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
@@ -397,7 +420,7 @@ func BenchmarkParseDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 		u, err := DecodeUnit(f.Data)
-		if err != nil || len(readings(f.Src, &u, now)) != 7 {
+		if rs, bad := readings(f.Src, &u, now, collector.TimeBounds{}); err != nil || len(rs) != 7 || len(bad) != 0 {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,22 +36,25 @@ var (
 
 // Stats counts what a listener did since it was made.
 type Stats struct {
-	Accepted     uint64            `json:"accepted"`      // connections accepted
-	Refused      uint64            `json:"refused"`       // connections closed at once: max_connections reached
-	Rejected     uint64            `json:"rejected"`      // connections closed: a source address not in allow
-	Frames       uint64            `json:"frames"`        // valid frames received
-	Heartbeats   uint64            `json:"heartbeats"`    // send-data frames without data
-	Confirms     uint64            `json:"confirms"`      // confirms sent
-	Denies       uint64            `json:"denies"`        // denies sent
-	BadChecksum  uint64            `json:"bad_checksum"`  // frames denied for their checksum
-	BadLength    uint64            `json:"bad_length"`    // frames denied for a length over 1024
-	DecodeErrors uint64            `json:"decode_errors"` // frames denied for application data that does not decode
-	Garbage      uint64            `json:"garbage_bytes"` // bytes skipped between frames
-	Unexpected   uint64            `json:"unexpected"`    // frames of a command a centre does not expect (control, request, ...)
-	Unknown      map[string]uint64 `json:"unknown_types"` // units of types not decoded, confirmed, by type
-	Foreign      uint64            `json:"foreign"`       // readings dropped: their tag belongs to another device
-	Overflow     uint64            `json:"overflow"`      // readings dropped: the listener created maxCreatedTags tags already
-	CommLoss     uint64            `json:"comm_loss"`     // devices that went silent
+	Accepted          uint64            `json:"accepted"`            // connections accepted
+	Refused           uint64            `json:"refused"`             // connections closed at once: max_connections reached
+	Rejected          uint64            `json:"rejected"`            // connections closed: a source address not in allow
+	RefusedPerAddress uint64            `json:"refused_per_address"` // connections closed at once: max_connections_per_address reached
+	Handshake         uint64            `json:"handshake_timeout"`   // connections closed: no valid frame within handshake_timeout
+	Frames            uint64            `json:"frames"`              // valid frames received
+	Heartbeats        uint64            `json:"heartbeats"`          // send-data frames without data
+	Confirms          uint64            `json:"confirms"`            // confirms sent
+	Denies            uint64            `json:"denies"`              // denies sent
+	BadChecksum       uint64            `json:"bad_checksum"`        // frames denied for their checksum
+	BadLength         uint64            `json:"bad_length"`          // frames denied for a length over 1024
+	DecodeErrors      uint64            `json:"decode_errors"`       // frames denied for application data that does not decode
+	Garbage           uint64            `json:"garbage_bytes"`       // bytes skipped between frames
+	Unexpected        uint64            `json:"unexpected"`          // frames of a command a centre does not expect (control, request, ...)
+	Unknown           map[string]uint64 `json:"unknown_types"`       // units of types not decoded, confirmed, by type
+	Foreign           uint64            `json:"foreign"`             // readings dropped: their tag belongs to another device
+	Overflow          uint64            `json:"overflow"`            // readings dropped: the listener created maxCreatedTags tags already
+	BadTime           uint64            `json:"bad_time"`            // objects whose time tag was outside time_bounds, stamped on receipt
+	CommLoss          uint64            `json:"comm_loss"`           // devices that went silent
 }
 
 // DutyCheck is the state of the last duty check (查岗) sent to a device.
@@ -102,9 +106,12 @@ type Listener struct {
 	idle             time.Duration // heartbeat × comm_loss_after
 	tick             time.Duration
 	maxConns         int
+	maxPerAddr       int           // 0: no cap
+	handshake        time.Duration // for a connection's first valid frame
 	cmdTimeout       time.Duration
 	cmdTries         int
 	writeTimeout     time.Duration
+	times            collector.TimeBounds // objects' time tags outside it are dropped
 	emit             protocols.Emitter
 	tags             protocols.TagAdder
 	log              *slog.Logger
@@ -119,10 +126,11 @@ type Listener struct {
 	seen    map[string]bool // tag id: ours (true) or another device's (false)
 	created int
 	conns   map[*conn]struct{}
+	perAddr map[string]int // connections by remote IP
 	unknown map[uint8]uint64
 
-	accepted, refused, rejected, frames, heartbeats, confirms, denies,
-	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, overflow, commLoss atomic.Uint64
+	accepted, refused, rejected, refusedPerAddr, handshakeTimeouts, frames, heartbeats, confirms, denies,
+	badChecksum, badLength, decodeErrors, garbage, unexpected, foreign, overflow, badTime, commLoss atomic.Uint64
 }
 
 // device is one transmission device; every field is guarded by Listener.mu.
@@ -144,6 +152,7 @@ type device struct {
 type conn struct {
 	nc     net.Conn
 	remote string
+	ip     string // remote without the port: what max_connections_per_address counts
 	wmu    sync.Mutex
 }
 
@@ -155,8 +164,11 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 	if _, _, err := net.SplitHostPort(dev.Listen); err != nil {
 		return nil, fmt.Errorf("device %s: listen %q: %w", dev.ID, dev.Listen, err)
 	}
-	if dev.Heartbeat <= 0 || dev.CommLossAfter < 1 || dev.MaxConnections < 1 || dev.CommandTimeout <= 0 || dev.CommandTries < 1 {
-		return nil, fmt.Errorf("device %s: heartbeat, comm_loss_after, max_connections, command_timeout and command_tries must be positive", dev.ID)
+	if dev.Heartbeat <= 0 || dev.CommLossAfter < 1 || dev.MaxConnections < 1 || dev.HandshakeTimeout <= 0 || dev.CommandTimeout <= 0 || dev.CommandTries < 1 {
+		return nil, fmt.Errorf("device %s: heartbeat, comm_loss_after, max_connections, handshake_timeout, command_timeout and command_tries must be positive", dev.ID)
+	}
+	if dev.MaxConnectionsPerAddress < 0 {
+		return nil, fmt.Errorf("device %s: max_connections_per_address must be 0 (no cap) or more", dev.ID)
 	}
 	log := env.Log
 	if log == nil {
@@ -166,13 +178,14 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		id: dev.ID, site: env.Site, listen: dev.Listen,
 		idle:     dev.Heartbeat * time.Duration(dev.CommLossAfter),
 		tick:     max(dev.Heartbeat/4, 10*time.Millisecond),
-		maxConns: dev.MaxConnections, cmdTimeout: dev.CommandTimeout, cmdTries: dev.CommandTries,
+		maxConns: dev.MaxConnections, maxPerAddr: dev.MaxConnectionsPerAddress, handshake: dev.HandshakeTimeout,
+		cmdTimeout: dev.CommandTimeout, cmdTries: dev.CommandTries,
 		writeTimeout: max(dev.Timeout, minWriteTimeout),
-		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID),
+		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID), times: env.Times,
 		now:     time.Now,
 		bound:   make(chan net.Addr, 1),
 		devices: make(map[Address]*device), seen: make(map[string]bool),
-		conns: make(map[*conn]struct{}), unknown: make(map[uint8]uint64),
+		conns: make(map[*conn]struct{}), perAddr: make(map[string]int), unknown: make(map[uint8]uint64),
 	}
 	if len(dev.Allow) > 0 {
 		l.allow = make(map[Address]bool)
@@ -216,10 +229,11 @@ func (l *Listener) Addr(ctx context.Context) (net.Addr, error) {
 // Stats returns the counters.
 func (l *Listener) Stats() Stats {
 	st := Stats{
-		Accepted: l.accepted.Load(), Refused: l.refused.Load(), Rejected: l.rejected.Load(), Frames: l.frames.Load(),
+		Accepted: l.accepted.Load(), Refused: l.refused.Load(), Rejected: l.rejected.Load(),
+		RefusedPerAddress: l.refusedPerAddr.Load(), Handshake: l.handshakeTimeouts.Load(), Frames: l.frames.Load(),
 		Heartbeats: l.heartbeats.Load(), Confirms: l.confirms.Load(), Denies: l.denies.Load(),
 		BadChecksum: l.badChecksum.Load(), BadLength: l.badLength.Load(), DecodeErrors: l.decodeErrors.Load(),
-		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), Overflow: l.overflow.Load(), CommLoss: l.commLoss.Load(),
+		Garbage: l.garbage.Load(), Unexpected: l.unexpected.Load(), Foreign: l.foreign.Load(), Overflow: l.overflow.Load(), BadTime: l.badTime.Load(), CommLoss: l.commLoss.Load(),
 		Unknown: map[string]uint64{},
 	}
 	l.mu.Lock()
@@ -269,15 +283,27 @@ func (l *Listener) Run(ctx context.Context) error {
 		}
 		backoff = 5 * time.Millisecond
 		c := &conn{nc: nc, remote: nc.RemoteAddr().String()}
+		c.ip = c.remote
+		if host, _, err := net.SplitHostPort(c.remote); err == nil {
+			c.ip = host
+		}
 		l.mu.Lock()
 		full := len(l.conns) >= l.maxConns
-		if !full {
+		crowded := !full && l.maxPerAddr > 0 && l.perAddr[c.ip] >= l.maxPerAddr
+		if !full && !crowded {
 			l.conns[c] = struct{}{}
+			l.perAddr[c.ip]++
 		}
 		l.mu.Unlock()
 		if full {
 			l.refused.Add(1)
 			l.log.Warn("gb26875 connection refused: max_connections reached", "remote", c.remote, "max_connections", l.maxConns)
+			nc.Close()
+			continue
+		}
+		if crowded {
+			l.refusedPerAddr.Add(1)
+			l.log.Warn("gb26875 connection refused: max_connections_per_address reached", "remote", c.remote, "max_connections_per_address", l.maxPerAddr)
 			nc.Close()
 			continue
 		}
@@ -289,12 +315,16 @@ func (l *Listener) Run(ctx context.Context) error {
 }
 
 // serve reads one connection until it ends, is idle past the comm-loss
-// time, or sends from an address not allowed.
+// time, sends no valid frame within the handshake time, or sends from an
+// address not allowed.
 func (l *Listener) serve(ctx context.Context, c *conn) {
 	defer func() {
 		c.nc.Close()
 		l.mu.Lock()
 		delete(l.conns, c)
+		if l.perAddr[c.ip]--; l.perAddr[c.ip] <= 0 {
+			delete(l.perAddr, c.ip)
+		}
 		for _, d := range l.devices {
 			if d.conn == c {
 				d.conn = nil
@@ -304,8 +334,16 @@ func (l *Listener) serve(ctx context.Context, c *conn) {
 	}()
 	r := NewReader(c.nc)
 	var skipped uint64
+	// Until its first valid frame the connection has one fixed deadline:
+	// garbage and broken frames do not extend it, so a socket that never
+	// speaks the protocol frees its slot in handshake_timeout.
+	greeted, handshake := false, l.now().Add(min(l.handshake, l.idle))
 	for {
-		c.nc.SetReadDeadline(l.now().Add(l.idle))
+		if greeted {
+			c.nc.SetReadDeadline(l.now().Add(l.idle))
+		} else {
+			c.nc.SetReadDeadline(handshake)
+		}
 		f, err := r.Next()
 		if n := r.Skipped(); n != skipped {
 			l.garbage.Add(n - skipped)
@@ -323,6 +361,12 @@ func (l *Listener) serve(ctx context.Context, c *conn) {
 			continue
 		}
 		if err != nil {
+			if !greeted && errors.Is(err, os.ErrDeadlineExceeded) {
+				l.handshakeTimeouts.Add(1)
+				l.log.Warn("gb26875 connection closed: no valid frame within handshake_timeout", "remote", c.remote,
+					"handshake_timeout", l.handshake, "garbage_bytes", skipped)
+				return
+			}
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				l.log.Info("gb26875 connection closed", "remote", c.remote, "err", err)
 			}
@@ -333,6 +377,7 @@ func (l *Listener) serve(ctx context.Context, c *conn) {
 			l.log.Warn("gb26875 connection closed: source address not in allow", "remote", c.remote, "src", f.Src)
 			return
 		}
+		greeted = true
 		l.frames.Add(1)
 		if err := l.handle(ctx, c, f); err != nil {
 			return // ctx ended before the readings were handed on: no confirm, the device resends
@@ -409,7 +454,16 @@ func (l *Listener) handle(ctx context.Context, c *conn, f Frame) error {
 			l.unknown[u.Type]++
 			l.mu.Unlock()
 		}
-		rs = append(rs, readings(f.Src, &u, now)...)
+		got, bad := readings(f.Src, &u, now, l.times)
+		rs = append(rs, got...)
+		if len(bad) > 0 {
+			// Kept with the receipt time (a fire alarm from a panel whose
+			// clock reset is still a fire alarm); its clock needs setting.
+			l.badTime.Add(uint64(len(bad)))
+			t, _ := bad[0].time.Time(Beijing)
+			l.log.Warn("gb26875 time tags outside time_bounds: stamped on receipt; set the device's clock (POST .../sync-clock)", "src", f.Src, "remote", c.remote, "serial", f.Serial,
+				"type", u.Type, "restamped", len(bad), "objects", u.Count, "time", t.Format(time.DateTime), "err", bad[0].err)
+		}
 		if u.Type == TypeUITDOperation {
 			rs = append(rs, l.dutyAnswers(dev, u.Operations, now)...)
 		}

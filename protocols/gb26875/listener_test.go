@@ -56,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func testDevice() config.Device {
 	return config.Device{ID: "fire-centre", Protocol: "gb26875", Timeout: 500 * time.Millisecond,
 		GB26875Device: config.GB26875Device{Listen: "127.0.0.1:0", Heartbeat: 200 * time.Millisecond, CommLossAfter: 3,
-			MaxConnections: 10, CommandTimeout: 200 * time.Millisecond, CommandTries: 3}}
+			MaxConnections: 10, HandshakeTimeout: 5 * time.Second, CommandTimeout: 200 * time.Millisecond, CommandTries: 3}}
 }
 
 type harness struct {
@@ -308,6 +308,216 @@ func TestMaxConnections(t *testing.T) {
 	}
 	if st := h.l.Stats(); st.Refused != 1 || st.Accepted != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Sockets that never speak the protocol hold a slot only for
+// handshake_timeout, not heartbeat × comm_loss_after, so a real device that
+// reconnects still gets in (issue 14.5).
+func TestSilentSocketsDoNotSquat(t *testing.T) {
+	dev := testDevice()
+	dev.Heartbeat, dev.CommLossAfter = 30*time.Second, 3       // 90 s: what a squatter held a slot for
+	dev.MaxConnections, dev.MaxConnectionsPerAddress = 20, 100 // every socket of the test is from 127.0.0.1
+	dev.HandshakeTimeout = 300 * time.Millisecond
+	h := start(t, dev, nil)
+
+	badSum, _ := gb26875.Append(nil, gb26875.Frame{Serial: 1, Main: 1, Src: 66, Dst: 88888, Cmd: gb26875.CmdSendData})
+	badSum[len(badSum)-3]++
+	squatters := []struct {
+		name  string
+		sends []byte // what the socket writes once connected
+	}{
+		{"silent", nil},
+		{"garbage", []byte("AT+CSQ\r\n\x00\xff")},
+		{"bad checksum", badSum}, // denied, but not a valid frame
+	}
+	opened := time.Now()
+	var socks []net.Conn
+	for i := range dev.MaxConnections {
+		sq := squatters[i%len(squatters)]
+		nc, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		if sq.sends != nil {
+			if _, err := nc.Write(sq.sends); err != nil {
+				t.Fatalf("%s socket: %v", sq.name, err)
+			}
+		}
+		socks = append(socks, nc)
+	}
+	waitFor(t, "every squatter accepted", func() bool { return h.l.Stats().Accepted == uint64(dev.MaxConnections) })
+
+	// A real device retries its connection until it is served.
+	ctx := context.Background()
+	deadline := time.Now().Add(3 * time.Second)
+	var u *sim.UITD
+	for {
+		u = h.dial(t, 1234)
+		err := u.Component(ctx, smoke, 1<<1, "")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the real device never got a slot: %v; stats %+v", err, h.l.Stats())
+		}
+		u.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, _ := h.rec.get("UITD-000000001234.S1-1.Z3-P27.fire"); s.Value != 1 {
+		t.Errorf("fire %+v, want 1", s)
+	}
+
+	for i, nc := range socks {
+		nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := io.Copy(io.Discard, nc) // the deny of a bad checksum, then EOF
+		if err != nil {
+			t.Fatalf("%s socket %d not closed by the listener: %v", squatters[i%len(squatters)].name, i, err)
+		}
+	}
+	if d := time.Since(opened); d < dev.HandshakeTimeout {
+		t.Errorf("squatters closed after %v, before handshake_timeout", d)
+	}
+	if st := h.l.Stats(); st.Handshake != uint64(dev.MaxConnections) || st.Rejected != 0 {
+		t.Errorf("stats %+v: want %d handshake timeouts", st, dev.MaxConnections)
+	}
+	// A valid frame lifts the handshake deadline: the device outlives it.
+	time.Sleep(2 * dev.HandshakeTimeout)
+	if err := u.Heartbeat(ctx); err != nil {
+		t.Errorf("heartbeat after the handshake time: %v", err)
+	}
+}
+
+// A frame from an address not allowed does not complete the handshake: it
+// is rejected as before, not left to time out.
+func TestHandshakeNeedsAnAllowedAddress(t *testing.T) {
+	dev := testDevice()
+	dev.Allow = []string{"000000001234"}
+	dev.HandshakeTimeout = 300 * time.Millisecond
+	h := start(t, dev, nil)
+	stranger := h.dial(t, 9999)
+	if err := stranger.Heartbeat(context.Background()); err == nil {
+		t.Fatal("a device not in allow was confirmed")
+	}
+	if st := h.l.Stats(); st.Rejected != 1 || st.Handshake != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestMaxConnectionsPerAddress(t *testing.T) {
+	tests := []struct {
+		name        string
+		perAddress  int
+		dials       int
+		wantRefused uint64
+	}{
+		{"cap 2, third refused", 2, 3, 1},
+		{"no cap", 0, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := testDevice()
+			dev.MaxConnectionsPerAddress = tt.perAddress
+			dev.Heartbeat = 30 * time.Second // no idle close during the test
+			h := start(t, dev, nil)
+			var us []*sim.UITD
+			for i := range tt.dials {
+				u := h.dial(t, gb26875.Address(i+1))
+				us = append(us, u)
+				if uint64(tt.dials-i) > tt.wantRefused {
+					if err := u.Heartbeat(context.Background()); err != nil {
+						t.Fatalf("device %d: %v", i+1, err)
+					}
+				}
+			}
+			for _, u := range us[tt.dials-int(tt.wantRefused):] {
+				select {
+				case <-u.Done():
+				case <-time.After(5 * time.Second):
+					t.Fatal("a connection past max_connections_per_address stays open")
+				}
+			}
+			if st := h.l.Stats(); st.RefusedPerAddress != tt.wantRefused || st.Refused != 0 || st.Accepted != uint64(tt.dials)-tt.wantRefused {
+				t.Errorf("stats %+v", st)
+			}
+			if tt.wantRefused == 0 {
+				return
+			}
+			// A closed connection frees its address's slot.
+			us[0].Close()
+			waitFor(t, "the closed connection gone", func() bool { s, _ := h.l.Device(1); return !s.Connected })
+			if err := h.dial(t, 9).Heartbeat(context.Background()); err != nil {
+				t.Fatalf("a connection after one closed: %v", err)
+			}
+		})
+	}
+}
+
+// An object stamped far ahead of the gateway's clock would freeze its tag
+// in the latest values; one absurdly old is no reading of now. Both take
+// the receipt time and are counted, never dropped: the fire alarm of a
+// panel whose clock reset is still a fire alarm, and the frame is
+// confirmed, so the device does not resend it (issue 13.6).
+func TestObjectsOutsideTimeBoundsTakeReceiptTime(t *testing.T) {
+	now := time.Now()
+	future := gb26875.TimeTagOf(time.Date(2099, 12, 31, 23, 0, 0, 0, gb26875.Beijing))
+	ancient := gb26875.TimeTagOf(time.Date(2000, 1, 1, 0, 0, 5, 0, gb26875.Beijing)) // a clock reset to its epoch
+	hourFast := gb26875.TimeTagOf(now.Add(time.Hour))
+	good := gb26875.TimeTagOf(now)
+	at := func(pos uint16) gb26875.Component { c := smoke; c.Position = pos; return c }
+	comp := func(pos uint16, tt gb26875.TimeTag) gb26875.ComponentState {
+		return gb26875.ComponentState{Component: at(pos), Status: 1 << 1, Time: tt}
+	}
+	tests := []struct {
+		name      string
+		unit      gb26875.Unit
+		emitted   []string // tags with a Good sample at their own time
+		restamped []string // tags with a Good sample at the receipt time
+	}{
+		{"component states", gb26875.Unit{Type: gb26875.TypeComponentState,
+			Components: []gb26875.ComponentState{comp(1, future), comp(2, good), comp(3, ancient), comp(4, hourFast)}},
+			[]string{"S1-1.Z3-P2.fire"}, []string{"S1-1.Z3-P1.fire", "S1-1.Z3-P3.fire", "S1-1.Z3-P4.fire"}},
+		{"analogs", gb26875.Unit{Type: gb26875.TypeAnalog, Analogs: []gb26875.Analog{
+			{Component: at(5), Kind: 6, Value: 120, Time: good}, {Component: at(6), Kind: 6, Value: 999, Time: future}}},
+			[]string{"S1-1.Z3-P5.gas"}, []string{"S1-1.Z3-P6.gas"}},
+		{"system states", gb26875.Unit{Type: gb26875.TypeSystemState, Systems: []gb26875.SystemState{
+			{SysType: 1, SysAddr: 2, Status: 1 << 1, Time: ancient}, {SysType: 1, SysAddr: 3, Status: 1 << 1, Time: good}}},
+			[]string{"S1-3.fire"}, []string{"S1-2.fire"}},
+		{"every object bad", gb26875.Unit{Type: gb26875.TypeUITDState, UITD: []gb26875.UITDState{{Flags: 1 << 1, Time: future}}},
+			nil, []string{"fire"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, testDevice(), nil)
+			u := h.dial(t, 1234)
+			if err := u.Send(context.Background(), &tt.unit); err != nil {
+				t.Fatalf("a frame with objects of bad time must still be confirmed: %v", err)
+			}
+			const prefix = "UITD-000000001234."
+			own, _ := good.Time(gb26875.Beijing)
+			for _, tag := range tt.emitted {
+				if s, ok := h.rec.get(prefix + tag); !ok || s.Quality != collector.Good || s.Value == 0 || !s.Time.Equal(own) {
+					t.Errorf("%s: %+v %v, want a Good sample at %v", tag, s, ok, own)
+				}
+			}
+			for _, tag := range tt.restamped {
+				// A fire alarm from a panel with a bad clock is still a fire alarm.
+				s, ok := h.rec.get(prefix + tag)
+				if !ok || s.Quality != collector.Good || s.Value == 0 {
+					t.Errorf("%s: %+v %v, want a Good sample", tag, s, ok)
+				} else if d := s.Time.Sub(now); d < 0 || d > 5*time.Second {
+					t.Errorf("%s stamped %v, want the receipt time (about %v)", tag, s.Time, now)
+				}
+			}
+			if s, ok := h.rec.get(prefix + "link"); !ok || s.Value != 1 {
+				t.Errorf("link %+v %v: the device is heard whatever its clock", s, ok)
+			}
+			waitFor(t, "the confirm counted", func() bool { return h.l.Stats().Confirms == 1 }) // counted after the write
+			if st := h.l.Stats(); st.BadTime != uint64(len(tt.restamped)) || st.Denies != 0 {
+				t.Errorf("stats %+v, want bad_time %d and the frame confirmed", st, len(tt.restamped))
+			}
+		})
 	}
 }
 

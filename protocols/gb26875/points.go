@@ -123,13 +123,32 @@ type reading struct {
 	at    time.Time
 }
 
+// badTime is an object whose time tag was outside bounds, stamped on receipt.
+type badTime struct {
+	time TimeTag
+	err  error
+}
+
 // objectTime is the object's own time when it is sane, else the receipt.
-func objectTime(tt TimeTag, now time.Time) time.Time {
+// A tag that is not a time at all (a clock never set sends zeros) takes the
+// receipt time; so does a real time outside bounds, with the error saying
+// so, for the caller to count and log as bad time. It is not dropped as the
+// MQTT collector drops a reading: a fire panel whose clock reset to its
+// epoch after a power cut still sends real fire alarms, the frame is
+// confirmed and never sent again, and a far-future time must not freeze
+// the tag in the latest values either way.
+func objectTime(tt TimeTag, now time.Time, bounds collector.TimeBounds) (time.Time, error) {
 	t, err := tt.Time(Beijing)
-	if err != nil || t.Sub(now) > maxSkew || now.Sub(t) > maxSkew {
-		return now
+	if err != nil {
+		return now, nil
 	}
-	return t
+	if err := bounds.Check(t, now); err != nil {
+		return now, err
+	}
+	if t.Sub(now) > maxSkew || now.Sub(t) > maxSkew {
+		return now, nil
+	}
+	return t, nil
 }
 
 func bits(out []reading, prefix, name, desc string, word uint16, defs []stateBit, at time.Time) []reading {
@@ -143,26 +162,36 @@ func bits(out []reading, prefix, name, desc string, word uint16, defs []stateBit
 	return out
 }
 
-// readings turns a decoded unit from device a into readings. Types it does
-// not decode give none.
-func readings(a Address, u *Unit, now time.Time) []reading {
-	var out []reading
+// readings turns a decoded unit from device a into readings; objects whose
+// time is outside bounds are stamped on receipt and also returned in bad.
+// Types it does not decode give none.
+func readings(a Address, u *Unit, now time.Time, bounds collector.TimeBounds) (out []reading, bad []badTime) {
+	timeOf := func(tt TimeTag) time.Time {
+		t, err := objectTime(tt, now, bounds)
+		if err != nil {
+			bad = append(bad, badTime{time: tt, err: err})
+		}
+		return t
+	}
 	for _, s := range u.Systems {
+		at := timeOf(s.Time)
 		sys := nameOr(systemNames, s.SysType, "系统")
 		name := fmt.Sprintf("%s %d号", sys, s.SysAddr)
-		out = bits(out, systemPrefix(a, s.SysType, s.SysAddr), name, sys, s.Status, systemBits, objectTime(s.Time, now))
+		out = bits(out, systemPrefix(a, s.SysType, s.SysAddr), name, sys, s.Status, systemBits, at)
 	}
 	for i := range u.Components {
 		c := &u.Components[i]
+		at := timeOf(c.Time)
 		name := c.Text()
 		kind := nameOr(componentNames, c.Type, "部件")
 		if name == "" {
 			name = fmt.Sprintf("%d区%d号%s", c.Zone, c.Position, kind)
 		}
 		desc := nameOr(systemNames, c.SysType, "系统") + " / " + kind
-		out = bits(out, componentPrefix(a, c.Component), name, desc, c.Status, componentBits, objectTime(c.Time, now))
+		out = bits(out, componentPrefix(a, c.Component), name, desc, c.Status, componentBits, at)
 	}
 	for _, v := range u.Analogs {
+		t := timeOf(v.Time)
 		at, ok := analogTypes[v.Kind]
 		if !ok {
 			at = analogType{suffix: "analog" + strconv.Itoa(int(v.Kind)), scale: 1}
@@ -177,10 +206,11 @@ func readings(a Address, u *Unit, now time.Time) []reading {
 				Name:        fmt.Sprintf("%d区%d号%s", v.Zone, v.Position, comp),
 				Description: nameOr(systemNames, v.SysType, "系统") + " / " + comp},
 			value: float64(v.Value) * at.scale,
-			at:    objectTime(v.Time, now),
+			at:    t,
 		})
 	}
 	for _, o := range u.Operations {
+		at := timeOf(o.Time)
 		prefix, name := DevicePrefix(a), "用户信息传输装置操作"
 		if u.Type == TypeOperation {
 			prefix = systemPrefix(a, o.SysType, o.SysAddr)
@@ -189,11 +219,12 @@ func readings(a Address, u *Unit, now time.Time) []reading {
 		out = append(out, reading{
 			tag:   collector.Tag{ID: prefix + ".operation", Name: name, Kind: kindOperation, Description: "operation flags: 1 reset, 2 silence, 4 manual alarm, 8 alarm cleared, 16 self-test, 32 confirm / duty-check answer, 64 test"},
 			value: float64(o.Flags),
-			at:    objectTime(o.Time, now),
+			at:    at,
 		})
 	}
 	for _, s := range u.UITD {
-		out = bits(out, DevicePrefix(a), "用户信息传输装置", "用户信息传输装置", uint16(s.Flags), uitdBits, objectTime(s.Time, now))
+		at := timeOf(s.Time)
+		out = bits(out, DevicePrefix(a), "用户信息传输装置", "用户信息传输装置", uint16(s.Flags), uitdBits, at)
 	}
-	return out
+	return out, bad
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -102,13 +103,45 @@ func orDefault(v, def uint) uint {
 }
 
 // client builds the library's client for this link. It opens nothing.
-func (s linkSpec) client(log *slog.Logger) (*modbus.ModbusClient, error) {
+func (s linkSpec) client(lib *libLog) (*modbus.ModbusClient, error) {
 	return modbus.NewClient(&modbus.ClientConfiguration{
 		URL: s.cfg.url, Speed: s.cfg.speed, DataBits: s.cfg.dataBits, Parity: s.cfg.parity, StopBits: s.cfg.stopBits,
 		Timeout: s.cfg.timeout, TLSClientCert: s.cert, TLSRootCAs: s.roots,
 		// The library prints to stdout by default; keep its warnings in our logs.
-		Logger: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Logger: log.New(lib, "", 0),
 	})
+}
+
+// libLog takes the library's log lines into slog, naming the device whose
+// request is in hand: a link serves one job at a time, and a warning about
+// a stale reply on a shared bus is of no use without the device.
+type libLog struct {
+	conn *slog.Logger // for lines outside any job; without a device on a shared link
+	url  string
+	cur  atomic.Pointer[slog.Logger] // the logger of the job in hand, with device=
+}
+
+func newLibLog(conn *slog.Logger, url string) *libLog { return &libLog{conn: conn, url: url} }
+
+// Write logs one line of the library, "tcp-transport(h:502) [warn]: text",
+// at Warn (Error for its errors), with the source and the url as attributes.
+func (w *libLog) Write(b []byte) (int, error) {
+	line := strings.TrimSpace(string(b))
+	source, level, text := "", slog.LevelWarn, line
+	if i := strings.Index(line, " ["); i >= 0 {
+		if tag, rest, ok := strings.Cut(line[i+2:], "]: "); ok {
+			source, text = line[:i], rest
+			if tag == "error" {
+				level = slog.LevelError
+			}
+		}
+	}
+	lg := w.conn
+	if d := w.cur.Load(); d != nil {
+		lg = d
+	}
+	lg.Log(context.Background(), level, text, "source", source, "url", w.url)
+	return len(b), nil
 }
 
 // serialLike reports whether a URL carries RTU frames, whose transport
@@ -123,8 +156,9 @@ type job struct {
 	unit    uint8
 	rq      request
 	retries int
-	m       *metrics   // the asking device's counters, updated per attempt
-	done    chan reply // capacity 1: the link never blocks on an abandoned job
+	m       *metrics     // the asking device's counters, updated per attempt
+	log     *slog.Logger // the asking device's logger, for the library's lines
+	done    chan reply   // capacity 1: the link never blocks on an abandoned job
 }
 
 // reply is a job's outcome. at is when the answer (or the failure) came:
@@ -153,6 +187,7 @@ type link struct {
 	cfg    linkConfig
 	client *modbus.ModbusClient
 	log    *slog.Logger
+	lib    *libLog
 	jobs   chan *job
 	stop   chan struct{}
 	serial bool
@@ -186,12 +221,12 @@ func (pp *linkPool) acquire(dev string, spec linkSpec, interval time.Duration, l
 			return nil, fmt.Errorf("url %s is shared with device %s, but they differ in %s: devices on one connection need the same", spec.cfg.url, l.owners[0], d)
 		}
 	} else {
-		log = log.With("url", config.RedactURL(spec.cfg.url))
-		client, err := spec.client(log)
+		lib := newLibLog(log, config.RedactURL(spec.cfg.url))
+		client, err := spec.client(lib)
 		if err != nil {
-			return nil, fmt.Errorf("url %q: %w", spec.cfg.url, err)
+			return nil, fmt.Errorf("url %q: %w", config.RedactURL(spec.cfg.url), err)
 		}
-		l = &link{cfg: spec.cfg, client: client, log: log, jobs: make(chan *job), stop: make(chan struct{}), serial: serialLike(spec.cfg.url)}
+		l = &link{cfg: spec.cfg, client: client, log: log.With("url", config.RedactURL(spec.cfg.url)), lib: lib, jobs: make(chan *job), stop: make(chan struct{}), serial: serialLike(spec.cfg.url)}
 		l.base.Store(int64(interval))
 		pp.links[spec.cfg.url] = l
 		go l.run()
@@ -245,7 +280,10 @@ func (l *link) run() {
 		case <-l.stop:
 			return
 		case j := <-l.jobs:
-			j.done <- l.serve(j)
+			l.lib.cur.Store(j.log)
+			r := l.serve(j)
+			l.lib.cur.Store(nil)
+			j.done <- r
 		}
 	}
 }

@@ -2,7 +2,12 @@ package modbus
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"log"
 	"log/slog"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,5 +226,153 @@ func TestHistogram(t *testing.T) {
 	}
 	if (Histogram{}).Quantile(0.5) != 0 {
 		t.Error("empty histogram has a median")
+	}
+}
+
+// staleServer answers Modbus TCP register reads with zeros. For the unit
+// ids in stale it first sends a reply with the previous transaction id, as
+// a gateway answering a timed-out request late does; the library skips it
+// and logs a warning.
+func staleServer(t *testing.T, stale map[uint8]bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	serve := func(nc net.Conn) {
+		defer nc.Close()
+		for {
+			h := make([]byte, 7) // MBAP header: transaction, protocol, length, unit
+			if _, err := io.ReadFull(nc, h); err != nil {
+				return
+			}
+			pdu := make([]byte, int(binary.BigEndian.Uint16(h[4:]))-1)
+			if _, err := io.ReadFull(nc, pdu); err != nil || len(pdu) < 5 {
+				return
+			}
+			qty := binary.BigEndian.Uint16(pdu[3:])
+			res := append([]byte{pdu[0], byte(2 * qty)}, make([]byte, 2*qty)...)
+			frame := func(txn uint16) []byte {
+				b := binary.BigEndian.AppendUint16(nil, txn)
+				b = binary.BigEndian.AppendUint16(b, 0)
+				b = binary.BigEndian.AppendUint16(b, uint16(len(res)+1))
+				return append(append(b, h[6]), res...)
+			}
+			txn := binary.BigEndian.Uint16(h)
+			if stale[h[6]] {
+				nc.Write(frame(txn - 1))
+			}
+			if _, err := nc.Write(frame(txn)); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(nc)
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// The library's own warnings name the device whose request they are about,
+// also on a connection several devices share (issue 14.7).
+func TestLibraryWarningsNameTheDevice(t *testing.T) {
+	url := staleServer(t, map[uint8]bool{2: true})
+	a := device(url, tag("a", "holding", 0, "", 0, 0))
+	a.ID, a.UnitID = "gds-a", 1
+	b := device(url, tag("b", "holding", 0, "", 0, 0))
+	b.ID, b.UnitID = "gds-b", 2
+	pa, loga := newPoller(t, a) // the first on the link: its connection's own logger
+	pb, logb := newPoller(t, b)
+	for _, p := range []*Poller{pa, pb} {
+		for _, s := range p.poll(context.Background()) {
+			if s.Quality != collector.Good {
+				t.Fatalf("%s: %+v", p.dev.ID, s)
+			}
+		}
+	}
+	const said = "unexpected transaction id"
+	var found bool
+	for line := range strings.Lines(logb.String()) {
+		if !strings.Contains(line, said) {
+			continue
+		}
+		found = true
+		if !strings.Contains(line, "device=gds-b") || !strings.Contains(line, "level=WARN") || !strings.Contains(line, "url="+url) {
+			t.Errorf("library line %q: want level=WARN, device=gds-b and the url", line)
+		}
+	}
+	if !found {
+		t.Errorf("no library warning in gds-b's log:\n%s\ngds-a's log:\n%s", logb, loga)
+	}
+	if strings.Contains(loga.String(), said) {
+		t.Errorf("gds-b's library warning logged by gds-a:\n%s", loga)
+	}
+}
+
+// records is a slog handler keeping every record with its attributes.
+type records struct {
+	mu    sync.Mutex
+	attrs []slog.Attr
+	got   *[]map[string]string
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) WithAttrs(as []slog.Attr) slog.Handler {
+	return &records{attrs: append(slices.Clone(h.attrs), as...), got: h.got}
+}
+func (h *records) WithGroup(string) slog.Handler { return h }
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{"level": r.Level.String(), "msg": r.Message}
+	for _, a := range h.attrs {
+		m[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	h.mu.Lock()
+	*h.got = append(*h.got, m)
+	h.mu.Unlock()
+	return nil
+}
+
+func TestLibLog(t *testing.T) {
+	tests := []struct {
+		name  string
+		line  string
+		inJob bool
+		want  map[string]string
+	}{
+		{"warning in a job", "tcp-transport(h:502) [warn]: received unexpected protocol id 0x0001\n", true,
+			map[string]string{"level": "WARN", "msg": "received unexpected protocol id 0x0001", "device": "gds-1", "source": "tcp-transport(h:502)", "url": "tcp://h:502"}},
+		{"error", "modbus-client(tcp://h:502) [error]: quantity of registers is 0\n", true,
+			map[string]string{"level": "ERROR", "msg": "quantity of registers is 0", "device": "gds-1"}},
+		{"no job: the connection's logger", "rtu-transport(/dev/ttyS0) [warn]: expected 7 bytes, received 3\n", false,
+			map[string]string{"level": "WARN", "conn": "yes", "device": ""}},
+		{"a line of another shape", "something odd\n", true,
+			map[string]string{"level": "WARN", "msg": "something odd", "device": "gds-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []map[string]string
+			base := slog.New(&records{got: &got})
+			lib := newLibLog(base.With("conn", "yes"), "tcp://h:502")
+			if tt.inJob {
+				lib.cur.Store(base.With("device", "gds-1"))
+			}
+			log.New(lib, "", 0).Print(tt.line) // as the library writes
+			if len(got) != 1 {
+				t.Fatalf("%d records, want 1", len(got))
+			}
+			for k, v := range tt.want {
+				if got[0][k] != v {
+					t.Errorf("%s = %q, want %q (record %v)", k, got[0][k], v, got[0])
+				}
+			}
+		})
 	}
 }

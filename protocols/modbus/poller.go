@@ -89,7 +89,7 @@ func (p *Poller) init() error {
 	}
 	// The client is built again by the link; building it here rejects a bad
 	// URL before anything runs.
-	if _, err := p.spec.client(p.base); err != nil {
+	if _, err := p.spec.client(newLibLog(p.log, dev.URL)); err != nil {
 		return fmt.Errorf("url %q: %w", dev.URL, err)
 	}
 	p.opts = planOptionsOf(dev.ModbusDevice)
@@ -266,7 +266,7 @@ func (p *Poller) poll(ctx context.Context) []collector.Sample {
 
 // read sends one request through the link and notes the device's return.
 func (p *Poller) read(ctx context.Context, rq request) reply {
-	r := p.link.do(ctx, &job{unit: p.dev.UnitID, rq: rq, retries: p.dev.Retries, m: &p.m, done: make(chan reply, 1)})
+	r := p.link.do(ctx, &job{unit: p.dev.UnitID, rq: rq, retries: p.dev.Retries, m: &p.m, log: p.log, done: make(chan reply, 1)})
 	if k := classify(r.err); (k == kindNone || k == kindException) && p.lost {
 		p.lost = false
 		p.m.reconnects.Add(1)
