@@ -38,7 +38,7 @@ func newAPIMetrics(reg prometheus.Registerer) (*apiMetrics, error) {
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5},
 		}, []string{"route", "method"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hazgate_http_auth_failures_total", Help: "Requests refused before authentication: missing token, invalid token, or client rate-limited after failures.",
+			Name: "hazgate_http_auth_failures_total", Help: "Requests refused by authentication, by reason: missing token, invalid token (401), or a wrong token refused with 429 because its client is past the failure limit (limited).",
 		}, []string{"reason"}),
 		streamClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazgate_stream_clients", Help: "Clients connected to the live event stream.",
