@@ -102,7 +102,11 @@ type Options struct {
 	// as user "local" with the admin role, which is why Listen then keeps
 	// to loopback.
 	Tokens []config.Token
-	Log    *slog.Logger
+	// AllowedHosts are the names (host or host:port) Listen's server
+	// answers to besides its own address (http.allowed_hosts); see
+	// newHostPolicy.
+	AllowedHosts []string
+	Log          *slog.Logger
 }
 
 // API is the handler New builds.
@@ -116,6 +120,7 @@ type API struct {
 	uitd    UITDControl
 	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
+	allowed []hostEntry    // http.allowed_hosts, for Listen's Host check
 	limiter *failLimiter
 	log     *slog.Logger
 	mux     *chi.Mux
@@ -230,12 +235,16 @@ func New(opts Options) (*API, error) {
 		}
 		a.auth = auth
 	}
+	allowed, err := parseAllowedHosts(opts.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	a.allowed = allowed
 	a.streamsCtx, a.stopStreams = context.WithCancel(context.Background())
 	reg := opts.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	var err error
 	if a.metrics, err = newAPIMetrics(reg); err != nil {
 		return nil, fmt.Errorf("api: metrics: %w", err)
 	}
@@ -274,7 +283,9 @@ func (a *API) router() *chi.Mux {
 	r.Get(consolePath+"*", a.console())
 
 	r.Group(func(r chi.Router) {
-		r.Use(a.authenticate)
+		// Cross-site writes are refused before any token is looked at, so
+		// they never count as failed authentications.
+		r.Use(guardWrites, a.authenticate)
 		for _, rt := range routes {
 			r.With(requirePermission(rt.perm)).Method(rt.method, rt.pattern, rt.handler(a))
 		}

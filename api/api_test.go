@@ -341,6 +341,7 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	asJSON(req)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -353,6 +354,15 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// asJSON marks a state-changing request as JSON, as every client must
+// (guardWrites); reads are left alone.
+func asJSON(req *http.Request) *http.Request {
+	if !safeMethod(req.Method) {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
 }
 
 // concrete turns a route pattern into a path that exists (alarm 1 is
@@ -928,7 +938,7 @@ func TestEmptyRoleIsViewer(t *testing.T) {
 		if strings.HasSuffix(path, "/ack") {
 			method = http.MethodPost
 		}
-		req := httptest.NewRequest(method, path, nil)
+		req := asJSON(httptest.NewRequest(method, path, nil))
 		req.Header.Set("Authorization", "Bearer token-a-0123456789")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

@@ -68,6 +68,9 @@ type principal struct {
 
 // localPrincipal is the user of an unauthenticated API. It may do
 // everything: reaching a loopback-only API already means being on the host.
+// State changes must still come from the console's own page or a
+// non-browser client (fromOwnConsole), since any page a browser on the
+// host shows can reach loopback too.
 var localPrincipal = principal{Name: "local", Role: RoleAdmin}
 
 type principalKey struct{}
@@ -176,6 +179,12 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			if p, ok = a.checkToken(w, r); !ok {
 				return
 			}
+		} else if !safeMethod(r.Method) && !fromOwnConsole(r) {
+			// Without tokens, reaching loopback is the only credential, and
+			// a browser on the host reaches it for any page it shows.
+			writeError(w, http.StatusForbidden, "the unauthenticated API takes changes only from its own console "+
+				"or a local non-browser client; add an http.tokens block to act from elsewhere")
+			return
 		}
 		noteUser(r.Context(), p.Name)
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))

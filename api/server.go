@@ -59,9 +59,18 @@ func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server
 	if authenticated {
 		auth = "bearer"
 	}
+	bound, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: bound address %s: %w", ln.Addr(), err)
+	}
+	hosts := newHostPolicy(bound, a.allowed, authenticated)
+	if hosts.anyHost {
+		log.Info("api: answering any Host header; list the gateway's names in http.allowed_hosts to refuse others (DNS rebinding)")
+	}
 	log.Info("api: listening", "addr", ln.Addr().String(), "auth", auth)
 	srv := &http.Server{
-		Handler:           a,
+		Handler:           hosts.guard(a),
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout/WriteTimeout: they would cut long-lived
 		// responses (the SSE feed); handlers bound their own work.

@@ -45,6 +45,9 @@ type HTTP struct {
 	// Tokens, when present, make a Bearer token mandatory on every API route.
 	// Without them the API refuses to listen anywhere but loopback.
 	Tokens []Token `yaml:"tokens" doc:"API tokens. Without any, the API only listens on loopback."`
+	// AllowedHosts defends against DNS rebinding: a page on a name the
+	// attacker controls, resolved to the gateway, sends that name as Host.
+	AllowedHosts []string `yaml:"allowed_hosts" doc:"Names (host, or host:port) the API answers to in the Host header, besides its listen address (and 127.0.0.1, localhost and [::1] on its port when it listens on loopback or every interface, and any IP address on its port when it listens on every interface: a DNS-rebinding page always sends a name); a request for any other Host is refused with 421. List the names clients and a reverse proxy use, for example gw.plant.example. With http.tokens and no allowed_hosts any Host is accepted, as before; without tokens only the listen address and these names are."`
 }
 
 // Token is one API credential.

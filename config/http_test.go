@@ -51,3 +51,45 @@ func TestWebhookConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowedHosts(t *testing.T) {
+	tests := []struct {
+		entry      string
+		host, port string
+		wantErr    string
+	}{
+		{entry: "gw.plant.example", host: "gw.plant.example"},
+		{entry: "GW.Plant.Example.", host: "gw.plant.example"},
+		{entry: "gw.plant.example:8443", host: "gw.plant.example", port: "8443"},
+		{entry: "10.0.0.5", host: "10.0.0.5"},
+		{entry: "fd00::5", host: "fd00::5"},
+		{entry: "[fd00::5]", host: "fd00::5"},
+		{entry: "[fd00::5]:8080", host: "fd00::5", port: "8080"},
+		{entry: "", wantErr: "empty host"},
+		{entry: "http://gw", wantErr: "without scheme or path"},
+		{entry: "gw/console", wantErr: "without scheme or path"},
+		{entry: ":8080", wantErr: "empty host"},
+		{entry: "gw:http", wantErr: "bad port"},
+		{entry: "gw:0", wantErr: "bad port"},
+	}
+	for _, tt := range tests {
+		host, port, err := SplitAllowedHost(tt.entry)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("SplitAllowedHost(%q) = %v, want %q", tt.entry, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || host != tt.host || port != tt.port {
+			t.Errorf("SplitAllowedHost(%q) = %q, %q, %v; want %q, %q", tt.entry, host, port, err, tt.host, tt.port)
+		}
+	}
+	cfg, err := Parse("c.yaml", []byte("site: {id: s}\nhttp: {allowed_hosts: [gw.plant.example, \"gw:8443\"]}\n"), env(nil))
+	if err != nil || len(cfg.HTTP.AllowedHosts) != 2 {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+	_, err = Parse("c.yaml", []byte("site: {id: s}\nhttp: {allowed_hosts: [gw, \"https://gw\"]}\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:2:28:") || !strings.Contains(err.Error(), "http.allowed_hosts[1]") {
+		t.Errorf("bad entry: %v", err)
+	}
+}
