@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,14 @@ type Options struct {
 	// answers to besides its own address (http.allowed_hosts); see
 	// newHostPolicy.
 	AllowedHosts []string
-	Log          *slog.Logger
+	// BodyTimeout bounds how long Listen's server waits for a request's
+	// body (http.body_timeout); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// MaxConnsPerClient caps the connections Listen's server keeps open
+	// per client IP (http.max_conns_per_client); 0 means
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	Log               *slog.Logger
 }
 
 // API is the handler New builds.
@@ -121,9 +129,13 @@ type API struct {
 	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
 	allowed []hostEntry    // http.allowed_hosts, for Listen's Host check
-	limiter *failLimiter
-	log     *slog.Logger
-	mux     *chi.Mux
+	// For Listen's server: how long a body may take, and how many
+	// connections one client address may hold.
+	bodyTimeout       time.Duration
+	maxConnsPerClient int
+	limiter           *failLimiter
+	log               *slog.Logger
+	mux               *chi.Mux
 
 	alarmFeed  AlarmFeed
 	hazardFeed HazardFeed
@@ -228,6 +240,11 @@ func New(opts Options) (*API, error) {
 	if a.heartbeat <= 0 {
 		a.heartbeat = DefaultHeartbeat
 	}
+	if opts.BodyTimeout < 0 || opts.MaxConnsPerClient < 0 {
+		return nil, fmt.Errorf("api: negative BodyTimeout (%s) or MaxConnsPerClient (%d)", opts.BodyTimeout, opts.MaxConnsPerClient)
+	}
+	a.bodyTimeout = cmp.Or(opts.BodyTimeout, DefaultBodyTimeout)
+	a.maxConnsPerClient = cmp.Or(opts.MaxConnsPerClient, DefaultMaxConnsPerClient)
 	if len(opts.Tokens) > 0 {
 		auth, err := newAuthenticator(opts.Tokens, log)
 		if err != nil {

@@ -93,3 +93,35 @@ func TestAllowedHosts(t *testing.T) {
 		t.Errorf("bad entry: %v", err)
 	}
 }
+
+func TestHTTPLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		http    string
+		body    time.Duration
+		conns   int
+		wantErr string
+	}{
+		{name: "defaults", http: "{}", body: 10 * time.Second, conns: 32},
+		{name: "set", http: "{body_timeout: 2s, max_conns_per_client: 200}", body: 2 * time.Second, conns: 200},
+		{name: "zero timeout", http: "{body_timeout: 0s}", wantErr: "c.yaml:2:22: http.body_timeout must be positive"},
+		{name: "no connections", http: "{max_conns_per_client: 0}", wantErr: "c.yaml:2:30: http.max_conns_per_client must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte("site: {id: s}\nhttp: "+tt.http+"\n"), env(nil))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HTTP.BodyTimeout != tt.body || cfg.HTTP.MaxConnsPerClient != tt.conns {
+				t.Errorf("body_timeout %s, max_conns_per_client %d; want %s, %d", cfg.HTTP.BodyTimeout, cfg.HTTP.MaxConnsPerClient, tt.body, tt.conns)
+			}
+		})
+	}
+}

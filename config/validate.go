@@ -94,6 +94,12 @@ func (d *decoder) validateHTTP(h *HTTP) {
 			d.errorAt("http.listen", "http.listen %q without http.tokens: %v; use 127.0.0.1, ::1 or localhost, or add an http.tokens block", h.Listen, err)
 		}
 	}
+	if h.BodyTimeout <= 0 {
+		d.errorAt("http.body_timeout", "http.body_timeout must be positive (got %s)", h.BodyTimeout)
+	}
+	if h.MaxConnsPerClient < 1 {
+		d.errorAt("http.max_conns_per_client", "http.max_conns_per_client must be at least 1 (got %d)", h.MaxConnsPerClient)
+	}
 	for i, entry := range h.AllowedHosts {
 		if _, _, err := SplitAllowedHost(entry); err != nil {
 			d.errorAt(fmt.Sprintf("http.allowed_hosts[%d]", i), "http.allowed_hosts[%d]: %v", i, err)
