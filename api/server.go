@@ -81,10 +81,10 @@ func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server
 	srv := &http.Server{
 		Handler:           bodyDeadline(a.bodyTimeout, hosts.guard(a)),
 		ReadHeaderTimeout: 10 * time.Second,
-		// No ReadTimeout/WriteTimeout: the read deadline stays on the
-		// connection while the handler runs and, once it passes, cancels
-		// the request, so it would end the live stream; WriteTimeout would
-		// cut its response. bodyDeadline bounds bodies instead.
+		// No WriteTimeout: it would cut the live stream's response. No
+		// ReadTimeout: it counts header time against the body and applies
+		// to every request alike; bodyDeadline bounds bodies instead,
+		// starting once the headers are in.
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -107,7 +107,7 @@ func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server
 func bodyDeadline(bodyTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 { // -1 is a chunked body
-			// Only fails on a writer that is not net/http's (tests).
+			// Cannot fail: Listen's server hands its own writer here.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 		}
 		next.ServeHTTP(w, r)
