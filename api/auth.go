@@ -196,7 +196,10 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 // a guesser on a shared address (NAT, a jump host) must not lock out the
 // control room. Only wrong tokens are limited. The token is compared (in
 // constant time) before the limit is consulted, so a limited client's
-// answer takes as long whichever token it sent.
+// answer takes as long whichever token it sent. The price: past the limit a
+// guesser still tells a right guess by its 200, so the limit no longer
+// slows guessing; what does is the token length config enforces
+// (config.MinTokenLen) and the per-address connection cap.
 func (a *API) checkToken(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	tok, ok := bearerToken(r)
 	if !ok {
