@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -102,7 +103,18 @@ type Options struct {
 	// as user "local" with the admin role, which is why Listen then keeps
 	// to loopback.
 	Tokens []config.Token
-	Log    *slog.Logger
+	// AllowedHosts are the names (host or host:port) Listen's server
+	// answers to besides its own address (http.allowed_hosts); see
+	// newHostPolicy.
+	AllowedHosts []string
+	// BodyTimeout bounds how long Listen's server waits for a request's
+	// body (http.body_timeout); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// MaxConnsPerClient caps the connections Listen's server keeps open
+	// per client IP (http.max_conns_per_client); 0 means
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	Log               *slog.Logger
 }
 
 // API is the handler New builds.
@@ -116,9 +128,14 @@ type API struct {
 	uitd    UITDControl
 	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
-	limiter *failLimiter
-	log     *slog.Logger
-	mux     *chi.Mux
+	allowed []hostEntry    // http.allowed_hosts, for Listen's Host check
+	// For Listen's server: how long a body may take, and how many
+	// connections one client address may hold.
+	bodyTimeout       time.Duration
+	maxConnsPerClient int
+	limiter           *failLimiter
+	log               *slog.Logger
+	mux               *chi.Mux
 
 	alarmFeed  AlarmFeed
 	hazardFeed HazardFeed
@@ -223,6 +240,11 @@ func New(opts Options) (*API, error) {
 	if a.heartbeat <= 0 {
 		a.heartbeat = DefaultHeartbeat
 	}
+	if opts.BodyTimeout < 0 || opts.MaxConnsPerClient < 0 {
+		return nil, fmt.Errorf("api: negative BodyTimeout (%s) or MaxConnsPerClient (%d)", opts.BodyTimeout, opts.MaxConnsPerClient)
+	}
+	a.bodyTimeout = cmp.Or(opts.BodyTimeout, DefaultBodyTimeout)
+	a.maxConnsPerClient = cmp.Or(opts.MaxConnsPerClient, DefaultMaxConnsPerClient)
 	if len(opts.Tokens) > 0 {
 		auth, err := newAuthenticator(opts.Tokens, log)
 		if err != nil {
@@ -230,12 +252,16 @@ func New(opts Options) (*API, error) {
 		}
 		a.auth = auth
 	}
+	allowed, err := parseAllowedHosts(opts.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	a.allowed = allowed
 	a.streamsCtx, a.stopStreams = context.WithCancel(context.Background())
 	reg := opts.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	var err error
 	if a.metrics, err = newAPIMetrics(reg); err != nil {
 		return nil, fmt.Errorf("api: metrics: %w", err)
 	}
@@ -274,7 +300,9 @@ func (a *API) router() *chi.Mux {
 	r.Get(consolePath+"*", a.console())
 
 	r.Group(func(r chi.Router) {
-		r.Use(a.authenticate)
+		// Cross-site writes are refused before any token is looked at, so
+		// they never count as failed authentications.
+		r.Use(guardWrites, a.authenticate)
 		for _, rt := range routes {
 			r.With(requirePermission(rt.perm)).Method(rt.method, rt.pattern, rt.handler(a))
 		}

@@ -273,9 +273,17 @@ type fixture struct {
 	alarms   *fakeAlarms
 	reloader *fakeReloader
 	logBuf   *bytes.Buffer
+	journal  *alerting.Journal
+	bus      *alerting.Bus // the stream's feed
 }
 
 func newFixture(t *testing.T, tokens []config.Token) *fixture {
+	t.Helper()
+	return newFixtureWith(t, tokens, nil)
+}
+
+// newFixtureWith is newFixture with more options set by with, if not nil.
+func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{alarms: newFakeAlarms(testAlarms()...), reloader: &fakeReloader{}, logBuf: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -287,10 +295,15 @@ func newFixture(t *testing.T, tokens []config.Token) *fixture {
 	t.Cleanup(func() { j.Close() })
 	hist := collector.NewHistory(0, 0)
 	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
-	h, err := New(Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
+	f.journal, f.bus = j, alerting.NewBus(j, nil)
+	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
 		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
-		AlarmFeed: alerting.NewBus(j, nil), Points: MemoryHistory(hist), Reload: f.reloader,
-		Tokens: tokens, Log: log})
+		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader,
+		Tokens: tokens, Log: log}
+	if with != nil {
+		with(&opts)
+	}
+	h, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +354,7 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	asJSON(req)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -353,6 +367,15 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// asJSON marks a state-changing request as JSON, as every client must
+// (guardWrites); reads are left alone.
+func asJSON(req *http.Request) *http.Request {
+	if !safeMethod(req.Method) {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
 }
 
 // concrete turns a route pattern into a path that exists (alarm 1 is
@@ -928,7 +951,7 @@ func TestEmptyRoleIsViewer(t *testing.T) {
 		if strings.HasSuffix(path, "/ack") {
 			method = http.MethodPost
 		}
-		req := httptest.NewRequest(method, path, nil)
+		req := asJSON(httptest.NewRequest(method, path, nil))
 		req.Header.Set("Authorization", "Bearer token-a-0123456789")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

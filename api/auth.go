@@ -68,6 +68,9 @@ type principal struct {
 
 // localPrincipal is the user of an unauthenticated API. It may do
 // everything: reaching a loopback-only API already means being on the host.
+// State changes must still come from the console's own page or a
+// non-browser client (fromOwnConsole), since any page a browser on the
+// host shows can reach loopback too.
 var localPrincipal = principal{Name: "local", Role: RoleAdmin}
 
 type principalKey struct{}
@@ -166,40 +169,64 @@ func bearerToken(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
-// authenticate puts the request's principal in its context, or answers 401.
+// authenticate puts the request's principal in its context, or answers 401
+// (429 for a wrong token from a client past its failure limit).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := localPrincipal
 		if a.auth != nil {
-			client := clientOf(r)
-			if wait, limited := a.limiter.blocked(client); limited {
-				a.metrics.authFailures.WithLabelValues("limited").Inc()
-				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-				writeError(w, http.StatusTooManyRequests, "too many failed authentications from "+client+"; try again later")
+			var ok bool
+			if p, ok = a.checkToken(w, r); !ok {
 				return
 			}
-			tok, ok := bearerToken(r)
-			if !ok {
-				a.metrics.authFailures.WithLabelValues("missing").Inc()
-				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate"`)
-				writeError(w, http.StatusUnauthorized, "missing bearer token")
-				return
-			}
-			if p, ok = a.auth.match(tok); !ok {
-				// Only a wrong token counts: a missing one is a client that
-				// has not logged in yet, not a guess.
-				a.limiter.fail(client)
-				a.metrics.authFailures.WithLabelValues("invalid").Inc()
-				a.log.Warn("api: invalid bearer token", "remote", r.RemoteAddr, "path", r.URL.Path,
-					"request_id", requestID(r))
-				w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate", error="invalid_token"`)
-				writeError(w, http.StatusUnauthorized, "invalid bearer token")
-				return
-			}
+		} else if !safeMethod(r.Method) && !fromOwnConsole(r) {
+			// Without tokens, reaching loopback is the only credential, and
+			// a browser on the host reaches it for any page it shows.
+			writeError(w, http.StatusForbidden, "the unauthenticated API takes changes only from its own console "+
+				"or a local non-browser client; add an http.tokens block to act from elsewhere")
+			return
 		}
 		noteUser(r.Context(), p.Name)
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
+}
+
+// checkToken finds the request's principal, or answers the refusal. A valid
+// token always passes, even from an address that is past its failure limit:
+// a guesser on a shared address (NAT, a jump host) must not lock out the
+// control room. Only wrong tokens are limited. The token is compared (in
+// constant time) before the limit is consulted, so a limited client's
+// answer takes as long whichever token it sent. The price: past the limit a
+// guesser still tells a right guess by its 200, so the limit no longer
+// slows guessing; what does is the token length config enforces
+// (config.MinTokenLen) and the per-address connection cap.
+func (a *API) checkToken(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	tok, ok := bearerToken(r)
+	if !ok {
+		// A missing token is a client that has not logged in yet, not a
+		// guess: it does not count against the limit.
+		a.metrics.authFailures.WithLabelValues("missing").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate"`)
+		writeError(w, http.StatusUnauthorized, "missing bearer token")
+		return principal{}, false
+	}
+	if p, ok := a.auth.match(tok); ok {
+		return p, true
+	}
+	client := clientOf(r)
+	if wait, limited := a.limiter.blocked(client); limited {
+		a.metrics.authFailures.WithLabelValues("limited").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, "too many failed authentications from "+client+"; try again later")
+		return principal{}, false
+	}
+	a.limiter.fail(client)
+	a.metrics.authFailures.WithLabelValues("invalid").Inc()
+	a.log.Warn("api: invalid bearer token", "remote", r.RemoteAddr, "path", r.URL.Path,
+		"request_id", requestID(r))
+	w.Header().Set("WWW-Authenticate", `Bearer realm="hazgate", error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "invalid bearer token")
+	return principal{}, false
 }
 
 // requirePermission answers 403 unless the request's role holds perm.

@@ -36,8 +36,14 @@ type gateway struct {
 	base string
 }
 
-func startGateway(t *testing.T) *gateway {
+// startGateway starts one; withTokens gives it the operator token, else it
+// runs unauthenticated on loopback as the demo does.
+func startGateway(t *testing.T, withTokens bool) *gateway {
 	t.Helper()
+	httpBlock := `http: {listen: "127.0.0.1:0"}`
+	if withTokens {
+		httpBlock = fmt.Sprintf(`http: {listen: "127.0.0.1:0", tokens: [{name: ctrl-room, role: operator, token: %s}]}`, operatorToken)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	gas, err := sim.NewGasController("127.0.0.1:0", 4)
 	if err != nil {
@@ -47,7 +53,7 @@ func startGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	yaml := fmt.Sprintf(`site: {id: browser-01, name: 浏览器测试化工}
-http: {listen: "127.0.0.1:0", tokens: [{name: ctrl-room, role: operator, token: %s}]}
+%s
 devices:
   - id: gds-1
     protocol: modbus
@@ -60,7 +66,7 @@ devices:
       - {id: GT-102, name: 泵房可燃气体, kind: combustible_gas, unit: "%%LEL", area: 泵房, register: {table: input, address: 1, scale: 0.1}}
 rules:
   - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible, deadband: 2}
-`, operatorToken, gas.URL())
+`, httpBlock, gas.URL())
 	cfg, err := config.Parse("browser.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -154,13 +160,8 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestConsoleInChromium logs in to the console of a running gateway, sees
-// the alarm a simulated detector raises appear, acknowledges it with the
-// button, and checks the page and the API agree.
-func TestConsoleInChromium(t *testing.T) {
-	bin := chromium(t)
-	g := startGateway(t)
-
+// browser starts a headless Chromium for the test, with a minute to work.
+func browser(t *testing.T, bin string) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -169,11 +170,21 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestConsoleInChromium logs in to the console of a running gateway, sees
+// the alarm a simulated detector raises appear, acknowledges it with the
+// button, and checks the page and the API agree.
+func TestConsoleInChromium(t *testing.T) {
+	bin := chromium(t)
+	g := startGateway(t, true)
+	ctx := browser(t, bin)
 
 	// The page asks for the token first.
 	if err := chromedp.Do(ctx,
@@ -244,4 +255,60 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// TestTokenlessConsoleInChromium: without tokens the API takes changes only
+// from its own console's origin (issue 14.1); the console's buttons still
+// work, an unshelve without a body included.
+func TestTokenlessConsoleInChromium(t *testing.T) {
+	bin := chromium(t)
+	g := startGateway(t, false)
+	ctx := browser(t, bin)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(g.base+"/"),
+		chromedp.WaitVisible("#app"),
+		chromedp.WaitVisible("#live.on"),
+	); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	g.gas.SetLEL(0, 31)
+	row := `#alarm-rows tr.state-active_unacked`
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(row+` button.ack`)); err != nil {
+		t.Fatalf("alarm row: %v", err)
+	}
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(row, "data-id"))
+	if err != nil || !attr.Exists {
+		t.Fatalf("alarm row id: %v", err)
+	}
+	id := attr.Value
+	byID := `#alarm-rows tr[data-id="` + id + `"]`
+	// Shelving asks for a reason and minutes with prompt(): answer them.
+	answers := `(() => { const a = ['maintenance', '60']; window.prompt = () => a.shift(); return true; })()`
+	if err := chromedp.Do(ctx,
+		chromedp.Click(row+` button.ack`),
+		chromedp.WaitVisible(byID+`.state-active_acked button.shelve`),
+	); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](answers)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(byID+` button.shelve`),
+		chromedp.WaitVisible(byID+`.state-shelved button.unshelve`),
+	); err != nil {
+		t.Fatalf("shelve: %v", err)
+	}
+	if a := g.alarm(t, id); a.State != alerting.Shelved || a.AckedBy != "local" {
+		t.Fatalf("after ack and shelve the API has %+v, want shelved, acked by local", a)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(byID+` button.unshelve`),
+		chromedp.WaitNotPresent(byID+`.state-shelved`),
+	); err != nil {
+		t.Fatalf("unshelve: %v", err)
+	}
+	if a := g.alarm(t, id); a.State == alerting.Shelved {
+		t.Fatalf("after unshelve the API has %+v", a)
+	}
 }

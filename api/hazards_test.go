@@ -82,7 +82,7 @@ func TestHazardActorsFromRoles(t *testing.T) {
 		if role == RoleRegulator {
 			path, body = "/api/v1/hazards/1/supervise", `{"note": "x"}`
 		}
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req := asJSON(httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
 		req.Header.Set("Authorization", "Bearer "+tokenOf(role))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -177,7 +177,7 @@ func (f *engineFixture) do(t *testing.T, method, path string, role Role, body st
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req := httptest.NewRequest(method, path, rd)
+	req := asJSON(httptest.NewRequest(method, path, rd))
 	req.Header.Set("Authorization", "Bearer "+tokenOf(role))
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)

@@ -24,6 +24,7 @@ type apiMetrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	authFailures  *prometheus.CounterVec
+	connsRefused  prometheus.Counter
 	streamClients prometheus.Gauge
 	streamEvents  *prometheus.CounterVec
 }
@@ -38,8 +39,11 @@ func newAPIMetrics(reg prometheus.Registerer) (*apiMetrics, error) {
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5},
 		}, []string{"route", "method"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hazgate_http_auth_failures_total", Help: "Requests refused before authentication: missing token, invalid token, or client rate-limited after failures.",
+			Name: "hazgate_http_auth_failures_total", Help: "Requests refused by authentication, by reason: missing token, invalid token (401), or a wrong token refused with 429 because its client is past the failure limit (limited).",
 		}, []string{"reason"}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazgate_http_connections_refused_total", Help: "Connections refused because their client address already held http.max_conns_per_client.",
+		}),
 		streamClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazgate_stream_clients", Help: "Clients connected to the live event stream.",
 		}),
@@ -47,7 +51,7 @@ func newAPIMetrics(reg prometheus.Registerer) (*apiMetrics, error) {
 			Name: "hazgate_stream_events_total", Help: "Events sent on the live stream, by kind (alarm, hazard).",
 		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.streamClients, m.streamEvents} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.connsRefused, m.streamClients, m.streamEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -108,8 +108,12 @@ func (a *API) openAPIDoc() map[string]any {
 				"200": ok200,
 				"401": map[string]any{"$ref": "#/components/responses/Unauthorized"},
 				"403": map[string]any{"$ref": "#/components/responses/Forbidden"},
-				"429": map[string]any{"description": "Too many failed authentications from this client"},
+				"421": map[string]any{"description": "The Host header names neither the listen address nor an http.allowed_hosts entry"},
+				"429": map[string]any{"description": "A wrong token from a client past its failed-authentication limit"},
 			},
+		}
+		if !safeMethod(rt.method) {
+			op["responses"].(map[string]any)["415"] = map[string]any{"description": "Content-Type is not application/json (required on every change, body or not)"}
 		}
 		if params != nil {
 			op["parameters"] = params

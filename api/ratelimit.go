@@ -9,8 +9,9 @@ import (
 
 // failLimiter limits failed authentications per client address: a bucket of
 // burst failures that refills one every interval. While a client's bucket is
-// empty every request it makes is refused with 429 before its token is even
-// looked at, so a guesser cannot test tokens faster than the refill.
+// empty its wrong tokens are refused with 429 instead of 401; a valid token
+// still passes (see checkToken), so a guesser cannot lock out a holder who
+// shares its address.
 type failLimiter struct {
 	burst    float64
 	interval time.Duration

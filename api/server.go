@@ -17,6 +17,15 @@ import (
 // its context ends.
 const ShutdownTimeout = 5 * time.Second
 
+// Defaults of Options.BodyTimeout and MaxConnsPerClient
+// (http.body_timeout, http.max_conns_per_client). 10 s moves the 64 KiB
+// body limit at 6.4 KB/s; 32 connections are a few browser tabs, each
+// with its live stream and a pool of fetches.
+const (
+	DefaultBodyTimeout       = 10 * time.Second
+	DefaultMaxConnsPerClient = 32
+)
+
 // Server is a bound API listener. Listen binds it, so the address (port 0
 // in tests) is known before Serve runs.
 type Server struct {
@@ -59,12 +68,23 @@ func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server
 	if authenticated {
 		auth = "bearer"
 	}
+	bound, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: bound address %s: %w", ln.Addr(), err)
+	}
+	hosts := newHostPolicy(bound, a.allowed, authenticated)
+	if hosts.anyHost {
+		log.Info("api: answering any Host header; list the gateway's names in http.allowed_hosts to refuse others (DNS rebinding)")
+	}
 	log.Info("api: listening", "addr", ln.Addr().String(), "auth", auth)
 	srv := &http.Server{
-		Handler:           a,
+		Handler:           bodyDeadline(a.bodyTimeout, hosts.guard(a)),
 		ReadHeaderTimeout: 10 * time.Second,
-		// No ReadTimeout/WriteTimeout: they would cut long-lived
-		// responses (the SSE feed); handlers bound their own work.
+		// No WriteTimeout: it would cut the live stream's response. No
+		// ReadTimeout: it counts header time against the body and applies
+		// to every request alike; bodyDeadline bounds bodies instead,
+		// starting once the headers are in.
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -72,7 +92,26 @@ func Listen(ctx context.Context, addr string, a *API, log *slog.Logger) (*Server
 	// Live streams never finish on their own: end them when shutdown
 	// starts, so it waits only for ordinary requests.
 	srv.RegisterOnShutdown(a.shutdownStreams)
+	ln = newConnCap(ln, a.maxConnsPerClient, a.metrics.connsRefused, log)
 	return &Server{srv: srv, ln: ln, log: log}, nil
+}
+
+// bodyDeadline gives a request that has a body bodyTimeout to deliver it,
+// so a client that declares one and sends nothing cannot hold its
+// connection and goroutine: once the deadline passes, reading the body
+// fails, and so does net/http's draining of a body the handler never read
+// (a refused token), which closes the connection. Requests without a body
+// (the live stream) get no deadline, and net/http clears it once a body has
+// been read to its end, so a handler may then take longer (a device slow to
+// confirm a duty check).
+func bodyDeadline(bodyTimeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // -1 is a chunked body
+			// Cannot fail: Listen's server hands its own writer here.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the bound address, host:port.

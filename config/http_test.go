@@ -51,3 +51,77 @@ func TestWebhookConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowedHosts(t *testing.T) {
+	tests := []struct {
+		entry      string
+		host, port string
+		wantErr    string
+	}{
+		{entry: "gw.plant.example", host: "gw.plant.example"},
+		{entry: "GW.Plant.Example.", host: "gw.plant.example"},
+		{entry: "gw.plant.example:8443", host: "gw.plant.example", port: "8443"},
+		{entry: "10.0.0.5", host: "10.0.0.5"},
+		{entry: "fd00::5", host: "fd00::5"},
+		{entry: "[fd00::5]", host: "fd00::5"},
+		{entry: "[fd00::5]:8080", host: "fd00::5", port: "8080"},
+		{entry: "", wantErr: "empty host"},
+		{entry: "http://gw", wantErr: "without scheme or path"},
+		{entry: "gw/console", wantErr: "without scheme or path"},
+		{entry: ":8080", wantErr: "empty host"},
+		{entry: "gw:http", wantErr: "bad port"},
+		{entry: "gw:0", wantErr: "bad port"},
+	}
+	for _, tt := range tests {
+		host, port, err := SplitAllowedHost(tt.entry)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("SplitAllowedHost(%q) = %v, want %q", tt.entry, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || host != tt.host || port != tt.port {
+			t.Errorf("SplitAllowedHost(%q) = %q, %q, %v; want %q, %q", tt.entry, host, port, err, tt.host, tt.port)
+		}
+	}
+	cfg, err := Parse("c.yaml", []byte("site: {id: s}\nhttp: {allowed_hosts: [gw.plant.example, \"gw:8443\"]}\n"), env(nil))
+	if err != nil || len(cfg.HTTP.AllowedHosts) != 2 {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+	_, err = Parse("c.yaml", []byte("site: {id: s}\nhttp: {allowed_hosts: [gw, \"https://gw\"]}\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:2:28:") || !strings.Contains(err.Error(), "http.allowed_hosts[1]") {
+		t.Errorf("bad entry: %v", err)
+	}
+}
+
+func TestHTTPLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		http    string
+		body    time.Duration
+		conns   int
+		wantErr string
+	}{
+		{name: "defaults", http: "{}", body: 10 * time.Second, conns: 32},
+		{name: "set", http: "{body_timeout: 2s, max_conns_per_client: 200}", body: 2 * time.Second, conns: 200},
+		{name: "zero timeout", http: "{body_timeout: 0s}", wantErr: "c.yaml:2:22: http.body_timeout must be positive"},
+		{name: "no connections", http: "{max_conns_per_client: 0}", wantErr: "c.yaml:2:30: http.max_conns_per_client must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte("site: {id: s}\nhttp: "+tt.http+"\n"), env(nil))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HTTP.BodyTimeout != tt.body || cfg.HTTP.MaxConnsPerClient != tt.conns {
+				t.Errorf("body_timeout %s, max_conns_per_client %d; want %s, %d", cfg.HTTP.BodyTimeout, cfg.HTTP.MaxConnsPerClient, tt.body, tt.conns)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -93,6 +94,17 @@ func (d *decoder) validateHTTP(h *HTTP) {
 			d.errorAt("http.listen", "http.listen %q without http.tokens: %v; use 127.0.0.1, ::1 or localhost, or add an http.tokens block", h.Listen, err)
 		}
 	}
+	if h.BodyTimeout <= 0 {
+		d.errorAt("http.body_timeout", "http.body_timeout must be positive (got %s)", h.BodyTimeout)
+	}
+	if h.MaxConnsPerClient < 1 {
+		d.errorAt("http.max_conns_per_client", "http.max_conns_per_client must be at least 1 (got %d)", h.MaxConnsPerClient)
+	}
+	for i, entry := range h.AllowedHosts {
+		if _, _, err := SplitAllowedHost(entry); err != nil {
+			d.errorAt(fmt.Sprintf("http.allowed_hosts[%d]", i), "http.allowed_hosts[%d]: %v", i, err)
+		}
+	}
 	names := make(map[string]bool)
 	secrets := make(map[string]string)
 	for i, t := range h.Tokens {
@@ -131,6 +143,34 @@ func TokenProblem(tok string) error {
 		return fmt.Errorf("the secret must be at least %d characters", MinTokenLen)
 	}
 	return nil
+}
+
+// SplitAllowedHost splits an http.allowed_hosts entry, host or host:port
+// (an IPv6 address bare or in brackets), into its lower-case host and its
+// port, "" for any port. The config check and the API share it.
+func SplitAllowedHost(entry string) (host, port string, err error) {
+	if entry == "" {
+		return "", "", errors.New("empty host")
+	}
+	if strings.ContainsAny(entry, "/@?# ") {
+		return "", "", fmt.Errorf("%q: want a host name or host:port, without scheme or path", entry)
+	}
+	host = entry
+	if ip, perr := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")); perr == nil {
+		return ip.String(), "", nil // a bare IPv6 address has colons but no port
+	}
+	if strings.Contains(entry, ":") {
+		if host, port, err = net.SplitHostPort(entry); err != nil {
+			return "", "", fmt.Errorf("%q: %w", entry, err)
+		}
+		if n, perr := strconv.ParseUint(port, 10, 16); perr != nil || n == 0 {
+			return "", "", fmt.Errorf("%q: bad port %q", entry, port)
+		}
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("%q: empty host", entry)
+	}
+	return strings.TrimSuffix(strings.ToLower(host), "."), port, nil
 }
 
 // CheckLoopback accepts host:port addresses whose host is a loopback IP or

@@ -82,7 +82,9 @@ async function api(path, opts) {
   opts = opts || {};
   const headers = Object.assign({}, opts.headers);
   if (S.token) headers.Authorization = 'Bearer ' + S.token;
-  if (opts.body) headers['Content-Type'] = 'application/json';
+  // Every change is JSON, even one without a body: the gateway refuses
+  // other types on POST, which is what keeps other sites' forms out.
+  if (opts.body || (opts.method && opts.method !== 'GET')) headers['Content-Type'] = 'application/json';
   const resp = await fetch(path, Object.assign({}, opts, { headers }));
   if (resp.status === 401) { showLogin(); throw new Error(t('login.bad')); }
   if (!resp.ok) {

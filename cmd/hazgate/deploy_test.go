@@ -234,7 +234,14 @@ at ` + "`GET /api/v1/openapi.json`" + ` (OpenAPI 3). Every route but ` + "`/heal
 (` + "`/`" + `) needs ` + "`Authorization: Bearer <token>`" + ` when ` + "`http.tokens`" + ` is configured; without
 tokens the gateway listens on loopback only and asks for none. A missing or
 wrong token answers 401, a role without the route's permission 403, and a
-client with too many failed attempts 429. Errors are ` + "`{\"error\": \"...\"}`" + `.
+wrong token from a client with too many failed attempts 429 (a valid token
+always passes). Every POST needs ` + "`Content-Type: application/json`" + `, with a body
+or without (415 otherwise), and is refused with 403 when its ` + "`Origin`" + ` is another
+site. A request whose ` + "`Host`" + ` names neither the listen address nor an
+` + "`http.allowed_hosts`" + ` entry is 421 (with tokens and no allowed_hosts, any Host is
+answered). Without tokens, changes are taken only from the console's own
+page or a client that is no browser (no ` + "`Origin`" + `, no cross-site
+` + "`Sec-Fetch-Site`" + `). Errors are ` + "`{\"error\": \"...\"}`" + `.
 
 Roles and their permissions (` + "`api/auth.go`" + `): viewer: read; operator (control
 room): read, ack, hazard_work, rectify; verifier: read, hazard_work, verify;

@@ -184,7 +184,8 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
 		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
-		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, Log: log.With("component", "api"),
+		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
+		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
