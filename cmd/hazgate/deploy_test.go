@@ -247,6 +247,14 @@ Roles and their permissions (` + "`api/auth.go`" + `): viewer: read; operator (c
 room): read, ack, hazard_work, rectify; verifier: read, hazard_work, verify;
 regulator: read, supervise; admin: every permission.
 
+Hazard records keep rectification and its acceptance apart (整改与验收分离),
+whatever the role: whoever made a rectify step of a record (start, submit for
+verification) cannot close, send back or dismiss that record, and a verify
+step may not change the person (责任人) or measures (整改措施), which are the
+rectifier's: the verifier's opinion is the comment. Both answer 403. Without
+` + "`http.tokens`" + ` every request is the one user ` + "`local`" + `, so a record rectified
+there needs a token user to verify it.
+
 | method | path | permission | what |
 |---|---|---|---|
 `)
