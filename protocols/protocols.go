@@ -60,9 +60,15 @@ type Device interface {
 // block only this protocol understands. Its errors start with "device ID:".
 type Factory func(env Env, dev config.Device) (Device, error)
 
+// Check looks at every device of one protocol together, for what no single
+// device block shows (Modbus devices sharing a URL must agree on the
+// connection's settings). Its errors start with "device ID:".
+type Check func(devs []config.Device) error
+
 var (
 	mu        sync.RWMutex
 	factories = map[string]Factory{}
+	checks    = map[string]Check{}
 )
 
 // Register makes a protocol available under name. It is called from the
@@ -74,6 +80,45 @@ func Register(name string, f Factory) {
 		panic("protocols: " + name + " registered twice")
 	}
 	factories[name] = f
+}
+
+// RegisterCheck adds a protocol's check across its devices, run by
+// CheckDevices; called from the protocol package's init.
+func RegisterCheck(name string, c Check) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := checks[name]; dup {
+		panic("protocols: check of " + name + " registered twice")
+	}
+	checks[name] = c
+}
+
+// CheckDevices runs every protocol's check over that protocol's devices,
+// so `hazgate check` and `hazgate run` refuse the same configs.
+func CheckDevices(devs []config.Device) error {
+	mu.RLock()
+	defer mu.RUnlock()
+	byProtocol := make(map[string][]config.Device)
+	for _, d := range devs {
+		byProtocol[d.Protocol] = append(byProtocol[d.Protocol], d)
+	}
+	for _, name := range sortedKeys(checks) {
+		if ds := byProtocol[name]; len(ds) > 0 {
+			if err := checks[name](ds); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DeclaredTag is the collector tag of a tag declared in a device's config
+// block; every protocol converts them the same way.
+func DeclaredTag(site string, dev config.Device, t config.Tag) collector.Tag {
+	return collector.Tag{
+		ID: t.ID, Name: t.Name, Site: site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
+		Area: t.Area, HazardSource: t.HazardSource, Description: t.Description,
+	}
 }
 
 // New builds the device dev with the factory of its protocol.
@@ -91,8 +136,12 @@ func New(env Env, dev config.Device) (Device, error) {
 func Names() []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	out := make([]string, 0, len(factories))
-	for n := range factories {
+	return sortedKeys(factories)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
 		out = append(out, n)
 	}
 	sort.Strings(out)

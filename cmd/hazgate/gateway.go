@@ -127,9 +127,8 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	}
 	consumers = append(consumers, g.tagMemory)
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
-	// The same cross-device check as `hazgate check`: Modbus devices sharing
-	// a URL must agree on the connection's settings.
-	if _, err := modbus.Plan(cfg.Devices); err != nil {
+	// The same cross-device checks as `hazgate check`.
+	if err := protocols.CheckDevices(cfg.Devices); err != nil {
 		return nil, err
 	}
 	// Protocols that create tags on first sight add them through the memory,

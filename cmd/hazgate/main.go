@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"hazgate/config"
+	"hazgate/protocols"
 	"hazgate/protocols/modbus"
 )
 
@@ -88,10 +89,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	// Planning also checks what only Modbus knows: devices sharing a URL
-	// must agree on the connection's settings.
-	plans, err := modbus.Plan(cfg.Devices)
-	if err != nil {
+	// What only a protocol knows across its devices (Modbus devices sharing
+	// a URL must agree on the connection's settings), as `run` checks it.
+	if err := protocols.CheckDevices(cfg.Devices); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
@@ -101,6 +101,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok: site %s, %d devices, %d tags, %d rules\n", *path, cfg.Site.ID, len(cfg.Devices), tags, len(cfg.Rules))
 	if *showPlan {
+		plans, err := modbus.Plan(cfg.Devices)
+		if err != nil { // checked above
+			fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+			return 1
+		}
 		printPlan(stdout, plans)
 	}
 	return 0

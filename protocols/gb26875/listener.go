@@ -201,10 +201,7 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		if t.ID == "" {
 			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
 		}
-		l.declared = append(l.declared, collector.Tag{
-			ID: t.ID, Name: t.Name, Site: env.Site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
-			Area: t.Area, HazardSource: t.HazardSource, Description: t.Description,
-		})
+		l.declared = append(l.declared, protocols.DeclaredTag(env.Site, dev, t))
 		l.seen[t.ID] = true // the gateway registers declared tags before Run
 	}
 	return l, nil

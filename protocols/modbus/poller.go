@@ -99,10 +99,8 @@ func (p *Poller) init() error {
 			return fmt.Errorf("tag %s: duplicate id", id)
 		}
 		seen[id] = true
-		p.tags = append(p.tags, collector.Tag{
-			ID: id, Name: t.Name, Site: p.site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
-			Area: t.Area, HazardSource: t.HazardSource, Description: desc,
-		})
+		t.ID, t.Description = id, desc // a state bit's tag: its own id and meaning
+		p.tags = append(p.tags, protocols.DeclaredTag(p.site, dev, t))
 		return nil
 	}
 	for _, t := range dev.Tags {

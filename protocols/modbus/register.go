@@ -9,4 +9,8 @@ func init() {
 	protocols.Register("modbus", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
 		return New(env.Site, dev, env.Emit, env.Log)
 	})
+	protocols.RegisterCheck("modbus", func(devs []config.Device) error {
+		_, err := Plan(devs)
+		return err
+	})
 }

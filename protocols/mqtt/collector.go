@@ -138,10 +138,7 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 		if t.ID == "" {
 			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
 		}
-		c.declared = append(c.declared, collector.Tag{
-			ID: t.ID, Name: t.Name, Site: env.Site, Device: dev.ID, Kind: t.Kind, Unit: t.Unit,
-			Area: t.Area, HazardSource: t.HazardSource, Description: t.Description,
-		})
+		c.declared = append(c.declared, protocols.DeclaredTag(env.Site, dev, t))
 		c.seen[t.ID] = true // the gateway registers declared tags before Run
 	}
 	return c, nil
