@@ -107,7 +107,7 @@ func TestUITDRoutesWithoutListener(t *testing.T) {
 // answer is in the device's status.
 func TestDutyCheckThroughTheAPI(t *testing.T) {
 	dev := config.Device{ID: "fire-centre", Protocol: "gb26875", Timeout: time.Second,
-		GB26875Device: config.GB26875Device{Listen: "127.0.0.1:0", Heartbeat: time.Minute, CommLossAfter: 3,
+		Block: &gb26875.Config{Listen: "127.0.0.1:0", Heartbeat: time.Minute, CommLossAfter: 3,
 			MaxConnections: 10, HandshakeTimeout: 5 * time.Second, CommandTimeout: time.Second, CommandTries: 3}}
 	reg := collector.NewRegistry()
 	pipe := collector.NewPipeline(collector.NewLatest())

@@ -76,9 +76,12 @@ type Device struct {
 	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`
 	Tags     []Tag         `yaml:"tags" doc:"Points read from this device."`
 
-	ModbusDevice  `yaml:",inline"`
-	MQTTDevice    `yaml:",inline"`
-	GB26875Device `yaml:",inline"`
+	ModbusDevice `yaml:",inline"`
+	MQTTDevice   `yaml:",inline"`
+
+	// Block holds the keys of the device's protocol, which registers their
+	// struct (RegisterProtocol); they sit flat under the device in YAML.
+	Block any `yaml:"-"`
 }
 
 // TLS names the files of a TLS client.
@@ -100,6 +103,8 @@ type Tag struct {
 	HazardSource string    `yaml:"hazard_source" doc:"重大危险源编码 of the installation the point belongs to."`
 	Description  string    `yaml:"description" doc:"Free text."`
 	Register     *Register `yaml:"register" doc:"Where a Modbus tag's value is."`
+	// Block holds the tag keys the device's protocol adds, if any.
+	Block any `yaml:"-"`
 }
 
 // TimeBounds are the limits on device-supplied reading times.

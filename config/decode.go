@@ -50,6 +50,9 @@ type decoder struct {
 	// pos maps a path such as devices[0].tags[1].id to where its value is,
 	// so validation after decoding can still point at the line.
 	pos map[string]Pos
+	// protocol is the registered protocol of the device being decoded, for
+	// the keys it adds to the device and its tags.
+	protocol *Protocol
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -200,6 +203,58 @@ func structFields(t reflect.Type) []field {
 	return out
 }
 
+// boundField is a key and the value it decodes into: a field of the struct
+// itself, or of a protocol's block beside it.
+type boundField struct {
+	field
+	v reflect.Value
+}
+
+func boundFields(v reflect.Value) []boundField {
+	fs := structFields(v.Type())
+	out := make([]boundField, len(fs))
+	for i, f := range fs {
+		out[i] = boundField{f, v.FieldByIndex(f.index)}
+	}
+	return out
+}
+
+var (
+	deviceType = reflect.TypeOf(Device{})
+	tagType    = reflect.TypeOf(Tag{})
+)
+
+// protocolBlock returns the block a registered protocol adds to a device or
+// a tag (v, of type Device or Tag) being decoded from n, if any. For a
+// device it also sets d.protocol for the device's tags; restore undoes it.
+func (d *decoder) protocolBlock(n *yaml.Node, v reflect.Value) (block reflect.Value, restore func()) {
+	restore = func() {}
+	switch v.Type() {
+	case deviceType:
+		name := ""
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "protocol" && n.Content[i+1].Kind == yaml.ScalarNode {
+				name = n.Content[i+1].Value
+			}
+		}
+		p, ok := protocolOf(name)
+		if !ok {
+			return reflect.Value{}, restore
+		}
+		prev := d.protocol
+		d.protocol = &p
+		restore = func() { d.protocol = prev }
+		b, _ := newBlock(p.Device)
+		return b, restore
+	case tagType:
+		if d.protocol != nil {
+			b, _ := newBlock(d.protocol.Tag)
+			return b, restore
+		}
+	}
+	return reflect.Value{}, restore
+}
+
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if err := applyDefaults(v); err != nil {
 		panic(err) // a bad default tag is a programming error caught by tests
@@ -211,7 +266,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.errorf(n, "%s: expected a mapping, got %s", orTop(path), kindName(n))
 		return
 	}
-	fields := structFields(v.Type())
+	fields := boundFields(v)
+	block, restore := d.protocolBlock(n, v)
+	defer restore()
+	if block.IsValid() {
+		if err := applyDefaults(block.Elem()); err != nil {
+			panic(err)
+		}
+		fields = append(fields, boundFields(block.Elem())...)
+		v.FieldByName("Block").Set(block)
+	}
 	byKey := make(map[string]int, len(fields))
 	for i, f := range fields {
 		byKey[f.key] = i
@@ -230,7 +294,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[key] = true
-		d.decode(vn, v.FieldByIndex(fields[fi].index), join(path, key))
+		d.decode(vn, fields[fi].v, join(path, key))
 	}
 	for _, f := range fields {
 		if seen[f.key] {
@@ -242,7 +306,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if f.sf.Type.Kind() == reflect.Struct && f.sf.Type != durationType {
 			// An absent block still gets its defaults (no http: means 127.0.0.1:8080).
-			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, v.FieldByIndex(f.index), join(path, f.key))
+			d.decodeStruct(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}, f.v, join(path, f.key))
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-//go:generate go test -run TestConfigDoc -update .
+//go:generate go test -run TestConfigDoc -update ../cmd/hazgate
 
 // KeyDoc describes one configuration key for the reference.
 type KeyDoc struct {
@@ -63,14 +63,46 @@ func sectionType(t reflect.Type) (reflect.Type, string) {
 	}
 }
 
+// protocolField is a key of a struct, or of a registered protocol's block
+// beside it, with the protocol that adds it ("" for the struct's own).
+type protocolField struct {
+	field
+	protocol string
+}
+
+// fieldsWithProtocols lists t's keys, and after them, for a device or a
+// tag, the keys each registered protocol adds, in protocol order.
+func fieldsWithProtocols(t reflect.Type) []protocolField {
+	var out []protocolField
+	for _, f := range structFields(t) {
+		out = append(out, protocolField{f, inlineProtocol(t, f.index)})
+	}
+	for _, name := range ProtocolNames() {
+		p, _ := protocolOf(name)
+		var make func() any
+		switch t {
+		case deviceType:
+			make = p.Device
+		case tagType:
+			make = p.Tag
+		}
+		if b, ok := newBlock(make); ok {
+			for _, f := range structFields(b.Elem().Type()) {
+				out = append(out, protocolField{f, name})
+			}
+		}
+	}
+	return out
+}
+
 func walkSections(t reflect.Type, path, protocol string, out *[]Section) {
 	sec := Section{Path: path}
 	var nested []func()
-	for _, f := range structFields(t) {
+	for _, f := range fieldsWithProtocols(t) {
 		p := join(path, f.key)
 		proto := protocol
 		if proto == "" {
-			proto = inlineProtocol(t, f.index)
+			proto = f.protocol
 		}
 		sec.Keys = append(sec.Keys, KeyDoc{
 			Path:     p,
@@ -165,8 +197,8 @@ func WriteReference(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString(`# Configuration reference
 
-<!-- Generated from the structs in config/ by config/doc.go; do not edit.
-     Regenerate with: go generate ./config   (or go test ./config -run TestConfigDoc -update) -->
+<!-- Generated from the structs in config/ and each protocol's config.go by config/doc.go; do not edit.
+     Regenerate with: go generate ./config   (or go test ./cmd/hazgate -run TestConfigDoc -update) -->
 
 A site is one YAML file: ` + "`hazgate check -config FILE`" + ` validates it and prints
 FILE:LINE:COL for every problem, ` + "`hazgate run -config FILE`" + ` runs it. Keys left out take

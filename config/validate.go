@@ -13,7 +13,7 @@ import (
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols = []string{"modbus", "mqtt", "gb26875"}
+	protocols = []string{"modbus", "mqtt"}
 	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
@@ -198,7 +198,7 @@ func CheckLoopback(addr string) error {
 }
 
 func (d *decoder) validateDevice(dev *Device, p string) {
-	d.enum(p+".protocol", "protocol", dev.Protocol, protocols)
+	d.enum(p+".protocol", "protocol", dev.Protocol, append(append([]string(nil), protocols...), ProtocolNames()...))
 	if dev.Interval <= 0 {
 		d.errorAt(p+".interval", "device %q: interval must be positive", dev.ID)
 	}
@@ -214,8 +214,9 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 		d.validateModbus(dev, p)
 	case "mqtt":
 		d.validateMQTT(dev, p)
-	case "gb26875":
-		d.validateGB26875(dev, p)
+	}
+	if proto, ok := protocolOf(dev.Protocol); ok && proto.Check != nil {
+		proto.Check(&Checker{d: d, path: p}, dev)
 	}
 }
 

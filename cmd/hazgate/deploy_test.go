@@ -18,7 +18,7 @@ import (
 	"hazgate/sim/testenv"
 )
 
-var updateDocs = flag.Bool("update", false, "rewrite docs/api.md from the OpenAPI document")
+var updateDocs = flag.Bool("update", false, "rewrite docs/api.md (from the OpenAPI document) and docs/configuration.md (from the config schema)")
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 

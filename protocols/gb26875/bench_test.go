@@ -80,7 +80,7 @@ func (discard) Emit(context.Context, []collector.Sample) error { return nil }
 
 func runFleet(b *testing.B, devices, toggle int, paced, listenerOnly bool) {
 	dev := testDevice()
-	dev.Heartbeat, dev.MaxConnections = time.Minute, devices
+	gbOf(dev).Heartbeat, gbOf(dev).MaxConnections = time.Minute, devices
 	var c *centre
 	if listenerOnly {
 		c = &centre{harness: start(b, dev, discard{})}

@@ -161,13 +161,17 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 	if env.Emit == nil || env.Tags == nil {
 		return nil, fmt.Errorf("device %s: no emitter or tag registry", dev.ID)
 	}
-	if _, _, err := net.SplitHostPort(dev.Listen); err != nil {
-		return nil, fmt.Errorf("device %s: listen %q: %w", dev.ID, dev.Listen, err)
+	cfg, ok := dev.Block.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("device %s: no gb26875 block (protocol %q)", dev.ID, dev.Protocol)
 	}
-	if dev.Heartbeat <= 0 || dev.CommLossAfter < 1 || dev.MaxConnections < 1 || dev.HandshakeTimeout <= 0 || dev.CommandTimeout <= 0 || dev.CommandTries < 1 {
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("device %s: listen %q: %w", dev.ID, cfg.Listen, err)
+	}
+	if cfg.Heartbeat <= 0 || cfg.CommLossAfter < 1 || cfg.MaxConnections < 1 || cfg.HandshakeTimeout <= 0 || cfg.CommandTimeout <= 0 || cfg.CommandTries < 1 {
 		return nil, fmt.Errorf("device %s: heartbeat, comm_loss_after, max_connections, handshake_timeout, command_timeout and command_tries must be positive", dev.ID)
 	}
-	if dev.MaxConnectionsPerAddress < 0 {
+	if cfg.MaxConnectionsPerAddress < 0 {
 		return nil, fmt.Errorf("device %s: max_connections_per_address must be 0 (no cap) or more", dev.ID)
 	}
 	log := env.Log
@@ -175,11 +179,11 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		log = slog.Default()
 	}
 	l := &Listener{
-		id: dev.ID, site: env.Site, listen: dev.Listen,
-		idle:     dev.Heartbeat * time.Duration(dev.CommLossAfter),
-		tick:     max(dev.Heartbeat/4, 10*time.Millisecond),
-		maxConns: dev.MaxConnections, maxPerAddr: dev.MaxConnectionsPerAddress, handshake: dev.HandshakeTimeout,
-		cmdTimeout: dev.CommandTimeout, cmdTries: dev.CommandTries,
+		id: dev.ID, site: env.Site, listen: cfg.Listen,
+		idle:     cfg.Heartbeat * time.Duration(cfg.CommLossAfter),
+		tick:     max(cfg.Heartbeat/4, 10*time.Millisecond),
+		maxConns: cfg.MaxConnections, maxPerAddr: cfg.MaxConnectionsPerAddress, handshake: cfg.HandshakeTimeout,
+		cmdTimeout: cfg.CommandTimeout, cmdTries: cfg.CommandTries,
 		writeTimeout: max(dev.Timeout, minWriteTimeout),
 		emit:         env.Emit, tags: env.Tags, log: log.With("device", dev.ID), times: env.Times,
 		now:     time.Now,
@@ -187,9 +191,9 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 		devices: make(map[Address]*device), seen: make(map[string]bool),
 		conns: make(map[*conn]struct{}), perAddr: make(map[string]int), unknown: make(map[uint8]uint64),
 	}
-	if len(dev.Allow) > 0 {
+	if len(cfg.Allow) > 0 {
 		l.allow = make(map[Address]bool)
-		for _, s := range dev.Allow {
+		for _, s := range cfg.Allow {
 			a, err := ParseAddress(s)
 			if err != nil {
 				return nil, fmt.Errorf("device %s: allow: %w", dev.ID, err)

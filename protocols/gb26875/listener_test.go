@@ -53,9 +53,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// gbOf is dev's gb26875 block, for a test to change.
+func gbOf(dev config.Device) *gb26875.Config { return dev.Block.(*gb26875.Config) }
+
 func testDevice() config.Device {
 	return config.Device{ID: "fire-centre", Protocol: "gb26875", Timeout: 500 * time.Millisecond,
-		GB26875Device: config.GB26875Device{Listen: "127.0.0.1:0", Heartbeat: 200 * time.Millisecond, CommLossAfter: 3,
+		Block: &gb26875.Config{Listen: "127.0.0.1:0", Heartbeat: 200 * time.Millisecond, CommLossAfter: 3,
 			MaxConnections: 10, HandshakeTimeout: 5 * time.Second, CommandTimeout: 200 * time.Millisecond, CommandTries: 3}}
 }
 
@@ -268,7 +271,7 @@ func TestOneBadDeviceDoesNotDisturbAnother(t *testing.T) {
 
 func TestAllowList(t *testing.T) {
 	dev := testDevice()
-	dev.Allow = []string{"000000001234"}
+	gbOf(dev).Allow = []string{"000000001234"}
 	h := start(t, dev, nil)
 	ok := h.dial(t, 1234)
 	if err := ok.Heartbeat(context.Background()); err != nil {
@@ -293,7 +296,7 @@ func TestAllowList(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	dev := testDevice()
-	dev.MaxConnections = 2
+	gbOf(dev).MaxConnections = 2
 	h := start(t, dev, nil)
 	for a := range gb26875.Address(2) {
 		if err := h.dial(t, a+1).Heartbeat(context.Background()); err != nil {
@@ -316,9 +319,9 @@ func TestMaxConnections(t *testing.T) {
 // reconnects still gets in (issue 14.5).
 func TestSilentSocketsDoNotSquat(t *testing.T) {
 	dev := testDevice()
-	dev.Heartbeat, dev.CommLossAfter = 30*time.Second, 3       // 90 s: what a squatter held a slot for
-	dev.MaxConnections, dev.MaxConnectionsPerAddress = 20, 100 // every socket of the test is from 127.0.0.1
-	dev.HandshakeTimeout = 300 * time.Millisecond
+	gbOf(dev).Heartbeat, gbOf(dev).CommLossAfter = 30*time.Second, 3       // 90 s: what a squatter held a slot for
+	gbOf(dev).MaxConnections, gbOf(dev).MaxConnectionsPerAddress = 20, 100 // every socket of the test is from 127.0.0.1
+	gbOf(dev).HandshakeTimeout = 300 * time.Millisecond
 	h := start(t, dev, nil)
 
 	badSum, _ := gb26875.Append(nil, gb26875.Frame{Serial: 1, Main: 1, Src: 66, Dst: 88888, Cmd: gb26875.CmdSendData})
@@ -333,7 +336,7 @@ func TestSilentSocketsDoNotSquat(t *testing.T) {
 	}
 	opened := time.Now()
 	var socks []net.Conn
-	for i := range dev.MaxConnections {
+	for i := range gbOf(dev).MaxConnections {
 		sq := squatters[i%len(squatters)]
 		nc, err := net.Dial("tcp", h.addr)
 		if err != nil {
@@ -347,7 +350,7 @@ func TestSilentSocketsDoNotSquat(t *testing.T) {
 		}
 		socks = append(socks, nc)
 	}
-	waitFor(t, "every squatter accepted", func() bool { return h.l.Stats().Accepted == uint64(dev.MaxConnections) })
+	waitFor(t, "every squatter accepted", func() bool { return h.l.Stats().Accepted == uint64(gbOf(dev).MaxConnections) })
 
 	// A real device retries its connection until it is served.
 	ctx := context.Background()
@@ -376,14 +379,14 @@ func TestSilentSocketsDoNotSquat(t *testing.T) {
 			t.Fatalf("%s socket %d not closed by the listener: %v", squatters[i%len(squatters)].name, i, err)
 		}
 	}
-	if d := time.Since(opened); d < dev.HandshakeTimeout {
+	if d := time.Since(opened); d < gbOf(dev).HandshakeTimeout {
 		t.Errorf("squatters closed after %v, before handshake_timeout", d)
 	}
-	if st := h.l.Stats(); st.Handshake != uint64(dev.MaxConnections) || st.Rejected != 0 {
-		t.Errorf("stats %+v: want %d handshake timeouts", st, dev.MaxConnections)
+	if st := h.l.Stats(); st.Handshake != uint64(gbOf(dev).MaxConnections) || st.Rejected != 0 {
+		t.Errorf("stats %+v: want %d handshake timeouts", st, gbOf(dev).MaxConnections)
 	}
 	// A valid frame lifts the handshake deadline: the device outlives it.
-	time.Sleep(2 * dev.HandshakeTimeout)
+	time.Sleep(2 * gbOf(dev).HandshakeTimeout)
 	if err := u.Heartbeat(ctx); err != nil {
 		t.Errorf("heartbeat after the handshake time: %v", err)
 	}
@@ -393,8 +396,8 @@ func TestSilentSocketsDoNotSquat(t *testing.T) {
 // is rejected as before, not left to time out.
 func TestHandshakeNeedsAnAllowedAddress(t *testing.T) {
 	dev := testDevice()
-	dev.Allow = []string{"000000001234"}
-	dev.HandshakeTimeout = 300 * time.Millisecond
+	gbOf(dev).Allow = []string{"000000001234"}
+	gbOf(dev).HandshakeTimeout = 300 * time.Millisecond
 	h := start(t, dev, nil)
 	stranger := h.dial(t, 9999)
 	if err := stranger.Heartbeat(context.Background()); err == nil {
@@ -418,8 +421,8 @@ func TestMaxConnectionsPerAddress(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := testDevice()
-			dev.MaxConnectionsPerAddress = tt.perAddress
-			dev.Heartbeat = 30 * time.Second // no idle close during the test
+			gbOf(dev).MaxConnectionsPerAddress = tt.perAddress
+			gbOf(dev).Heartbeat = 30 * time.Second // no idle close during the test
 			h := start(t, dev, nil)
 			var us []*sim.UITD
 			for i := range tt.dials {
@@ -673,7 +676,7 @@ func TestRunFailsOnABoundPort(t *testing.T) {
 	}
 	defer ln.Close()
 	dev := testDevice()
-	dev.Listen = ln.Addr().String()
+	gbOf(dev).Listen = ln.Addr().String()
 	l, err := gb26875.New(testEnv(collector.NewRegistry(), &recorder{}, slog.New(slog.DiscardHandler)), dev)
 	if err != nil {
 		t.Fatal(err)

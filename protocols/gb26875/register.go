@@ -9,6 +9,7 @@ import (
 )
 
 func init() {
+	config.RegisterProtocol("gb26875", config.Protocol{Device: func() any { return new(Config) }, Check: checkConfig})
 	protocols.Register("gb26875", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
 		return New(env, dev)
 	})

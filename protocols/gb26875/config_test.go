@@ -1,4 +1,4 @@
-package config
+package gb26875
 
 import (
 	"errors"
@@ -6,7 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hazgate/config"
 )
+
+// noEnv resolves no ${NAME}.
+func noEnv(string) (string, bool) { return "", false }
 
 const gbBase = `site: {id: s}
 devices:
@@ -17,11 +22,11 @@ devices:
 `
 
 func TestGB26875Example(t *testing.T) {
-	cfg, err := Parse("g.yaml", []byte(gbBase), env(nil))
+	cfg, err := config.Parse("g.yaml", []byte(gbBase), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := cfg.Devices[0].GB26875Device
+	d := cfg.Devices[0].Block.(*Config)
 	if d.Listen != "0.0.0.0:9026" || !slices.Equal(d.Allow, []string{"000000001234", "889"}) || d.Heartbeat != 30*time.Second ||
 		d.CommLossAfter != 3 || d.MaxConnections != 2000 || d.CommandTimeout != 10*time.Second || d.CommandTries != 3 ||
 		d.MaxConnectionsPerAddress != 4 || d.HandshakeTimeout != 5*time.Second {
@@ -52,8 +57,8 @@ func TestGB26875Problems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.yaml), env(nil))
-			var ps Problems
+			_, err := config.Parse("c.yaml", []byte(tt.yaml), noEnv)
+			var ps config.Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("err = %v, want Problems", err)
 			}
