@@ -27,13 +27,13 @@ import (
 func TestEndToEndPymodbus(t *testing.T) {
 	srv := modbustest.StartPymodbus(t, modbustest.Values{Holding: []string{"0=20", "1=300"}})
 	const interval = 100 * time.Millisecond
-	dev := config.Device{ID: "gds-1", Protocol: "modbus", URL: srv.URL(), ModbusDevice: config.ModbusDevice{UnitID: 1},
+	dev := config.Device{ID: "gds-1", Protocol: "modbus", URL: srv.URL(), Block: &modbus.Config{UnitID: 1},
 		Interval: interval, Timeout: 500 * time.Millisecond,
 		Tags: []config.Tag{
 			{ID: "GT-101", Kind: "combustible_gas", Unit: "%LEL", Area: "罐区A",
-				Register: &config.Register{Table: "holding", Address: 0, Type: "uint16", Scale: 0.1}},
+				Block: &modbus.TagConfig{Register: &modbus.Register{Table: "holding", Address: 0, Type: "uint16", Scale: 0.1}}},
 			{ID: "PT-201", Kind: "hydrant_pressure", Unit: "MPa",
-				Register: &config.Register{Table: "holding", Address: 1, Type: "uint16", Scale: 0.001}},
+				Block: &modbus.TagConfig{Register: &modbus.Register{Table: "holding", Address: 1, Type: "uint16", Scale: 0.001}}},
 		}}
 	rules := []config.Rule{
 		{Name: "gas", Match: config.Match{Kind: "combustible_gas"}, Preset: alerting.PresetCombustible},

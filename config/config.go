@@ -76,8 +76,7 @@ type Device struct {
 	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`
 	Tags     []Tag         `yaml:"tags" doc:"Points read from this device."`
 
-	ModbusDevice `yaml:",inline"`
-	MQTTDevice   `yaml:",inline"`
+	MQTTDevice `yaml:",inline"`
 
 	// Block holds the keys of the device's protocol, which registers their
 	// struct (RegisterProtocol); they sit flat under the device in YAML.
@@ -95,15 +94,15 @@ type TLS struct {
 
 // Tag is one point of a device.
 type Tag struct {
-	ID           string    `yaml:"id" required:"true" doc:"Unique tag id across the site, for example T101-LEL."`
-	Name         string    `yaml:"name" doc:"Display name, for example 1号罐区可燃气体."`
-	Kind         string    `yaml:"kind" doc:"combustible_gas, toxic_gas, oxygen, fire_panel, hydrant_pressure, pipe_pressure, temperature, level, ..."`
-	Unit         string    `yaml:"unit" doc:"Engineering unit, for example %LEL, ppm, MPa."`
-	Area         string    `yaml:"area" doc:"Area the point is in, for example 罐区A."`
-	HazardSource string    `yaml:"hazard_source" doc:"重大危险源编码 of the installation the point belongs to."`
-	Description  string    `yaml:"description" doc:"Free text."`
-	Register     *Register `yaml:"register" doc:"Where a Modbus tag's value is."`
-	// Block holds the tag keys the device's protocol adds, if any.
+	ID           string `yaml:"id" required:"true" doc:"Unique tag id across the site, for example T101-LEL."`
+	Name         string `yaml:"name" doc:"Display name, for example 1号罐区可燃气体."`
+	Kind         string `yaml:"kind" doc:"combustible_gas, toxic_gas, oxygen, fire_panel, hydrant_pressure, pipe_pressure, temperature, level, ..."`
+	Unit         string `yaml:"unit" doc:"Engineering unit, for example %LEL, ppm, MPa."`
+	Area         string `yaml:"area" doc:"Area the point is in, for example 罐区A."`
+	HazardSource string `yaml:"hazard_source" doc:"重大危险源编码 of the installation the point belongs to."`
+	Description  string `yaml:"description" doc:"Free text."`
+	// Block holds the tag keys the device's protocol adds, if any (a
+	// Modbus tag's register).
 	Block any `yaml:"-"`
 }
 

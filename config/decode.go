@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding"
 	"fmt"
 	"math"
@@ -52,7 +53,8 @@ type decoder struct {
 	pos map[string]Pos
 	// protocol is the registered protocol of the device being decoded, for
 	// the keys it adds to the device and its tags.
-	protocol *Protocol
+	protocol     *Protocol
+	protocolName string
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -237,13 +239,14 @@ func (d *decoder) protocolBlock(n *yaml.Node, v reflect.Value) (block reflect.Va
 				name = n.Content[i+1].Value
 			}
 		}
+		prev, prevName := d.protocol, d.protocolName
+		restore = func() { d.protocol, d.protocolName = prev, prevName }
+		d.protocol, d.protocolName = nil, name
 		p, ok := protocolOf(name)
 		if !ok {
 			return reflect.Value{}, restore
 		}
-		prev := d.protocol
 		d.protocol = &p
-		restore = func() { d.protocol = prev }
 		b, _ := newBlock(p.Device)
 		return b, restore
 	case tagType:
@@ -253,6 +256,17 @@ func (d *decoder) protocolBlock(n *yaml.Node, v reflect.Value) (block reflect.Va
 		}
 	}
 	return reflect.Value{}, restore
+}
+
+// otherProtocolKey names a registered protocol whose device (or tag) block
+// has key, for the message when a device of another protocol uses it.
+func otherProtocolKey(t reflect.Type, key string) string {
+	for _, f := range fieldsWithProtocols(t) {
+		if f.key == key && f.protocol != "" {
+			return f.protocol
+		}
+	}
+	return ""
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
@@ -286,6 +300,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		key := kn.Value
 		fi, ok := byKey[key]
 		if !ok {
+			if other := otherProtocolKey(v.Type(), key); other != "" && other != d.protocolName {
+				d.errorf(kn, "unknown key %q in %s: it is a %s key, not one of %s", key, orTop(path), other, cmp.Or(d.protocolName, "this protocol"))
+				continue
+			}
 			d.errorf(kn, "unknown key %q in %s%s", key, orTop(path), suggest(key, byKey))
 			continue
 		}

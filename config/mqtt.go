@@ -201,11 +201,6 @@ func (d *decoder) validateMQTT(dev *Device, p string) {
 	if dev.KeepAlive > 0 && dev.KeepAlive < time.Second {
 		d.errorAt(p+".keepalive", "device %q: keepalive %v: MQTT counts it in whole seconds; use 0 or at least 1s", dev.ID, dev.KeepAlive)
 	}
-	for j, t := range dev.Tags {
-		if t.Register != nil {
-			d.errorAt(fmt.Sprintf("%s.tags[%d].register", p, j), "tag %q on mqtt device %q: register is for modbus tags; subscriptions say where values come from", t.ID, dev.ID)
-		}
-	}
 	if len(dev.Subscriptions) == 0 {
 		d.errorAt(p, "mqtt device %q: needs at least one entry in subscriptions", dev.ID)
 	}

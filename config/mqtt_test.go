@@ -79,7 +79,7 @@ func TestMQTTProblems(t *testing.T) {
 		{"value on number", mqttBase + "      - {topic: \"t/+\", format: number, tag: \"T{1}\", value: v}\n", []string{`20:60: device "iot-1": value is a field path for json and fire_panel payloads, not number`}},
 		{"field on number", mqttBase + "      - {topic: \"t/+\", format: number, tag: \"T{x}\"}\n", []string{`20:45: device "iot-1": tag template field {x}: number payloads have no fields`}},
 		{"state on json", mqttBase + "      - {topic: \"t/+\", tag: \"T{1}\", state: kind}\n", []string{`20:44: device "iot-1": state is for fire_panel payloads`}},
-		{"register on mqtt tag", mqttBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`21:27: tag "X" on mqtt device "iot-1": register is for modbus tags`}},
+		{"register on mqtt tag", mqttBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`21:17: unknown key "register" in devices[0].tags[0]: it is a testbus key, not one of mqtt`}},
 		{"northbound qos 0", mqttBase + "northbound: {url: \"tcp://h:1883\", qos: 0}\n", []string{`20:40: northbound.qos must be 1 or 2`}},
 		{"northbound prefix", mqttBase + "northbound: {url: \"tcp://h:1883\", topic_prefix: \"a/#\"}\n", []string{`20:49: northbound.topic_prefix "a/#"`}},
 		{"northbound url", mqttBase + "northbound: {url: \"h:1883\"}\n", []string{`20:19: northbound.url: bad URL "h:1883"`}},

@@ -13,7 +13,7 @@ import (
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols = []string{"modbus", "mqtt"}
+	protocols = []string{"mqtt"}
 	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
@@ -205,13 +205,11 @@ func (d *decoder) validateDevice(dev *Device, p string) {
 	if dev.Timeout <= 0 {
 		d.errorAt(p+".timeout", "device %q: timeout must be positive", dev.ID)
 	}
-	if dev.URL == "" && dev.Protocol != "gb26875" { // a listener has listen:, not url:
+	if dev.URL == "" && dev.Protocol == "mqtt" {
 		d.errorAt(p, "missing required key %q in %s", "url", p)
 		return
 	}
 	switch dev.Protocol {
-	case "modbus":
-		d.validateModbus(dev, p)
 	case "mqtt":
 		d.validateMQTT(dev, p)
 	}

@@ -159,12 +159,12 @@ func TestDemoSilentDetector(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctrl.Close()
-	dev := config.Device{ID: "gds-1", Protocol: "modbus", URL: ctrl.URL(), ModbusDevice: config.ModbusDevice{UnitID: 1},
+	dev := config.Device{ID: "gds-1", Protocol: "modbus", URL: ctrl.URL(), Block: &modbus.Config{UnitID: 1},
 		Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond}
 	areas := []string{"罐区A", "罐区A", "装卸区", "泵房", "装置区", "装置区", "罐区B", "污水站"}
 	for i, area := range areas {
 		dev.Tags = append(dev.Tags, config.Tag{ID: fmt.Sprintf("GT-%d", 101+i), Kind: "combustible_gas", Unit: "%LEL", Area: area,
-			Register: &config.Register{Table: "input", Address: uint16(i), Type: "uint16", Scale: 0.1}})
+			Block: &modbus.TagConfig{Register: &modbus.Register{Table: "input", Address: uint16(i), Type: "uint16", Scale: 0.1}}})
 	}
 	rules := hazard.DefaultRules()
 	for i := range rules {

@@ -67,22 +67,22 @@ func newLayout(tags int) layout {
 
 func (l layout) tags() []config.Tag {
 	var out []config.Tag
-	add := func(id string, r config.Register) {
+	add := func(id string, r modbus.Register) {
 		r.Scale = 1
-		out = append(out, config.Tag{ID: id, Register: &r})
+		out = append(out, config.Tag{ID: id, Block: &modbus.TagConfig{Register: &r}})
 	}
 	for i := range l.inputs {
-		add(fmt.Sprintf("in%d", i), config.Register{Table: "input", Address: uint16(i)})
+		add(fmt.Sprintf("in%d", i), modbus.Register{Table: "input", Address: uint16(i)})
 	}
 	for i := range l.floats {
-		add(fmt.Sprintf("f%d", i), config.Register{Table: "holding", Address: uint16(100 + 4*i), Type: "float32", ByteOrder: "CDAB"})
+		add(fmt.Sprintf("f%d", i), modbus.Register{Table: "holding", Address: uint16(100 + 4*i), Type: "float32", ByteOrder: "CDAB"})
 	}
 	for i := range l.bits {
 		b := uint8(i % 16)
-		add(fmt.Sprintf("st%d", i), config.Register{Table: "holding", Address: uint16(300 + i/16), Bit: &b})
+		add(fmt.Sprintf("st%d", i), modbus.Register{Table: "holding", Address: uint16(300 + i/16), Bit: &b})
 	}
 	for i := range l.coils {
-		add(fmt.Sprintf("c%d", i), config.Register{Table: "coil", Address: uint16(i)})
+		add(fmt.Sprintf("c%d", i), modbus.Register{Table: "coil", Address: uint16(i)})
 	}
 	return out
 }
@@ -268,7 +268,7 @@ func measure(p *peer, tags int, interval time.Duration, cycles int, single bool)
 	for i, a := range p.addrs {
 		devs = append(devs, config.Device{ID: fmt.Sprintf("dev-%03d", i), Protocol: "modbus", URL: "tcp://" + a,
 			Interval: interval, Timeout: time.Second, Tags: l.tags(),
-			ModbusDevice: config.ModbusDevice{UnitID: 1, ByteOrder: "ABCD", SingleReads: single}})
+			Block: &modbus.Config{UnitID: 1, ByteOrder: "ABCD", SingleReads: single}})
 	}
 	plans, err := modbus.Plan(devs)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestCheck(t *testing.T) {
 		stdout   string
 		stderrRE []string
 	}{
-		{"valid", []string{"-config", "../../config/testdata/foundation.yaml"}, 0,
+		{"valid", []string{"-config", "../../protocols/modbus/testdata/foundation.yaml"}, 0,
 			"foundation.yaml: ok: site cz-demo-01, 1 devices, 1 tags, 2 rules", nil},
 		{"deploy example", []string{"-config", "../../deploy/examples/site.yaml"}, 0,
 			"site.yaml: ok: site cz-demo-01, 1 devices, 2 tags, 2 rules", nil},

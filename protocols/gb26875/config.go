@@ -81,9 +81,4 @@ func checkConfig(c *config.Checker, dev *config.Device) {
 	if cfg.CommandTries < 1 {
 		c.Errorf("command_tries", "gb26875 device %q: command_tries must be at least 1", dev.ID)
 	}
-	for j, t := range dev.Tags {
-		if t.Register != nil {
-			c.Errorf(fmt.Sprintf("tags[%d].register", j), "tag %q on gb26875 device %q: register is for modbus tags; a declared tag here only gives metadata (name, area) to a tag the devices create, such as UITD-000000001234.S1-1.Z3-P27.fire", t.ID, dev.ID)
-		}
-	}
 }

@@ -53,7 +53,7 @@ func TestGB26875Problems(t *testing.T) {
 		{"handshake timeout", gbBase + "    handshake_timeout: 0s\n", []string{`7:24: gb26875 device "fire-centre": handshake_timeout must be positive`}},
 		{"command timeout", gbBase + "    command_timeout: 0s\n", []string{`command_timeout must be positive`}},
 		{"command tries", gbBase + "    command_tries: 0\n", []string{`command_tries must be at least 1`}},
-		{"register", gbBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`8:27: tag "X" on gb26875 device "fire-centre": register is for modbus tags`}},
+		{"register", gbBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`8:17: unknown key "register" in devices[0].tags[0]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -93,7 +93,7 @@ func resolve(t config.Tag, devOrder byteOrder) (point, error) {
 	if t.ID == "" {
 		return point{}, fmt.Errorf("tag with empty id")
 	}
-	r := t.Register
+	r := RegisterOf(t)
 	if r == nil {
 		return point{}, fmt.Errorf("tag %s: no register", t.ID)
 	}

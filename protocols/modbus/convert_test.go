@@ -58,19 +58,19 @@ func TestPointSet(t *testing.T) {
 	states := map[int]string{0: "normal", 1: "alarm", 3: "fault"}
 	cases := []struct {
 		name string
-		reg  config.Register
+		reg  Register
 		raw  float64
 		want []collector.Sample // Value, Quality, Reason only
 	}{
-		{"scaled", config.Register{Table: "input", Scale: 0.1, Offset: -4}, 284, []collector.Sample{{Value: 24.4}}},
-		{"unset scale in Go means 1", config.Register{Table: "input"}, 284, []collector.Sample{{Value: 284}}},
-		{"bit", config.Register{Table: "holding", Bit: u8(3)}, 1, []collector.Sample{{Value: 1}}},
-		{"4-20 mA", config.Register{Table: "input", Raw: []float64{4000, 20000}, Range: []float64{0, 100}}, 8000, []collector.Sample{{Value: 25}}},
-		{"4-20 mA fault", config.Register{Table: "input", Raw: []float64{4000, 20000}, Range: []float64{0, 100}}, 0,
+		{"scaled", Register{Table: "input", Scale: 0.1, Offset: -4}, 284, []collector.Sample{{Value: 24.4}}},
+		{"unset scale in Go means 1", Register{Table: "input"}, 284, []collector.Sample{{Value: 284}}},
+		{"bit", Register{Table: "holding", Bit: u8(3)}, 1, []collector.Sample{{Value: 1}}},
+		{"4-20 mA", Register{Table: "input", Raw: []float64{4000, 20000}, Range: []float64{0, 100}}, 8000, []collector.Sample{{Value: 25}}},
+		{"4-20 mA fault", Register{Table: "input", Raw: []float64{4000, 20000}, Range: []float64{0, 100}}, 0,
 			[]collector.Sample{{Quality: collector.Bad, Reason: collector.ReasonSensorFault}}},
-		{"state alarm", config.Register{Table: "holding", States: states}, 1, []collector.Sample{{Value: 1}, {Value: 0}, {Value: 1}, {Value: 0}}},
-		{"state fault", config.Register{Table: "holding", States: states}, 3, []collector.Sample{{Value: 3}, {Value: 0}, {Value: 0}, {Value: 1}}},
-		{"unknown state", config.Register{Table: "holding", States: states}, 2, []collector.Sample{
+		{"state alarm", Register{Table: "holding", States: states}, 1, []collector.Sample{{Value: 1}, {Value: 0}, {Value: 1}, {Value: 0}}},
+		{"state fault", Register{Table: "holding", States: states}, 3, []collector.Sample{{Value: 3}, {Value: 0}, {Value: 0}, {Value: 1}}},
+		{"unknown state", Register{Table: "holding", States: states}, 2, []collector.Sample{
 			{Value: 2, Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
 			{Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
 			{Quality: collector.Uncertain, Reason: collector.ReasonUnknownState},
@@ -81,7 +81,7 @@ func TestPointSet(t *testing.T) {
 			if tc.reg.Scale == 0 && tc.name != "unset scale in Go means 1" {
 				tc.reg.Scale = 1
 			}
-			pt, err := resolve(config.Tag{ID: "T", Register: &tc.reg}, orderABCD)
+			pt, err := resolve(config.Tag{ID: "T", Block: &TagConfig{Register: &tc.reg}}, orderABCD)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,23 +102,23 @@ func TestPointSet(t *testing.T) {
 func TestResolveRejects(t *testing.T) {
 	cases := []struct {
 		name string
-		reg  config.Register
+		reg  Register
 		want string
 	}{
-		{"bit 16", config.Register{Table: "holding", Bit: u8(16), Scale: 1}, "bit 16"},
-		{"bit of a float", config.Register{Table: "holding", Type: "float32", Bit: u8(1), Scale: 1}, "16-bit register"},
-		{"bit of a coil", config.Register{Table: "coil", Bit: u8(1), Scale: 1}, "16-bit register"},
-		{"raw without range", config.Register{Table: "input", Raw: []float64{4000, 20000}, Scale: 1}, "raw"},
-		{"empty raw", config.Register{Table: "input", Raw: []float64{4000, 4000}, Range: []float64{0, 1}, Scale: 1}, "raw"},
-		{"bands inside 4-20", config.Register{Table: "input", Raw: []float64{0, 1}, Range: []float64{0, 1}, Bands: &config.Bands{Low: 4.5, High: 21}, Scale: 1}, "bands"},
-		{"float states", config.Register{Table: "input", Type: "float32", States: map[int]string{0: "ok"}, Scale: 1}, "integer"},
-		{"bit and states", config.Register{Table: "input", Bit: u8(0), States: map[int]string{0: "ok"}, Scale: 1}, "exclude"},
-		{"scaled bit", config.Register{Table: "input", Bit: u8(0), Scale: 0.1}, "scale"},
-		{"byte order", config.Register{Table: "input", ByteOrder: "BACD", Scale: 1}, "byte order"},
+		{"bit 16", Register{Table: "holding", Bit: u8(16), Scale: 1}, "bit 16"},
+		{"bit of a float", Register{Table: "holding", Type: "float32", Bit: u8(1), Scale: 1}, "16-bit register"},
+		{"bit of a coil", Register{Table: "coil", Bit: u8(1), Scale: 1}, "16-bit register"},
+		{"raw without range", Register{Table: "input", Raw: []float64{4000, 20000}, Scale: 1}, "raw"},
+		{"empty raw", Register{Table: "input", Raw: []float64{4000, 4000}, Range: []float64{0, 1}, Scale: 1}, "raw"},
+		{"bands inside 4-20", Register{Table: "input", Raw: []float64{0, 1}, Range: []float64{0, 1}, Bands: &Bands{Low: 4.5, High: 21}, Scale: 1}, "bands"},
+		{"float states", Register{Table: "input", Type: "float32", States: map[int]string{0: "ok"}, Scale: 1}, "integer"},
+		{"bit and states", Register{Table: "input", Bit: u8(0), States: map[int]string{0: "ok"}, Scale: 1}, "exclude"},
+		{"scaled bit", Register{Table: "input", Bit: u8(0), Scale: 0.1}, "scale"},
+		{"byte order", Register{Table: "input", ByteOrder: "BACD", Scale: 1}, "byte order"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := resolve(config.Tag{ID: "T9", Register: &tc.reg}, orderABCD)
+			_, err := resolve(config.Tag{ID: "T9", Block: &TagConfig{Register: &tc.reg}}, orderABCD)
 			if err == nil || !strings.Contains(err.Error(), "tag T9: register: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want tag T9 and %q", err, tc.want)
 			}

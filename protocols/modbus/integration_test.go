@@ -25,7 +25,7 @@ func (c chanEmitter) Emit(ctx context.Context, b []collector.Sample) error {
 }
 
 func reg(id, table string, addr uint16, typ string, scale, offset float64) config.Tag {
-	return config.Tag{ID: id, Register: &config.Register{Table: table, Address: addr, Type: typ, Scale: scale, Offset: offset}}
+	return config.Tag{ID: id, Block: &modbus.TagConfig{Register: &modbus.Register{Table: table, Address: addr, Type: typ, Scale: scale, Offset: offset}}}
 }
 
 // Against pymodbus, a Modbus implementation we did not write: known values of
@@ -40,7 +40,7 @@ func TestPymodbusPeer(t *testing.T) {
 		Discrete: []string{"0=1"},
 	})
 	const interval = 200 * time.Millisecond
-	dev := config.Device{ID: "py-1", Protocol: "modbus", URL: srv.URL(), ModbusDevice: config.ModbusDevice{UnitID: 1}, Interval: interval, Timeout: 500 * time.Millisecond,
+	dev := config.Device{ID: "py-1", Protocol: "modbus", URL: srv.URL(), Block: &modbus.Config{UnitID: 1}, Interval: interval, Timeout: 500 * time.Millisecond,
 		Tags: []config.Tag{
 			reg("lel", "input", 0, "uint16", 0.1, 0),
 			reg("temp", "input", 1, "int16", 1, 0),

@@ -58,7 +58,7 @@ type linkSpec struct {
 // newLinkSpec checks the device's transport settings and loads its TLS
 // files, so a missing certificate fails at start-up, naming the file.
 func newLinkSpec(dev config.Device) (linkSpec, error) {
-	m := dev.ModbusDevice
+	m := configOf(dev)
 	c := linkConfig{url: dev.URL, speed: orDefault(m.Speed, 9600), dataBits: orDefault(m.DataBits, 8),
 		stopBits: orDefault(m.StopBits, 1), timeout: dev.Timeout}
 	switch m.Parity {

@@ -64,22 +64,22 @@ func TestSharedLinkMultiUnit(t *testing.T) {
 	one := uint8(0)
 	three := uint8(3)
 	mA := func(id string, addr uint16) config.Tag {
-		return config.Tag{ID: id, Register: &config.Register{Table: "input", Address: addr, Raw: []float64{4000, 20000}, Range: []float64{0, 100}}}
+		return config.Tag{ID: id, Block: &TagConfig{Register: &Register{Table: "input", Address: addr, Raw: []float64{4000, 20000}, Range: []float64{0, 100}}}}
 	}
 	devs := []config.Device{
 		device(srv.URL(), mA("lel-ok", 0), mA("lel-fault", 1), mA("lel-fault-high", 2), mA("lel-mid", 3)),
 		device(srv.URL(),
-			config.Tag{ID: "flow", Register: &config.Register{Table: "holding", Address: 10, Type: "float32"}},
-			config.Tag{ID: "pump", Register: &config.Register{Table: "holding", Address: 30, States: map[int]string{0: "stopped", 1: "running", 2: "fault"}}},
-			config.Tag{ID: "st-bit0", Register: &config.Register{Table: "holding", Address: 31, Bit: &one}},
-			config.Tag{ID: "st-bit3", Register: &config.Register{Table: "holding", Address: 31, Bit: &three}},
+			config.Tag{ID: "flow", Block: &TagConfig{Register: &Register{Table: "holding", Address: 10, Type: "float32"}}},
+			config.Tag{ID: "pump", Block: &TagConfig{Register: &Register{Table: "holding", Address: 30, States: map[int]string{0: "stopped", 1: "running", 2: "fault"}}}},
+			config.Tag{ID: "st-bit0", Block: &TagConfig{Register: &Register{Table: "holding", Address: 31, Bit: &one}}},
+			config.Tag{ID: "st-bit3", Block: &TagConfig{Register: &Register{Table: "holding", Address: 31, Bit: &three}}},
 		),
-		device(srv.URL(), config.Tag{ID: "press", Register: &config.Register{Table: "input", Address: 0, Type: "float64", ByteOrder: "DCBA"}}),
+		device(srv.URL(), config.Tag{ID: "press", Block: &TagConfig{Register: &Register{Table: "input", Address: 0, Type: "float64", ByteOrder: "DCBA"}}}),
 	}
-	devs[1].ByteOrder = "CDAB"
+	modbusOf(&devs[1]).ByteOrder = "CDAB"
 	for i := range devs {
 		devs[i].ID = []string{"gds", "dcs", "hydrant"}[i]
-		devs[i].UnitID = uint8(i + 1)
+		modbusOf(&devs[i]).UnitID = uint8(i + 1)
 	}
 	var ps []*Poller
 	for _, d := range devs {
@@ -127,7 +127,7 @@ func TestSharedLinkMultiUnit(t *testing.T) {
 func TestSharedLinkSettingsMustAgree(t *testing.T) {
 	a := device("tcp://127.0.0.1:1", tag("a", "input", 0, "", 1, 0))
 	a.ID = "a"
-	b := a
+	b := copyDevice(a)
 	b.ID, b.Timeout = "b", 2*time.Second
 	pa, _ := newPoller(t, a)
 	_ = pa
@@ -142,8 +142,8 @@ func TestSharedLinkSettingsMustAgree(t *testing.T) {
 	if _, err := Plan([]config.Device{a, b}); err == nil || !strings.Contains(err.Error(), "device b: url tcp://127.0.0.1:1 is shared with device a") {
 		t.Errorf("Plan: %v", err)
 	}
-	c := a
-	c.ID, c.Speed = "c", 19200
+	c := copyDevice(a)
+	c.ID, modbusOf(&c).Speed = "c", 19200
 	if _, err := Plan([]config.Device{a, c}); err == nil || !strings.Contains(err.Error(), "serial settings") {
 		t.Errorf("Plan with another speed: %v", err)
 	}
@@ -154,7 +154,7 @@ func TestSharedLinkSettingsMustAgree(t *testing.T) {
 func TestDeadLinkDoesNotDelayOthers(t *testing.T) {
 	addr := silentPeer(t)
 	silent := device("tcp://"+addr, detectorTags(2)...)
-	silent.ID, silent.Timeout, silent.Retries, silent.Interval = "silent", time.Second, 2, 50*time.Millisecond
+	silent.ID, silent.Timeout, modbusOf(&silent).Retries, silent.Interval = "silent", time.Second, 2, 50*time.Millisecond
 	live := device(gasController(t, 2).URL(), detectorTags(2)...)
 	live.ID, live.Interval = "live", 20*time.Millisecond
 
@@ -285,9 +285,9 @@ func staleServer(t *testing.T, stale map[uint8]bool) string {
 func TestLibraryWarningsNameTheDevice(t *testing.T) {
 	url := staleServer(t, map[uint8]bool{2: true})
 	a := device(url, tag("a", "holding", 0, "", 0, 0))
-	a.ID, a.UnitID = "gds-a", 1
+	a.ID, modbusOf(&a).UnitID = "gds-a", 1
 	b := device(url, tag("b", "holding", 0, "", 0, 0))
-	b.ID, b.UnitID = "gds-b", 2
+	b.ID, modbusOf(&b).UnitID = "gds-b", 2
 	pa, loga := newPoller(t, a) // the first on the link: its connection's own logger
 	pb, logb := newPoller(t, b)
 	for _, p := range []*Poller{pa, pb} {

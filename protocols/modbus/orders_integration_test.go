@@ -55,22 +55,22 @@ type peerUnit struct {
 func orderUnit(prefix, order string, perTag bool) peerUnit {
 	u := peerUnit{want: map[string]float64{}}
 	var addr uint16
-	add := func(id string, r config.Register, want float64) {
+	add := func(id string, r modbus.Register, want float64) {
 		if perTag {
 			r.ByteOrder = order
 		}
 		r.Table, r.Address = "holding", addr
-		u.tags = append(u.tags, config.Tag{ID: prefix + id, Register: &r})
+		u.tags = append(u.tags, config.Tag{ID: prefix + id, Block: &modbus.TagConfig{Register: &r}})
 		u.want[prefix+id] = want
 	}
 	for _, v := range values {
 		u.holding = append(u.holding, fmt.Sprintf("%d=%s/%s:%s", addr, v.typ, order, v.val))
-		add(v.typ, config.Register{Type: v.typ, Scale: 1}, v.want)
+		add(v.typ, modbus.Register{Type: v.typ, Scale: 1}, v.want)
 		addr += words(v.typ)
 	}
 	u.holding = append(u.holding, fmt.Sprintf("%d=uint16/%s:264", addr, order)) // 0x0108
 	for _, b := range []uint8{0, 3, 8, 15} {
-		add(fmt.Sprintf("bit%d", b), config.Register{Bit: &b, Scale: 1}, map[uint8]float64{3: 1, 8: 1}[b])
+		add(fmt.Sprintf("bit%d", b), modbus.Register{Bit: &b, Scale: 1}, map[uint8]float64{3: 1, 8: 1}[b])
 	}
 	return u
 }
@@ -83,7 +83,7 @@ func orderDevices(url string, interval time.Duration) (map[int]modbustest.Values
 	var devs []config.Device
 	mk := func(unit int, devOrder string, us ...peerUnit) {
 		dev := config.Device{ID: fmt.Sprintf("unit%d", unit), Protocol: "modbus", URL: url, Interval: interval, Timeout: 500 * time.Millisecond,
-			ModbusDevice: config.ModbusDevice{UnitID: uint8(unit), ByteOrder: devOrder, Speed: 38400}}
+			Block: &modbus.Config{UnitID: uint8(unit), ByteOrder: devOrder, Speed: 38400}}
 		var pv modbustest.Values
 		for _, u := range us {
 			dev.Tags = append(dev.Tags, u.tags...)
@@ -104,7 +104,7 @@ func orderDevices(url string, interval time.Duration) (map[int]modbustest.Values
 		u := orderUnit(fmt.Sprintf("u5-%s-", o), o, true)
 		base := uint16(24 * i)
 		for j := range u.tags {
-			u.tags[j].Register.Address += base
+			modbus.RegisterOf(u.tags[j]).Address += base
 		}
 		for j, h := range u.holding {
 			var a int
@@ -205,8 +205,8 @@ func TestPymodbusRTUBus(t *testing.T) {
 	peer, devs, want := orderDevices("", interval)
 	srv := modbustest.StartPymodbusRTU(t, modbustest.Values{Unit: 99, Size: 200, Units: peer}, 38400)
 	dead := config.Device{ID: "dead", Protocol: "modbus", Interval: interval, Timeout: 100 * time.Millisecond,
-		ModbusDevice: config.ModbusDevice{UnitID: 9, Speed: 38400, Retries: 1},
-		Tags:         []config.Tag{{ID: "dead-1", Register: &config.Register{Table: "input", Address: 0, Scale: 1}}}}
+		Block: &modbus.Config{UnitID: 9, Speed: 38400, Retries: 1},
+		Tags:  []config.Tag{{ID: "dead-1", Block: &modbus.TagConfig{Register: &modbus.Register{Table: "input", Address: 0, Scale: 1}}}}}
 	devs = append(devs, dead)
 	for i := range devs {
 		devs[i].URL = srv.URL()

@@ -148,7 +148,7 @@ func Plan(devs []config.Device) ([]DevicePlan, error) {
 		} else {
 			byURL[dev.URL] = p
 		}
-		dp := DevicePlan{Device: dev.ID, URL: dev.URL, Unit: dev.UnitID, Interval: dev.Interval, Tags: len(p.points)}
+		dp := DevicePlan{Device: dev.ID, URL: dev.URL, Unit: p.cfg.UnitID, Interval: dev.Interval, Tags: len(p.points)}
 		for _, rq := range p.reqs {
 			r := PlannedRead{Table: rq.table.String(), Address: rq.addr, Quantity: rq.qty}
 			for _, i := range rq.points {

@@ -198,10 +198,10 @@ func TestPlanExport(t *testing.T) {
 	gds := device("tcp://127.0.0.1:502", detectorTags(4)...)
 	gds.ID = "gds"
 	st := tag("status", "holding", 100, "", 1, 0)
-	st.Register.States = map[int]string{0: "ok", 1: "fault"}
+	RegisterOf(st).States = map[int]string{0: "ok", 1: "fault"}
 	gds.Tags = append(gds.Tags, st)
-	single := gds
-	single.ID, single.UnitID, single.SingleReads = "gds-single", 2, true
+	single := copyDevice(gds)
+	single.ID, modbusOf(&single).UnitID, modbusOf(&single).SingleReads = "gds-single", 2, true
 	other := config.Device{ID: "mqtt-1", Protocol: "mqtt"}
 	plans, err := Plan([]config.Device{gds, other, single})
 	if err != nil {
@@ -223,7 +223,7 @@ func TestPlanExport(t *testing.T) {
 	if n := len(plans[1].Reads); n != 5 {
 		t.Errorf("single reads: %d requests, want 5", n)
 	}
-	bad := gds
+	bad := copyDevice(gds)
 	bad.Tags = []config.Tag{tag("x", "input", 0, "float16", 1, 0)}
 	if _, err := Plan([]config.Device{bad}); err == nil || !strings.Contains(err.Error(), "device gds: tag x") {
 		t.Errorf("Plan of a bad tag: %v", err)

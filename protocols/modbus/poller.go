@@ -30,6 +30,7 @@ type Poller struct {
 	emit   protocols.Emitter
 	log    *slog.Logger
 	base   *slog.Logger // without the device, for the shared link
+	cfg    Config       // the device's modbus block
 	spec   linkSpec
 	opts   planOptions
 	points []point
@@ -68,6 +69,7 @@ func New(site string, dev config.Device, emit protocols.Emitter, log *slog.Logge
 // init resolves the device's settings and tags and makes the first plan.
 func (p *Poller) init() error {
 	dev := p.dev
+	p.cfg = configOf(dev)
 	if dev.Interval <= 0 {
 		return fmt.Errorf("interval %v must be positive", dev.Interval)
 	}
@@ -77,10 +79,10 @@ func (p *Poller) init() error {
 	if len(dev.Tags) == 0 {
 		return errors.New("no tags")
 	}
-	if dev.Retries < 0 {
-		return fmt.Errorf("retries %d must not be negative", dev.Retries)
+	if p.cfg.Retries < 0 {
+		return fmt.Errorf("retries %d must not be negative", p.cfg.Retries)
 	}
-	order, err := parseOrder(dev.ByteOrder)
+	order, err := parseOrder(p.cfg.ByteOrder)
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func (p *Poller) init() error {
 	if _, err := p.spec.client(newLibLog(p.log, dev.URL)); err != nil {
 		return fmt.Errorf("url %q: %w", dev.URL, err)
 	}
-	p.opts = planOptionsOf(dev.ModbusDevice)
+	p.opts = planOptionsOf(p.cfg)
 	seen := make(map[string]bool, len(dev.Tags))
 	add := func(t config.Tag, id, desc string) error {
 		if seen[id] {
@@ -133,7 +135,16 @@ func (p *Poller) init() error {
 	return nil
 }
 
-func planOptionsOf(m config.ModbusDevice) planOptions {
+// configOf is dev's modbus block; a device built in Go without one has the
+// zero block, as config's defaults do not reach it.
+func configOf(dev config.Device) Config {
+	if c, ok := dev.Block.(*Config); ok && c != nil {
+		return *c
+	}
+	return Config{}
+}
+
+func planOptionsOf(m Config) planOptions {
 	o := defaultPlan
 	if m.MaxGap != nil {
 		o.maxGapRegs = int(*m.MaxGap)
@@ -264,7 +275,7 @@ func (p *Poller) poll(ctx context.Context) []collector.Sample {
 
 // read sends one request through the link and notes the device's return.
 func (p *Poller) read(ctx context.Context, rq request) reply {
-	r := p.link.do(ctx, &job{unit: p.dev.UnitID, rq: rq, retries: p.dev.Retries, m: &p.m, log: p.log, done: make(chan reply, 1)})
+	r := p.link.do(ctx, &job{unit: p.cfg.UnitID, rq: rq, retries: p.cfg.Retries, m: &p.m, log: p.log, done: make(chan reply, 1)})
 	if k := classify(r.err); (k == kindNone || k == kindException) && p.lost {
 		p.lost = false
 		p.m.reconnects.Add(1)
@@ -279,7 +290,7 @@ func (p *Poller) read(ctx context.Context, rq request) reply {
 func (p *Poller) down(out []collector.Sample, r reply) []collector.Sample {
 	if !p.lost {
 		p.lost = true
-		p.log.Warn("device unreachable; tags Bad until it answers", "url", config.RedactURL(p.dev.URL), "unit", p.dev.UnitID, "err", r.err)
+		p.log.Warn("device unreachable; tags Bad until it answers", "url", config.RedactURL(p.dev.URL), "unit", p.cfg.UnitID, "err", r.err)
 	}
 	for i := range out {
 		out[i].Value, out[i].Quality, out[i].Reason, out[i].Time = 0, collector.Bad, collector.ReasonCommLoss, r.at

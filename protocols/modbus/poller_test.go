@@ -31,12 +31,22 @@ func (c chanEmitter) Emit(ctx context.Context, b []collector.Sample) error {
 }
 
 func tag(id, table string, addr uint16, typ string, scale, offset float64) config.Tag {
-	return config.Tag{ID: id, Register: &config.Register{Table: table, Address: addr, Type: typ, Scale: scale, Offset: offset}}
+	return config.Tag{ID: id, Block: &TagConfig{Register: &Register{Table: table, Address: addr, Type: typ, Scale: scale, Offset: offset}}}
 }
 
 func device(url string, tags ...config.Tag) config.Device {
-	return config.Device{ID: "dev", Protocol: "modbus", URL: url, ModbusDevice: config.ModbusDevice{UnitID: 1},
+	return config.Device{ID: "dev", Protocol: "modbus", URL: url, Block: &Config{UnitID: 1},
 		Interval: time.Second, Timeout: time.Second, Tags: tags}
+}
+
+// modbusOf is d's modbus block, for a test to change.
+func modbusOf(d *config.Device) *Config { return d.Block.(*Config) }
+
+// copyDevice is d with a block of its own, so changing one leaves the other.
+func copyDevice(d config.Device) config.Device {
+	c := *modbusOf(&d)
+	d.Block = &c
+	return d
 }
 
 func newPoller(t *testing.T, dev config.Device) (*Poller, *testenv.Buffer) {

@@ -6,6 +6,11 @@ import (
 )
 
 func init() {
+	config.RegisterProtocol("modbus", config.Protocol{
+		Device: func() any { return new(Config) },
+		Tag:    func() any { return new(TagConfig) },
+		Check:  checkConfig,
+	})
 	protocols.Register("modbus", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
 		return New(env.Site, dev, env.Emit, env.Log)
 	})

@@ -1,9 +1,19 @@
-package config
+package modbus
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"hazgate/config"
 )
+
+// noEnv resolves ${NAME} from m.
+func noEnv(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 const modbusBase = `site: {id: s}
 devices:
@@ -19,29 +29,29 @@ devices:
 `
 
 func TestModbusKeys(t *testing.T) {
-	cfg, err := Parse("m.yaml", []byte(modbusBase+`      - id: T2
+	cfg, err := config.Parse("m.yaml", []byte(modbusBase+`      - id: T2
         register: {table: holding, address: 30, bit: 3}
       - id: T3
         register: {table: input, address: 5, raw: [4000, 20000], range: [0, 100], bands: {fault_low: 1}}
       - id: T4
         register: {table: holding, address: 40, states: {0: normal, 1: alarm, 2: fault}, byte_order: BADC}
-`), env(nil))
+`), noEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := cfg.Devices[0]
-	m := d.ModbusDevice
+	m := configOf(d)
 	if m.Speed != 19200 || m.Parity != "even" || m.DataBits != 8 || m.StopBits != 1 || m.ByteOrder != "CDAB" || m.Retries != 1 ||
 		m.MaxRegisters != 125 || m.MaxGap != nil || m.SingleReads {
 		t.Errorf("modbus keys %+v", m)
 	}
-	if r := d.Tags[1].Register; r.Bit == nil || *r.Bit != 3 {
+	if r := RegisterOf(d.Tags[1]); r.Bit == nil || *r.Bit != 3 {
 		t.Errorf("bit: %+v", r)
 	}
-	if r := d.Tags[2].Register; len(r.Raw) != 2 || r.Range[1] != 100 || r.Bands == nil || r.Bands.Low != 1 || r.Bands.High != 21 {
+	if r := RegisterOf(d.Tags[2]); len(r.Raw) != 2 || r.Range[1] != 100 || r.Bands == nil || r.Bands.Low != 1 || r.Bands.High != 21 {
 		t.Errorf("4-20 mA: %+v %+v", r, r.Bands)
 	}
-	if r := d.Tags[3].Register; r.States[2] != "fault" || r.ByteOrder != "BADC" {
+	if r := RegisterOf(d.Tags[3]); r.States[2] != "fault" || r.ByteOrder != "BADC" {
 		t.Errorf("states: %+v", r)
 	}
 }
@@ -81,12 +91,90 @@ func TestModbusProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("m.yaml", []byte(tt.yaml), env(nil))
+			_, err := config.Parse("m.yaml", []byte(tt.yaml), noEnv(nil))
 			if err == nil {
 				t.Fatal("accepted")
 			}
 			if !strings.Contains(err.Error(), "m.yaml:"+tt.want) {
 				t.Errorf("got\n%v\nwant m.yaml:%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFoundationExample(t *testing.T) {
+	data, err := os.ReadFile("testdata/foundation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("foundation.yaml", data, noEnv(map[string]string{"INFLUX_TOKEN": "user:pass"}))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.Site.ID != "cz-demo-01" || cfg.Site.Name != "演示化工有限公司" {
+		t.Errorf("site = %+v", cfg.Site)
+	}
+	if cfg.InfluxDB == nil || cfg.InfluxDB.Token != "user:pass" || cfg.InfluxDB.Bucket != "hazgate/autogen" {
+		t.Fatalf("influxdb = %+v", cfg.InfluxDB)
+	}
+	if cfg.InfluxDB.BatchSize != 5000 || cfg.InfluxDB.FlushInterval != time.Second {
+		t.Errorf("influxdb defaults not applied: %+v", cfg.InfluxDB)
+	}
+	dev := cfg.Devices[0]
+	if dev.Interval != time.Second || dev.Timeout != 500*time.Millisecond || configOf(dev).UnitID != 1 {
+		t.Errorf("device = %+v", dev)
+	}
+	r := RegisterOf(dev.Tags[0])
+	if r.Table != "input" || r.Address != 0 || r.Type != "uint16" || r.Scale != 0.1 || r.Offset != 0 {
+		t.Errorf("register = %+v", r)
+	}
+	if len(cfg.Rules) != 2 || *cfg.Rules[1].Above != 50 || cfg.Rules[1].Severity != "high" {
+		t.Errorf("rules = %+v", cfg.Rules)
+	}
+}
+
+// base is one modbus device with one tag, for the problems below.
+const base = `site: {id: s}
+devices:
+  - id: gds-1
+    protocol: modbus
+    url: tcp://127.0.0.1:5020
+    interval: 1s
+    tags:
+      - id: T1
+        register: {table: input, address: 0}
+`
+
+// TestRegisterProblems: what only Modbus knows of a device's url and a
+// tag's register is reported at its line and column.
+func TestRegisterProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{"url without host", strings.Replace(base, "tcp://127.0.0.1:5020", "tcp://", 1), nil, []string{`5:10: device "gds-1": url "tcp://" has no host:port`}},
+		{"unknown table", strings.Replace(base, "table: input", "table: inputs", 1), nil, []string{`9:27: devices[0].tags[0].register.table: unknown register table "inputs"`}},
+		{"bool on registers", strings.Replace(base, "address: 0", "address: 0, type: bool", 1), nil, []string{`9:52: tag "T1": bool needs table coil or discrete`}},
+		{"float past end", strings.Replace(base, "address: 0", "address: 65535, type: float32", 1), nil, []string{`9:43: tag "T1": float32 at address 65535 runs past`}},
+		{"register on another protocol's tag", "site: {id: s}\ndevices:\n  - {id: m, protocol: mqtt, url: \"tcp://h:1883\", subscriptions: [{topic: a/#}], tags: [{id: X, register: {table: input}}]}\n", nil,
+			[]string{`3:96: unknown key "register" in devices[0].tags[0]: it is a modbus key, not one of mqtt`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("c.yaml", []byte(tt.yaml), noEnv(tt.env))
+			var ps config.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("err = %v, want Problems", err)
+			}
+			if len(ps) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if got := ps[i].Error(); !strings.Contains(got, w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
+				}
 			}
 		})
 	}

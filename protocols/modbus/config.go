@@ -1,9 +1,11 @@
-package config
+package modbus
 
 import (
 	"fmt"
 	"net/url"
 	"sort"
+
+	"hazgate/config"
 )
 
 var (
@@ -15,10 +17,11 @@ var (
 	modbusSchemes = []string{"tcp", "rtu", "rtuovertcp", "rtuoverudp", "udp", "tcp+tls"}
 )
 
-// ModbusDevice holds the keys only Modbus devices have. Devices with the
-// same url share one connection (one serial port, one RTU-over-TCP bridge)
-// and must agree on its serial settings, timeout and tls.
-type ModbusDevice struct {
+// Config is the keys only Modbus devices have, flat under the device in
+// YAML. Devices with the same url share one connection (one serial port,
+// one RTU-over-TCP bridge) and must agree on its serial settings, timeout
+// and tls.
+type Config struct {
 	UnitID    uint8  `yaml:"unit_id" default:"1" doc:"Modbus unit (slave) id."`
 	ByteOrder string `yaml:"byte_order" default:"ABCD" doc:"Byte and word order of multi-register values: ABCD (big-endian, high word first), CDAB (word-swapped), BADC (byte-swapped), DCBA (little-endian). A register's own byte_order overrides it."`
 	// Serial settings; rtuovertcp uses Speed for its line timing too.
@@ -32,6 +35,11 @@ type ModbusDevice struct {
 	MaxGapBits   *uint16 `yaml:"max_gap_bits" doc:"Unused coils or discrete inputs a merged read may span. Default 64."`
 	MaxRegisters uint16  `yaml:"max_registers" default:"125" doc:"Most registers one read asks for (1-125), for devices with a smaller limit."`
 	SingleReads  bool    `yaml:"single_reads" doc:"Read every tag with a request of its own instead of merging reads, for devices that refuse multi-register reads. Default false."`
+}
+
+// TagConfig is the key a Modbus tag adds: where its value is.
+type TagConfig struct {
+	Register *Register `yaml:"register" doc:"Where the tag's value is."`
 }
 
 // Register locates and decodes a Modbus value.
@@ -72,32 +80,32 @@ func regWords(typ string) int {
 	return 1
 }
 
-func (d *decoder) validateRegister(dev *Device, t *Tag, p string) {
-	r := t.Register
+func checkRegister(c *config.Checker, dev *config.Device, t *config.Tag, p string) {
+	r := RegisterOf(*t)
 	if r == nil {
-		d.errorAt(p, "tag %q on modbus device %q: missing register", t.ID, dev.ID)
+		c.Errorf(p, "tag %q on modbus device %q: missing register", t.ID, dev.ID)
 		return
 	}
 	p += ".register"
-	d.enum(p+".table", "register table", r.Table, tables)
+	c.Enum(p+".table", "register table", r.Table, tables)
 	if r.Type != "" {
-		d.enum(p+".type", "register type", r.Type, regTypes)
+		c.Enum(p+".type", "register type", r.Type, regTypes)
 	}
 	if r.ByteOrder != "" {
-		d.enum(p+".byte_order", "byte order", r.ByteOrder, byteOrders)
+		c.Enum(p+".byte_order", "byte order", r.ByteOrder, byteOrders)
 	}
 	bits := r.Table == "coil" || r.Table == "discrete"
 	if bits && r.Type != "" && r.Type != "bool" {
-		d.errorAt(p+".type", "tag %q: %s table holds bits; type must be bool, not %q", t.ID, r.Table, r.Type)
+		c.Errorf(p+".type", "tag %q: %s table holds bits; type must be bool, not %q", t.ID, r.Table, r.Type)
 	}
 	if !bits && r.Type == "bool" {
-		d.errorAt(p+".type", "tag %q: bool needs table coil or discrete, not %q", t.ID, r.Table)
+		c.Errorf(p+".type", "tag %q: bool needs table coil or discrete, not %q", t.ID, r.Table)
 	}
 	if int(r.Address)+regWords(r.Type) > 65536 {
-		d.errorAt(p+".address", "tag %q: %s at address %d runs past register 65535", t.ID, r.Type, r.Address)
+		c.Errorf(p+".address", "tag %q: %s at address %d runs past register 65535", t.ID, r.Type, r.Address)
 	}
 	if r.Scale == 0 {
-		d.errorAt(p+".scale", "tag %q: scale 0 makes every reading 0", t.ID)
+		c.Errorf(p+".scale", "tag %q: scale 0 makes every reading 0", t.ID)
 	}
 	scaled := r.Scale != 1 || r.Offset != 0
 	// Only one of bit, raw/range and states says what the number means.
@@ -105,108 +113,120 @@ func (d *decoder) validateRegister(dev *Device, t *Tag, p string) {
 	if r.Bit != nil {
 		kinds = append(kinds, "bit")
 		if *r.Bit > 15 {
-			d.errorAt(p+".bit", "tag %q: bit %d: a register has bits 0-15", t.ID, *r.Bit)
+			c.Errorf(p+".bit", "tag %q: bit %d: a register has bits 0-15", t.ID, *r.Bit)
 		}
 		if r.Type != "" && r.Type != "uint16" && r.Type != "int16" {
-			d.errorAt(p+".bit", "tag %q: bit needs a 16-bit register (type uint16), not %s", t.ID, r.Type)
+			c.Errorf(p+".bit", "tag %q: bit needs a 16-bit register (type uint16), not %s", t.ID, r.Type)
 		}
 	}
 	if r.Raw != nil || r.Range != nil {
 		kinds = append(kinds, "raw/range")
-		d.validateAnalog(t, r, p)
+		checkAnalog(c, t, r, p)
 	} else if r.Bands != nil {
-		d.errorAt(p+".bands", "tag %q: bands need raw and range (a 4-20 mA channel)", t.ID)
+		c.Errorf(p+".bands", "tag %q: bands need raw and range (a 4-20 mA channel)", t.ID)
 	}
 	if r.States != nil {
 		kinds = append(kinds, "states")
-		d.validateStates(t, r, p)
+		checkStates(c, t, r, p)
 	}
 	if bits && len(kinds) > 0 {
-		d.errorAt(p+".table", "tag %q: %s on a %s table: it applies to registers only", t.ID, kinds[0], r.Table)
+		c.Errorf(p+".table", "tag %q: %s on a %s table: it applies to registers only", t.ID, kinds[0], r.Table)
 	}
 	if len(kinds) > 1 {
-		d.errorAt(p, "tag %q: %s and %s cannot both be set", t.ID, kinds[0], kinds[1])
+		c.Errorf(p, "tag %q: %s and %s cannot both be set", t.ID, kinds[0], kinds[1])
 	}
 	if len(kinds) > 0 && scaled {
-		d.errorAt(p+".scale", "tag %q: scale and offset do not apply with %s", t.ID, kinds[0])
+		c.Errorf(p+".scale", "tag %q: scale and offset do not apply with %s", t.ID, kinds[0])
 	}
 }
 
-func (d *decoder) validateAnalog(t *Tag, r *Register, p string) {
+func checkAnalog(c *config.Checker, t *config.Tag, r *Register, p string) {
 	if len(r.Raw) != 2 || len(r.Range) != 2 {
-		d.errorAt(p, "tag %q: raw and range both need two values, [at 4 mA, at 20 mA]", t.ID)
+		c.Errorf(p, "tag %q: raw and range both need two values, [at 4 mA, at 20 mA]", t.ID)
 		return
 	}
 	if r.Raw[0] == r.Raw[1] {
-		d.errorAt(p+".raw", "tag %q: raw [%v, %v] is empty: the 4 mA and 20 mA readings must differ", t.ID, r.Raw[0], r.Raw[1])
+		c.Errorf(p+".raw", "tag %q: raw [%v, %v] is empty: the 4 mA and 20 mA readings must differ", t.ID, r.Raw[0], r.Raw[1])
 	}
 	if b := r.Bands; b != nil && !(b.Low < 4 && b.High > 20) {
-		d.errorAt(p+".bands", "tag %q: bands [%v, %v] mA must lie outside 4-20 mA (fault_low < 4, fault_high > 20)", t.ID, b.Low, b.High)
+		c.Errorf(p+".bands", "tag %q: bands [%v, %v] mA must lie outside 4-20 mA (fault_low < 4, fault_high > 20)", t.ID, b.Low, b.High)
 	}
 	if r.Type == "bool" {
-		d.errorAt(p+".type", "tag %q: raw/range needs a numeric register type", t.ID)
+		c.Errorf(p+".type", "tag %q: raw/range needs a numeric register type", t.ID)
 	}
 }
 
-func (d *decoder) validateStates(t *Tag, r *Register, p string) {
+func checkStates(c *config.Checker, t *config.Tag, r *Register, p string) {
 	if len(r.States) == 0 {
-		d.errorAt(p+".states", "tag %q: states is empty", t.ID)
+		c.Errorf(p+".states", "tag %q: states is empty", t.ID)
 	}
 	if r.Type == "float32" || r.Type == "float64" {
-		d.errorAt(p+".type", "tag %q: a state code is an integer, not %s", t.ID, r.Type)
+		c.Errorf(p+".type", "tag %q: a state code is an integer, not %s", t.ID, r.Type)
 	}
 	codes := make([]int, 0, len(r.States))
-	for c := range r.States {
-		codes = append(codes, c)
+	for code := range r.States {
+		codes = append(codes, code)
 	}
 	sort.Ints(codes)
 	seen := make(map[string]int, len(codes))
-	for _, c := range codes {
-		name := r.States[c]
-		at := fmt.Sprintf("%s.states[%d]", p, c)
+	for _, code := range codes {
+		name := r.States[code]
+		at := fmt.Sprintf("%s.states[%d]", p, code)
 		switch prev, dup := seen[name]; {
 		case name == "":
-			d.errorAt(at, "tag %q: state %d has no name", t.ID, c)
+			c.Errorf(at, "tag %q: state %d has no name", t.ID, code)
 		case dup:
-			d.errorAt(at, "tag %q: states %d and %d share the name %q", t.ID, prev, c, name)
+			c.Errorf(at, "tag %q: states %d and %d share the name %q", t.ID, prev, code, name)
 		case url.PathEscape(name) != name:
-			d.errorAt(at, "tag %q: state name %q becomes tag id %s.%s: use letters, digits, - and _", t.ID, name, t.ID, name)
+			c.Errorf(at, "tag %q: state name %q becomes tag id %s.%s: use letters, digits, - and _", t.ID, name, t.ID, name)
 		}
-		seen[name] = c
+		seen[name] = code
 	}
 }
 
-// validateModbus checks a modbus device's transport URL, settings and registers.
-func (d *decoder) validateModbus(dev *Device, p string) {
-	u := d.checkURL(p+".url", dev.URL, modbusSchemes, false)
+// checkConfig checks a modbus device's transport URL, settings and registers.
+func checkConfig(c *config.Checker, dev *config.Device) {
+	if dev.URL == "" {
+		c.Errorf("", "missing required key %q in %s", "url", c.Path(""))
+		return
+	}
+	u := c.URL("url", dev.URL, modbusSchemes, false)
 	if u != nil && u.Scheme != "rtu" && u.Host == "" {
-		d.errorAt(p+".url", "device %q: url %q has no host:port", dev.ID, RedactURL(dev.URL))
+		c.Errorf("url", "device %q: url %q has no host:port", dev.ID, config.RedactURL(dev.URL))
 	}
 	if u != nil && u.Scheme == "rtu" && u.Path == "" {
-		d.errorAt(p+".url", "device %q: url %q has no serial device (rtu:///dev/ttyS0)", dev.ID, RedactURL(dev.URL))
+		c.Errorf("url", "device %q: url %q has no serial device (rtu:///dev/ttyS0)", dev.ID, config.RedactURL(dev.URL))
 	}
 	if u != nil && u.Scheme == "tcp+tls" && (dev.TLS == nil || dev.TLS.CA == "" || dev.TLS.Cert == "" || dev.TLS.Key == "") {
-		d.errorAt(p+".url", "device %q: tcp+tls needs tls: {ca, cert, key} (Modbus/TLS authenticates the client by its certificate)", dev.ID)
+		c.Errorf("url", "device %q: tcp+tls needs tls: {ca, cert, key} (Modbus/TLS authenticates the client by its certificate)", dev.ID)
 	}
-	m := &dev.ModbusDevice
-	d.enum(p+".byte_order", "byte order", m.ByteOrder, byteOrders)
-	d.enum(p+".parity", "parity", m.Parity, parities)
+	m := dev.Block.(*Config)
+	c.Enum("byte_order", "byte order", m.ByteOrder, byteOrders)
+	c.Enum("parity", "parity", m.Parity, parities)
 	if m.Speed == 0 {
-		d.errorAt(p+".speed", "device %q: speed must be positive", dev.ID)
+		c.Errorf("speed", "device %q: speed must be positive", dev.ID)
 	}
 	if m.DataBits != 7 && m.DataBits != 8 {
-		d.errorAt(p+".data_bits", "device %q: data_bits %d: want 7 or 8", dev.ID, m.DataBits)
+		c.Errorf("data_bits", "device %q: data_bits %d: want 7 or 8", dev.ID, m.DataBits)
 	}
 	if m.StopBits != 1 && m.StopBits != 2 {
-		d.errorAt(p+".stop_bits", "device %q: stop_bits %d: want 1 or 2", dev.ID, m.StopBits)
+		c.Errorf("stop_bits", "device %q: stop_bits %d: want 1 or 2", dev.ID, m.StopBits)
 	}
 	if m.Retries < 0 || m.Retries > 10 {
-		d.errorAt(p+".retries", "device %q: retries %d: want 0-10", dev.ID, m.Retries)
+		c.Errorf("retries", "device %q: retries %d: want 0-10", dev.ID, m.Retries)
 	}
 	if m.MaxRegisters < 1 || m.MaxRegisters > 125 {
-		d.errorAt(p+".max_registers", "device %q: max_registers %d: want 1-125", dev.ID, m.MaxRegisters)
+		c.Errorf("max_registers", "device %q: max_registers %d: want 1-125", dev.ID, m.MaxRegisters)
 	}
 	for j := range dev.Tags {
-		d.validateRegister(dev, &dev.Tags[j], fmt.Sprintf("%s.tags[%d]", p, j))
+		checkRegister(c, dev, &dev.Tags[j], fmt.Sprintf("tags[%d]", j))
 	}
+}
+
+// RegisterOf is a Modbus tag's register, nil when its config has none.
+func RegisterOf(t config.Tag) *Register {
+	if tc, ok := t.Block.(*TagConfig); ok {
+		return tc.Register
+	}
+	return nil
 }
