@@ -62,8 +62,9 @@ type Token struct {
 }
 
 // Device is one thing hazgate reads from. Keys every protocol shares are
-// here; each protocol's own keys are in its inline block (ModbusDevice in
-// modbus.go, MQTTDevice in mqtt.go), so they sit flat under the device in YAML.
+// here; each protocol's own keys are in a block its package registers
+// (RegisterProtocol: protocols/modbus/config.go, ...), flat under the
+// device in YAML.
 type Device struct {
 	ID       string `yaml:"id" required:"true" doc:"Unique device id."`
 	Protocol string `yaml:"protocol" required:"true" doc:"modbus, mqtt or gb26875."`
@@ -75,8 +76,6 @@ type Device struct {
 	Timeout  time.Duration `yaml:"timeout" default:"500ms" doc:"Timeout of one request."`
 	TLS      *TLS          `yaml:"tls" doc:"Certificates for tcp+tls:// and ssl:// transports."`
 	Tags     []Tag         `yaml:"tags" doc:"Points read from this device."`
-
-	MQTTDevice `yaml:",inline"`
 
 	// Block holds the keys of the device's protocol, which registers their
 	// struct (RegisterProtocol); they sit flat under the device in YAML.

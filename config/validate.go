@@ -13,8 +13,7 @@ import (
 // Allowed values of enumerated keys. Protocol-specific checks beyond these
 // belong to the protocol package, which validates its own part at start-up.
 var (
-	protocols = []string{"mqtt"}
-	roles     = []string{"viewer", "operator", "verifier", "regulator", "admin"}
+	roles = []string{"viewer", "operator", "verifier", "regulator", "admin"}
 )
 
 func oneOf(v string, allowed []string) bool {
@@ -198,20 +197,12 @@ func CheckLoopback(addr string) error {
 }
 
 func (d *decoder) validateDevice(dev *Device, p string) {
-	d.enum(p+".protocol", "protocol", dev.Protocol, append(append([]string(nil), protocols...), ProtocolNames()...))
+	d.enum(p+".protocol", "protocol", dev.Protocol, ProtocolNames())
 	if dev.Interval <= 0 {
 		d.errorAt(p+".interval", "device %q: interval must be positive", dev.ID)
 	}
 	if dev.Timeout <= 0 {
 		d.errorAt(p+".timeout", "device %q: timeout must be positive", dev.ID)
-	}
-	if dev.URL == "" && dev.Protocol == "mqtt" {
-		d.errorAt(p, "missing required key %q in %s", "url", p)
-		return
-	}
-	switch dev.Protocol {
-	case "mqtt":
-		d.validateMQTT(dev, p)
 	}
 	if proto, ok := protocolOf(dev.Protocol); ok && proto.Check != nil {
 		proto.Check(&Checker{d: d, path: p}, dev)

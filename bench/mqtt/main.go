@@ -152,13 +152,13 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 	}
 	count := &countSink{want: int64(n), done: make(chan struct{})}
 	pipe := collector.NewPipeline(collector.NewLatest(), engine, count)
-	sub := config.Subscription{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}
+	sub := mqtt.Subscription{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}
 	if receiptTime {
 		sub.Time = ""
 	}
-	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: url, Timeout: 5 * time.Second, MQTTDevice: config.MQTTDevice{
+	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: url, Timeout: 5 * time.Second, Block: &mqtt.Config{
 		ClientID: clientID, QoS: 1, KeepAlive: 30 * time.Second,
-		Subscriptions: []config.Subscription{sub},
+		Subscriptions: []mqtt.Subscription{sub},
 	}}
 	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet, DataDir: dataDir}, dev)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hazgate/protocols/mqtt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ northbound: {url: "${MQTT}", client_id: "${RUN}-north", topic_prefix: "${RUN}"}
 	}
 	hub := parseConfig(t, text, vars)
 	hub.DataDir, hub.HTTP.Listen, hub.HTTP.Tokens, hub.InfluxDB = t.TempDir(), "127.0.0.1:0", nil, nil
-	hub.Devices[0].ClientID = run + "-hub"
+	hub.Devices[0].Block.(*mqtt.Config).ClientID = run + "-hub"
 
 	_, hubBase, _ := startGateway(t, hub)
 	_, siteBase, _ := startGateway(t, site)

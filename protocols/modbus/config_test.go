@@ -158,8 +158,8 @@ func TestRegisterProblems(t *testing.T) {
 		{"unknown table", strings.Replace(base, "table: input", "table: inputs", 1), nil, []string{`9:27: devices[0].tags[0].register.table: unknown register table "inputs"`}},
 		{"bool on registers", strings.Replace(base, "address: 0", "address: 0, type: bool", 1), nil, []string{`9:52: tag "T1": bool needs table coil or discrete`}},
 		{"float past end", strings.Replace(base, "address: 0", "address: 65535, type: float32", 1), nil, []string{`9:43: tag "T1": float32 at address 65535 runs past`}},
-		{"register on another protocol's tag", "site: {id: s}\ndevices:\n  - {id: m, protocol: mqtt, url: \"tcp://h:1883\", subscriptions: [{topic: a/#}], tags: [{id: X, register: {table: input}}]}\n", nil,
-			[]string{`3:96: unknown key "register" in devices[0].tags[0]: it is a modbus key, not one of mqtt`}},
+		{"register on another protocol's tag", "site: {id: s}\ndevices:\n  - {id: m, protocol: other, url: \"tcp://h:1\", tags: [{id: X, register: {table: input}}]}\n", nil,
+			[]string{`unknown key "register" in devices[0].tags[0]: it is a modbus key, not one of other`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,11 +77,12 @@ type Collector struct {
 	acks     chan ackBatch // handled batches, in order, for the acker
 
 	// Owned by the worker.
-	seen    map[string]bool // tag id: ours (true) or another device's (false)
-	created int
-	recent  recentSet
-	stamps  *receipts // nil without a data_dir or with a clean session
-	dataDir string
+	seen         map[string]bool // tag id: ours (true) or another device's (false)
+	created      int
+	recent       recentSet
+	stamps       *receipts // nil without a data_dir or with a clean session
+	dataDir      string
+	cleanSession bool
 
 	connects, lost, duplicates, unmatched, replayed atomic.Uint64
 	running                                         atomic.Bool
@@ -100,20 +101,24 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if len(dev.Subscriptions) == 0 {
+	cfg, ok := dev.Block.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("device %s: no mqtt block (protocol %q)", dev.ID, dev.Protocol)
+	}
+	if len(cfg.Subscriptions) == 0 {
 		return nil, fmt.Errorf("device %s: no subscriptions", dev.ID)
 	}
-	clientID := dev.ClientID
+	clientID := cfg.ClientID
 	if clientID == "" {
 		clientID = "hazgate-" + env.Site + "-" + dev.ID
 	}
 	c := &Collector{
 		site: env.Site, dev: dev, emit: env.Emit, tags: env.Tags,
-		log: log.With("device", dev.ID), times: env.Times, dataDir: env.DataDir,
+		log: log.With("device", dev.ID), times: env.Times, dataDir: env.DataDir, cleanSession: cfg.CleanSession,
 		broker: broker{
-			url: dev.URL, clientID: clientID, username: dev.Username, password: dev.Password,
-			keepAlive: dev.KeepAlive, connectTimeout: max(dev.Timeout, minConnectTimeout),
-			cleanSession: dev.CleanSession, tls: dev.TLS,
+			url: dev.URL, clientID: clientID, username: cfg.Username, password: cfg.Password,
+			keepAlive: cfg.KeepAlive, connectTimeout: max(dev.Timeout, minConnectTimeout),
+			cleanSession: cfg.CleanSession, tls: dev.TLS,
 			statusTopic: StatusTopic("hazgate", env.Site),
 		},
 		filters: make(map[string]byte),
@@ -125,8 +130,8 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 	if _, err := c.broker.options(); err != nil {
 		return nil, fmt.Errorf("device %s: %w", dev.ID, err)
 	}
-	for _, sc := range dev.Subscriptions {
-		s, err := compileSubscription(sc, dev.QoS)
+	for _, sc := range cfg.Subscriptions {
+		s, err := compileSubscription(sc, cfg.QoS)
 		if err != nil {
 			return nil, fmt.Errorf("device %s: subscription %w", dev.ID, err)
 		}
@@ -171,7 +176,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		return fmt.Errorf("device %s: %w", c.dev.ID, err)
 	}
 	// Only a kept session is redelivered after a restart.
-	if c.dataDir != "" && !c.dev.CleanSession {
+	if c.dataDir != "" && !c.cleanSession {
 		path := filepath.Join(c.dataDir, "mqtt-"+url.PathEscape(c.dev.ID)+".receipts")
 		if c.stamps, err = openReceipts(path, recentLen); err != nil {
 			return fmt.Errorf("device %s: %w", c.dev.ID, err)

@@ -60,13 +60,13 @@ func (r *recorder) all() []collector.Sample {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newTestCollector(t testing.TB, reg *collector.Registry, em protocols.Emitter, url string, subs ...config.Subscription) *Collector {
+func newTestCollector(t testing.TB, reg *collector.Registry, em protocols.Emitter, url string, subs ...Subscription) *Collector {
 	t.Helper()
 	dev := config.Device{ID: "iot-1", Protocol: "mqtt", URL: url, Timeout: time.Second,
-		MQTTDevice: config.MQTTDevice{QoS: 1, KeepAlive: 5 * time.Second, Subscriptions: subs}}
-	for i := range dev.Subscriptions {
-		if dev.Subscriptions[i].Format == "" {
-			dev.Subscriptions[i].Format = "json"
+		Block: &Config{QoS: 1, KeepAlive: 5 * time.Second, Subscriptions: subs}}
+	for i := range subs {
+		if subs[i].Format == "" {
+			subs[i].Format = "json"
 		}
 	}
 	// The fixtures are stamped in November 2024: let the past bound reach them.
@@ -84,9 +84,9 @@ func TestHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newTestCollector(t, reg, &recorder{}, "tcp://127.0.0.1:1",
-		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "p"},
-		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}-BAT", Kind: "battery", Value: "bat"},
-		config.Subscription{Topic: "fas/+/event", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"},
+		Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "p"},
+		Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}-BAT", Kind: "battery", Value: "bat"},
+		Subscription{Topic: "fas/+/event", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"},
 	)
 	msgs := []*fakeMsg{
 		{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.31,"bat":3.6}`), qos: 1},
@@ -162,9 +162,9 @@ func TestNewRefuses(t *testing.T) {
 	env := protocols.Env{Site: "s", Emit: &recorder{}, Tags: collector.NewRegistry()}
 	for name, dev := range map[string]config.Device{
 		"no subscriptions": {ID: "d", URL: "tcp://h:1"},
-		"bad format":       {ID: "d", URL: "tcp://h:1", MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a", Format: "xml", Tag: "x"}}}},
-		"bad filter":       {ID: "d", URL: "tcp://h:1", MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a/#/b", Format: "json", Tag: "x"}}}},
-		"missing ca":       {ID: "d", URL: "ssl://h:1", TLS: &config.TLS{CA: "/nonexistent.pem"}, MQTTDevice: config.MQTTDevice{Subscriptions: []config.Subscription{{Topic: "a", Format: "json", Tag: "x"}}}},
+		"bad format":       {ID: "d", URL: "tcp://h:1", Block: &Config{Subscriptions: []Subscription{{Topic: "a", Format: "xml", Tag: "x"}}}},
+		"bad filter":       {ID: "d", URL: "tcp://h:1", Block: &Config{Subscriptions: []Subscription{{Topic: "a/#/b", Format: "json", Tag: "x"}}}},
+		"missing ca":       {ID: "d", URL: "ssl://h:1", TLS: &config.TLS{CA: "/nonexistent.pem"}, Block: &Config{Subscriptions: []Subscription{{Topic: "a", Format: "json", Tag: "x"}}}},
 	} {
 		if _, err := New(env, dev); err == nil || !strings.Contains(err.Error(), "device d") {
 			t.Errorf("%s: err = %v, want one naming the device", name, err)
@@ -179,9 +179,9 @@ func FuzzJSON(f *testing.F) {
 	f.Add("fas/1", []byte(`{"type":"复位"}`))
 	f.Add("x", []byte(`[1,2`))
 	subs := []*subscription{
-		mustSub(f, config.Subscription{Topic: "hyd/+", Tag: "{dev}-{ch}-{1}", Value: "p", Time: "t", Array: "readings", Area: "{zone.name}"}),
-		mustSub(f, config.Subscription{Topic: "fas/+", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"}),
-		mustSub(f, config.Subscription{Topic: "#", Tag: "{0}/{a[0].b}", Value: "[0]", Array: "."}),
+		mustSub(f, Subscription{Topic: "hyd/+", Tag: "{dev}-{ch}-{1}", Value: "p", Time: "t", Array: "readings", Area: "{zone.name}"}),
+		mustSub(f, Subscription{Topic: "fas/+", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"}),
+		mustSub(f, Subscription{Topic: "#", Tag: "{0}/{a[0].b}", Value: "[0]", Array: "."}),
 	}
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		levels := strings.Split(topic, "/")
@@ -230,7 +230,7 @@ func (m *ackMsg) Ack() { m.acks.Add(1) }
 func TestCollectorAcksOnlyWhatIsDurable(t *testing.T) {
 	em := &holdingEmitter{dones: make(chan func(), 4)}
 	c := newTestCollector(t, collector.NewRegistry(), em, "tcp://127.0.0.1:1",
-		config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "p"})
+		Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "p"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { c.work(ctx) })
@@ -268,8 +268,8 @@ func TestCollectorRefusesBadTime(t *testing.T) {
 	future := uint64(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
 	past := uint64(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
 	good := uint64(now.UnixMilli())
-	jsonSub := config.Subscription{Topic: "s/+", Format: "json", Tag: "S-{1}", Value: "v", Time: "ts"}
-	spSub := config.Subscription{Topic: "spBv1.0/#", Format: "sparkplug", Tag: "{node}:{metric}"}
+	jsonSub := Subscription{Topic: "s/+", Format: "json", Tag: "S-{1}", Value: "v", Time: "ts"}
+	spSub := Subscription{Topic: "spBv1.0/#", Format: "sparkplug", Tag: "{node}:{metric}"}
 	js := func(v int, ts uint64) []byte { return []byte(fmt.Sprintf(`{"v":%d,"ts":%d}`, v, ts)) }
 	sp := func(v float64, ts uint64) []byte {
 		m := withDouble(metric("P", 0, 10), v)
@@ -278,7 +278,7 @@ func TestCollectorRefusesBadTime(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		sub   config.Subscription
+		sub   Subscription
 		topic string
 		bad   []byte
 		good  []byte
@@ -291,7 +291,7 @@ func TestCollectorRefusesBadTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := config.Device{ID: "iot-1", Protocol: "mqtt", URL: "tcp://127.0.0.1:1", Timeout: time.Second,
-				MQTTDevice: config.MQTTDevice{QoS: 1, Subscriptions: []config.Subscription{tt.sub}}}
+				Block: &Config{QoS: 1, Subscriptions: []Subscription{tt.sub}}}
 			c, err := New(protocols.Env{Site: "s1", Emit: &recorder{}, Tags: collector.NewRegistry(), Log: quiet()}, dev)
 			if err != nil {
 				t.Fatal(err)

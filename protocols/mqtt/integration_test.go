@@ -35,10 +35,10 @@ func TestIntegrationFormats(t *testing.T) {
 	p := uniq()
 	reg, rec := collector.NewRegistry(), &recorder{}
 	c := newTestCollector(t, reg, rec, url,
-		config.Subscription{Topic: p + "/hydrant/+/pressure", Tag: "HYD-{2}", Kind: "hydrant_pressure", Unit: "MPa", Value: "pressure", Time: "ts"},
-		config.Subscription{Topic: p + "/box/+", Tag: "{dev}.CH{ch}", Value: "v", Time: "t", Array: "readings", Area: "{zone}"},
-		config.Subscription{Topic: p + "/fas/+/event", Format: "fire_panel", Tag: "{2}.L{loop}.P{point}"},
-		config.Subscription{Topic: p + "/num/+", Format: "number", Tag: "N{2}"},
+		Subscription{Topic: p + "/hydrant/+/pressure", Tag: "HYD-{2}", Kind: "hydrant_pressure", Unit: "MPa", Value: "pressure", Time: "ts"},
+		Subscription{Topic: p + "/box/+", Tag: "{dev}.CH{ch}", Value: "v", Time: "t", Array: "readings", Area: "{zone}"},
+		Subscription{Topic: p + "/fas/+/event", Format: "fire_panel", Tag: "{2}.L{loop}.P{point}"},
+		Subscription{Topic: p + "/num/+", Format: "number", Tag: "N{2}"},
 	)
 	status := make(chan string, 10)
 	watcher := testClient(t, url, "", true, nil)
@@ -103,7 +103,7 @@ func TestIntegrationSparkplug(t *testing.T) {
 	url := testenv.MQTTURL(t)
 	group := uniq()
 	reg, rec := collector.NewRegistry(), &recorder{}
-	c := newTestCollector(t, reg, rec, url, config.Subscription{Topic: "spBv1.0/" + group + "/#", Format: "sparkplug", Kind: "combustible_gas", Unit: "%LEL"})
+	c := newTestCollector(t, reg, rec, url, Subscription{Topic: "spBv1.0/" + group + "/#", Format: "sparkplug", Kind: "combustible_gas", Unit: "%LEL"})
 	runCollector(t, c)
 	edge := testClient(t, url, "", true, nil)
 	topic := func(typ, device string) string {
@@ -171,7 +171,7 @@ func head(s []int) []int { return s[:min(len(s), 10)] }
 func TestIntegrationBrokerRestart(t *testing.T) {
 	m := startMosquitto(t)
 	rec := &recorder{delay: 20 * time.Millisecond} // a slow consumer keeps the broker's queue full
-	c := newTestCollector(t, collector.NewRegistry(), rec, m.url(), config.Subscription{Topic: "seq/+", Tag: "S{1}", Value: "n"})
+	c := newTestCollector(t, collector.NewRegistry(), rec, m.url(), Subscription{Topic: "seq/+", Tag: "S{1}", Value: "n"})
 	runCollector(t, c)
 
 	const first, second = 5000, 2000
@@ -214,7 +214,7 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 func TestIntegrationGatewayRestart(t *testing.T) {
 	url := testenv.MQTTURL(t)
 	p := uniq()
-	sub := config.Subscription{Topic: p + "/+", Tag: "G{1}", Value: "n"}
+	sub := Subscription{Topic: p + "/+", Tag: "G{1}", Value: "n"}
 	clientID := "hazgate-test-" + p
 	start := func(rec *recorder) func() {
 		c := newTestCollector(t, collector.NewRegistry(), rec, url, sub)

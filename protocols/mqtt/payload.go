@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"hazgate/collector"
-	"hazgate/config"
 )
 
 // decodeNumber reads a payload that is one number in text, such as 0.32.
@@ -134,7 +133,7 @@ func (s *subscription) readingTime(el any, recv time.Time) (time.Time, error) {
 }
 
 // walk follows a field path into a decoded JSON value.
-func walk(v any, path []config.PathStep) (any, bool) {
+func walk(v any, path []PathStep) (any, bool) {
 	for _, st := range path {
 		if st.Key != "" {
 			m, ok := v.(map[string]any)

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"hazgate/collector"
-	"hazgate/config"
 )
 
 var recv = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func mustSub(t testing.TB, s config.Subscription) *subscription {
+func mustSub(t testing.TB, s Subscription) *subscription {
 	t.Helper()
 	if s.Format == "" {
 		s.Format = "json"
@@ -58,46 +57,46 @@ func TestDecodePayloads(t *testing.T) {
 	ms := time.UnixMilli(1732250000123)
 	tests := []struct {
 		name    string
-		sub     config.Subscription
+		sub     Subscription
 		topic   string
 		payload string
 		want    []got
 		reason  string // of the error, if any
 	}{
-		{"json field and level", config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "pressure"},
+		{"json field and level", Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "pressure"},
 			"hydrant/7/pressure", `{"pressure":0.32}`, []got{{"HYD-7", 0.32, recv}}, ""},
-		{"json ms time", config.Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
+		{"json ms time", Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
 			"h/1", `{"p":1,"ts":1732250000123}`, []got{{"H1", 1, ms}}, ""},
-		{"json s time", config.Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
+		{"json s time", Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
 			"h/1", `{"p":1,"ts":1732250000.5}`, []got{{"H1", 1, time.Unix(1732250000, 5e8)}}, ""},
-		{"json rfc3339 time", config.Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
+		{"json rfc3339 time", Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
 			"h/1", `{"p":1,"ts":"2024-11-22T04:33:20.123Z"}`, []got{{"H1", 1, ms.UTC()}}, ""},
-		{"json missing time uses receipt", config.Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
+		{"json missing time uses receipt", Subscription{Topic: "h/+", Tag: "H{1}", Value: "p", Time: "ts"},
 			"h/1", `{"p":2}`, []got{{"H1", 2, recv}}, ""},
-		{"json nested path", config.Subscription{Topic: "box/+", Tag: "{1}.{data.id}", Value: "data.ch[1].v"},
+		{"json nested path", Subscription{Topic: "box/+", Tag: "{1}.{data.id}", Value: "data.ch[1].v"},
 			"box/B1", `{"data":{"id":"T3","ch":[{"v":1},{"v":2.5}]}}`, []got{{"B1.T3", 2.5, recv}}, ""},
-		{"json bool value", config.Subscription{Topic: "s", Tag: "S", Value: "on"}, "s", `{"on":true}`, []got{{"S", 1, recv}}, ""},
-		{"json default value path", config.Subscription{Topic: "s", Tag: "S"}, "s", `{"value":4}`, []got{{"S", 4, recv}}, ""},
-		{"json array of readings", config.Subscription{Topic: "hyd/+", Tag: "{dev}-{ch}", Value: "p", Time: "t", Array: "readings"},
+		{"json bool value", Subscription{Topic: "s", Tag: "S", Value: "on"}, "s", `{"on":true}`, []got{{"S", 1, recv}}, ""},
+		{"json default value path", Subscription{Topic: "s", Tag: "S"}, "s", `{"value":4}`, []got{{"S", 4, recv}}, ""},
+		{"json array of readings", Subscription{Topic: "hyd/+", Tag: "{dev}-{ch}", Value: "p", Time: "t", Array: "readings"},
 			"hyd/x", `{"dev":"HYD","readings":[{"ch":1,"p":0.3,"t":1732250000123},{"ch":2,"p":0.4}]}`,
 			[]got{{"HYD-1", 0.3, ms}, {"HYD-2", 0.4, recv}}, ""},
-		{"json root array", config.Subscription{Topic: "a", Tag: "A{id}", Array: "."}, "a", `[{"id":1,"value":5},{"id":2,"value":6}]`,
+		{"json root array", Subscription{Topic: "a", Tag: "A{id}", Array: "."}, "a", `[{"id":1,"value":5},{"id":2,"value":6}]`,
 			[]got{{"A1", 5, recv}, {"A2", 6, recv}}, ""},
-		{"array element bad, others kept", config.Subscription{Topic: "a", Tag: "A{id}", Array: "."}, "a", `[{"id":1,"value":"x"},{"id":2,"value":6}]`,
+		{"array element bad, others kept", Subscription{Topic: "a", Tag: "A{id}", Array: "."}, "a", `[{"id":1,"value":"x"},{"id":2,"value":6}]`,
 			[]got{{"A2", 6, recv}}, ReasonWrongType},
-		{"not json", config.Subscription{Topic: "s", Tag: "S"}, "s", `pressure=1`, nil, ReasonNotJSON},
-		{"missing value", config.Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"q":1}`, nil, ReasonMissingField},
-		{"string value", config.Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"p":"1.2"}`, nil, ReasonWrongType},
-		{"null value", config.Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"p":null}`, nil, ReasonWrongType},
-		{"bad time", config.Subscription{Topic: "s", Tag: "S", Value: "p", Time: "ts"}, "s", `{"p":1,"ts":"yesterday"}`, nil, ReasonBadTime},
-		{"negative time", config.Subscription{Topic: "s", Tag: "S", Value: "p", Time: "ts"}, "s", `{"p":1,"ts":-5}`, nil, ReasonBadTime},
-		{"missing template field", config.Subscription{Topic: "s", Tag: "S{id}"}, "s", `{"value":1}`, nil, ReasonMissingField},
-		{"array missing", config.Subscription{Topic: "s", Tag: "S", Array: "r"}, "s", `{"value":1}`, nil, ReasonMissingField},
-		{"array not array", config.Subscription{Topic: "s", Tag: "S", Array: "r"}, "s", `{"r":{}}`, nil, ReasonWrongType},
-		{"control char in tag", config.Subscription{Topic: "s", Tag: "S{id}"}, "s", `{"id":"a\nb","value":1}`, nil, ReasonBadTag},
-		{"number", config.Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", " 12.5\n", []got{{"P9", 12.5, recv}}, ""},
-		{"number refused", config.Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", "NaN", nil, ReasonNotNumber},
-		{"number text", config.Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", "on", nil, ReasonNotNumber},
+		{"not json", Subscription{Topic: "s", Tag: "S"}, "s", `pressure=1`, nil, ReasonNotJSON},
+		{"missing value", Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"q":1}`, nil, ReasonMissingField},
+		{"string value", Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"p":"1.2"}`, nil, ReasonWrongType},
+		{"null value", Subscription{Topic: "s", Tag: "S", Value: "p"}, "s", `{"p":null}`, nil, ReasonWrongType},
+		{"bad time", Subscription{Topic: "s", Tag: "S", Value: "p", Time: "ts"}, "s", `{"p":1,"ts":"yesterday"}`, nil, ReasonBadTime},
+		{"negative time", Subscription{Topic: "s", Tag: "S", Value: "p", Time: "ts"}, "s", `{"p":1,"ts":-5}`, nil, ReasonBadTime},
+		{"missing template field", Subscription{Topic: "s", Tag: "S{id}"}, "s", `{"value":1}`, nil, ReasonMissingField},
+		{"array missing", Subscription{Topic: "s", Tag: "S", Array: "r"}, "s", `{"value":1}`, nil, ReasonMissingField},
+		{"array not array", Subscription{Topic: "s", Tag: "S", Array: "r"}, "s", `{"r":{}}`, nil, ReasonWrongType},
+		{"control char in tag", Subscription{Topic: "s", Tag: "S{id}"}, "s", `{"id":"a\nb","value":1}`, nil, ReasonBadTag},
+		{"number", Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", " 12.5\n", []got{{"P9", 12.5, recv}}, ""},
+		{"number refused", Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", "NaN", nil, ReasonNotNumber},
+		{"number text", Subscription{Topic: "p/+", Format: "number", Tag: "P{1}"}, "p/9", "on", nil, ReasonNotNumber},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +118,7 @@ func TestDecodePayloads(t *testing.T) {
 }
 
 func TestTemplateMetadata(t *testing.T) {
-	sub := mustSub(t, config.Subscription{Topic: "hyd/+/p", Tag: "HYD-{1}", Name: "消火栓{1}", Area: "{zone}"})
+	sub := mustSub(t, Subscription{Topic: "hyd/+/p", Tag: "HYD-{1}", Name: "消火栓{1}", Area: "{zone}"})
 	rs, err := decodeOne(sub, "hyd/12/p", `{"value":0.3,"zone":"罐区A"}`)
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("%v %v", rs, err)
@@ -135,7 +134,7 @@ func TestTemplateMetadata(t *testing.T) {
 }
 
 func TestFirePanel(t *testing.T) {
-	sub := mustSub(t, config.Subscription{Topic: "fas/+/event", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"})
+	sub := mustSub(t, Subscription{Topic: "fas/+/event", Format: "fire_panel", Tag: "{1}.L{loop}.P{point}"})
 	step := func(payload string) []got {
 		t.Helper()
 		rs, err := decodeOne(sub, "fas/FAS-1/event", payload)
@@ -213,7 +212,7 @@ func TestMatches(t *testing.T) {
 		{"a/b", "a", false},
 	}
 	for _, tt := range tests {
-		s := mustSub(t, config.Subscription{Topic: tt.filter, Tag: "X"})
+		s := mustSub(t, Subscription{Topic: tt.filter, Tag: "X"})
 		if got := s.matches(strings.Split(tt.topic, "/")); got != tt.want {
 			t.Errorf("%s matches %s = %v", tt.filter, tt.topic, got)
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"hazgate/collector"
-	"hazgate/config"
 )
 
 func TestReceipts(t *testing.T) {
@@ -132,7 +131,7 @@ func flipByte(t *testing.T, path string, off int64) {
 // same payload is a new reading with its own time.
 func TestRedeliveryAfterRestartKeepsItsTime(t *testing.T) {
 	dir := t.TempDir()
-	sub := config.Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "p"}
+	sub := Subscription{Topic: "hydrant/+/pressure", Tag: "HYD-{1}", Value: "p"}
 	first := time.Now().Add(-2 * time.Second)
 	msg := func(id uint16, dup bool) *fakeMsg {
 		return &fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.3}`), qos: 1, dup: dup, id: id}

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"hazgate/collector"
-	"hazgate/config"
 	"hazgate/protocols/mqtt/sparkplugpb"
 )
 
@@ -86,7 +85,7 @@ func (sc *spScope) rebirth() {
 
 // decodeSparkplug handles one message of spBv1.0/{group}/{type}/{node}[/{device}].
 func (s *subscription) decodeSparkplug(levels []string, payload []byte, recv time.Time) ([]reading, error) {
-	if len(levels) < 4 || len(levels) > 5 || levels[0] != strings.TrimSuffix(config.SparkplugPrefix, "/") {
+	if len(levels) < 4 || len(levels) > 5 || levels[0] != strings.TrimSuffix(SparkplugPrefix, "/") {
 		return nil, bad(ReasonBadTopic, "not a Sparkplug B topic spBv1.0/group/type/node[/device]")
 	}
 	group, typ, nodeID, deviceID := levels[1], levels[2], levels[3], ""

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"hazgate/collector"
-	"hazgate/config"
 	"hazgate/protocols/mqtt/sparkplugpb"
 )
 
@@ -90,7 +89,7 @@ func runSparkplug(t *testing.T, sub *subscription, steps []spStep) {
 }
 
 func TestSparkplugLifecycle(t *testing.T) {
-	sub := mustSub(t, config.Subscription{Topic: "spBv1.0/plant/#", Format: "sparkplug"})
+	sub := mustSub(t, Subscription{Topic: "spBv1.0/plant/#", Format: "sparkplug"})
 	bad := math.NaN()
 	const ts = 1732250000000
 	runSparkplug(t, sub, []spStep{
@@ -130,7 +129,7 @@ func TestSparkplugLifecycle(t *testing.T) {
 }
 
 func TestSparkplugTimesAndTemplate(t *testing.T) {
-	sub := mustSub(t, config.Subscription{Topic: "spBv1.0/+/#", Format: "sparkplug", Tag: "{group}:{node}:{metric}", Area: "{1}"})
+	sub := mustSub(t, Subscription{Topic: "spBv1.0/+/#", Format: "sparkplug", Tag: "{group}:{node}:{metric}", Area: "{1}"})
 	m := withDouble(metric("P", 1, 10), 0.5)
 	m.Timestamp = proto.Uint64(1732250000999)
 	rs, err := decodeOne(sub, "spBv1.0/g1/NBIRTH/n1", string(spMsg(t, 1732250000000, m, withDouble(metric("Q", 2, 10), 1))))
@@ -175,7 +174,7 @@ func FuzzSparkplug(f *testing.F) {
 	f.Add("DDATA", "D1", spMsg(f, 1, withInt(&sparkplugpb.Payload_Metric{Alias: proto.Uint64(2)}, 9)))
 	f.Add("NDEATH", "", spMsg(f, 1, withLong(metric("bdSeq", 0, 8), 1)))
 	f.Add("NDATA", "", []byte{0x12, 0x03, 0x10, 0x01, 0x69})
-	sub := mustSub(f, config.Subscription{Topic: "spBv1.0/#", Format: "sparkplug"})
+	sub := mustSub(f, Subscription{Topic: "spBv1.0/#", Format: "sparkplug"})
 	f.Fuzz(func(t *testing.T, typ, device string, payload []byte) {
 		topic := "spBv1.0/g/" + typ + "/n"
 		if device != "" {

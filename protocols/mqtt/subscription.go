@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"hazgate/collector"
-	"hazgate/config"
 )
 
 // Reasons a payload is refused, counted per subscription.
@@ -73,11 +72,11 @@ type tmplPart struct {
 	text  string
 	level int // topic level, or -1
 	field string
-	path  []config.PathStep
+	path  []PathStep
 }
 
 func compileTemplate(s string) (template, error) {
-	parts, err := config.ParseTemplate(s)
+	parts, err := ParseTemplate(s)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +84,7 @@ func compileTemplate(s string) (template, error) {
 	for i, p := range parts {
 		t[i] = tmplPart{text: p.Text, level: p.Level, field: p.Field}
 		if p.Field != "" {
-			if t[i].path, err = config.ParseFieldPath(p.Field); err != nil {
+			if t[i].path, err = ParseFieldPath(p.Field); err != nil {
 				return nil, err
 			}
 		}
@@ -146,15 +145,15 @@ const maxTagLen = 256
 // state is owned by the collector's worker goroutine; its counters are safe
 // to read from anywhere.
 type subscription struct {
-	cfg    config.Subscription
+	cfg    Subscription
 	filter []string
 	format format
 	qos    byte
 
 	tag, name, area template
 	kind            string
-	value, time     []config.PathStep
-	array, state    []config.PathStep
+	value, time     []PathStep
+	array, state    []PathStep
 	hasTime         bool
 	hasArray        bool
 
@@ -165,8 +164,8 @@ type subscription struct {
 	bad                badPayloads
 }
 
-func compileSubscription(s config.Subscription, defaultQoS uint8) (*subscription, error) {
-	if err := config.CheckTopicFilter(s.Topic); err != nil {
+func compileSubscription(s Subscription, defaultQoS uint8) (*subscription, error) {
+	if err := CheckTopicFilter(s.Topic); err != nil {
 		return nil, err
 	}
 	f, ok := formats[s.Format]
@@ -183,8 +182,8 @@ func compileSubscription(s config.Subscription, defaultQoS uint8) (*subscription
 	tagTmpl := s.Tag
 	switch f {
 	case formatSparkplug:
-		if !strings.HasPrefix(s.Topic, config.SparkplugPrefix) {
-			return nil, fmt.Errorf("topic %s: sparkplug topics start with %s", s.Topic, config.SparkplugPrefix)
+		if !strings.HasPrefix(s.Topic, SparkplugPrefix) {
+			return nil, fmt.Errorf("topic %s: sparkplug topics start with %s", s.Topic, SparkplugPrefix)
 		}
 		sub.sparkplug = newSparkplugState()
 	case formatFirePanel:
@@ -212,14 +211,14 @@ func compileSubscription(s config.Subscription, defaultQoS uint8) (*subscription
 		value = orDefault(value, "value")
 	}
 	for _, p := range []struct {
-		dst *[]config.PathStep
+		dst *[]PathStep
 		src string
 		set *bool
 	}{{&sub.value, value, nil}, {&sub.time, tm, &sub.hasTime}, {&sub.array, s.Array, &sub.hasArray}, {&sub.state, state, nil}} {
 		if p.src == "" || f == formatNumber || f == formatSparkplug {
 			continue
 		}
-		if *p.dst, err = config.ParseFieldPath(p.src); err != nil {
+		if *p.dst, err = ParseFieldPath(p.src); err != nil {
 			return nil, fmt.Errorf("topic %s: %w", s.Topic, err)
 		}
 		if p.set != nil {

@@ -98,7 +98,7 @@ func TestIntegrationTransports(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			c := newTestCollector(t, collector.NewRegistry(), rec, tt.url, config.Subscription{Topic: tt.name + "/+", Tag: "T{1}"})
+			c := newTestCollector(t, collector.NewRegistry(), rec, tt.url, Subscription{Topic: tt.name + "/+", Tag: "T{1}"})
 			c.broker.tls = tt.tls
 			runCollector(t, c)
 			publish(t, testClient(t, m.url(), "", true, nil), tt.name+"/1", 1, false, `{"value":7}`)
@@ -109,7 +109,7 @@ func TestIntegrationTransports(t *testing.T) {
 		})
 	}
 	// Without the client certificate the broker refuses the connection.
-	c := newTestCollector(t, collector.NewRegistry(), &recorder{}, fmt.Sprintf("ssl://127.0.0.1:%d", sslPort), config.Subscription{Topic: "x", Tag: "X"})
+	c := newTestCollector(t, collector.NewRegistry(), &recorder{}, fmt.Sprintf("ssl://127.0.0.1:%d", sslPort), Subscription{Topic: "x", Tag: "X"})
 	c.broker.tls = &config.TLS{CA: p.ca}
 	opts, err := c.broker.options()
 	if err != nil {

@@ -1,4 +1,4 @@
-package config
+package mqtt
 
 import (
 	"errors"
@@ -6,7 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hazgate/config"
 )
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 // mqttBase is the issue's example device.
 const mqttBase = `site: {id: s}
@@ -33,13 +39,13 @@ devices:
 var mqttEnv = map[string]string{"MQTT_USER": "gw", "MQTT_PASS": "pw"}
 
 func TestMQTTExample(t *testing.T) {
-	cfg, err := Parse("m.yaml", []byte(mqttBase+"northbound: {url: \"ssl://hub:8883\", password: \"${MQTT_PASS}\", tls: {ca: ca.pem}}\n"), env(mqttEnv))
+	cfg, err := config.Parse("m.yaml", []byte(mqttBase+"northbound: {url: \"ssl://hub:8883\", password: \"${MQTT_PASS}\", tls: {ca: ca.pem}}\n"), env(mqttEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := cfg.Devices[0]
+	d := cfg.Devices[0].Block.(*Config)
 	if d.ClientID != "hazgate-cz01" || d.Username != "gw" || d.Password != "pw" || d.CleanSession || d.QoS != 1 || d.KeepAlive != 30*time.Second {
-		t.Errorf("device = %+v", d.MQTTDevice)
+		t.Errorf("device = %+v", d)
 	}
 	s := d.Subscriptions[0]
 	if s.Topic != "hydrant/+/pressure" || s.Format != "json" || s.Tag != "HYD-{1}" || s.Value != "pressure" || s.Time != "ts" || s.QoS != nil {
@@ -79,7 +85,7 @@ func TestMQTTProblems(t *testing.T) {
 		{"value on number", mqttBase + "      - {topic: \"t/+\", format: number, tag: \"T{1}\", value: v}\n", []string{`20:60: device "iot-1": value is a field path for json and fire_panel payloads, not number`}},
 		{"field on number", mqttBase + "      - {topic: \"t/+\", format: number, tag: \"T{x}\"}\n", []string{`20:45: device "iot-1": tag template field {x}: number payloads have no fields`}},
 		{"state on json", mqttBase + "      - {topic: \"t/+\", tag: \"T{1}\", state: kind}\n", []string{`20:44: device "iot-1": state is for fire_panel payloads`}},
-		{"register on mqtt tag", mqttBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`21:17: unknown key "register" in devices[0].tags[0]: it is a testbus key, not one of mqtt`}},
+		{"register on mqtt tag", mqttBase + "    tags:\n      - {id: X, register: {table: input}}\n", []string{`21:17: unknown key "register" in devices[0].tags[0]`}},
 		{"northbound qos 0", mqttBase + "northbound: {url: \"tcp://h:1883\", qos: 0}\n", []string{`20:40: northbound.qos must be 1 or 2`}},
 		{"northbound prefix", mqttBase + "northbound: {url: \"tcp://h:1883\", topic_prefix: \"a/#\"}\n", []string{`20:49: northbound.topic_prefix "a/#"`}},
 		{"northbound url", mqttBase + "northbound: {url: \"h:1883\"}\n", []string{`20:19: northbound.url: bad URL "h:1883"`}},
@@ -87,8 +93,8 @@ func TestMQTTProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.yaml), env(mqttEnv))
-			var ps Problems
+			_, err := config.Parse("c.yaml", []byte(tt.yaml), env(mqttEnv))
+			var ps config.Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("err = %v, want Problems", err)
 			}
