@@ -183,8 +183,7 @@ type field struct {
 }
 
 // structFields lists t's keys. A field tagged `yaml:",inline"` contributes
-// its own fields at this level, which lets each protocol keep its device keys
-// in a struct of its own file.
+// its own fields at this level.
 func structFields(t reflect.Type) []field {
 	var out []field
 	for i := 0; i < t.NumField(); i++ {

@@ -17,7 +17,7 @@ type KeyDoc struct {
 	Default  string // the default tag, or ""
 	Required bool
 	Secret   bool
-	// Protocol is set for keys of a protocol's inline device block (modbus, mqtt, gb26875).
+	// Protocol is set for keys a registered protocol adds to a device or a tag.
 	Protocol string
 	Doc      string
 }
@@ -29,8 +29,9 @@ type Section struct {
 }
 
 // Reference walks the config structs by reflection, the way the loader does
-// (inline blocks flattened, default, required and secret tags honoured), and
-// returns one section per mapping, depth first.
+// (inline blocks flattened, each registered protocol's blocks under devices
+// and tags, default, required and secret tags honoured), and returns one
+// section per mapping, depth first.
 func Reference() []Section { return referenceOf(reflect.TypeOf(Config{})) }
 
 func referenceOf(t reflect.Type) []Section {
@@ -75,7 +76,7 @@ type protocolField struct {
 func fieldsWithProtocols(t reflect.Type) []protocolField {
 	var out []protocolField
 	for _, f := range structFields(t) {
-		out = append(out, protocolField{f, inlineProtocol(t, f.index)})
+		out = append(out, protocolField{f, ""})
 	}
 	for _, name := range ProtocolNames() {
 		p, _ := protocolOf(name)
@@ -121,19 +122,6 @@ func walkSections(t reflect.Type, path, protocol string, out *[]Section) {
 	for _, n := range nested {
 		n()
 	}
-}
-
-// inlineProtocol names the protocol of a key that comes from an inline
-// block such as ModbusDevice, from the block's type name.
-func inlineProtocol(t reflect.Type, index []int) string {
-	if len(index) < 2 {
-		return ""
-	}
-	name, ok := strings.CutSuffix(t.Field(index[0]).Type.Name(), "Device")
-	if !ok {
-		return ""
-	}
-	return strings.ToLower(name)
 }
 
 func typeName(t reflect.Type) string {
