@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hazgate/alerting"
-	"hazgate/alerting/webhook"
+	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"

@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver/webhook"
 	"hazgate/alerting/hazard"
-	"hazgate/alerting/webhook"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hazard"
 	"hazgate/config"
 )
 
@@ -211,7 +212,8 @@ func TestFiltersAndRefusals(t *testing.T) {
 	if s := d.Stats(); s.Rejected != 1 || s.Filtered != 1 || s.Delivered != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	if d.wants("hazard.created") || !d.wants("alarm.cleared") {
+	flt := d.followers[0].Filter
+	if flt.Hazard(&hazard.Event{Type: "created"}) || !flt.Alarm(&alerting.Event{Type: "cleared", Alarm: alerting.Alarm{Severity: alerting.SeverityHigh}}) {
 		t.Error("events filter")
 	}
 }
