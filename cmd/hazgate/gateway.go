@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/deliver/webhook"
 	"hazgate/alerting/hazard"
 	"hazgate/api"
@@ -46,7 +47,7 @@ type gateway struct {
 	webhooks  []*webhook.Dispatcher
 	tagMemory *collector.TagMemory // tags created on first sight, kept across restarts
 	// northbound publishes alarm events upstream; nil without a northbound block.
-	northbound *mqtt.Northbound
+	northbound *northbound.Publisher
 	devices    []protocols.Device
 	server     *api.Server
 }
@@ -80,7 +81,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	if nb := cfg.Northbound; nb != nil {
-		g.northbound, err = mqtt.NewNorthbound(*nb, mqtt.NorthboundOptions{
+		g.northbound, err = northbound.New(*nb, northbound.Options{
 			Site: cfg.Site.ID, Source: g.bus,
 			Cursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
 			Log:    log,

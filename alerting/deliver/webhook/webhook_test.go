@@ -140,6 +140,8 @@ func TestRetriesUntilTheReceiverTakesIt(t *testing.T) {
 	e1 := f.raise(t, alerting.SeverityHigh)
 	e2 := f.raise(t, alerting.SeverityLow)
 	waitFor(t, "two deliveries", func() bool { got, _ := r.got(); return len(got) == 2 })
+	// The receiver has the second event before the dispatcher has its answer.
+	waitFor(t, "two deliveries acknowledged", func() bool { return d.Stats().Delivered == 2 })
 	got, attempts := r.got()
 	if attempts != 5 {
 		t.Errorf("%d attempts, want 3 failures + 2", attempts)
