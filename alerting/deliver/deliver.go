@@ -140,15 +140,3 @@ func follow[E any](subscribe func(context.Context, int64) *alerting.Stream[E], e
 		})
 	})
 }
-
-// Sleep waits d or until ctx ends; it reports whether ctx is still live.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

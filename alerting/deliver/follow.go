@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/collector"
 )
 
 // resubscribeWait is the pause before reading a journal again after it
@@ -120,7 +121,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			return nil
 		}
 		f.Log.Error(f.Name+": journal feed failed; reading it again", "after_seq", seq, "err", sub.Err())
-		if !Sleep(ctx, resubscribeWait) {
+		if !collector.Sleep(ctx, resubscribeWait) {
 			return nil
 		}
 	}
@@ -184,7 +185,7 @@ func (f *Follower) deliver(ctx context.Context, ev Event) bool {
 		if failures == 0 || (failures+1)%10 == 0 {
 			f.Log.Warn(f.Name+": delivery failed; retrying", "id", ev.ID(), "event", ev.Type, "attempt", failures+1, "err", err, "retry_in", wait)
 		}
-		if !Sleep(ctx, wait) {
+		if !collector.Sleep(ctx, wait) {
 			return false
 		}
 	}

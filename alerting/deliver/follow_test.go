@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/sim/testenv"
 )
 
 func TestBackoffWait(t *testing.T) {
@@ -138,17 +139,6 @@ func alarms(n int) memJournal {
 	return j
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestFollower(t *testing.T) {
 	transient := errors.New("503")
 	cases := []struct {
@@ -182,7 +172,7 @@ func TestFollower(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error)
 			go func() { done <- f.Run(ctx) }()
-			waitUntil(t, "the cursor at the last event", func() bool { s, _ := cur.get(); return s == int64(c.events) })
+			testenv.WaitFor(t, 5*time.Second, "the cursor at the last event", func() bool { s, _ := cur.get(); return s == int64(c.events) })
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -211,7 +201,7 @@ func TestFollowerCursorAfterSuccess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
-	waitUntil(t, "event 2 in flight", func() bool { ch.mu.Lock(); defer ch.mu.Unlock(); return len(ch.atSeen) == 2 })
+	testenv.WaitFor(t, 5*time.Second, "event 2 in flight", func() bool { ch.mu.Lock(); defer ch.mu.Unlock(); return len(ch.atSeen) == 2 })
 	if s, _ := cur.get(); s != 1 {
 		t.Fatalf("cursor %d while event 2 is in flight, want 1", s)
 	}
@@ -226,7 +216,7 @@ func TestFollowerCursorAfterSuccess(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	go func() { done <- f2.Run(ctx) }()
-	waitUntil(t, "the cursor at 3", func() bool { s, _ := cur.get(); return s == 3 })
+	testenv.WaitFor(t, 5*time.Second, "the cursor at 3", func() bool { s, _ := cur.get(); return s == 3 })
 	cancel()
 	<-done
 	if !slices.Equal(ch.taken, []int64{1, 2, 3}) {
@@ -250,7 +240,7 @@ func TestFollowerDurable(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
 	pending := func() int { mu.Lock(); defer mu.Unlock(); return len(waiting) }
-	waitUntil(t, "three events taken", func() bool { return pending() == 3 })
+	testenv.WaitFor(t, 5*time.Second, "three events taken", func() bool { return pending() == 3 })
 	if s, saves := cur.get(); s != 0 || len(saves) != 0 {
 		t.Fatalf("cursor %d (saves %v) before anything is durable", s, saves)
 	}
@@ -258,7 +248,7 @@ func TestFollowerDurable(t *testing.T) {
 	waiting[0]()
 	waiting[1]()
 	mu.Unlock()
-	waitUntil(t, "the cursor at 2", func() bool { s, _ := cur.get(); return s == 2 })
+	testenv.WaitFor(t, 5*time.Second, "the cursor at 2", func() bool { s, _ := cur.get(); return s == 2 })
 	mu.Lock()
 	waiting[2]()
 	mu.Unlock()
@@ -284,7 +274,7 @@ func TestFollowerBadCursor(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
-	waitUntil(t, "the journal from the start", func() bool { s, _ := cur.get(); return s == 2 })
+	testenv.WaitFor(t, 5*time.Second, "the journal from the start", func() bool { s, _ := cur.get(); return s == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

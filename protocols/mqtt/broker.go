@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
 
+	"hazgate/collector"
 	"hazgate/config"
 )
 
@@ -116,22 +117,10 @@ func Connect(ctx context.Context, client paho.Client, log *slog.Logger, url stri
 			return true
 		}
 		log.Warn("cannot connect to mqtt broker; retrying", "broker", config.RedactURL(url), "in", backoff, "err", tok.Error())
-		if !sleep(ctx, backoff) {
+		if !collector.Sleep(ctx, backoff) {
 			return false
 		}
 		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"hazgate/alerting"
+	"hazgate/sim/testenv"
 )
 
 // heldSink takes points and holds its WhenDurable callbacks until release.
@@ -41,13 +42,14 @@ func (s *heldSink) release() {
 func (s *heldSink) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.points) }
 
 func TestFeed(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
+	cursor := alerting.NewFileCursor(filepath.Join(dir, "influx-alarms.seq"))
 	j, err := alerting.OpenJournal(ctx, filepath.Join(dir, "hazgate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.Close()
+	t.Cleanup(func() { j.Close() })
 	bus := alerting.NewBus(j, nil)
 	at := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	a := alerting.Alarm{Site: "s1", Tag: "GT-1", Rule: "lel", Level: "h", Class: "gas", Severity: alerting.SeverityHigh, State: alerting.ActiveUnacked, Value: 60}
@@ -62,26 +64,17 @@ func TestFeed(t *testing.T) {
 	}
 
 	sink := &heldSink{}
-	cursor := alerting.NewFileCursor(filepath.Join(dir, "influx-alarms.seq"))
 	f := New(sink, bus, cursor, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(rctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for sink.count() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if sink.count() != 2 {
-		t.Fatalf("%d points written, want 2", sink.count())
-	}
+	testenv.WaitFor(t, 5*time.Second, "two points", func() bool { return sink.count() == 2 })
 	time.Sleep(20 * time.Millisecond)
 	if seq, _ := cursor.Load(); seq != 0 {
 		t.Fatalf("cursor at %d before the sink holds anything", seq)
 	}
 	sink.release()
-	for seq, _ := cursor.Load(); seq != 2 && time.Now().Before(deadline); seq, _ = cursor.Load() {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "the cursor at 2", func() bool { seq, _ := cursor.Load(); return seq == 2 })
 	cancel()
 	<-done
 	if seq, _ := cursor.Load(); seq != 2 {

@@ -15,6 +15,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazgate/alerting/deliver"
+	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols/mqtt"
 )
@@ -136,7 +137,7 @@ func (p publisher) Deliver(ctx context.Context, ev deliver.Event) error {
 	}
 	// Publishing while paho reconnects would only queue in its store.
 	for !p.client.IsConnectionOpen() {
-		if !deliver.Sleep(ctx, 100*time.Millisecond) {
+		if !collector.Sleep(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}

@@ -23,15 +23,6 @@ var (
 	tagN  atomic.Uint64
 )
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
-}
-
 // TestIntegrationResume: events committed while the broker is down
 // and while the publisher is stopped all reach a regulator's subscriber, in
 // journal order, with no gap.
@@ -108,20 +99,20 @@ func TestIntegrationResume(t *testing.T) {
 
 	commit(50)
 	nb, stop := run()
-	eventually(t, 10*time.Second, "first 50 events", func() bool { return maxSeen() >= 50 })
+	testenv.WaitFor(t, 10*time.Second, "first 50 events", func() bool { return maxSeen() >= 50 })
 
 	m.Stop()
 	commit(50) // during the outage
 	time.Sleep(500 * time.Millisecond)
 	m.Start()
-	eventually(t, 30*time.Second, "events of the outage", func() bool { return maxSeen() >= 100 })
-	eventually(t, 10*time.Second, "last acknowledged seq 100", func() bool { return nb.Stats().LastSeq == 100 })
+	testenv.WaitFor(t, 30*time.Second, "events of the outage", func() bool { return maxSeen() >= 100 })
+	testenv.WaitFor(t, 10*time.Second, "last acknowledged seq 100", func() bool { return nb.Stats().LastSeq == 100 })
 	stop()
 
 	commit(50) // while the publisher is down
 	_, stop = run()
 	defer stop()
-	eventually(t, 10*time.Second, "events committed while stopped", func() bool { return maxSeen() >= 150 })
+	testenv.WaitFor(t, 10*time.Second, "events committed while stopped", func() bool { return maxSeen() >= 150 })
 
 	// Repeats of an event whose acknowledgement was lost are allowed; after
 	// dropping them the seqs must run 1..150 with no gap and no reordering.
@@ -142,7 +133,7 @@ func TestIntegrationResume(t *testing.T) {
 	}
 	// The broker may deliver to the subscriber before its PUBACK reaches the
 	// publisher, which saves the cursor only then: wait for it.
-	eventually(t, 10*time.Second, "the cursor at 150", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the cursor at 150", func() bool {
 		seq, err := alerting.NewFileCursor(cursorPath).Load()
 		return err == nil && seq == 150
 	})
