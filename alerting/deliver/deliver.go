@@ -119,12 +119,12 @@ func (f journalFunc) Subscribe(ctx context.Context, afterSeq int64) *alerting.St
 }
 
 // Alarms is the alarm journal as a Journal.
-func Alarms(feed AlarmFeed) Journal { return follow(feed.Subscribe, AlarmEvent) }
+func Alarms(feed AlarmFeed) Journal { return journalOf(feed.Subscribe, AlarmEvent) }
 
 // Hazards is the hazard journal as a Journal.
-func Hazards(feed HazardFeed) Journal { return follow(feed.Subscribe, HazardEvent) }
+func Hazards(feed HazardFeed) Journal { return journalOf(feed.Subscribe, HazardEvent) }
 
-func follow[E any](subscribe func(context.Context, int64) *alerting.Stream[E], event func(*E) Event) Journal {
+func journalOf[E any](subscribe func(context.Context, int64) *alerting.Stream[E], event func(*E) Event) Journal {
 	return journalFunc(func(ctx context.Context, after int64) *alerting.Stream[Event] {
 		return alerting.NewStream(ctx, func(ctx context.Context, out chan<- Event) error {
 			sub := subscribe(ctx, after)

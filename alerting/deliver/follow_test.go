@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hazard"
 	"hazgate/sim/testenv"
 )
 
@@ -278,5 +279,76 @@ func TestFollowerBadCursor(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flakyAlarms is an alarm feed whose first subscription fails after one
+// event; it records where each subscription started.
+type flakyAlarms struct {
+	mu     sync.Mutex
+	starts []int64
+	events []alerting.Event
+}
+
+func (f *flakyAlarms) Subscribe(ctx context.Context, after int64) *alerting.Subscription {
+	f.mu.Lock()
+	f.starts = append(f.starts, after)
+	first := len(f.starts) == 1
+	f.mu.Unlock()
+	return alerting.NewStream(ctx, func(ctx context.Context, out chan<- alerting.Event) error {
+		for _, ev := range f.events[after:] {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return nil
+			}
+			if first {
+				return errors.New("journal unreadable")
+			}
+		}
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestFollowerResubscribes: a journal that fails to read is read again from
+// the last event handled, through the Alarms adapter.
+func TestFollowerResubscribes(t *testing.T) {
+	feed := &flakyAlarms{}
+	for i := int64(1); i <= 3; i++ {
+		feed.events = append(feed.events, alerting.Event{Seq: i, Type: alerting.EventAcked})
+	}
+	cur := &memCursor{}
+	ch := &scripted{script: map[int64][]error{}, cur: cur}
+	f := &Follower{Name: "test", Journal: Alarms(feed), Cursor: cur, Channel: ch}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the cursor at 3", func() bool { s, _ := cur.get(); return s == 3 })
+	cancel()
+	<-done
+	if !slices.Equal(feed.starts, []int64{0, 1}) || !slices.Equal(ch.taken, []int64{1, 2, 3}) {
+		t.Errorf("subscribed after %v, delivered %v; want after 0 then 1, delivered 1 2 3", feed.starts, ch.taken)
+	}
+}
+
+type hazardFeed []hazard.Event
+
+func (h hazardFeed) Subscribe(ctx context.Context, after int64) *hazard.Subscription {
+	return alerting.NewStream(ctx, func(ctx context.Context, out chan<- hazard.Event) error {
+		for _, ev := range h[after:] {
+			out <- ev
+		}
+		<-ctx.Done()
+		return nil
+	})
+}
+
+func TestHazardsJournal(t *testing.T) {
+	sub := Hazards(hazardFeed{{Seq: 1, Type: "created"}, {Seq: 2, Type: "linked"}}).Subscribe(context.Background(), 1)
+	defer sub.Close()
+	ev := <-sub.C
+	if ev.Type != "hazard.linked" || ev.ID() != "h2" || ev.Hazard == nil || ev.Alarm != nil || ev.Data() != any(ev.Hazard) {
+		t.Errorf("event %+v", ev)
 	}
 }
