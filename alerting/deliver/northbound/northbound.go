@@ -94,13 +94,19 @@ func (n *Publisher) Stats() Stats {
 // Run publishes until ctx ends. It returns an error only when it cannot
 // start (an unreadable cursor); broker outages are waited out.
 func (n *Publisher) Run(ctx context.Context) error {
+	// Checked before connecting, so a broken cursor does not announce the
+	// gateway online to the hub for a moment; the follower loads it again.
+	start, err := n.opts.Cursor.Load()
+	if err != nil {
+		return fmt.Errorf("northbound: %w", err)
+	}
 	opts, err := mqtt.PublisherOptions(n.cfg, n.clientID, n.statusTopic)
 	if err != nil {
 		return fmt.Errorf("northbound: %w", err)
 	}
 	opts.SetOnConnectHandler(func(cl paho.Client) {
 		cl.Publish(n.statusTopic, 1, true, mqtt.StatusOnline)
-		n.log.Info("northbound connected", "broker", config.RedactURL(n.cfg.URL), "topic", n.topic, "after_seq", n.counters.Stats().LastSeq)
+		n.log.Info("northbound connected", "broker", config.RedactURL(n.cfg.URL), "topic", n.topic, "after_seq", max(start, n.counters.Stats().LastSeq))
 	}).SetConnectionLostHandler(func(_ paho.Client, err error) {
 		n.log.Warn("northbound connection lost; reconnecting", "broker", config.RedactURL(n.cfg.URL), "err", err)
 	})
