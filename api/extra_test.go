@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hazgate/alerting"
-	"hazgate/alerting/webhook"
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
@@ -360,8 +361,8 @@ func (fakeMQTT) Stats() mqtt.Stats {
 
 type fakeNorthbound struct{}
 
-func (fakeNorthbound) Stats() mqtt.NorthboundStats {
-	return mqtt.NorthboundStats{Published: 40, Retries: 3, LastSeq: 812}
+func (fakeNorthbound) Stats() northbound.Stats {
+	return northbound.Stats{Published: 40, Retries: 3, LastSeq: 812}
 }
 
 type fakeListener struct{}

@@ -12,7 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hazgate/alerting"
-	"hazgate/alerting/webhook"
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
@@ -311,9 +312,9 @@ func MQTTCollector(collectors map[string]interface{ Stats() mqtt.Stats }) promet
 }
 
 // NorthboundCollector exports the northbound MQTT publisher's counters
-// (*mqtt.Northbound).
-func NorthboundCollector(nb interface{ Stats() mqtt.NorthboundStats }) prometheus.Collector {
-	type S = mqtt.NorthboundStats
+// (*northbound.Publisher).
+func NorthboundCollector(nb interface{ Stats() northbound.Stats }) prometheus.Collector {
+	type S = northbound.Stats
 	return newStatsCollector("", one(nb.Stats), []stat[S]{
 		{"hazgate_northbound_published_total", "Alarm events the upstream broker acknowledged.", prometheus.CounterValue, func(s S) float64 { return float64(s.Published) }},
 		{"hazgate_northbound_retries_total", "Publishes sent again after no acknowledgement.", prometheus.CounterValue, func(s S) float64 { return float64(s.Retries) }},

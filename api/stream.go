@@ -14,19 +14,18 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver"
 	"hazgate/alerting/hazard"
 )
 
 // AlarmFeed is the alarm event bus (*alerting.Bus): every committed
 // transition after a journal seq, replayed then live.
-type AlarmFeed interface {
-	Subscribe(ctx context.Context, afterSeq int64) *alerting.Subscription
-}
+type AlarmFeed = deliver.AlarmFeed
 
 // HazardFeed is the hazard engine's event stream (*hazard.Engine), replayed
 // then live, and how far its journal goes.
 type HazardFeed interface {
-	Subscribe(ctx context.Context, afterSeq int64) *hazard.Subscription
+	deliver.HazardFeed
 	LastSeq(ctx context.Context) (int64, error)
 }
 
@@ -63,15 +62,6 @@ func ParseCursor(s string) (Cursor, error) {
 	return Cursor{Alarm: a, Hazard: h}, nil
 }
 
-// streamFilter selects the events a client wants. Filtered events still
-// move its cursor, so a reconnect does not read them again.
-type streamFilter struct {
-	alarms, hazards bool
-	sites           []string
-	severities      []string // alarm severities
-	classes         []string // alarm classes, hazard categories
-}
-
 func listParam(r *http.Request, key string) []string {
 	var out []string
 	for _, v := range r.URL.Query()[key] {
@@ -84,39 +74,29 @@ func listParam(r *http.Request, key string) []string {
 	return out
 }
 
-func parseStreamFilter(r *http.Request) (streamFilter, error) {
-	f := streamFilter{sites: listParam(r, "site"), severities: listParam(r, "severity"), classes: listParam(r, "class")}
+// parseStreamFilter reads the events a client wants: the same Filter the
+// delivery channels use. Filtered events still move its cursor, so a
+// reconnect does not read them again.
+func parseStreamFilter(r *http.Request) (deliver.Filter, error) {
+	f := deliver.Filter{Sites: listParam(r, "site"), Severities: listParam(r, "severity"), Classes: listParam(r, "class")}
 	kinds := listParam(r, "kind")
 	if len(kinds) == 0 {
 		kinds = []string{"alarm", "hazard"}
 	}
 	for _, k := range kinds {
 		switch k {
-		case "alarm":
-			f.alarms = true
-		case "hazard":
-			f.hazards = true
+		case "alarm", "hazard":
+			f.Events = append(f.Events, k+".*")
 		default:
 			return f, fmt.Errorf("kind=%q: want alarm or hazard", k)
 		}
 	}
-	for _, s := range f.severities {
+	for _, s := range f.Severities {
 		if !slices.Contains([]string{alerting.SeverityLow, alerting.SeverityMedium, alerting.SeverityHigh, alerting.SeverityCritical}, s) {
 			return f, fmt.Errorf("severity=%q: want low, medium, high or critical", s)
 		}
 	}
 	return f, nil
-}
-
-func in(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
-
-func (f *streamFilter) alarm(ev *alerting.Event) bool {
-	return f.alarms && in(f.sites, ev.Alarm.Site) && in(f.severities, ev.Alarm.Severity) && in(f.classes, ev.Alarm.Class)
-}
-
-// hazard: severity is an alarm notion; a severity filter leaves hazards in.
-func (f *streamFilter) hazard(ev *hazard.Event) bool {
-	return f.hazards && in(f.sites, ev.Hazard.Site) && in(f.classes, ev.Hazard.Category)
 }
 
 // startCursor is where a new stream begins: Last-Event-ID (a reconnect),
@@ -224,7 +204,7 @@ func (a *API) stream() http.HandlerFunc {
 					return
 				}
 				cur.Alarm = ev.Seq
-				if f.alarm(&ev) && !event("alarm", ev) {
+				if f.Alarm(&ev) && !event("alarm", ev) {
 					return
 				}
 			case ev, ok := <-hazards:
@@ -232,7 +212,7 @@ func (a *API) stream() http.HandlerFunc {
 					return // the hazard subscription logs its own errors; the client reconnects
 				}
 				cur.Hazard = ev.Seq
-				if f.hazard(&ev) && !event("hazard", ev) {
+				if f.Hazard(&ev) && !event("hazard", ev) {
 					return
 				}
 			case <-tick.C:

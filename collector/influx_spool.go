@@ -52,7 +52,7 @@ func (s *InfluxSink) deliver(ctx, wctx context.Context, b *lineBatch) {
 			s.reject(b, err)
 			return
 		}
-		if kind == writeRetry && retryAfter == 0 && attempt < s.liveRetries && sleepCtx(ctx, s.backoffMin) {
+		if kind == writeRetry && retryAfter == 0 && attempt < s.liveRetries && Sleep(ctx, s.backoffMin) {
 			s.retried.Add(1)
 			continue
 		}
@@ -101,7 +101,7 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 	for {
 		if s.down.Load() {
 			wait := max(backoff, time.Duration(s.retryAfter.Swap(0)))
-			if !sleepCtx(ctx, min(wait, 5*time.Minute)) {
+			if !Sleep(ctx, min(wait, 5*time.Minute)) {
 				return
 			}
 			backoff = min(2*backoff, s.backoffMax)
@@ -109,7 +109,7 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 		b, pos, ok, err := s.spool.Next()
 		if err != nil {
 			s.log.Error("influxdb spool unreadable", "err", err)
-			if !sleepCtx(ctx, s.backoffMax) {
+			if !Sleep(ctx, s.backoffMax) {
 				return
 			}
 			continue
@@ -123,7 +123,7 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 			}
 		}
 		if rate := s.opts.Spool.ReplayRate; rate > 0 {
-			if !sleepCtx(ctx, time.Until(next)) {
+			if !Sleep(ctx, time.Until(next)) {
 				return
 			}
 			next = later(next, time.Now()).Add(time.Duration(float64(b.Points) / float64(rate) * float64(time.Second)))
@@ -240,8 +240,10 @@ func (s *InfluxSink) deadLetter(b *lineBatch, cause error) (string, error) {
 	return f.Name(), nil
 }
 
-// sleepCtx waits d, reporting false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// Sleep waits d, reporting false if ctx ended first. It is the one such
+// wait of the gateway: the spool's replay, MQTT reconnects and the
+// delivery wing's retries all use it.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

@@ -10,16 +10,16 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver/influx"
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/deliver/webhook"
 	"hazgate/alerting/hazard"
-	"hazgate/alerting/webhook"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
@@ -46,9 +46,11 @@ type gateway struct {
 	webhooks  []*webhook.Dispatcher
 	tagMemory *collector.TagMemory // tags created on first sight, kept across restarts
 	// northbound publishes alarm events upstream; nil without a northbound block.
-	northbound *mqtt.Northbound
+	northbound *northbound.Publisher
 	devices    []protocols.Device
 	server     *api.Server
+	// influxAlarms writes the `alarm` measurement; nil without an influxdb block.
+	influxAlarms *influx.Feed
 }
 
 // newGateway builds every stage and binds the API listener, so a config the
@@ -80,7 +82,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	if nb := cfg.Northbound; nb != nil {
-		g.northbound, err = mqtt.NewNorthbound(*nb, mqtt.NorthboundOptions{
+		g.northbound, err = northbound.New(*nb, northbound.Options{
 			Site: cfg.Site.ID, Source: g.bus,
 			Cursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
 			Log:    log,
@@ -118,6 +120,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 			return nil, fmt.Errorf("influxdb: %w", err)
 		}
 		consumers = append(consumers, g.influx)
+		g.influxAlarms = influx.New(g.influx, g.bus, alerting.NewFileCursor(filepath.Join(cfg.DataDir, "influx-alarms.seq")), log)
 	} else {
 		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
 	}
@@ -242,7 +245,7 @@ func (g *gateway) run(ctx context.Context) error {
 
 	if g.influx != nil {
 		sinks.Go(func() { g.influx.Run(sinkCtx) })
-		sinks.Go(func() { g.alarmsToInflux(sinkCtx) })
+		sinks.Go(func() { g.influxAlarms.Run(sinkCtx) })
 	}
 	// The hazard engine follows the alarm journal; it stops before the journal closes.
 	sinks.Go(func() { g.hazards.Run(sinkCtx, g.bus, g.journal, time.Second) })
@@ -387,64 +390,4 @@ func (g *gateway) metrics() *prometheus.Registry {
 	}
 	reg.MustRegister(api.WebhookCollector(hooks))
 	return reg
-}
-
-// alarmsToInflux writes every committed alarm transition to the `alarm`
-// measurement, so dashboards show alarms beside the readings. Its cursor
-// moves only past events the sink holds durably (written or spooled), so
-// transitions committed while InfluxDB or the gateway was down, or in
-// flight at a kill -9, still arrive.
-func (g *gateway) alarmsToInflux(ctx context.Context) {
-	cursor := alerting.NewFileCursor(filepath.Join(g.cfg.DataDir, "influx-alarms.seq"))
-	seq, err := cursor.Load()
-	if err != nil {
-		g.log.Error("alarm feed to influxdb: cursor unreadable, resending the journal", "err", err)
-	}
-	// The sink calls back on its own goroutine; the cursor's fsync happens here.
-	var durable atomic.Int64
-	durable.Store(seq)
-	saved := seq
-	wake := make(chan struct{}, 1)
-	save := func() {
-		if s := durable.Load(); s > saved {
-			if err := cursor.Save(s); err != nil {
-				g.log.Error("alarm feed to influxdb: cursor not saved; events may be sent twice after a restart", "err", err)
-				return
-			}
-			saved = s
-		}
-	}
-	defer save()
-
-	sub := g.bus.Subscribe(ctx, seq)
-	defer sub.Close()
-	stamps := make(collector.Stamps) // two transitions of one series in one tick must not overwrite
-	for {
-		select {
-		case ev, ok := <-sub.C:
-			if !ok {
-				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
-					g.log.Error("alarm feed to influxdb stopped", "err", err)
-				}
-				return
-			}
-			a := ev.Alarm
-			tags := map[string]string{"site": a.Site, "tag": a.Tag, "rule": a.Rule, "level": a.Level, "class": a.Class, "severity": a.Severity}
-			at := stamps.Separate(a.Site+"\x00"+a.Tag+"\x00"+a.Rule+"\x00"+a.Level+"\x00"+a.Class+"\x00"+a.Severity, ev.Time)
-			g.influx.WritePoint(write.NewPoint("alarm", tags,
-				map[string]any{"id": a.ID, "seq": ev.Seq, "event": ev.Type, "state": string(a.State), "value": a.Value}, at))
-			n := ev.Seq
-			g.influx.WhenDurable(func() {
-				if n > durable.Load() { // callbacks come in order; the check keeps it monotonic anyway
-					durable.Store(n)
-				}
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			})
-		case <-wake:
-			save()
-		}
-	}
 }

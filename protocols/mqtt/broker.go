@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
 
+	"hazgate/collector"
 	"hazgate/config"
 )
 
@@ -29,8 +30,8 @@ const (
 // StatusTopic is where a gateway says whether it is connected.
 func StatusTopic(prefix, site string) string { return prefix + "/" + site + "/status" }
 
-// broker is what both the collector and the northbound publisher need to
-// reach a broker.
+// broker is what a client needs to reach a broker: the collector's, and
+// through PublisherOptions the northbound publisher's.
 type broker struct {
 	url, clientID      string
 	username, password string
@@ -69,6 +70,19 @@ func (b broker) options() (*paho.ClientOptions, error) {
 	return o, nil
 }
 
+// PublisherOptions are paho's options for a publisher outside this package
+// (the northbound delivery channel), with the collector's reconnects, TLS
+// and last will. The session is clean: the publisher resends what was not
+// acknowledged itself, in order, where a session kept by paho could replay
+// an old message behind a newer.
+func PublisherOptions(cfg config.Northbound, clientID, statusTopic string) (*paho.ClientOptions, error) {
+	return broker{
+		url: cfg.URL, clientID: clientID, username: cfg.Username, password: cfg.Password,
+		keepAlive: cfg.KeepAlive, connectTimeout: max(cfg.Timeout, minConnectTimeout),
+		cleanSession: true, tls: cfg.TLS, statusTopic: statusTopic,
+	}.options()
+}
+
 func tlsConfig(t *config.TLS) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
 	if t.CA != "" {
@@ -92,9 +106,9 @@ func tlsConfig(t *config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
-// connect makes the first connection, retrying with backoff until ctx ends;
+// Connect makes the first connection, retrying with backoff until ctx ends;
 // later reconnects are paho's. It reports whether it connected.
-func connect(ctx context.Context, client paho.Client, log *slog.Logger, url string) bool {
+func Connect(ctx context.Context, client paho.Client, log *slog.Logger, url string) bool {
 	backoff := time.Second
 	for {
 		tok := client.Connect()
@@ -103,22 +117,10 @@ func connect(ctx context.Context, client paho.Client, log *slog.Logger, url stri
 			return true
 		}
 		log.Warn("cannot connect to mqtt broker; retrying", "broker", config.RedactURL(url), "in", backoff, "err", tok.Error())
-		if !sleep(ctx, backoff) {
+		if !collector.Sleep(ctx, backoff) {
 			return false
 		}
 		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

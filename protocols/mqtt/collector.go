@@ -1,8 +1,9 @@
-// Package mqtt collects readings from MQTT brokers and publishes alarm events
-// northbound. A Collector is one broker connection whose subscriptions turn
-// topics into tags (created on first sight from templates) and payloads
-// (number, JSON, Sparkplug B, fire-panel events) into collector.Samples. A
-// Northbound publishes the alarm journal, in order, to an upstream broker.
+// Package mqtt collects readings from MQTT brokers. A Collector is one
+// broker connection whose subscriptions turn topics into tags (created on
+// first sight from templates) and payloads (number, JSON, Sparkplug B,
+// fire-panel events) into collector.Samples. The northbound publisher of
+// alarm events (alerting/deliver/northbound) connects through
+// PublisherOptions and Connect.
 package mqtt
 
 import (
@@ -205,7 +206,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.work(ctx) })
 	wg.Go(func() { c.ack(ctx) })
-	if connect(ctx, client, c.log, c.dev.URL) {
+	if Connect(ctx, client, c.log, c.dev.URL) {
 		<-ctx.Done()
 		wg.Wait() // the last acknowledgements go out before we disconnect
 		// A clean stop sends no will; say offline ourselves.

@@ -1,20 +1,14 @@
 package mqtt
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/proto"
 
-	"hazgate/alerting"
 	"hazgate/collector"
-	"hazgate/config"
 	"hazgate/protocols/mqtt/sparkplugpb"
 	"hazgate/sim/testenv"
 )
@@ -171,12 +165,12 @@ func head(s []int) []int { return s[:min(len(s), 10)] }
 func TestIntegrationBrokerRestart(t *testing.T) {
 	m := startMosquitto(t)
 	rec := &recorder{delay: 20 * time.Millisecond} // a slow consumer keeps the broker's queue full
-	c := newTestCollector(t, collector.NewRegistry(), rec, m.url(), Subscription{Topic: "seq/+", Tag: "S{1}", Value: "n"})
+	c := newTestCollector(t, collector.NewRegistry(), rec, m.URL(), Subscription{Topic: "seq/+", Tag: "S{1}", Value: "n"})
 	runCollector(t, c)
 
 	const first, second = 5000, 2000
 	pubAll := func(from, to int) {
-		dev := testClient(t, m.url(), "", true, nil)
+		dev := testClient(t, m.URL(), "", true, nil)
 		toks := make([]paho.Token, 0, to-from+1)
 		for n := from; n <= to; n++ {
 			toks = append(toks, dev.Publish("seq/a", 1, false, fmt.Sprintf(`{"n":%d}`, n)))
@@ -191,13 +185,13 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	pubAll(1, first)
 	waitFor(t, 10*time.Second, "the first samples", func() bool { return len(rec.all()) >= 200 })
 	mid := len(rec.all())
-	m.stop()
+	m.Stop()
 	if mid >= first {
 		t.Fatalf("all %d messages arrived before the broker stopped; the test did not test a restart mid-stream", first)
 	}
 	t.Logf("broker stopped after %d of %d messages", mid, first)
 	time.Sleep(300 * time.Millisecond)
-	m.start()
+	m.Start()
 	pubAll(first+1, first+second)
 	waitFor(t, 60*time.Second, "every message", func() bool { return len(rec.all()) >= first+second })
 	time.Sleep(500 * time.Millisecond) // let any duplicate show up
@@ -237,115 +231,4 @@ func TestIntegrationGatewayRestart(t *testing.T) {
 	waitFor(t, 10*time.Second, "the 500 queued while down", func() bool { return len(rec2.all()) >= 500 })
 	time.Sleep(200 * time.Millisecond)
 	seqsOnce(t, append(rec1.all(), rec2.all()...), 800)
-}
-
-// TestIntegrationNorthboundResume: events committed while the broker is down
-// and while the publisher is stopped all reach a regulator's subscriber, in
-// journal order, with no gap.
-func TestIntegrationNorthboundResume(t *testing.T) {
-	m := startMosquitto(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	j, err := alerting.OpenJournal(ctx, filepath.Join(dir, "hazgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	bus := alerting.NewBus(j, quiet())
-	commit := func(n int) {
-		t.Helper()
-		for range n {
-			now := time.Now()
-			ev, err := j.Commit(ctx, alerting.EventRaised, alerting.Alarm{Site: "s1", Tag: fmt.Sprintf("T%d", clientN.Add(1)), Rule: "r",
-				Severity: alerting.SeverityHigh, State: alerting.ActiveUnacked, RaisedAt: now}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bus.Publish(ev)
-		}
-	}
-
-	var mu sync.Mutex
-	var got []int64
-	received := func() []int64 { mu.Lock(); defer mu.Unlock(); return append([]int64(nil), got...) }
-	topic := "hz/s1/alarm"
-	handler := func(_ paho.Client, msg paho.Message) {
-		var ev alerting.Event
-		if err := json.Unmarshal(msg.Payload(), &ev); err != nil || ev.Alarm.Site != "s1" {
-			t.Errorf("event %s: %v", msg.Payload(), err)
-		}
-		mu.Lock()
-		got = append(got, ev.Seq)
-		mu.Unlock()
-	}
-	// The regulator keeps a session so the broker queues for it across restarts.
-	testClient(t, m.url(), "regulator-"+uniq(), false, func(c paho.Client) { c.Subscribe(topic, 1, handler) })
-	time.Sleep(200 * time.Millisecond)
-
-	cfg := config.Northbound{URL: m.url(), TopicPrefix: "hz", QoS: 1, Timeout: 2 * time.Second, KeepAlive: 2 * time.Second}
-	cursorPath := filepath.Join(dir, "northbound.seq")
-	run := func() (*Northbound, func()) {
-		n, err := NewNorthbound(cfg, NorthboundOptions{Site: "s1", Source: bus, Cursor: alerting.NewFileCursor(cursorPath), Log: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := n.Run(rctx); err != nil {
-				t.Errorf("northbound: %v", err)
-			}
-		}()
-		return n, func() { cancel(); <-done }
-	}
-	maxSeen := func() int64 {
-		var hi int64
-		for _, s := range received() {
-			hi = max(hi, s)
-		}
-		return hi
-	}
-
-	commit(50)
-	nb, stop := run()
-	waitFor(t, 10*time.Second, "first 50 events", func() bool { return maxSeen() >= 50 })
-
-	m.stop()
-	commit(50) // during the outage
-	time.Sleep(500 * time.Millisecond)
-	m.start()
-	waitFor(t, 30*time.Second, "events of the outage", func() bool { return maxSeen() >= 100 })
-	waitFor(t, 10*time.Second, "last acknowledged seq 100", func() bool { return nb.Stats().LastSeq == 100 })
-	stop()
-
-	commit(50) // while the publisher is down
-	_, stop = run()
-	defer stop()
-	waitFor(t, 10*time.Second, "events committed while stopped", func() bool { return maxSeen() >= 150 })
-
-	// Repeats of an event whose acknowledgement was lost are allowed; after
-	// dropping them the seqs must run 1..150 with no gap and no reordering.
-	var want int64 = 1
-	repeats := 0
-	for _, s := range received() {
-		switch {
-		case s == want:
-			want++
-		case s < want:
-			repeats++
-		default:
-			t.Fatalf("got seq %d, expected %d next: a gap or reordering (all: %v)", s, want, received())
-		}
-	}
-	if want != 151 {
-		t.Errorf("received up to seq %d, want 150", want-1)
-	}
-	// The broker may deliver to the subscriber before its PUBACK reaches the
-	// publisher, which saves the cursor only then: wait for it.
-	waitFor(t, 10*time.Second, "the cursor at 150", func() bool {
-		seq, err := alerting.NewFileCursor(cursorPath).Load()
-		return err == nil && seq == 150
-	})
-	t.Logf("repeats: %d", repeats)
 }

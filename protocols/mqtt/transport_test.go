@@ -101,7 +101,7 @@ func TestIntegrationTransports(t *testing.T) {
 			c := newTestCollector(t, collector.NewRegistry(), rec, tt.url, Subscription{Topic: tt.name + "/+", Tag: "T{1}"})
 			c.broker.tls = tt.tls
 			runCollector(t, c)
-			publish(t, testClient(t, m.url(), "", true, nil), tt.name+"/1", 1, false, `{"value":7}`)
+			publish(t, testClient(t, m.URL(), "", true, nil), tt.name+"/1", 1, false, `{"value":7}`)
 			waitFor(t, 10*time.Second, "the sample", func() bool { return len(rec.all()) == 1 })
 			if s := rec.all()[0]; s.Tag != "T1" || s.Value != 7 {
 				t.Errorf("sample %+v", s)

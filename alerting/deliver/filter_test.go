@@ -1,0 +1,50 @@
+package deliver
+
+import (
+	"testing"
+
+	"hazgate/alerting"
+	"hazgate/alerting/hazard"
+)
+
+func TestFilter(t *testing.T) {
+	raised := AlarmEvent(&alerting.Event{Seq: 1, Type: alerting.EventRaised,
+		Alarm: alerting.Alarm{Site: "s1", Severity: alerting.SeverityHigh, Class: "gas"}})
+	created := HazardEvent(&hazard.Event{Seq: 1, Type: "created", Hazard: hazard.Hazard{Site: "s1", Category: "fire"}})
+	cases := []struct {
+		name            string
+		f               Filter
+		alarm, hazardOK bool
+	}{
+		{"empty keeps all", Filter{}, true, true},
+		{"exact type", Filter{Events: []string{"alarm.raised"}}, true, false},
+		{"other type", Filter{Events: []string{"alarm.cleared", "hazard.linked"}}, false, false},
+		{"alarm glob", Filter{Events: []string{"alarm.*"}}, true, false},
+		{"hazard glob", Filter{Events: []string{"hazard.*"}}, false, true},
+		{"severity keeps hazards", Filter{Severities: []string{alerting.SeverityCritical}}, false, true},
+		{"severity match", Filter{Severities: []string{alerting.SeverityHigh, alerting.SeverityCritical}}, true, true},
+		{"site", Filter{Sites: []string{"s2"}}, false, false},
+		{"site match", Filter{Sites: []string{"s2", "s1"}}, true, true},
+		{"class is alarm class or hazard category", Filter{Classes: []string{"fire"}}, false, true},
+		{"all counts at once", Filter{Events: []string{"alarm.*", "hazard.created"}, Sites: []string{"s1"}, Severities: []string{alerting.SeverityHigh}, Classes: []string{"gas", "fire"}}, true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.f.Keep(raised); got != c.alarm {
+				t.Errorf("alarm.raised kept = %v, want %v", got, c.alarm)
+			}
+			if got := c.f.Keep(created); got != c.hazardOK {
+				t.Errorf("hazard.created kept = %v, want %v", got, c.hazardOK)
+			}
+		})
+	}
+}
+
+func TestEventID(t *testing.T) {
+	if id := AlarmEvent(&alerting.Event{Seq: 17}).ID(); id != "a17" {
+		t.Errorf("alarm id %q", id)
+	}
+	if id := HazardEvent(&hazard.Event{Seq: 4}).ID(); id != "h4" {
+		t.Errorf("hazard id %q", id)
+	}
+}
