@@ -365,22 +365,15 @@ func (g *gateway) metrics() *prometheus.Registry {
 	if g.influx != nil {
 		reg.MustRegister(api.InfluxCollector(g.influx))
 	}
-	pollers := map[string]interface{ Stats() modbus.Stats }{}
-	mqtts := map[string]interface{ Stats() mqtt.Stats }{}
-	listeners := map[string]interface{ Stats() gb26875.Stats }{}
+	// Each device exports its own series; the device label is the gateway's,
+	// so two devices of one protocol share the series' names.
 	for i, d := range g.devices {
-		switch d := d.(type) {
-		case *modbus.Poller:
-			pollers[g.cfg.Devices[i].ID] = d
-		case *mqtt.Collector:
-			mqtts[g.cfg.Devices[i].ID] = d
-		case *gb26875.Listener:
-			listeners[g.cfg.Devices[i].ID] = d
+		if m, ok := d.(protocols.Metered); ok {
+			prometheus.WrapRegistererWith(prometheus.Labels{"device": g.cfg.Devices[i].ID}, reg).MustRegister(m.Metrics())
 		}
 	}
-	reg.MustRegister(api.ModbusCollector(pollers), api.MQTTCollector(mqtts), api.GB26875Collector(listeners))
 	if g.northbound != nil {
-		reg.MustRegister(api.NorthboundCollector(g.northbound))
+		reg.MustRegister(g.northbound.Metrics())
 	}
 	hooks := map[string]interface{ Stats() webhook.Stats }{}
 	for i, d := range g.webhooks {
