@@ -76,8 +76,8 @@ type Options struct {
 	// Control acknowledges and shelves; History serves history and KPIs.
 	Control AlarmControl
 	History AlarmHistory
-	// UITD sends commands to GB/T 26875.3 transmission devices
-	// (gb26875.Listeners); nil answers those routes with 501.
+	// UITD sends commands to GB/T 26875.3 transmission devices (the
+	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
 	// Hazards serves hazard records and their workflow (*hazard.Engine);
 	// nil answers those routes with 501.

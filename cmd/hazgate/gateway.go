@@ -158,7 +158,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		}
 	}
 	if len(listeners) > 0 {
-		uitd = listeners // a nil interface, not an empty list, when there are none: the routes answer 501
+		uitd = uitdControl{listeners} // a nil interface when there are none: the routes answer 501
 	}
 	points := api.MemoryHistory(g.history)
 	if in := cfg.InfluxDB; in != nil {
