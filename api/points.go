@@ -16,9 +16,9 @@ import (
 	"hazgate/collector"
 )
 
-// PointHistory answers a tag's readings in [from, to), oldest first: an
-// InfluxDB reader (FluxHistory) when the gateway writes to InfluxDB, else
-// the in-memory window (MemoryHistory).
+// PointHistory answers a tag's readings in [from, to), oldest first:
+// collector.InfluxHistory when the gateway writes to InfluxDB, else the
+// in-memory window (MemoryHistory).
 type PointHistory interface {
 	Range(ctx context.Context, tag string, from, to time.Time) ([]collector.Sample, error)
 }

@@ -40,9 +40,9 @@ type gateway struct {
 	bus       *alerting.Bus
 	engine    *alerting.Engine
 	hazards   *hazard.Engine
-	history   *collector.History    // recent readings per tag, for the API without InfluxDB
-	influx    *collector.InfluxSink // nil without an influxdb block
-	flux      *api.FluxHistory      // reading history from InfluxDB; nil without it
+	history   *collector.History       // recent readings per tag, for the API without InfluxDB
+	influx    *collector.InfluxSink    // nil without an influxdb block
+	flux      *collector.InfluxHistory // reading history from InfluxDB; nil without it
 	webhooks  []*webhook.Dispatcher
 	tagMemory *collector.TagMemory // tags created on first sight, kept across restarts
 	// northbound publishes alarm events upstream; nil without a northbound block.
@@ -162,7 +162,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	}
 	points := api.MemoryHistory(g.history)
 	if in := cfg.InfluxDB; in != nil {
-		g.flux = api.NewFluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
+		g.flux = collector.NewInfluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
 		// While InfluxDB fails, trends come from memory (the last hour or so),
 		// marked X-Hazgate-History-Source: memory.
 		points = api.FallbackHistory(g.flux, points, log.With("component", "api"))
