@@ -300,7 +300,7 @@ func TestAreas(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/areas", nil))
-	var got []Area
+	var got []alerting.Area
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +308,8 @@ func TestAreas(t *testing.T) {
 	for _, a := range got {
 		colours[a.Area] = a.Colour
 	}
-	want := map[string]string{"罐区A": AreaRed, "装卸区": AreaOrange, "泵房": AreaYellow, "污水站": AreaBlue}
-	if len(got) != len(want) || got[0].Colour != AreaRed || got[len(got)-1].Colour != AreaBlue {
+	want := map[string]string{"罐区A": alerting.ColourRed, "装卸区": alerting.ColourOrange, "泵房": alerting.ColourYellow, "污水站": alerting.ColourBlue}
+	if len(got) != len(want) || got[0].Colour != alerting.ColourRed || got[len(got)-1].Colour != alerting.ColourBlue {
 		t.Fatalf("areas %s", rec.Body)
 	}
 	for k, v := range want {
@@ -322,13 +322,13 @@ func TestAreas(t *testing.T) {
 func TestAreasColouredByHazards(t *testing.T) {
 	f := newEngineFixture(t) // a 重大隐患 on T101-LEL (罐区A), a 一般隐患 on PT-1 (管廊), no alarms
 	rec := f.do(t, http.MethodGet, "/api/v1/areas", RoleViewer, "")
-	var got []Area
+	var got []alerting.Area
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []Area{
-		{Area: "罐区A", Colour: AreaRed, OpenHazards: 1, MajorHazards: 1},
-		{Area: "管廊", Colour: AreaYellow, OpenHazards: 1},
+	want := []alerting.Area{
+		{Area: "罐区A", Colour: alerting.ColourRed, OpenHazards: 1, MajorHazards: 1},
+		{Area: "管廊", Colour: alerting.ColourYellow, OpenHazards: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("areas %s", rec.Body)
