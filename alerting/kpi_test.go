@@ -189,12 +189,11 @@ func TestAreaStatus(t *testing.T) {
 }
 
 func TestOverview(t *testing.T) {
-	reg := testRegistry(t,
-		collector.Tag{ID: "LEL-1", Kind: "combustible_gas", Area: "罐区A"},
-		collector.Tag{ID: "LEL-2", Kind: "combustible_gas", Area: "罐区B"},
-		collector.Tag{ID: "LEL-3", Kind: "combustible_gas", Area: "装卸区"},
-		collector.Tag{ID: "LEL-4", Kind: "combustible_gas", Area: "泵房"},
-	)
+	var tags []collector.Tag // LEL-1 in 罐区A, ...
+	for i, area := range []string{"罐区A", "罐区B", "装卸区", "泵房"} {
+		tags = append(tags, collector.Tag{ID: fmt.Sprintf("LEL-%d", i+1), Kind: "combustible_gas", Area: area})
+	}
+	reg := testRegistry(t, tags...)
 	open := []Alarm{
 		{ID: 1, Tag: "LEL-1", Rule: "r", Level: LevelH, Severity: SeverityHigh, State: ActiveUnacked},
 		{ID: 2, Tag: "LEL-2", Rule: "r", Level: LevelH, Severity: SeverityHigh, State: ActiveUnacked},
