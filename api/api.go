@@ -87,8 +87,8 @@ type Options struct {
 	// HazardFeed it carries alarm events only.
 	AlarmFeed  AlarmFeed
 	HazardFeed HazardFeed
-	// Points serves reading history: collector.InfluxHistory with InfluxDB, else
-	// MemoryHistory; nil answers the route with 501.
+	// Points serves reading history: collector.InfluxHistory with InfluxDB,
+	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
 	// Reload re-reads the rules for an admin; nil answers 501.
 	Reload Reloader
