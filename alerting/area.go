@@ -1,5 +1,12 @@
 package alerting
 
+import (
+	"slices"
+	"strings"
+
+	"hazgate/collector"
+)
+
 // AreaState is what an area's colour on the console shows: its most urgent
 // active alarm.
 type AreaState struct {
@@ -15,12 +22,90 @@ type AreaState struct {
 	Active int `json:"active"`
 }
 
-// Area colours.
+// Area colours of the site overview, after the 红橙黄蓝 four-colour scheme
+// of Chinese risk maps. The console styles them as colour-<name>.
 const (
-	ColourRed    = "red"
-	ColourOrange = "orange"
-	ColourYellow = "yellow"
+	ColourRed    = "red"    // a level-2 alarm (HH, LL, fire) or an open 重大隐患
+	ColourOrange = "orange" // a level-1 alarm
+	ColourYellow = "yellow" // an equipment fault alarm, or an open 一般隐患
+	ColourBlue   = "blue"   // nothing open
 )
+
+var colourRank = map[string]int{ColourBlue: 0, ColourYellow: 1, ColourOrange: 2, ColourRed: 3}
+
+// Area is one area of the site overview.
+type Area struct {
+	Area   string `json:"area"`
+	Colour string `json:"colour"`
+	// Alarm is the alarm that sets the colour, if one does.
+	Alarm *Alarm `json:"alarm,omitempty"`
+	// ActiveAlarms counts the area's active alarms, OpenHazards its hazard
+	// records not closed or dismissed.
+	ActiveAlarms int `json:"active_alarms"`
+	OpenHazards  int `json:"open_hazards"`
+	MajorHazards int `json:"major_hazards"`
+}
+
+// AreaHazard is an open hazard record as its area's colour sees it; the
+// hazard package builds on this one, so its records come in this form.
+type AreaHazard struct {
+	Area  string
+	Major bool // 重大隐患: red; else 一般隐患: yellow
+}
+
+// TagLister is a TagLookup that also lists every tag (collector.Registry).
+type TagLister interface {
+	TagLookup
+	All() []collector.Tag
+}
+
+// Overview colours every area of tags by its most urgent open alarm (see
+// AreaStatus) or open hazard record, whichever is the more urgent colour;
+// an area with nothing open is blue. Hazards of areas no tag is in are left
+// out. The most urgent areas come first, then by name.
+func Overview(tags TagLister, open []Alarm, hazards []AreaHazard) []Area {
+	byArea := map[string]*Area{}
+	for _, t := range tags.All() {
+		if t.Area != "" && byArea[t.Area] == nil {
+			byArea[t.Area] = &Area{Area: t.Area, Colour: ColourBlue}
+		}
+	}
+	for name, st := range AreaStatus(open, tags) {
+		ar := byArea[name]
+		if ar == nil {
+			ar = &Area{Area: name}
+			byArea[name] = ar
+		}
+		al := st.Alarm
+		ar.Alarm, ar.ActiveAlarms, ar.Colour = &al, st.Active, st.Colour
+	}
+	for _, h := range hazards {
+		ar := byArea[h.Area]
+		if ar == nil || h.Area == "" {
+			continue
+		}
+		ar.OpenHazards++
+		c := ColourYellow
+		if h.Major {
+			ar.MajorHazards++
+			c = ColourRed
+		}
+		if colourRank[c] > colourRank[ar.Colour] {
+			ar.Colour = c
+		}
+	}
+	out := make([]Area, 0, len(byArea))
+	for _, ar := range byArea {
+		out = append(out, *ar)
+	}
+	slices.SortFunc(out, func(x, y Area) int {
+		if d := colourRank[y.Colour] - colourRank[x.Colour]; d != 0 {
+			return d
+		}
+		return strings.Compare(x.Area, y.Area)
+	})
+	return out
+}
 
 // AreaStatus returns, per area, the alarm that sets the area's colour among
 // open and active ones (shelved and out-of-service alarms do not count).

@@ -187,3 +187,38 @@ func TestAreaStatus(t *testing.T) {
 		t.Errorf("罐区B active %d, want 2", got["罐区B"].Active)
 	}
 }
+
+func TestOverview(t *testing.T) {
+	var tags []collector.Tag // LEL-1 in 罐区A, ...
+	for i, area := range []string{"罐区A", "罐区B", "装卸区", "泵房"} {
+		tags = append(tags, collector.Tag{ID: fmt.Sprintf("LEL-%d", i+1), Kind: "combustible_gas", Area: area})
+	}
+	reg := testRegistry(t, tags...)
+	open := []Alarm{
+		{ID: 1, Tag: "LEL-1", Rule: "r", Level: LevelH, Severity: SeverityHigh, State: ActiveUnacked},
+		{ID: 2, Tag: "LEL-2", Rule: "r", Level: LevelH, Severity: SeverityHigh, State: ActiveUnacked},
+	}
+	hazards := []AreaHazard{
+		{Area: "罐区A", Major: false}, // a 一般隐患 does not lower an orange area
+		{Area: "罐区B", Major: true},  // a 重大隐患 turns it red
+		{Area: "装卸区"},               // yellow
+		{Area: "无此区", Major: true},  // an area no tag is in: left out
+	}
+	got := Overview(reg, open, hazards)
+	want := []Area{
+		{Area: "罐区B", Colour: ColourRed, ActiveAlarms: 1, OpenHazards: 1, MajorHazards: 1},
+		{Area: "罐区A", Colour: ColourOrange, ActiveAlarms: 1, OpenHazards: 1},
+		{Area: "装卸区", Colour: ColourYellow, OpenHazards: 1},
+		{Area: "泵房", Colour: ColourBlue},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("overview %+v", got)
+	}
+	for i, w := range want {
+		g := got[i]
+		g.Alarm = nil
+		if g != w {
+			t.Errorf("area %d: %+v, want %+v", i, got[i], w)
+		}
+	}
+}

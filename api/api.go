@@ -76,8 +76,8 @@ type Options struct {
 	// Control acknowledges and shelves; History serves history and KPIs.
 	Control AlarmControl
 	History AlarmHistory
-	// UITD sends commands to GB/T 26875.3 transmission devices
-	// (gb26875.Listeners); nil answers those routes with 501.
+	// UITD sends commands to GB/T 26875.3 transmission devices (the
+	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
 	// Hazards serves hazard records and their workflow (*hazard.Engine);
 	// nil answers those routes with 501.
@@ -87,8 +87,8 @@ type Options struct {
 	// HazardFeed it carries alarm events only.
 	AlarmFeed  AlarmFeed
 	HazardFeed HazardFeed
-	// Points serves reading history: FluxHistory with InfluxDB, else
-	// MemoryHistory; nil answers the route with 501.
+	// Points serves reading history: collector.InfluxHistory with InfluxDB,
+	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
 	// Reload re-reads the rules for an admin; nil answers 501.
 	Reload Reloader

@@ -14,12 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hazgate/alerting"
-	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
-	"hazgate/protocols/gb26875"
-	"hazgate/protocols/modbus"
-	"hazgate/protocols/mqtt"
 )
 
 func TestFailedAuthIsRateLimitedPerClient(t *testing.T) {
@@ -150,14 +146,9 @@ func (fakeInflux) Stats() collector.InfluxStats {
 	return collector.InfluxStats{PointsWritten: 1000, Down: true, SpoolBytes: 4096}
 }
 
-type fakePoller struct{}
-
-func (fakePoller) Stats() modbus.Stats { return modbus.Stats{Polls: 5, Timeouts: 1} }
-
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}),
-		ModbusCollector(map[string]interface{ Stats() modbus.Stats }{"gds-1": fakePoller{}}))
+	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(t), Alarms: fa, Control: fa, History: fa, Metrics: reg, Tokens: testTokens})
 	if err != nil {
@@ -186,7 +177,6 @@ func TestMetrics(t *testing.T) {
 		`hazgate_influx_points_written_total 1000`,
 		`hazgate_influx_down 1`,
 		`hazgate_spool_bytes 4096`,
-		`hazgate_modbus_timeouts_total{device="gds-1"} 1`,
 		`hazgate_stream_clients 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
@@ -200,15 +190,16 @@ func TestMetrics(t *testing.T) {
 }
 
 // BenchmarkMetricsScrape is the cost of one /metrics answer with the
-// gateway's collectors and 30 routes' worth of HTTP series.
+// gateway's own collectors, eight webhooks' and 30 routes' worth of HTTP
+// series.
 func BenchmarkMetricsScrape(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}))
-	pollers := map[string]interface{ Stats() modbus.Stats }{}
+	hooks := map[string]interface{ Stats() webhook.Stats }{}
 	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		pollers["gds-"+id] = fakePoller{}
+		hooks["hook-"+id] = fakeWebhook{}
 	}
-	reg.MustRegister(ModbusCollector(pollers))
+	reg.MustRegister(WebhookCollector(hooks))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(b), Alarms: fa, Control: fa, History: fa, Metrics: reg})
 	if err != nil {
@@ -309,7 +300,7 @@ func TestAreas(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/areas", nil))
-	var got []Area
+	var got []alerting.Area
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -317,8 +308,8 @@ func TestAreas(t *testing.T) {
 	for _, a := range got {
 		colours[a.Area] = a.Colour
 	}
-	want := map[string]string{"罐区A": AreaRed, "装卸区": AreaOrange, "泵房": AreaYellow, "污水站": AreaBlue}
-	if len(got) != len(want) || got[0].Colour != AreaRed || got[len(got)-1].Colour != AreaBlue {
+	want := map[string]string{"罐区A": alerting.ColourRed, "装卸区": alerting.ColourOrange, "泵房": alerting.ColourYellow, "污水站": alerting.ColourBlue}
+	if len(got) != len(want) || got[0].Colour != alerting.ColourRed || got[len(got)-1].Colour != alerting.ColourBlue {
 		t.Fatalf("areas %s", rec.Body)
 	}
 	for k, v := range want {
@@ -331,13 +322,13 @@ func TestAreas(t *testing.T) {
 func TestAreasColouredByHazards(t *testing.T) {
 	f := newEngineFixture(t) // a 重大隐患 on T101-LEL (罐区A), a 一般隐患 on PT-1 (管廊), no alarms
 	rec := f.do(t, http.MethodGet, "/api/v1/areas", RoleViewer, "")
-	var got []Area
+	var got []alerting.Area
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []Area{
-		{Area: "罐区A", Colour: AreaRed, OpenHazards: 1, MajorHazards: 1},
-		{Area: "管廊", Colour: AreaYellow, OpenHazards: 1},
+	want := []alerting.Area{
+		{Area: "罐区A", Colour: alerting.ColourRed, OpenHazards: 1, MajorHazards: 1},
+		{Area: "管廊", Colour: alerting.ColourYellow, OpenHazards: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("areas %s", rec.Body)
@@ -349,42 +340,17 @@ func TestAreasColouredByHazards(t *testing.T) {
 	}
 }
 
-type fakeMQTT struct{}
-
-func (fakeMQTT) Stats() mqtt.Stats {
-	return mqtt.Stats{Connects: 2, Lost: 1, Unmatched: 4, Subscriptions: []mqtt.SubscriptionStats{
-		{Topic: "site/+/gas", Messages: 10, Readings: 30, Bad: map[string]uint64{"json": 2, "range": 1}},
-		{Topic: "site/+/gas", Messages: 5, Readings: 5, Bad: map[string]uint64{"json": 1}}, // same filter twice: summed
-		{Topic: "panel/fire", Messages: 3},
-	}}
-}
-
-type fakeNorthbound struct{}
-
-func (fakeNorthbound) Stats() northbound.Stats {
-	return northbound.Stats{Published: 40, Retries: 3, LastSeq: 812}
-}
-
-type fakeListener struct{}
-
-func (fakeListener) Stats() gb26875.Stats {
-	return gb26875.Stats{Accepted: 3, RefusedPerAddress: 5, Handshake: 6, Frames: 120, BadChecksum: 2, Garbage: 17, BadTime: 8, Unknown: map[string]uint64{"21": 4}}
-}
-
 type fakeWebhook struct{ delivered uint64 }
 
 func (f fakeWebhook) Stats() webhook.Stats {
 	return webhook.Stats{Delivered: f.delivered, Failed: 2, Rejected: 1, Filtered: 9}
 }
 
-func TestFeedAndProtocolMetrics(t *testing.T) {
+// TestWebhookMetrics: each protocol tests its own series beside its Stats
+// (protocols/*/metrics_test.go), the northbound publisher too.
+func TestWebhookMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		MQTTCollector(map[string]interface{ Stats() mqtt.Stats }{"mqtt-1": fakeMQTT{}}),
-		NorthboundCollector(fakeNorthbound{}),
-		GB26875Collector(map[string]interface{ Stats() gb26875.Stats }{"uitd-a": fakeListener{}}),
-		WebhookCollector(map[string]interface{ Stats() webhook.Stats }{"ops": fakeWebhook{7}, "city": fakeWebhook{0}}),
-	)
+	reg.MustRegister(WebhookCollector(map[string]interface{ Stats() webhook.Stats }{"ops": fakeWebhook{7}, "city": fakeWebhook{0}}))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(t), Alarms: fa, Control: fa, History: fa, Metrics: reg})
 	if err != nil {
@@ -397,25 +363,6 @@ func TestFeedAndProtocolMetrics(t *testing.T) {
 	}
 	body := rec.Body.String()
 	for _, want := range []string{
-		`hazgate_mqtt_connects_total{device="mqtt-1"} 2`,
-		`hazgate_mqtt_connections_lost_total{device="mqtt-1"} 1`,
-		`hazgate_mqtt_unmatched_messages_total{device="mqtt-1"} 4`,
-		`hazgate_mqtt_messages_total{device="mqtt-1",topic="site/+/gas"} 15`,
-		`hazgate_mqtt_messages_total{device="mqtt-1",topic="panel/fire"} 3`,
-		`hazgate_mqtt_readings_total{device="mqtt-1",topic="site/+/gas"} 35`,
-		`hazgate_mqtt_bad_payloads_total{device="mqtt-1",reason="json",topic="site/+/gas"} 3`,
-		`hazgate_mqtt_bad_payloads_total{device="mqtt-1",reason="range",topic="site/+/gas"} 1`,
-		`hazgate_northbound_published_total 40`,
-		`hazgate_northbound_retries_total 3`,
-		`hazgate_northbound_last_seq 812`,
-		`hazgate_gb26875_connections_accepted_total{device="uitd-a"} 3`,
-		`hazgate_gb26875_connections_refused_per_address_total{device="uitd-a"} 5`,
-		`hazgate_gb26875_connections_handshake_timeout_total{device="uitd-a"} 6`,
-		`hazgate_gb26875_frames_total{device="uitd-a"} 120`,
-		`hazgate_gb26875_bad_checksum_total{device="uitd-a"} 2`,
-		`hazgate_gb26875_garbage_bytes_total{device="uitd-a"} 17`,
-		`hazgate_gb26875_bad_time_objects_total{device="uitd-a"} 8`,
-		`hazgate_gb26875_unknown_units_total{device="uitd-a",type="21"} 4`,
 		`hazgate_webhook_delivered_total{webhook="ops"} 7`,
 		`hazgate_webhook_delivered_total{webhook="city"} 0`,
 		`hazgate_webhook_failed_total{webhook="ops"} 2`,
@@ -425,10 +372,6 @@ func TestFeedAndProtocolMetrics(t *testing.T) {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}
-	}
-	// A subscription with no bad payloads has no bad series, not a zero one.
-	if strings.Contains(body, `hazgate_mqtt_bad_payloads_total{device="mqtt-1",reason="",`) {
-		t.Error("empty reason series")
 	}
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil || len(problems) > 0 {

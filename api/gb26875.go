@@ -6,20 +6,36 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-
-	"hazgate/protocols/gb26875"
 )
 
-// UITDControl is the operator side of the GB/T 26875.3 listeners
-// (gb26875.Listeners): the transmission devices heard, and the clock-sync
-// and duty-check (查岗) commands. A command waits for the device's confirm,
+// UITDControl is the operator side of the GB/T 26875.3 listeners, wired by
+// the gateway: the transmission devices heard, and the clock-sync and
+// duty-check (查岗) commands. A command waits for the device's confirm,
 // resending per the listener's command_timeout and command_tries.
+//
+// A device is named by its address as the path writes it; the protocol
+// reads it. Statuses and results are the protocol's own JSON documents,
+// served as they are: the API reads none of their fields. Errors wrap one of
+// the ErrUITD sentinels, whose status the API answers with the error's text.
 type UITDControl interface {
-	Devices() []gb26875.DeviceStatus
-	Device(a gb26875.Address) (gb26875.DeviceStatus, bool)
-	SyncClock(ctx context.Context, a gb26875.Address, user string) (gb26875.CommandResult, error)
-	DutyCheck(ctx context.Context, a gb26875.Address, minutes int, user string) (gb26875.CommandResult, error)
+	Devices() []any
+	Device(id string) (any, error)
+	SyncClock(ctx context.Context, id, user string) (any, error)
+	DutyCheck(ctx context.Context, id string, minutes int, user string) (any, error)
 }
+
+// What a UITDControl's errors mean to an operator, by the status they get.
+var (
+	ErrUITDAddress      = errors.New("not a transmission device address")          // 400
+	ErrUITDNotHeard     = errors.New("transmission device has not been heard")     // 404
+	ErrUITDNotConnected = errors.New("transmission device not connected")          // 409
+	ErrUITDDenied       = errors.New("the transmission device denied the command") // 502
+	ErrUITDNoReply      = errors.New("no confirm from the transmission device")    // 504
+)
+
+// DefaultDutyMinutes is the answer window of a duty check whose body names
+// none.
+const DefaultDutyMinutes = 10
 
 // dutyBody is the optional body of POST /uitds/{id}/duty-check.
 type dutyBody struct {
@@ -35,17 +51,6 @@ func (a *API) uitdReady(w http.ResponseWriter) bool {
 	return true
 }
 
-// uitdAddress reads the {id} path parameter as a device address; it
-// answers 400 itself and reports false.
-func uitdAddress(w http.ResponseWriter, r *http.Request) (gb26875.Address, bool) {
-	addr, err := gb26875.ParseAddress(chi.URLParam(r, "id"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return 0, false
-	}
-	return addr, true
-}
-
 func (a *API) uitdList() http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		if !a.uitdReady(w) {
@@ -53,7 +58,7 @@ func (a *API) uitdList() http.HandlerFunc {
 		}
 		out := a.uitd.Devices()
 		if out == nil {
-			out = []gb26875.DeviceStatus{}
+			out = []any{}
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
@@ -64,37 +69,27 @@ func (a *API) uitdGet() http.HandlerFunc {
 		if !a.uitdReady(w) {
 			return
 		}
-		addr, ok := uitdAddress(w, r)
-		if !ok {
-			return
-		}
-		st, ok := a.uitd.Device(addr)
-		if !ok {
-			writeError(w, http.StatusNotFound, "transmission device "+addr.String()+" has not been heard")
-			return
-		}
-		writeJSON(w, http.StatusOK, st)
+		st, err := a.uitd.Device(chi.URLParam(r, "id"))
+		a.uitdAnswer(w, r, "uitd status", st, err)
 	}
 }
 
 func (a *API) uitdSyncClock() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		addr, user, ok := a.uitdTarget(w, r)
-		if !ok {
+		if !a.uitdReady(w) {
 			return
 		}
-		res, err := a.uitd.SyncClock(r.Context(), addr, user)
-		a.commandAnswer(w, r, res, err)
+		res, err := a.uitd.SyncClock(r.Context(), chi.URLParam(r, "id"), userOf(r))
+		a.uitdAnswer(w, r, "uitd command", res, err)
 	}
 }
 
 func (a *API) uitdDutyCheck() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		addr, user, ok := a.uitdTarget(w, r)
-		if !ok {
+		if !a.uitdReady(w) {
 			return
 		}
-		body := dutyBody{Minutes: gb26875.DefaultDutyMinutes}
+		body := dutyBody{Minutes: DefaultDutyMinutes}
 		if !readBody(w, r, &body, true) {
 			return
 		}
@@ -102,40 +97,42 @@ func (a *API) uitdDutyCheck() http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "minutes: want 1 to 255 (the answer window the device gives the person on duty)")
 			return
 		}
-		res, err := a.uitd.DutyCheck(r.Context(), addr, body.Minutes, user)
-		a.commandAnswer(w, r, res, err)
+		res, err := a.uitd.DutyCheck(r.Context(), chi.URLParam(r, "id"), body.Minutes, userOf(r))
+		a.uitdAnswer(w, r, "uitd command", res, err)
 	}
 }
 
-// uitdTarget reads a command's device and user; it answers 501 or 400
-// itself and reports false.
-func (a *API) uitdTarget(w http.ResponseWriter, r *http.Request) (gb26875.Address, string, bool) {
-	if !a.uitdReady(w) {
-		return 0, "", false
-	}
-	addr, ok := uitdAddress(w, r)
-	if !ok {
-		return 0, "", false
-	}
+// userOf is who sends a command, for the device's log and status.
+func userOf(r *http.Request) string {
 	p, _ := principalFrom(r.Context())
-	return addr, p.Name, true
+	return p.Name
 }
 
-// commandAnswer answers a command's result: 200 confirmed, 409 not
-// connected, 502 denied, 504 no confirm after every try.
-func (a *API) commandAnswer(w http.ResponseWriter, r *http.Request, res gb26875.CommandResult, err error) {
+// uitdAnswer answers a status or a command's result: 200, 400 for a bad
+// address, 404 not heard, 409 not connected, 502 denied, 504 no confirm
+// after every try.
+func (a *API) uitdAnswer(w http.ResponseWriter, r *http.Request, what string, v any, err error) {
+	for _, e := range []struct {
+		err    error
+		status int
+	}{
+		{ErrUITDAddress, http.StatusBadRequest},
+		{ErrUITDNotHeard, http.StatusNotFound},
+		{ErrUITDNotConnected, http.StatusConflict},
+		{ErrUITDDenied, http.StatusBadGateway},
+		{ErrUITDNoReply, http.StatusGatewayTimeout},
+	} {
+		if errors.Is(err, e.err) {
+			writeError(w, e.status, err.Error())
+			return
+		}
+	}
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, res)
-	case errors.Is(err, gb26875.ErrNotConnected):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, gb26875.ErrDenied):
-		writeError(w, http.StatusBadGateway, err.Error())
-	case errors.Is(err, gb26875.ErrNoReply):
-		writeError(w, http.StatusGatewayTimeout, err.Error())
+		writeJSON(w, http.StatusOK, v)
 	case r.Context().Err() != nil:
 		writeError(w, http.StatusServiceUnavailable, "request ended before the device answered: "+err.Error())
 	default:
-		a.internalError(w, r, "uitd command", err)
+		a.internalError(w, r, what, err)
 	}
 }

@@ -20,16 +20,16 @@ type historySource interface {
 	rangeFrom(ctx context.Context, tag string, from, to time.Time) ([]collector.Sample, string, error)
 }
 
-// namedHistory is a PointHistory that names itself for HistorySourceHeader.
-type namedHistory interface{ source() string }
+// namedHistory is a PointHistory that names itself for HistorySourceHeader
+// (collector.InfluxHistory: "influxdb").
+type namedHistory interface{ Source() string }
 
-func (*FluxHistory) source() string  { return "influxdb" }
-func (memoryHistory) source() string { return "memory" }
+func (memoryHistory) Source() string { return "memory" }
 
 // sourceName names h for HistorySourceHeader; "" when unknown.
 func sourceName(h PointHistory) string {
 	if n, ok := h.(namedHistory); ok {
-		return n.source()
+		return n.Source()
 	}
 	return ""
 }

@@ -25,7 +25,7 @@ type fakeHistory struct {
 	calls atomic.Int64
 }
 
-func (f *fakeHistory) source() string { return f.name }
+func (f *fakeHistory) Source() string { return f.name }
 
 func (f *fakeHistory) Range(_ context.Context, tag string, from, _ time.Time) ([]collector.Sample, error) {
 	f.calls.Add(1)
@@ -162,7 +162,7 @@ func TestFallbackHistoryWithUnreachableInfluxDB(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // a port nobody listens on: connection refused
-	flux := NewFluxHistory("http://"+addr, "", "", "hazgate", "cz-demo-01")
+	flux := collector.NewInfluxHistory("http://"+addr, "", "", "hazgate", "cz-demo-01")
 	defer flux.Close()
 	hist := collector.NewHistory(0, 0)
 	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -16,9 +15,9 @@ import (
 	"hazgate/collector"
 )
 
-// PointHistory answers a tag's readings in [from, to), oldest first: an
-// InfluxDB reader (FluxHistory) when the gateway writes to InfluxDB, else
-// the in-memory window (MemoryHistory).
+// PointHistory answers a tag's readings in [from, to), oldest first:
+// collector.InfluxHistory when the gateway writes to InfluxDB, else the
+// in-memory window (MemoryHistory).
 type PointHistory interface {
 	Range(ctx context.Context, tag string, from, to time.Time) ([]collector.Sample, error)
 }
@@ -98,30 +97,6 @@ func (a *API) pointHistory() http.HandlerFunc {
 	}
 }
 
-// Area colours of the site overview, after the 红橙黄蓝 four-colour scheme
-// of Chinese risk maps.
-const (
-	AreaRed    = "red"    // a level-2 alarm (HH, LL, fire) or an open 重大隐患
-	AreaOrange = "orange" // a level-1 alarm
-	AreaYellow = "yellow" // an equipment fault alarm, or an open 一般隐患
-	AreaBlue   = "blue"   // nothing open
-)
-
-// Area is one area of the site overview.
-type Area struct {
-	Area   string `json:"area"`
-	Colour string `json:"colour"`
-	// Alarm is the alarm that sets the colour, if one does.
-	Alarm *alerting.Alarm `json:"alarm,omitempty"`
-	// ActiveAlarms counts the area's active alarms, OpenHazards its hazard
-	// records not closed or dismissed.
-	ActiveAlarms int `json:"active_alarms"`
-	OpenHazards  int `json:"open_hazards"`
-	MajorHazards int `json:"major_hazards"`
-}
-
-var colourRank = map[string]int{AreaBlue: 0, AreaYellow: 1, AreaOrange: 2, AreaRed: 3}
-
 // areas serves GET /api/v1/areas: every area of the registry's tags with
 // the colour of its most urgent open alarm or hazard.
 func (a *API) areas() http.HandlerFunc {
@@ -131,22 +106,7 @@ func (a *API) areas() http.HandlerFunc {
 			a.internalError(w, r, "listing alarms", err)
 			return
 		}
-		byArea := map[string]*Area{}
-		for _, t := range a.tags.All() {
-			if t.Area != "" && byArea[t.Area] == nil {
-				byArea[t.Area] = &Area{Area: t.Area, Colour: AreaBlue}
-			}
-		}
-		for name, st := range alerting.AreaStatus(open, a.tags) {
-			ar := byArea[name]
-			if ar == nil {
-				ar = &Area{Area: name}
-				byArea[name] = ar
-			}
-			al := st.Alarm
-			ar.Alarm, ar.ActiveAlarms = &al, st.Active
-			ar.Colour = map[string]string{alerting.ColourRed: AreaRed, alerting.ColourOrange: AreaOrange, alerting.ColourYellow: AreaYellow}[st.Colour]
-		}
+		var hazards []alerting.AreaHazard
 		if a.hazards != nil {
 			hs, err := a.hazards.List(r.Context(), hazard.Filter{Site: a.site,
 				Statuses: []hazard.Status{hazard.Open, hazard.InProgress, hazard.PendingVerification}})
@@ -155,34 +115,9 @@ func (a *API) areas() http.HandlerFunc {
 				return
 			}
 			for _, h := range hs {
-				ar := byArea[h.Area]
-				if ar == nil || h.Area == "" {
-					continue
-				}
-				ar.OpenHazards++
-				c := AreaYellow
-				if h.Level == hazard.LevelMajor {
-					ar.MajorHazards++
-					c = AreaRed
-				}
-				if colourRank[c] > colourRank[ar.Colour] {
-					ar.Colour = c
-				}
+				hazards = append(hazards, alerting.AreaHazard{Area: h.Area, Major: h.Level == hazard.LevelMajor})
 			}
 		}
-		out := make([]Area, 0, len(byArea))
-		for _, ar := range byArea {
-			out = append(out, *ar)
-		}
-		slices.SortFunc(out, func(x, y Area) int {
-			if d := colourRank[y.Colour] - colourRank[x.Colour]; d != 0 {
-				return d
-			}
-			if x.Area < y.Area {
-				return -1
-			}
-			return 1
-		})
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, alerting.Overview(a.tags, open, hazards))
 	}
 }

@@ -19,7 +19,6 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/config"
-	"hazgate/protocols/gb26875"
 )
 
 func TestCheckLoopback(t *testing.T) {
@@ -326,12 +325,12 @@ type slowUITD struct {
 	delay time.Duration
 }
 
-func (s *slowUITD) DutyCheck(ctx context.Context, a gb26875.Address, minutes int, user string) (gb26875.CommandResult, error) {
+func (s *slowUITD) DutyCheck(ctx context.Context, id string, minutes int, user string) (any, error) {
 	select {
 	case <-time.After(s.delay):
-		return s.fakeUITD.DutyCheck(ctx, a, minutes, user)
+		return s.fakeUITD.DutyCheck(ctx, id, minutes, user)
 	case <-ctx.Done():
-		return gb26875.CommandResult{}, fmt.Errorf("duty check to %s: %w", a, ctx.Err())
+		return nil, fmt.Errorf("duty check to %s: %w", id, ctx.Err())
 	}
 }
 

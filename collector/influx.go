@@ -30,9 +30,6 @@ const (
 	DefaultInfluxTimeout       = 10 * time.Second
 )
 
-// MeasurementReading is the InfluxDB measurement every Sample becomes.
-const MeasurementReading = "reading"
-
 // InfluxOptions says where and how the sink writes. For InfluxDB 1.8: Org "",
 // Bucket "db/rp", Token "user:pass" (or empty without auth).
 type InfluxOptions struct {

@@ -54,23 +54,23 @@ func (b *batchBuilder) addSample(s *Sample, t *Tag, site string) {
 	if t.Site != "" {
 		site = t.Site
 	}
-	b.tag("area", t.Area)
-	b.tag("device", t.Device)
-	b.tag("kind", t.Kind)
-	b.tag("site", site)
-	b.tag("tag", s.Tag)
-	b.tag("unit", t.Unit)
-	sb.WriteString(" quality=\"")
+	b.tag(readingArea, t.Area)
+	b.tag(readingDevice, t.Device)
+	b.tag(readingKind, t.Kind)
+	b.tag(readingSite, site)
+	b.tag(readingTag, s.Tag)
+	b.tag(readingUnit, t.Unit)
+	sb.WriteString(" " + readingQuality + "=\"")
 	sb.WriteString(s.Quality.String())
 	sb.WriteByte('"')
 	if s.Reason != "" {
-		sb.WriteString(",reason=")
+		sb.WriteString("," + readingReason + "=")
 		b.stringValue(s.Reason)
 	}
 	// A Bad reading's number means nothing; writing it would put a fake
 	// value on every chart. NaN and Inf have no line-protocol form.
 	if s.Quality != Bad && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
-		sb.WriteString(",value=")
+		sb.WriteString("," + readingValue + "=")
 		sb.Write(strconv.AppendFloat(b.num[:0], s.Value, 'g', -1, 64))
 	}
 	b.timestamp(s.Time, time.Time{})

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"hazgate/collector"
 	"hazgate/config"
 )
@@ -54,6 +56,13 @@ type Device interface {
 	// Run reads until ctx ends. It returns an error only when it cannot run
 	// at all; lost connections are retried inside.
 	Run(ctx context.Context) error
+}
+
+// Metered is a Device that exports its own counters on /metrics. Its series
+// carry no device label: the gateway adds it, so every device of a protocol
+// shares the series' names.
+type Metered interface {
+	Metrics() prometheus.Collector
 }
 
 // Factory builds a device from its config block, validating the parts of the

@@ -25,8 +25,6 @@ import (
 	"hazgate/config"
 	"hazgate/protocols"
 	"hazgate/protocols/gb26875"
-	"hazgate/protocols/modbus"
-	"hazgate/protocols/mqtt"
 )
 
 // gateway is one running hazgate: every stage of ARCHITECTURE.md wired together.
@@ -40,9 +38,9 @@ type gateway struct {
 	bus       *alerting.Bus
 	engine    *alerting.Engine
 	hazards   *hazard.Engine
-	history   *collector.History    // recent readings per tag, for the API without InfluxDB
-	influx    *collector.InfluxSink // nil without an influxdb block
-	flux      *api.FluxHistory      // reading history from InfluxDB; nil without it
+	history   *collector.History       // recent readings per tag, for the API without InfluxDB
+	influx    *collector.InfluxSink    // nil without an influxdb block
+	flux      *collector.InfluxHistory // reading history from InfluxDB; nil without it
 	webhooks  []*webhook.Dispatcher
 	tagMemory *collector.TagMemory // tags created on first sight, kept across restarts
 	// northbound publishes alarm events upstream; nil without a northbound block.
@@ -160,11 +158,11 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		}
 	}
 	if len(listeners) > 0 {
-		uitd = listeners // a nil interface, not an empty list, when there are none: the routes answer 501
+		uitd = uitdControl{listeners} // a nil interface when there are none: the routes answer 501
 	}
 	points := api.MemoryHistory(g.history)
 	if in := cfg.InfluxDB; in != nil {
-		g.flux = api.NewFluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
+		g.flux = collector.NewInfluxHistory(in.URL, in.Token, in.Org, in.Bucket, cfg.Site.ID)
 		// While InfluxDB fails, trends come from memory (the last hour or so),
 		// marked X-Hazgate-History-Source: memory.
 		points = api.FallbackHistory(g.flux, points, log.With("component", "api"))
@@ -367,22 +365,15 @@ func (g *gateway) metrics() *prometheus.Registry {
 	if g.influx != nil {
 		reg.MustRegister(api.InfluxCollector(g.influx))
 	}
-	pollers := map[string]interface{ Stats() modbus.Stats }{}
-	mqtts := map[string]interface{ Stats() mqtt.Stats }{}
-	listeners := map[string]interface{ Stats() gb26875.Stats }{}
+	// Each device exports its own series; the device label is the gateway's,
+	// so two devices of one protocol share the series' names.
 	for i, d := range g.devices {
-		switch d := d.(type) {
-		case *modbus.Poller:
-			pollers[g.cfg.Devices[i].ID] = d
-		case *mqtt.Collector:
-			mqtts[g.cfg.Devices[i].ID] = d
-		case *gb26875.Listener:
-			listeners[g.cfg.Devices[i].ID] = d
+		if m, ok := d.(protocols.Metered); ok {
+			prometheus.WrapRegistererWith(prometheus.Labels{"device": g.cfg.Devices[i].ID}, reg).MustRegister(m.Metrics())
 		}
 	}
-	reg.MustRegister(api.ModbusCollector(pollers), api.MQTTCollector(mqtts), api.GB26875Collector(listeners))
 	if g.northbound != nil {
-		reg.MustRegister(api.NorthboundCollector(g.northbound))
+		reg.MustRegister(g.northbound.Metrics())
 	}
 	hooks := map[string]interface{ Stats() webhook.Stats }{}
 	for i, d := range g.webhooks {

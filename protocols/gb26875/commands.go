@@ -8,11 +8,9 @@ import (
 	"hazgate/collector"
 )
 
-// Duty-check answer window, in minutes, as the command carries it.
-const (
-	DefaultDutyMinutes = 10
-	maxDutyMinutes     = 255
-)
+// maxDutyMinutes is the longest duty-check answer window the command
+// carries, in minutes.
+const maxDutyMinutes = 255
 
 // SyncClock sets the device's clock to the gateway's (Beijing time) with a
 // control command of type 90 and waits for the device's confirm, resending

@@ -5,7 +5,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/simonvetter/modbus"
+
+	"hazgate/collector/statmetrics"
+	"hazgate/protocols"
 )
 
 // Bounds are the upper bounds of the duration histograms' buckets; a last
@@ -163,4 +167,30 @@ func (m *metrics) snapshot() Stats {
 		s.LastSuccess = time.Unix(0, ns)
 	}
 	return s
+}
+
+var _ protocols.Metered = (*Poller)(nil)
+
+// Metrics exports the poller's counters on /metrics; the gateway labels
+// them with the device id.
+func (p *Poller) Metrics() prometheus.Collector { return metricsOf(p.Stats) }
+
+// metricsOf describes the series of a poller's Stats.
+func metricsOf(stats func() Stats) prometheus.Collector {
+	type S = Stats
+	return statmetrics.New("", statmetrics.One(stats),
+		statmetrics.Counter("hazgate_modbus_polls_total", "Poll cycles completed.", func(s S) float64 { return float64(s.Polls) }),
+		statmetrics.Counter("hazgate_modbus_requests_total", "Requests sent, retries included.", func(s S) float64 { return float64(s.Requests) }),
+		statmetrics.Counter("hazgate_modbus_errors_total", "Failed requests or connection attempts.", func(s S) float64 { return float64(s.Errors) }),
+		statmetrics.Counter("hazgate_modbus_timeouts_total", "Requests without an answer in time.", func(s S) float64 { return float64(s.Timeouts) }),
+		statmetrics.Counter("hazgate_modbus_exceptions_total", "Modbus exception responses.", func(s S) float64 { return float64(s.Exceptions) }),
+		statmetrics.Counter("hazgate_modbus_decode_errors_total", "Values that could not be decoded.", func(s S) float64 { return float64(s.DecodeErrors) }),
+		statmetrics.Counter("hazgate_modbus_reconnects_total", "Times a lost device answered again.", func(s S) float64 { return float64(s.Reconnects) }),
+		statmetrics.Gauge("hazgate_modbus_last_success_timestamp_seconds", "When the device last answered (Unix time; 0 never).", func(s S) float64 {
+			if s.LastSuccess.IsZero() {
+				return 0
+			}
+			return float64(s.LastSuccess.UnixNano()) / 1e9
+		}),
+	)
 }

@@ -1,29 +1,27 @@
-package api_test
+package collector
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"hazgate/api"
-	"hazgate/collector"
 	"hazgate/sim/testenv"
 )
 
-// TestFluxHistoryReadsWhatTheSinkWrote writes readings through the real
-// InfluxDB sink to InfluxDB 1.8 and reads them back with FluxHistory.
-func TestFluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
+// TestInfluxHistoryReadsWhatTheSinkWrote writes readings through the real
+// InfluxDB sink to InfluxDB 1.8 and reads them back with InfluxHistory.
+func TestInfluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
 	u := testenv.InfluxURL(t)
 	bucket := testenv.InfluxDatabase(t, u)
-	reg := collector.NewRegistry()
+	reg := NewRegistry()
 	for _, id := range []string{"GT-101", `odd "${tag}"`} {
-		if err := reg.Add(collector.Tag{ID: id, Site: "flux-01", Kind: "combustible_gas", Unit: "%LEL"}); err != nil {
+		if err := reg.Add(Tag{ID: id, Site: "flux-01", Kind: "combustible_gas", Unit: "%LEL"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sink, err := collector.NewInfluxSink(collector.InfluxOptions{URL: u, Bucket: bucket, BatchSize: 100,
+	sink, err := NewInfluxSink(InfluxOptions{URL: u, Bucket: bucket, BatchSize: 100,
 		FlushInterval: 20 * time.Millisecond, Timeout: 5 * time.Second,
-		Spool: collector.SpoolOptions{Dir: t.TempDir()}}, "flux-01", reg, nil)
+		Spool: SpoolOptions{Dir: t.TempDir()}}, "flux-01", reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,15 +31,15 @@ func TestFluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
-	var batch []collector.Sample
+	var batch []Sample
 	for i := range 10 {
-		s := collector.Sample{Tag: "GT-101", Value: float64(i), Time: t0.Add(time.Duration(i) * time.Second)}
+		s := Sample{Tag: "GT-101", Value: float64(i), Time: t0.Add(time.Duration(i) * time.Second)}
 		if i == 5 {
-			s.Quality, s.Reason = collector.Bad, collector.ReasonCommLoss
+			s.Quality, s.Reason = Bad, ReasonCommLoss
 		}
 		batch = append(batch, s)
 	}
-	batch = append(batch, collector.Sample{Tag: `odd "${tag}"`, Value: 42, Time: t0})
+	batch = append(batch, Sample{Tag: `odd "${tag}"`, Value: 42, Time: t0})
 	sink.Consume(ctx, batch)
 	deadline := time.Now().Add(10 * time.Second)
 	for sink.Stats().PointsWritten < uint64(len(batch)) {
@@ -51,7 +49,7 @@ func TestFluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	fh := api.NewFluxHistory(u, "", "", bucket, "flux-01")
+	fh := NewInfluxHistory(u, "", "", bucket, "flux-01")
 	defer fh.Close()
 	got, err := fh.Range(ctx, "GT-101", t0.Add(2*time.Second), t0.Add(8*time.Second))
 	if err != nil {
@@ -62,10 +60,10 @@ func TestFluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
 	}
 	for i, s := range got {
 		sec := i + 2
-		if !s.Time.Equal(t0.Add(time.Duration(sec)*time.Second)) || (sec != 5 && (s.Value != float64(sec) || s.Quality != collector.Good)) {
+		if !s.Time.Equal(t0.Add(time.Duration(sec)*time.Second)) || (sec != 5 && (s.Value != float64(sec) || s.Quality != Good)) {
 			t.Errorf("sample %d: %+v", i, s)
 		}
-		if sec == 5 && s.Quality != collector.Bad {
+		if sec == 5 && s.Quality != Bad {
 			t.Errorf("the bad reading came back as %+v", s)
 		}
 	}
