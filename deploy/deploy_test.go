@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	_ "hazgate/protocols/all" // the example configs use every protocol
 	"maps"
 	"os"
 	"os/exec"
