@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hazgate/alerting"
-	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
 )
 
@@ -190,16 +189,10 @@ func TestMetrics(t *testing.T) {
 }
 
 // BenchmarkMetricsScrape is the cost of one /metrics answer with the
-// gateway's own collectors, eight webhooks' and 30 routes' worth of HTTP
-// series.
+// gateway's own collectors and 30 routes' worth of HTTP series.
 func BenchmarkMetricsScrape(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}))
-	hooks := map[string]interface{ Stats() webhook.Stats }{}
-	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		hooks["hook-"+id] = fakeWebhook{}
-	}
-	reg.MustRegister(WebhookCollector(hooks))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(b), Alarms: fa, Control: fa, History: fa, Metrics: reg})
 	if err != nil {
@@ -337,44 +330,5 @@ func TestAreasColouredByHazards(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("area %d: %+v, want %+v", i, got[i], want[i])
 		}
-	}
-}
-
-type fakeWebhook struct{ delivered uint64 }
-
-func (f fakeWebhook) Stats() webhook.Stats {
-	return webhook.Stats{Delivered: f.delivered, Failed: 2, Rejected: 1, Filtered: 9}
-}
-
-// TestWebhookMetrics: each protocol tests its own series beside its Stats
-// (protocols/*/metrics_test.go), the northbound publisher too.
-func TestWebhookMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(WebhookCollector(map[string]interface{ Stats() webhook.Stats }{"ops": fakeWebhook{7}, "city": fakeWebhook{0}}))
-	fa := newFakeAlarms(testAlarms()...)
-	h, err := New(Options{Latest: testLatest(), Tags: testTags(t), Alarms: fa, Control: fa, History: fa, Metrics: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != 200 {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
-	}
-	body := rec.Body.String()
-	for _, want := range []string{
-		`hazgate_webhook_delivered_total{webhook="ops"} 7`,
-		`hazgate_webhook_delivered_total{webhook="city"} 0`,
-		`hazgate_webhook_failed_total{webhook="ops"} 2`,
-		`hazgate_webhook_rejected_total{webhook="ops"} 1`,
-		`hazgate_webhook_filtered_total{webhook="city"} 9`,
-	} {
-		if !strings.Contains(body, want+"\n") {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil || len(problems) > 0 {
-		t.Errorf("lint: %v %+v", err, problems)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hazgate/alerting"
-	"hazgate/alerting/deliver/webhook"
 	"hazgate/collector"
 	"hazgate/collector/statmetrics"
 )
@@ -125,17 +124,5 @@ func InfluxCollector(sink interface{ Stats() collector.InfluxStats }) prometheus
 		statmetrics.Gauge("hazgate_spool_oldest_age_seconds", "Age of the oldest spooled point.", func(s S) float64 { return s.SpoolOldestAge.Seconds() }),
 		statmetrics.Counter("hazgate_spool_torn_records_total", "Torn or corrupt spool records skipped.", func(s S) float64 { return float64(s.SpoolTornRecords) }),
 		statmetrics.Counter("hazgate_spool_overflow_points_total", "Points dropped because the spool was full.", func(s S) float64 { return float64(s.SpoolOverflowPoints) }),
-	)
-}
-
-// WebhookCollector exports each webhook's counters (*webhook.Dispatcher),
-// by webhook name.
-func WebhookCollector(dispatchers map[string]interface{ Stats() webhook.Stats }) prometheus.Collector {
-	type S = webhook.Stats
-	return statmetrics.New("webhook", statmetrics.ByID(dispatchers),
-		statmetrics.Counter("hazgate_webhook_delivered_total", "Events the receiver took (2xx).", func(s S) float64 { return float64(s.Delivered) }),
-		statmetrics.Counter("hazgate_webhook_failed_total", "Attempts that failed and were retried.", func(s S) float64 { return float64(s.Failed) }),
-		statmetrics.Counter("hazgate_webhook_rejected_total", "Events the receiver refused as bad (4xx but 408, 429), not retried.", func(s S) float64 { return float64(s.Rejected) }),
-		statmetrics.Counter("hazgate_webhook_filtered_total", "Events the webhook's filters left out.", func(s S) float64 { return float64(s.Filtered) }),
 	)
 }

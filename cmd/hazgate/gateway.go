@@ -375,10 +375,8 @@ func (g *gateway) metrics() *prometheus.Registry {
 	if g.northbound != nil {
 		reg.MustRegister(g.northbound.Metrics())
 	}
-	hooks := map[string]interface{ Stats() webhook.Stats }{}
 	for i, d := range g.webhooks {
-		hooks[g.cfg.Webhooks[i].Name] = d
+		prometheus.WrapRegistererWith(prometheus.Labels{"webhook": g.cfg.Webhooks[i].Name}, reg).MustRegister(d.Metrics())
 	}
-	reg.MustRegister(api.WebhookCollector(hooks))
 	return reg
 }
