@@ -12,10 +12,10 @@ import (
 	"hazgate/protocols"
 )
 
-// A protocol is one folder: this file alone registers "counter" with the
-// schema (its device keys, their defaults and checks) and with the device
-// registry, and a site file using it decodes, validates at FILE:LINE:COL
-// and runs, with no change to config, protocols or the gateway.
+// A protocol is one folder: this file alone registers "counter" (its device
+// keys, their defaults and checks, and its device factory), and a site file
+// using it decodes, validates at FILE:LINE:COL and runs, with no change to
+// config, protocols or the gateway.
 
 type counterConfig struct {
 	Step  float64       `yaml:"step" default:"1" doc:"Added at every tick."`
@@ -46,16 +46,18 @@ func (c *counter) Run(ctx context.Context) error {
 }
 
 func init() {
-	config.RegisterProtocol("counter", config.Protocol{
-		Device: func() any { return new(counterConfig) },
-		Check: func(c *config.Checker, dev *config.Device) {
-			if dev.Block.(*counterConfig).Step == 0 {
-				c.Errorf("step", "counter device %q: step must not be 0", dev.ID)
-			}
+	protocols.Register("counter", protocols.Protocol{
+		Config: config.Protocol{
+			Device: func() any { return new(counterConfig) },
+			Check: func(c *config.Checker, dev *config.Device) {
+				if dev.Block.(*counterConfig).Step == 0 {
+					c.Errorf("step", "counter device %q: step must not be 0", dev.ID)
+				}
+			},
 		},
-	})
-	protocols.Register("counter", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
-		return &counter{tag: protocols.DeclaredTag(env.Site, dev, config.Tag{ID: dev.ID + ".n"}), cfg: *dev.Block.(*counterConfig), emit: env.Emit}, nil
+		New: func(env protocols.Env, dev config.Device) (protocols.Device, error) {
+			return &counter{tag: protocols.DeclaredTag(env.Site, dev, config.Tag{ID: dev.ID + ".n"}), cfg: *dev.Block.(*counterConfig), emit: env.Emit}, nil
+		},
 	})
 }
 

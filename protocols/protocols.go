@@ -74,32 +74,33 @@ type Factory func(env Env, dev config.Device) (Device, error)
 // connection's settings). Its errors start with "device ID:".
 type Check func(devs []config.Device) error
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-	checks    = map[string]Check{}
-)
-
-// Register makes a protocol available under name. It is called from the
-// protocol package's init; a duplicate name is a programming error.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("protocols: " + name + " registered twice")
-	}
-	factories[name] = f
+// Protocol is what a protocol folder registers: its keys in the site file
+// and how to build and check its devices.
+type Protocol struct {
+	// Config is the protocol's device (and tag) keys and their checks,
+	// registered with the config schema under the same name.
+	Config config.Protocol
+	New    Factory
+	// Check, if set, looks at all of the protocol's devices together.
+	Check Check
 }
 
-// RegisterCheck adds a protocol's check across its devices, run by
-// CheckDevices; called from the protocol package's init.
-func RegisterCheck(name string, c Check) {
+var (
+	mu         sync.RWMutex
+	registered = map[string]Protocol{}
+)
+
+// Register makes a protocol available under name, in the site file and to
+// New. It is called from the protocol package's init; a duplicate name is
+// a programming error.
+func Register(name string, p Protocol) {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := checks[name]; dup {
-		panic("protocols: check of " + name + " registered twice")
+	if _, dup := registered[name]; dup {
+		panic("protocols: " + name + " registered twice")
 	}
-	checks[name] = c
+	config.RegisterProtocol(name, p.Config)
+	registered[name] = p
 }
 
 // CheckDevices runs every protocol's check over that protocol's devices,
@@ -111,14 +112,28 @@ func CheckDevices(devs []config.Device) error {
 	for _, d := range devs {
 		byProtocol[d.Protocol] = append(byProtocol[d.Protocol], d)
 	}
-	for _, name := range sortedKeys(checks) {
-		if ds := byProtocol[name]; len(ds) > 0 {
-			if err := checks[name](ds); err != nil {
+	for _, name := range sortedKeys(registered) {
+		if ds := byProtocol[name]; len(ds) > 0 && registered[name].Check != nil {
+			if err := registered[name].Check(ds); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// DeclaredTags are the collector tags of the tags declared in dev's config,
+// for protocols whose devices create the rest on first sight: they only give
+// those tags their metadata. An empty id is an error naming the device.
+func DeclaredTags(site string, dev config.Device) ([]collector.Tag, error) {
+	out := make([]collector.Tag, 0, len(dev.Tags))
+	for _, t := range dev.Tags {
+		if t.ID == "" {
+			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
+		}
+		out = append(out, DeclaredTag(site, dev, t))
+	}
+	return out, nil
 }
 
 // DeclaredTag is the collector tag of a tag declared in a device's config
@@ -133,19 +148,19 @@ func DeclaredTag(site string, dev config.Device, t config.Tag) collector.Tag {
 // New builds the device dev with the factory of its protocol.
 func New(env Env, dev config.Device) (Device, error) {
 	mu.RLock()
-	f, ok := factories[dev.Protocol]
+	p, ok := registered[dev.Protocol]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("device %s: protocol %q is not built in (have %v)", dev.ID, dev.Protocol, Names())
 	}
-	return f(env, dev) // factories name the device in their errors
+	return p.New(env, dev) // factories name the device in their errors
 }
 
 // Names lists the registered protocols.
 func Names() []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	return sortedKeys(factories)
+	return sortedKeys(registered)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

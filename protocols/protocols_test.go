@@ -16,7 +16,7 @@ func (d nopDevice) Tags() []collector.Tag         { return []collector.Tag{{ID: 
 func (d nopDevice) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func TestRegistry(t *testing.T) {
-	Register("test-nop", func(env Env, dev config.Device) (Device, error) { return nopDevice{dev.ID}, nil })
+	Register("test-nop", Protocol{New: func(env Env, dev config.Device) (Device, error) { return nopDevice{dev.ID}, nil }})
 	d, err := New(Env{}, config.Device{ID: "d1", Protocol: "test-nop"})
 	if err != nil || d.Tags()[0].ID != "d1" {
 		t.Fatalf("New = %v, %v", d, err)
@@ -30,14 +30,14 @@ func TestRegistry(t *testing.T) {
 			t.Error("second Register of one name did not panic")
 		}
 	}()
-	Register("test-nop", nil)
+	Register("test-nop", Protocol{})
 }
 
 // TestCheckDevices: a protocol's check sees all of its devices and only
 // them; its error is returned as is.
 func TestCheckDevices(t *testing.T) {
 	var got []string
-	RegisterCheck("test-check", func(devs []config.Device) error {
+	Register("test-check", Protocol{Check: func(devs []config.Device) error {
 		got = got[:0]
 		for _, d := range devs {
 			got = append(got, d.ID)
@@ -46,7 +46,7 @@ func TestCheckDevices(t *testing.T) {
 			return errors.New("device c: shares a URL with a and b on other settings")
 		}
 		return nil
-	})
+	}})
 	devs := []config.Device{{ID: "a", Protocol: "test-check"}, {ID: "x", Protocol: "other"}, {ID: "b", Protocol: "test-check"}}
 	if err := CheckDevices(devs); err != nil || strings.Join(got, ",") != "a,b" {
 		t.Errorf("check saw %v (%v), want a,b", got, err)

@@ -201,11 +201,11 @@ func New(env protocols.Env, dev config.Device) (*Listener, error) {
 			l.allow[a] = true
 		}
 	}
-	for _, t := range dev.Tags {
-		if t.ID == "" {
-			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
-		}
-		l.declared = append(l.declared, protocols.DeclaredTag(env.Site, dev, t))
+	var err error
+	if l.declared, err = protocols.DeclaredTags(env.Site, dev); err != nil {
+		return nil, err
+	}
+	for _, t := range l.declared {
 		l.seen[t.ID] = true // the gateway registers declared tags before Run
 	}
 	return l, nil

@@ -9,9 +9,9 @@ import (
 )
 
 func init() {
-	config.RegisterProtocol("gb26875", config.Protocol{Device: func() any { return new(Config) }, Check: checkConfig})
-	protocols.Register("gb26875", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
-		return New(env, dev)
+	protocols.Register("gb26875", protocols.Protocol{
+		Config: config.Protocol{Device: func() any { return new(Config) }, Check: checkConfig},
+		New:    func(env protocols.Env, dev config.Device) (protocols.Device, error) { return New(env, dev) },
 	})
 }
 

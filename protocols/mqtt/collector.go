@@ -140,11 +140,11 @@ func New(env protocols.Env, dev config.Device) (*Collector, error) {
 		// Two subscriptions on one filter share one MQTT subscription.
 		c.filters[sc.Topic] = max(c.filters[sc.Topic], s.qos)
 	}
-	for _, t := range dev.Tags {
-		if t.ID == "" {
-			return nil, fmt.Errorf("device %s: tag with empty id", dev.ID)
-		}
-		c.declared = append(c.declared, protocols.DeclaredTag(env.Site, dev, t))
+	var err error
+	if c.declared, err = protocols.DeclaredTags(env.Site, dev); err != nil {
+		return nil, err
+	}
+	for _, t := range c.declared {
 		c.seen[t.ID] = true // the gateway registers declared tags before Run
 	}
 	return c, nil

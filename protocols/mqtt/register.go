@@ -6,8 +6,8 @@ import (
 )
 
 func init() {
-	config.RegisterProtocol("mqtt", config.Protocol{Device: func() any { return new(Config) }, Check: checkConfig})
-	protocols.Register("mqtt", func(env protocols.Env, dev config.Device) (protocols.Device, error) {
-		return New(env, dev)
+	protocols.Register("mqtt", protocols.Protocol{
+		Config: config.Protocol{Device: func() any { return new(Config) }, Check: checkConfig},
+		New:    func(env protocols.Env, dev config.Device) (protocols.Device, error) { return New(env, dev) },
 	})
 }
