@@ -36,25 +36,25 @@ var (
 
 // Stats counts what a listener did since it was made.
 type Stats struct {
-	Accepted          uint64            `json:"accepted"`            // connections accepted
-	Refused           uint64            `json:"refused"`             // connections closed at once: max_connections reached
-	Rejected          uint64            `json:"rejected"`            // connections closed: a source address not in allow
-	RefusedPerAddress uint64            `json:"refused_per_address"` // connections closed at once: max_connections_per_address reached
-	Handshake         uint64            `json:"handshake_timeout"`   // connections closed: no valid frame within handshake_timeout
-	Frames            uint64            `json:"frames"`              // valid frames received
-	Heartbeats        uint64            `json:"heartbeats"`          // send-data frames without data
-	Confirms          uint64            `json:"confirms"`            // confirms sent
-	Denies            uint64            `json:"denies"`              // denies sent
-	BadChecksum       uint64            `json:"bad_checksum"`        // frames denied for their checksum
-	BadLength         uint64            `json:"bad_length"`          // frames denied for a length over 1024
-	DecodeErrors      uint64            `json:"decode_errors"`       // frames denied for application data that does not decode
-	Garbage           uint64            `json:"garbage_bytes"`       // bytes skipped between frames
-	Unexpected        uint64            `json:"unexpected"`          // frames of a command a centre does not expect (control, request, ...)
-	Unknown           map[string]uint64 `json:"unknown_types"`       // units of types not decoded, confirmed, by type
-	Foreign           uint64            `json:"foreign"`             // readings dropped: their tag belongs to another device
-	Overflow          uint64            `json:"overflow"`            // readings dropped: the listener created maxCreatedTags tags already
-	BadTime           uint64            `json:"bad_time"`            // objects whose time tag was outside time_bounds, stamped on receipt
-	CommLoss          uint64            `json:"comm_loss"`           // devices that went silent
+	Accepted          uint64            `json:"accepted" metric:"hazgate_gb26875_connections_accepted_total" help:"Connections accepted."`                                                                  // connections accepted
+	Refused           uint64            `json:"refused" metric:"hazgate_gb26875_connections_refused_total" help:"Connections closed at once: max_connections reached."`                                     // connections closed at once: max_connections reached
+	Rejected          uint64            `json:"rejected" metric:"hazgate_gb26875_connections_rejected_total" help:"Connections closed: source address not allowed."`                                        // connections closed: a source address not in allow
+	RefusedPerAddress uint64            `json:"refused_per_address" metric:"hazgate_gb26875_connections_refused_per_address_total" help:"Connections closed at once: max_connections_per_address reached."` // connections closed at once: max_connections_per_address reached
+	Handshake         uint64            `json:"handshake_timeout" metric:"hazgate_gb26875_connections_handshake_timeout_total" help:"Connections closed: no valid frame within handshake_timeout."`         // connections closed: no valid frame within handshake_timeout
+	Frames            uint64            `json:"frames" metric:"hazgate_gb26875_frames_total" help:"Valid frames received."`                                                                                 // valid frames received
+	Heartbeats        uint64            `json:"heartbeats" metric:"hazgate_gb26875_heartbeats_total" help:"Send-data frames without data."`                                                                 // send-data frames without data
+	Confirms          uint64            `json:"confirms" metric:"hazgate_gb26875_confirms_total" help:"Confirms sent."`                                                                                     // confirms sent
+	Denies            uint64            `json:"denies" metric:"hazgate_gb26875_denies_total" help:"Denies sent."`                                                                                           // denies sent
+	BadChecksum       uint64            `json:"bad_checksum" metric:"hazgate_gb26875_bad_checksum_total" help:"Frames denied for their checksum."`                                                          // frames denied for their checksum
+	BadLength         uint64            `json:"bad_length" metric:"hazgate_gb26875_bad_length_total" help:"Frames denied for a length over 1024."`                                                          // frames denied for a length over 1024
+	DecodeErrors      uint64            `json:"decode_errors" metric:"hazgate_gb26875_decode_errors_total" help:"Frames denied for application data that does not decode."`                                 // frames denied for application data that does not decode
+	Garbage           uint64            `json:"garbage_bytes" metric:"hazgate_gb26875_garbage_bytes_total" help:"Bytes skipped between frames."`                                                            // bytes skipped between frames
+	Unexpected        uint64            `json:"unexpected" metric:"hazgate_gb26875_unexpected_frames_total" help:"Frames of a command a centre does not expect."`                                           // frames of a command a centre does not expect (control, request, ...)
+	Unknown           map[string]uint64 `json:"unknown_types"`                                                                                                                                              // units of types not decoded, confirmed, by type
+	Foreign           uint64            `json:"foreign" metric:"hazgate_gb26875_foreign_readings_total" help:"Readings dropped: their tag belongs to another device."`                                      // readings dropped: their tag belongs to another device
+	Overflow          uint64            `json:"overflow" metric:"hazgate_gb26875_overflow_readings_total" help:"Readings dropped: the listener's tag limit was reached."`                                   // readings dropped: the listener created maxCreatedTags tags already
+	BadTime           uint64            `json:"bad_time" metric:"hazgate_gb26875_bad_time_objects_total" help:"Objects whose time tag was outside time_bounds, stamped on receipt instead."`                // objects whose time tag was outside time_bounds, stamped on receipt
+	CommLoss          uint64            `json:"comm_loss" metric:"hazgate_gb26875_comm_loss_total" help:"Transmission devices that went silent."`                                                           // devices that went silent
 }
 
 // DutyCheck is the state of the last duty check (查岗) sent to a device.

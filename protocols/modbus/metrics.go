@@ -85,20 +85,20 @@ func (h *hist) snapshot() Histogram {
 // Stats is one device's counters since it was made; the gateway exposes
 // them on /metrics.
 type Stats struct {
-	Polls    uint64 // poll cycles completed and handed to the emitter
-	Requests uint64 // requests sent, including retries and isolation re-reads
+	Polls    uint64 `metric:"hazgate_modbus_polls_total" help:"Poll cycles completed."`              // poll cycles completed and handed to the emitter
+	Requests uint64 `metric:"hazgate_modbus_requests_total" help:"Requests sent, retries included."` // requests sent, including retries and isolation re-reads
 	// Errors is every failed request or connection attempt: the sum of
 	// Timeouts, ConnErrors and FrameErrors. Exceptions are answers, not errors.
-	Errors       uint64
-	Timeouts     uint64    // no answer within the timeout
+	Errors       uint64    `metric:"hazgate_modbus_errors_total" help:"Failed requests or connection attempts."`
+	Timeouts     uint64    `metric:"hazgate_modbus_timeouts_total" help:"Requests without an answer in time."` // no answer within the timeout
 	ConnErrors   uint64    // connect failed, connection dropped, or not tried while backing off
 	FrameErrors  uint64    // garbled replies: bad CRC, short frame, wrong unit or transaction id
-	Exceptions   uint64    // Modbus exception responses (the device refused a read)
-	DecodeErrors uint64    // values that could not be decoded (NaN, infinity)
-	Reconnects   uint64    // times the device answered again after being lost
+	Exceptions   uint64    `metric:"hazgate_modbus_exceptions_total" help:"Modbus exception responses."`          // Modbus exception responses (the device refused a read)
+	DecodeErrors uint64    `metric:"hazgate_modbus_decode_errors_total" help:"Values that could not be decoded."` // values that could not be decoded (NaN, infinity)
+	Reconnects   uint64    `metric:"hazgate_modbus_reconnects_total" help:"Times a lost device answered again."`  // times the device answered again after being lost
 	RTT          Histogram // round trips of answered requests
 	Cycles       Histogram // poll cycles, from start to the last answer
-	LastSuccess  time.Time // when the device last answered a request; zero if never
+	LastSuccess  time.Time `metric:"hazgate_modbus_last_success_timestamp_seconds" help:"When the device last answered (Unix time; 0 never)."` // when the device last answered a request; zero if never
 }
 
 // errKind sorts a failed request for the counters and for the connection's
@@ -177,20 +177,5 @@ func (p *Poller) Metrics() prometheus.Collector { return metricsOf(p.Stats) }
 
 // metricsOf describes the series of a poller's Stats.
 func metricsOf(stats func() Stats) prometheus.Collector {
-	type S = Stats
-	return statmetrics.New("", statmetrics.One(stats),
-		statmetrics.Counter("hazgate_modbus_polls_total", "Poll cycles completed.", func(s S) float64 { return float64(s.Polls) }),
-		statmetrics.Counter("hazgate_modbus_requests_total", "Requests sent, retries included.", func(s S) float64 { return float64(s.Requests) }),
-		statmetrics.Counter("hazgate_modbus_errors_total", "Failed requests or connection attempts.", func(s S) float64 { return float64(s.Errors) }),
-		statmetrics.Counter("hazgate_modbus_timeouts_total", "Requests without an answer in time.", func(s S) float64 { return float64(s.Timeouts) }),
-		statmetrics.Counter("hazgate_modbus_exceptions_total", "Modbus exception responses.", func(s S) float64 { return float64(s.Exceptions) }),
-		statmetrics.Counter("hazgate_modbus_decode_errors_total", "Values that could not be decoded.", func(s S) float64 { return float64(s.DecodeErrors) }),
-		statmetrics.Counter("hazgate_modbus_reconnects_total", "Times a lost device answered again.", func(s S) float64 { return float64(s.Reconnects) }),
-		statmetrics.Gauge("hazgate_modbus_last_success_timestamp_seconds", "When the device last answered (Unix time; 0 never).", func(s S) float64 {
-			if s.LastSuccess.IsZero() {
-				return 0
-			}
-			return float64(s.LastSuccess.UnixNano()) / 1e9
-		}),
-	)
+	return statmetrics.New("", statmetrics.One(stats), statmetrics.Fields[Stats]()...)
 }

@@ -53,11 +53,11 @@ const (
 
 // Stats counts what a collector did since it was made.
 type Stats struct {
-	Connects      uint64              `json:"connects"`   // connections with subscriptions in place
-	Lost          uint64              `json:"lost"`       // connections lost
-	Duplicates    uint64              `json:"duplicates"` // redeliveries of handled messages, dropped
-	Replayed      uint64              `json:"replayed"`   // redeliveries after a restart, given their first receipt time
-	Unmatched     uint64              `json:"unmatched"`  // messages no subscription matches (a stale session's)
+	Connects      uint64              `json:"connects" metric:"hazgate_mqtt_connects_total" help:"Broker connections made with subscriptions in place."`                                // connections with subscriptions in place
+	Lost          uint64              `json:"lost" metric:"hazgate_mqtt_connections_lost_total" help:"Broker connections lost."`                                                        // connections lost
+	Duplicates    uint64              `json:"duplicates" metric:"hazgate_mqtt_duplicates_total" help:"Redeliveries of messages already handled, dropped."`                              // redeliveries of handled messages, dropped
+	Replayed      uint64              `json:"replayed" metric:"hazgate_mqtt_replayed_total" help:"Redeliveries after a restart, stored again with their first receipt time (so once)."` // redeliveries after a restart, given their first receipt time
+	Unmatched     uint64              `json:"unmatched" metric:"hazgate_mqtt_unmatched_messages_total" help:"Messages no subscription matches (a stale session's)."`                    // messages no subscription matches (a stale session's)
 	Subscriptions []SubscriptionStats `json:"subscriptions"`
 }
 

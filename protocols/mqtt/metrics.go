@@ -41,13 +41,7 @@ func metricsOf(stats func() Stats) prometheus.Collector {
 		}
 		return out
 	}
-	return statmetrics.New("", statmetrics.One(stats),
-		statmetrics.Counter("hazgate_mqtt_connects_total", "Broker connections made with subscriptions in place.", func(s S) float64 { return float64(s.Connects) }),
-		statmetrics.Counter("hazgate_mqtt_connections_lost_total", "Broker connections lost.", func(s S) float64 { return float64(s.Lost) }),
-		statmetrics.Counter("hazgate_mqtt_duplicates_total", "Redeliveries of messages already handled, dropped.", func(s S) float64 { return float64(s.Duplicates) }),
-		statmetrics.Counter("hazgate_mqtt_replayed_total", "Redeliveries after a restart, stored again with their first receipt time (so once).", func(s S) float64 { return float64(s.Replayed) }),
-		statmetrics.Counter("hazgate_mqtt_unmatched_messages_total", "Messages no subscription matches (a stale session's).", func(s S) float64 { return float64(s.Unmatched) }),
-	).Split(
+	return statmetrics.New("", statmetrics.One(stats), statmetrics.Fields[S]()...).Split(
 		statmetrics.SplitCounter("hazgate_mqtt_messages_total", "Messages received, by subscription topic filter.", []string{"topic"},
 			byTopic(func(s SubscriptionStats) uint64 { return s.Messages })),
 		statmetrics.SplitCounter("hazgate_mqtt_readings_total", "Readings decoded, by subscription topic filter.", []string{"topic"},

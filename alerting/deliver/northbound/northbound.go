@@ -31,9 +31,9 @@ type Options struct {
 
 // Stats counts what the publisher did since it was made.
 type Stats struct {
-	Published uint64 `json:"published"` // events the broker acknowledged
-	Retries   uint64 `json:"retries"`   // publishes sent again after no acknowledgement
-	LastSeq   int64  `json:"last_seq"`  // seq of the last acknowledged event
+	Published uint64 `json:"published" metric:"hazgate_northbound_published_total" help:"Alarm events the upstream broker acknowledged."` // events the broker acknowledged
+	Retries   uint64 `json:"retries" metric:"hazgate_northbound_retries_total" help:"Publishes sent again after no acknowledgement."`     // publishes sent again after no acknowledgement
+	LastSeq   int64  `json:"last_seq" metric:"hazgate_northbound_last_seq" help:"Journal seq of the last acknowledged event."`            // seq of the last acknowledged event
 }
 
 // Publisher publishes alarm events to an upstream broker, one at a time in

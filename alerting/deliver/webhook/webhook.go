@@ -53,10 +53,10 @@ type Options struct {
 
 // Stats counts a webhook's work since start.
 type Stats struct {
-	Delivered uint64 // events the receiver took (2xx)
-	Failed    uint64 // attempts that failed and were retried
-	Rejected  uint64 // events the receiver refused as bad (4xx other than 408 and 429), not retried
-	Filtered  uint64 // events the webhook's filters left out
+	Delivered uint64 `metric:"hazgate_webhook_delivered_total" help:"Events the receiver took (2xx)."`                                    // events the receiver took (2xx)
+	Failed    uint64 `metric:"hazgate_webhook_failed_total" help:"Attempts that failed and were retried."`                                // attempts that failed and were retried
+	Rejected  uint64 `metric:"hazgate_webhook_rejected_total" help:"Events the receiver refused as bad (4xx but 408, 429), not retried."` // events the receiver refused as bad (4xx other than 408 and 429), not retried
+	Filtered  uint64 `metric:"hazgate_webhook_filtered_total" help:"Events the webhook's filters left out."`                              // events the webhook's filters left out
 }
 
 // Dispatcher delivers to one webhook: it is the deliver.Channel of a
