@@ -107,6 +107,3 @@ func (c *Checker) URL(key, raw string, schemes []string, needHost bool) *url.URL
 func (c *Checker) Enum(key, what, v string, allowed []string) {
 	c.d.enum(c.Path(key), what, v, allowed)
 }
-
-// Line is the line of key, for "first at line N" notes.
-func (c *Checker) Line(key string) int { return c.d.posOf(c.Path(key)).Line }

@@ -17,6 +17,10 @@ import (
 // failed to read.
 const resubscribeWait = time.Second
 
+// filteredSaveDelay is how long the cursor may trail events the filter left
+// out: saving after each would cost two fsyncs an event in an alarm flood.
+const filteredSaveDelay = 500 * time.Millisecond
+
 // Backoff is the wait between attempts at one event: Min after the first
 // failure, doubled after each further one up to Max.
 type Backoff struct {
@@ -130,13 +134,15 @@ func (f *Follower) Run(ctx context.Context) error {
 // follow delivers sub's events after *seq; true when ctx ended (an event
 // not yet taken is delivered after a restart), false when sub closed.
 func (f *Follower) follow(ctx context.Context, sub *alerting.Stream[Event], seq *int64, pos *position) bool {
+	var idle <-chan time.Time // armed while filtered events wait for a save
 	for {
 		select {
 		case ev, ok := <-sub.C:
 			if !ok {
 				return ctx.Err() != nil
 			}
-			if f.Filter.Keep(ev) {
+			kept := f.Filter.Keep(ev)
+			if kept {
 				if !f.deliver(ctx, ev) {
 					return true
 				}
@@ -147,12 +153,23 @@ func (f *Follower) follow(ctx context.Context, sub *alerting.Stream[Event], seq 
 			f.Counters.lastSeq.Store(ev.Seq)
 			if f.Durable == nil {
 				pos.held.Store(ev.Seq)
-				pos.save()
+				// A save is two fsyncs: a flood of filtered events rides
+				// along with the next delivered one, or is saved once the
+				// feed is quiet; after a kill they are only filtered again.
+				if kept {
+					pos.save()
+					idle = nil
+				} else if idle == nil {
+					idle = time.After(filteredSaveDelay)
+				}
 			} else {
 				n := ev.Seq
 				f.Durable(func() { pos.hold(n) }) // on the channel's goroutine
 			}
 		case <-pos.wake:
+			pos.save()
+		case <-idle:
+			idle = nil
 			pos.save()
 		}
 	}
