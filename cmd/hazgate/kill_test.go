@@ -35,8 +35,7 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 	bucket := testenv.InfluxDatabase(t, influxURL)
 	run := fmt.Sprintf("kill%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+	conf := writeSite(t, dir, fmt.Sprintf(`
 site: {id: kill-01}
 data_dir: %s
 http: {listen: "127.0.0.1:0"}
@@ -48,17 +47,11 @@ devices:
     client_id: %s-gw
     subscriptions:
       - {topic: "%s/+/v", format: json, tag: "K-{1}", kind: pipe_pressure, unit: MPa, value: value}
-`, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run))
 	start := func() *exec.Cmd { cmd, _ := startGatewayChild(t, conf); return cmd }
 
 	const topics, perTag = 10, 800
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub").SetMaxReconnectInterval(time.Second))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := mqttClient(t, broker, run+"-pub")
 
 	gw := start()
 	time.Sleep(2 * time.Second) // connected and subscribed (a persistent session from here on)
@@ -123,6 +116,16 @@ devices:
 	}
 }
 
+// writeSite writes a site file into dir for a `hazgate run` child.
+func writeSite(t *testing.T, dir, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startGatewayChild runs `hazgate run -config conf` in a child process
 // (TestKillNineChild), which the test may kill with SIGKILL. Its output is
 // logged if the test fails.
@@ -176,8 +179,7 @@ func TestKillNineKeepsEveryAlarm(t *testing.T) {
 	bucket := testenv.InfluxDatabase(t, influxURL)
 	run := fmt.Sprintf("alarmkill%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+	conf := writeSite(t, dir, fmt.Sprintf(`
 site: {id: kill-02}
 data_dir: %s
 http: {listen: "127.0.0.1:0"}
@@ -191,15 +193,9 @@ devices:
       - {topic: "%s/+/lel", format: json, tag: "A-{1}", kind: combustible_gas, unit: "%%LEL", value: value}
 rules:
   - {name: lel_high, match: {kind: combustible_gas}, above: 50, severity: high}
-`, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, filepath.Join(dir, "var"), influxURL, bucket, broker, run, run))
 	const detectors = 3000
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := mqttClient(t, broker, run+"-pub")
 
 	gw, out := startGatewayChild(t, conf)
 	waitRunning(t, out)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"hazgate/sim/testenv"
 )
 
@@ -35,8 +33,7 @@ func TestLogsHoldNoCredentials(t *testing.T) {
 	hostPort := strings.TrimPrefix(broker, "tcp://")
 	run := fmt.Sprintf("redact%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+	conf := writeSite(t, dir, fmt.Sprintf(`
 site: {id: redact-01}
 data_dir: %[1]s
 http: {listen: "127.0.0.1:0"}
@@ -61,16 +58,10 @@ webhooks:
 rules:
   - {name: lel_high, match: {kind: combustible_gas}, above: 50, severity: high}
 `, filepath.Join(dir, "var"), secrets["influx URL password"], dead, secrets["mqtt URL password"], hostPort, run,
-		secrets["dead broker password"], secrets["northbound URL password"], secrets["webhook access_token"])), 0o600); err != nil {
-		t.Fatal(err)
-	}
+		secrets["dead broker password"], secrets["northbound URL password"], secrets["webhook access_token"]))
 	gw, out := startGatewayChild(t, conf)
 	waitRunning(t, out)
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := mqttClient(t, broker, run+"-pub")
 	// The alarm goes to the unreachable webhook; its reading to the
 	// unreachable InfluxDB.
 	want := []string{

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"hazgate/alerting"
 	"hazgate/api"
 	"hazgate/sim/testenv"
@@ -32,9 +30,8 @@ func TestSilentAcrossRestartGoesStale(t *testing.T) {
 	broker := testenv.MQTTURL(t)
 	run := fmt.Sprintf("mem%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.yaml")
 	const staleAfter = 12 * time.Second
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+	conf := writeSite(t, dir, fmt.Sprintf(`
 site: {id: mem-01}
 data_dir: %s
 http: {listen: "127.0.0.1:0"}
@@ -47,15 +44,9 @@ devices:
       - {topic: "%s/+/p", format: json, tag: "HP-{1}", kind: hydrant_pressure, unit: MPa, value: value}
 rules:
   - {name: hydrant_silent, match: {kind: hydrant_pressure}, stale: %s}
-`, filepath.Join(dir, "var"), broker, run, run, staleAfter)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, filepath.Join(dir, "var"), broker, run, run, staleAfter))
 
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(run + "-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := mqttClient(t, broker, run+"-pub")
 	var silent atomic.Bool
 	var lastSilent atomic.Int64 // unix nanos of the silent sensor's last message
 	stop := make(chan struct{})

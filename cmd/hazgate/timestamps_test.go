@@ -58,11 +58,7 @@ devices:
 `, map[string]string{"DIR": dir, "URL": influxURL, "BUCKET": bucket, "MQTT": broker, "PREFIX": prefix,
 				"QOS": fmt.Sprint(tc.qos)})
 
-			pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(prefix + "-pub"))
-			if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("publisher connect: %v", tok.Error())
-			}
-			defer pub.Disconnect(100)
+			pub := mqttClient(t, broker, prefix+"-pub")
 			publish := func() {
 				var last paho.Token
 				for n := 0; n < tc.perTag; n++ {
@@ -169,8 +165,7 @@ func TestMQTTRefusesBadTime(t *testing.T) {
 	bucket := testenv.InfluxDatabase(t, influxURL)
 	prefix := fmt.Sprintf("badtime%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+	conf := writeSite(t, dir, fmt.Sprintf(`
 site: {id: ts-02}
 data_dir: %s
 http: {listen: "127.0.0.1:0"}
@@ -182,17 +177,11 @@ devices:
     client_id: %s-gw
     subscriptions:
       - {topic: "%s/+/v", format: json, tag: "B-{1}", kind: pipe_pressure, unit: MPa, value: v, time: ts}
-`, filepath.Join(dir, "var"), influxURL, bucket, broker, prefix, prefix)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, filepath.Join(dir, "var"), influxURL, bucket, broker, prefix, prefix))
 	gw, out := startGatewayChild(t, conf)
 	base := waitRunning(t, out)
 	time.Sleep(time.Second) // subscribed
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(prefix + "-pub"))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
+	pub := mqttClient(t, broker, prefix+"-pub")
 	topic := prefix + "/1/v"
 	for _, payload := range []string{
 		`{"v":1,"ts":4102444800000}`, // 2100-01-01

@@ -1,7 +1,7 @@
 package gb26875
 
 import (
-	"errors"
+	"hazgate/config/configtest"
 	"slices"
 	"strings"
 	"testing"
@@ -9,9 +9,6 @@ import (
 
 	"hazgate/config"
 )
-
-// noEnv resolves no ${NAME}.
-func noEnv(string) (string, bool) { return "", false }
 
 const gbBase = `site: {id: s}
 devices:
@@ -22,7 +19,7 @@ devices:
 `
 
 func TestGB26875Example(t *testing.T) {
-	cfg, err := config.Parse("g.yaml", []byte(gbBase), noEnv)
+	cfg, err := config.Parse("g.yaml", []byte(gbBase), configtest.Env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,19 +54,7 @@ func TestGB26875Problems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("c.yaml", []byte(tt.yaml), noEnv)
-			var ps config.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v, want Problems", err)
-			}
-			if len(ps) != len(tt.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if got := ps[i].Error(); !strings.Contains(got, w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
-				}
-			}
+			configtest.Problems(t, "c.yaml", tt.yaml, nil, tt.want...)
 		})
 	}
 }

@@ -1,7 +1,7 @@
 package modbus
 
 import (
-	"errors"
+	"hazgate/config/configtest"
 	"os"
 	"strings"
 	"testing"
@@ -9,11 +9,6 @@ import (
 
 	"hazgate/config"
 )
-
-// noEnv resolves ${NAME} from m.
-func noEnv(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
 
 const modbusBase = `site: {id: s}
 devices:
@@ -35,7 +30,7 @@ func TestModbusKeys(t *testing.T) {
         register: {table: input, address: 5, raw: [4000, 20000], range: [0, 100], bands: {fault_low: 1}}
       - id: T4
         register: {table: holding, address: 40, states: {0: normal, 1: alarm, 2: fault}, byte_order: BADC}
-`), noEnv(nil))
+`), configtest.Env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +86,7 @@ func TestModbusProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("m.yaml", []byte(tt.yaml), noEnv(nil))
+			_, err := config.Parse("m.yaml", []byte(tt.yaml), configtest.Env(nil))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -107,7 +102,7 @@ func TestFoundationExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("foundation.yaml", data, noEnv(map[string]string{"INFLUX_TOKEN": "user:pass"}))
+	cfg, err := config.Parse("foundation.yaml", data, configtest.Env(map[string]string{"INFLUX_TOKEN": "user:pass"}))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -163,19 +158,7 @@ func TestRegisterProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("c.yaml", []byte(tt.yaml), noEnv(tt.env))
-			var ps config.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v, want Problems", err)
-			}
-			if len(ps) != len(tt.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if got := ps[i].Error(); !strings.Contains(got, w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
-				}
-			}
+			configtest.Problems(t, "c.yaml", tt.yaml, tt.env, tt.want...)
 		})
 	}
 }

@@ -1,7 +1,7 @@
 package mqtt
 
 import (
-	"errors"
+	"hazgate/config/configtest"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,10 +9,6 @@ import (
 
 	"hazgate/config"
 )
-
-func env(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
 
 // mqttBase is the issue's example device.
 const mqttBase = `site: {id: s}
@@ -39,7 +35,7 @@ devices:
 var mqttEnv = map[string]string{"MQTT_USER": "gw", "MQTT_PASS": "pw"}
 
 func TestMQTTExample(t *testing.T) {
-	cfg, err := config.Parse("m.yaml", []byte(mqttBase+"northbound: {url: \"ssl://hub:8883\", password: \"${MQTT_PASS}\", tls: {ca: ca.pem}}\n"), env(mqttEnv))
+	cfg, err := config.Parse("m.yaml", []byte(mqttBase+"northbound: {url: \"ssl://hub:8883\", password: \"${MQTT_PASS}\", tls: {ca: ca.pem}}\n"), configtest.Env(mqttEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,19 +89,7 @@ func TestMQTTProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("c.yaml", []byte(tt.yaml), env(mqttEnv))
-			var ps config.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("err = %v, want Problems", err)
-			}
-			if len(ps) != len(tt.want) {
-				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if got := ps[i].Error(); !strings.Contains(got, w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got, w)
-				}
-			}
+			configtest.Problems(t, "c.yaml", tt.yaml, mqttEnv, tt.want...)
 		})
 	}
 }
