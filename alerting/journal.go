@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"modernc.org/sqlite" // registers driver "sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"hazgate/alerting/sqlstore"
 )
 
 // ErrNotFound is returned (wrapped) for an alarm id the journal does not hold.
@@ -31,10 +28,6 @@ type Journal struct {
 	db   *sql.DB
 	path string
 }
-
-// timeLayout is fixed-width so stored times sort as text, in UTC with
-// nanoseconds.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // migrations are applied in order, each once, recorded in schema_migrations.
 // Never edit one that has shipped: add the next.
@@ -92,26 +85,22 @@ var migrations = []string{
 // OpenJournal opens (creating if needed) the store at path and brings its
 // schema up to date.
 func OpenJournal(ctx context.Context, path string) (*Journal, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
-	}
-	// WAL lets the API read while the engine writes; synchronous=FULL fsyncs
-	// every commit, so a transition we published survives kill -9 and power
-	// loss; _txlock=immediate takes the write lock at BEGIN instead of failing
-	// with SQLITE_BUSY half way through a transaction.
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlstore.OpenSQLite(path)
 	if err != nil {
 		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
 	}
 	j := &Journal{db: db, path: path}
-	if err := Migrate(ctx, j.db, "schema_migrations", migrations); err != nil {
+	if err := sqlstore.Migrate(ctx, j.db, "schema_migrations", migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
 	}
 	return j, nil
 }
+
+// DB is the journal's database handle, for stores that keep their own
+// tables in the same file (hazard records, KPIs): one file to back up, and
+// their transactions serialize with the journal's under one set of pragmas.
+func (j *Journal) DB() *sql.DB { return j.db }
 
 // Close closes the store.
 func (j *Journal) Close() error { return j.db.Close() }
@@ -129,7 +118,7 @@ func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time)
 func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Time, by string) (Event, error) {
 	a = normalize(a)
 	ev := Event{Type: typ, Time: at.UTC(), By: by}
-	err := InTx(ctx, j.db, func(tx *sql.Tx) error {
+	err := sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error {
 		if a.ID == 0 {
 			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
 				(site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
@@ -138,9 +127,9 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 				$19, $20, $21, $22) RETURNING id`,
 				a.Site, a.Tag, a.Rule, a.Level, a.Class, a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				FormatTime(a.RaisedAt), NullTime(a.AckedAt), a.AckedBy, a.AckComment, NullTime(a.ClearedAt), a.Chattering,
-				NullTime(a.ShelvedAt), NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
-			if isUniqueViolation(err) {
+				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
+				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
+			if sqlstore.IsUniqueViolation(err) {
 				return fmt.Errorf("insert: %w", ErrDuplicateOpen)
 			}
 			if err != nil {
@@ -153,8 +142,8 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18
 				WHERE id = $19`,
 				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				FormatTime(a.RaisedAt), NullTime(a.AckedAt), a.AckedBy, a.AckComment, NullTime(a.ClearedAt), a.Chattering,
-				NullTime(a.ShelvedAt), NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
+				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
+				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
@@ -168,7 +157,7 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm, actor)
 			VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			a.ID, typ, FormatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
+			a.ID, typ, sqlstore.FormatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
 	})
 	if err != nil {
 		return Event{}, fmt.Errorf("journal %s of alarm %d (tag %s, rule %s): %w", typ, a.ID, a.Tag, a.Rule, err)
@@ -312,16 +301,16 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	if a.RaisedAt, err = time.Parse(time.RFC3339Nano, raised); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d raised_at: %w", a.ID, err)
 	}
-	if a.AckedAt, err = ParseNullTime(acked); err != nil {
+	if a.AckedAt, err = sqlstore.ParseNullTime(acked); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d acked_at: %w", a.ID, err)
 	}
-	if a.ClearedAt, err = ParseNullTime(cleared); err != nil {
+	if a.ClearedAt, err = sqlstore.ParseNullTime(cleared); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d cleared_at: %w", a.ID, err)
 	}
-	if a.ShelvedAt, err = ParseNullTime(shelved); err != nil {
+	if a.ShelvedAt, err = sqlstore.ParseNullTime(shelved); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d shelved_at: %w", a.ID, err)
 	}
-	if a.ShelvedUntil, err = ParseNullTime(until); err != nil {
+	if a.ShelvedUntil, err = sqlstore.ParseNullTime(until); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d shelved_until: %w", a.ID, err)
 	}
 	return a, nil
@@ -340,12 +329,50 @@ func normalize(a Alarm) Alarm {
 	return a
 }
 
-// isUniqueViolation reports SQLite's (and PostgreSQL's) unique-constraint
-// error, by code where the driver gives one.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+// HistoryFilter selects alarm events for History.
+type HistoryFilter struct {
+	Site     string
+	From, To time.Time // [From, To); zero: unbounded
+	Tag      string
+	Class    string
+	Limit    int // 0: DefaultHistoryLimit
+}
+
+// DefaultHistoryLimit caps a history answer when the filter sets none.
+const DefaultHistoryLimit = 1000
+
+// History returns the transitions f selects, oldest first: the alarm
+// journal as an operator or regulator reads it.
+func (j *Journal) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
+	q := `SELECT e.seq, e.type, e.time, e.alarm, e.actor FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id WHERE 1 = 1`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
-	return false
+	if f.Site != "" {
+		q += " AND a.site = " + arg(f.Site)
+	}
+	if !f.From.IsZero() {
+		q += " AND e.time >= " + arg(sqlstore.FormatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		q += " AND e.time < " + arg(sqlstore.FormatTime(f.To))
+	}
+	if f.Tag != "" {
+		q += " AND a.tag = " + arg(f.Tag)
+	}
+	if f.Class != "" {
+		q += " AND a.class = " + arg(f.Class)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultHistoryLimit
+	}
+	q += " ORDER BY e.seq LIMIT " + arg(limit)
+	out, err := j.events(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("alarm history: %w", err)
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"hazgate/alerting/sqlstore"
 	"hazgate/collector"
 	"hazgate/config"
 )
@@ -267,7 +268,7 @@ func TestMigrationFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = j.db.ExecContext(ctx, `INSERT INTO alarms (site, tag, rule, class, severity, state, value, peak, raised_at)
-		VALUES ('s1', 'T1', 'lel-1', 'lel-1', 'medium', 'active_unacked', 30, 30, $1)`, FormatTime(t0))
+		VALUES ('s1', 'T1', 'lel-1', 'lel-1', 'medium', 'active_unacked', 30, 30, $1)`, sqlstore.FormatTime(t0))
 	j.Close()
 	migrations = saved
 	if err != nil {

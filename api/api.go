@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
+	"hazgate/alerting/kpi"
 	"hazgate/collector"
 	"hazgate/config"
 )
@@ -52,13 +53,16 @@ type AlarmControl interface {
 	Unshelve(ctx context.Context, id int64, user string) (alerting.Alarm, error)
 }
 
-// AlarmHistory reads the alarm journal's transitions and the alarm-system
-// KPIs (*alerting.Journal).
+// AlarmHistory reads the alarm journal's transitions (*alerting.Journal).
 type AlarmHistory interface {
 	History(ctx context.Context, f alerting.HistoryFilter) ([]alerting.Event, error)
-	KPI(ctx context.Context, site string, from, to time.Time) (alerting.KPI, error)
 	// LastSeq is the newest event's seq: where a live stream starts.
 	LastSeq(ctx context.Context) (int64, error)
+}
+
+// KPIs computes the alarm-system KPIs (*kpi.Reader).
+type KPIs interface {
+	KPI(ctx context.Context, site string, from, to time.Time) (kpi.Report, error)
 }
 
 // Reloader re-reads the configuration's rules (the gateway's SIGHUP path).
@@ -73,9 +77,11 @@ type Options struct {
 	Latest Latest
 	Tags   Tags
 	Alarms Alarms
-	// Control acknowledges and shelves; History serves history and KPIs.
+	// Control acknowledges and shelves; History serves history.
 	Control AlarmControl
 	History AlarmHistory
+	// KPIs serves the alarm-system KPIs; nil answers that route with 501.
+	KPIs KPIs
 	// UITD sends commands to GB/T 26875.3 transmission devices (the
 	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
@@ -125,6 +131,7 @@ type API struct {
 	alarms  Alarms
 	control AlarmControl
 	history AlarmHistory
+	kpis    KPIs
 	uitd    UITDControl
 	hazards Hazards
 	auth    *authenticator // nil: unauthenticated (loopback) mode
@@ -226,6 +233,7 @@ func New(opts Options) (*API, error) {
 		alarms:  opts.Alarms,
 		control: opts.Control,
 		history: opts.History,
+		kpis:    opts.KPIs,
 		uitd:    opts.UITD,
 		hazards: opts.Hazards,
 		limiter: newFailLimiter(authFailBurst, authFailInterval),

@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"hazgate/alerting"
+	"hazgate/alerting/kpi"
 	"hazgate/collector"
 	"hazgate/config"
 )
@@ -188,14 +189,14 @@ func (f *fakeAlarms) History(_ context.Context, h alerting.HistoryFilter) ([]ale
 	return out, nil
 }
 
-func (f *fakeAlarms) KPI(_ context.Context, site string, from, to time.Time) (alerting.KPI, error) {
+func (f *fakeAlarms) KPI(_ context.Context, site string, from, to time.Time) (kpi.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastKPI = [2]time.Time{from, to}
 	if f.err != nil {
-		return alerting.KPI{}, f.err
+		return kpi.Report{}, f.err
 	}
-	return alerting.KPI{From: from, To: to, Alarms: len(f.alarms), TopSources: []alerting.SourceCount{}}, nil
+	return kpi.Report{From: from, To: to, Alarms: len(f.alarms), TopSources: []kpi.SourceCount{}}, nil
 }
 
 func (f *fakeAlarms) LastSeq(context.Context) (int64, error) { return 0, nil }
@@ -297,7 +298,7 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
 	f.journal, f.bus = j, alerting.NewBus(j, nil)
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Control: f.alarms, History: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
 		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader,
 		Tokens: tokens, Log: log}
 	if with != nil {

@@ -106,7 +106,7 @@ type HazardFeed interface {
 	Subscribe(ctx context.Context, afterSeq int64) *hazard.Subscription
 }
 
-// Cursor keeps the last seq delivered (*alerting.FileCursor).
+// Cursor keeps the last seq delivered (*deliver.FileCursor).
 type Cursor interface {
 	Load() (int64, error)
 	Save(seq int64) error

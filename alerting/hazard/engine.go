@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/sqlstore"
 	"hazgate/collector"
 	"hazgate/config"
 )
@@ -56,7 +57,7 @@ const applyBatch = 256
 // commit left off, without missing or repeating an event. Changes are
 // committed before they are published. Safe for concurrent use.
 type Engine struct {
-	*Store
+	store      *Store
 	site, unit string
 	tags       TagLookup
 	log        *slog.Logger
@@ -69,6 +70,28 @@ type Engine struct {
 	byName map[string]*rule
 	minFor time.Duration // the shortest persistence: no watch is due before
 }
+
+// Get, List, History, EventsAfter and LastSeq read the store: the engine is
+// what the API and the delivery wing hold, but only it writes.
+
+// Get returns one record; an unknown id wraps ErrNotFound.
+func (e *Engine) Get(ctx context.Context, id int64) (Hazard, error) { return e.store.Get(ctx, id) }
+
+// List returns the records f selects.
+func (e *Engine) List(ctx context.Context, f Filter) ([]Hazard, error) { return e.store.List(ctx, f) }
+
+// History returns one record's workflow events, oldest first.
+func (e *Engine) History(ctx context.Context, id int64) ([]Event, error) {
+	return e.store.History(ctx, id)
+}
+
+// EventsAfter returns up to limit record events after seq, for subscribers.
+func (e *Engine) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
+	return e.store.EventsAfter(ctx, seq, limit)
+}
+
+// LastSeq returns the newest record event's seq.
+func (e *Engine) LastSeq(ctx context.Context) (int64, error) { return e.store.LastSeq(ctx) }
 
 // NewEngine opens the hazard tables in db (the alarm journal's,
 // alerting.Journal.DB) and compiles the rules.
@@ -91,7 +114,7 @@ func NewEngine(ctx context.Context, db *sql.DB, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{Store: st, site: opts.Site, unit: opts.Unit, tags: opts.Tags, log: log, rules: rules,
+	e := &Engine{store: st, site: opts.Site, unit: opts.Unit, tags: opts.Tags, log: log, rules: rules,
 		byName: make(map[string]*rule, len(rules))}
 	e.bus = &Bus{store: st, wake: make(chan struct{})}
 	for _, r := range rules {
@@ -111,7 +134,7 @@ func (e *Engine) Subscribe(ctx context.Context, afterSeq int64) *Subscription {
 
 // Cursor returns the last alarm event seq the engine has judged.
 func (e *Engine) Cursor(ctx context.Context) (int64, error) {
-	return cursor(ctx, e.db)
+	return cursor(ctx, e.store.db)
 }
 
 func cursor(ctx context.Context, q querier) (int64, error) {
@@ -188,7 +211,7 @@ func (e *Engine) follow(ctx context.Context, alarms AlarmFeed, journal AlarmLog,
 			if last < target {
 				continue
 			}
-			if err := e.Tick(ctx, e.now()); err != nil {
+			if err := e.Tick(ctx, e.store.now()); err != nil {
 				return err
 			}
 		}
@@ -206,7 +229,7 @@ func (e *Engine) Apply(ctx context.Context, evs []alerting.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Event
-	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
+	err := sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		cur, err := cursor(ctx, tx)
 		if err != nil {
@@ -292,7 +315,7 @@ func (e *Engine) judge(ctx context.Context, tx *sql.Tx, ev *alerting.Event) ([]E
 // trackCondition records an alarm's condition wherever it is evidence, so a
 // record shows whether its condition still holds and since when it has not.
 func trackCondition(ctx context.Context, tx *sql.Tx, a *alerting.Alarm) error {
-	cleared := alerting.NullTime(a.ClearedAt)
+	cleared := sqlstore.NullTime(a.ClearedAt)
 	if _, err := tx.ExecContext(ctx, `UPDATE hazard_hits SET active = $1, cleared_at = $2 WHERE alarm_id = $3`,
 		a.Active, cleared, a.ID); err != nil {
 		return fmt.Errorf("track alarm %d: %w", a.ID, err)
@@ -369,7 +392,7 @@ func (e *Engine) persist(ctx context.Context, tx *sql.Tx, r *rule, t *collector.
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO hazard_watch (rule, alarm_id, scope, since, alarm) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (rule, alarm_id) DO UPDATE SET alarm = excluded.alarm`,
-		r.cfg.Name, a.ID, r.scope(t), alerting.FormatTime(start), string(snap))
+		r.cfg.Name, a.ID, r.scope(t), sqlstore.FormatTime(start), string(snap))
 	return out, err
 }
 
@@ -391,12 +414,12 @@ func (e *Engine) recur(ctx context.Context, tx *sql.Tx, r *rule, t *collector.Ta
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO hazard_hits (rule, scope, seq, alarm_id, at, active, cleared_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, seq) DO NOTHING`,
-		r.cfg.Name, scope, ev.Seq, a.ID, alerting.FormatTime(ev.Time), a.Active, alerting.NullTime(a.ClearedAt)); err != nil {
+		r.cfg.Name, scope, ev.Seq, a.ID, sqlstore.FormatTime(ev.Time), a.Active, sqlstore.NullTime(a.ClearedAt)); err != nil {
 		return nil, err
 	}
 	// Only raises inside (at - within, at] count.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM hazard_hits WHERE rule = $1 AND scope = $2 AND at <= $3`,
-		r.cfg.Name, scope, alerting.FormatTime(ev.Time.Add(-r.cfg.Within))); err != nil {
+		r.cfg.Name, scope, sqlstore.FormatTime(ev.Time.Add(-r.cfg.Within))); err != nil {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT alarm_id, active, cleared_at FROM hazard_hits
@@ -440,7 +463,7 @@ type evidence struct {
 func evidenceOf(a *alerting.Alarm) evidence {
 	ev := evidence{id: a.ID, active: a.Active}
 	if a.ClearedAt != nil {
-		ev.cleared = sql.NullString{String: alerting.FormatTime(*a.ClearedAt), Valid: true}
+		ev.cleared = sql.NullString{String: sqlstore.FormatTime(*a.ClearedAt), Valid: true}
 	}
 	return ev
 }
@@ -450,8 +473,8 @@ func evidenceOf(a *alerting.Alarm) evidence {
 func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	// Most ticks find nothing due: look without taking the write lock.
 	var due int
-	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hazard_watch WHERE since <= $1`,
-		alerting.FormatTime(now.Add(-e.minFor))).Scan(&due); err != nil {
+	if err := e.store.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hazard_watch WHERE since <= $1`,
+		sqlstore.FormatTime(now.Add(-e.minFor))).Scan(&due); err != nil {
 		return fmt.Errorf("hazard tick: %w", err)
 	}
 	if due == 0 {
@@ -460,7 +483,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Event
-	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
+	err := sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
 		out = out[:0]
 		type watch struct {
 			rule  string
@@ -563,7 +586,7 @@ func (e *Engine) link(ctx context.Context, tx *sql.Tx, id int64, alarms []eviden
 		WHERE id = $1`, id); err != nil {
 		return nil, err
 	}
-	ev, err := appendEvent(ctx, tx, id, Event{Type: typ, AlarmIDs: added}, e.now())
+	ev, err := appendEvent(ctx, tx, id, Event{Type: typ, AlarmIDs: added}, e.store.now())
 	if err != nil {
 		return nil, err
 	}
@@ -592,7 +615,7 @@ func (e *Engine) create(ctx context.Context, tx *sql.Tx, r *rule, t *collector.T
 		return nil, err
 	}
 	number := fmt.Sprintf("%s-%s-%04d", strings.ToUpper(e.site), day, seq)
-	now := e.now()
+	now := e.store.now()
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO hazards (number, site, day, day_seq, unit, rule, scope, area, tag, tag_name,
 		device, category, level, description, basis, measures, responsible, found_at, deadline, status, normal_for, updated_at)
@@ -600,7 +623,7 @@ func (e *Engine) create(ctx context.Context, tx *sql.Tx, r *rule, t *collector.T
 		RETURNING id`,
 		number, e.site, day, seq, e.unit, c.Name, r.scope(t), t.Area, t.ID, t.Name,
 		t.Device, c.Category, c.Level, r.describe(t, a, count), c.Basis, c.Measures, c.Responsible,
-		alerting.FormatTime(found), alerting.FormatTime(found.Add(c.Deadline)), string(Open), int64(c.NormalFor/time.Second), alerting.FormatTime(now)).Scan(&id)
+		sqlstore.FormatTime(found), sqlstore.FormatTime(found.Add(c.Deadline)), string(Open), int64(c.NormalFor/time.Second), sqlstore.FormatTime(now)).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("insert hazard %s: %w", number, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"hazgate/alerting"
+	"hazgate/alerting/sqlstore"
 )
 
 // Store reads and writes hazard records in the alarm journal's database.
@@ -118,7 +118,7 @@ var migrations = []string{
 // journal's (alerting.Journal.DB).
 func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	s := &Store{db: db, now: time.Now}
-	if err := alerting.Migrate(ctx, s.db, "hazard_schema_migrations", migrations); err != nil {
+	if err := sqlstore.Migrate(ctx, s.db, "hazard_schema_migrations", migrations); err != nil {
 		return nil, fmt.Errorf("hazard store: %w", err)
 	}
 	return s, nil
@@ -161,7 +161,7 @@ func scanHazard(row interface{ Scan(...any) error }) (Hazard, error) {
 		dst **time.Time
 		src sql.NullString
 	}{{&h.SupervisedAt, supAt}, {&h.ClosedAt, closed}, {&h.NormalSince, normalSince}} {
-		if *t.dst, err = alerting.ParseNullTime(t.src); err != nil {
+		if *t.dst, err = sqlstore.ParseNullTime(t.src); err != nil {
 			return Hazard{}, fmt.Errorf("hazard %d: %w", h.ID, err)
 		}
 	}
@@ -269,13 +269,13 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Hazard, error) {
 		where = append(where, "level = "+arg(f.Level))
 	}
 	if f.Overdue {
-		where = append(where, "deadline < "+arg(alerting.FormatTime(now))+" AND status NOT IN ('closed', 'dismissed')")
+		where = append(where, "deadline < "+arg(sqlstore.FormatTime(now))+" AND status NOT IN ('closed', 'dismissed')")
 	}
 	if !f.From.IsZero() {
-		where = append(where, "found_at >= "+arg(alerting.FormatTime(f.From)))
+		where = append(where, "found_at >= "+arg(sqlstore.FormatTime(f.From)))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "found_at < "+arg(alerting.FormatTime(f.To)))
+		where = append(where, "found_at < "+arg(sqlstore.FormatTime(f.To)))
 	}
 	q := "SELECT " + hazardColumns + " FROM hazards"
 	if len(where) > 0 {
@@ -411,7 +411,7 @@ func appendEvent(ctx context.Context, tx *sql.Tx, id int64, ev Event, at time.Ti
 	err = tx.QueryRowContext(ctx, `INSERT INTO hazard_events
 		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-		id, ev.Type, alerting.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
+		id, ev.Type, sqlstore.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
 	if err != nil {
 		return Event{}, fmt.Errorf("hazard %d: append %s event: %w", id, ev.Type, err)
 	}

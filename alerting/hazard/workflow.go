@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"hazgate/alerting"
+	"hazgate/alerting/sqlstore"
 )
 
 // right is what a step of the workflow needs of its actor.
@@ -93,7 +93,7 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		if st.reason && comment == "" {
 			return Event{}, fmt.Errorf("hazard %s: %s → %s needs a comment saying what was done or why: %w", h.Number, h.Status, req.To, ErrInvalid)
 		}
-		now := e.now()
+		now := e.store.now()
 		if req.Person != "" {
 			h.Person = req.Person
 		}
@@ -106,7 +106,7 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE hazards SET status = $1, person = $2, measures = $3,
 			verified_by = $4, closed_at = $5, updated_at = $6 WHERE id = $7 AND status = $8`,
-			string(req.To), h.Person, h.Measures, verifiedBy, alerting.NullTime(closedAt), alerting.FormatTime(now), id, string(h.Status))
+			string(req.To), h.Person, h.Measures, verifiedBy, sqlstore.NullTime(closedAt), sqlstore.FormatTime(now), id, string(h.Status))
 		if err != nil {
 			return Event{}, err
 		}
@@ -191,14 +191,14 @@ func (e *Engine) Supervise(ctx context.Context, id int64, actor Actor, req Super
 		case !req.Lift && note == "":
 			return Event{}, fmt.Errorf("hazard %s: 挂牌督办 needs a note: %w", h.Number, ErrInvalid)
 		}
-		now := e.now()
+		now := e.store.now()
 		typ, by, at := EventSupervised, actor.Name, &now
 		if req.Lift {
 			typ, by, at = EventUnsupervised, "", nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE hazards SET supervised = $1, supervised_by = $2, supervised_at = $3,
 			supervise_note = $4, updated_at = $5 WHERE id = $6`,
-			!req.Lift, by, alerting.NullTime(at), note, alerting.FormatTime(now), id); err != nil {
+			!req.Lift, by, sqlstore.NullTime(at), note, sqlstore.FormatTime(now), id); err != nil {
 			return Event{}, err
 		}
 		return appendEvent(ctx, tx, id, Event{Type: typ, By: actor.Name, Comment: note}, now)
@@ -211,7 +211,7 @@ func (e *Engine) change(ctx context.Context, id int64, f func(context.Context, *
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var ev Event
-	err := alerting.InTx(ctx, e.db, func(tx *sql.Tx) error {
+	err := sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
 		h, err := getHazard(ctx, tx, id)
 		if err != nil {
 			return err
@@ -224,6 +224,6 @@ func (e *Engine) change(ctx context.Context, id int64, f func(context.Context, *
 	}
 	e.published([]Event{ev})
 	h := ev.Hazard
-	derive(&h, e.now())
+	derive(&h, e.store.now())
 	return h, nil
 }

@@ -16,10 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver"
 	"hazgate/alerting/deliver/influx"
 	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/deliver/webhook"
 	"hazgate/alerting/hazard"
+	"hazgate/alerting/kpi"
+	"hazgate/alerting/selfalarm"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
@@ -82,7 +85,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	if nb := cfg.Northbound; nb != nil {
 		g.northbound, err = northbound.New(*nb, northbound.Options{
 			Site: cfg.Site.ID, Source: g.bus,
-			Cursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
+			Cursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
 			Log:    log,
 		})
 		if err != nil {
@@ -92,13 +95,12 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 
 	// The gateway's own health is tags and rules like any other, so its
 	// alarms are journalled, acknowledged and published the same way.
-	if err := g.registry.Add(collector.Tag{
-		ID: spoolOverflowTag, Name: "InfluxDB spool overflow: readings dropped", Site: cfg.Site.ID,
-		Device: "hazgate", Kind: "gateway", Unit: "points",
-	}); err != nil {
-		return nil, err
+	for _, t := range selfalarm.Tags(cfg.Site.ID) {
+		if err := g.registry.Add(t); err != nil {
+			return nil, err
+		}
 	}
-	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfRules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
+	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfalarm.Rules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return nil, err
 	}
 	g.history = collector.NewHistory(0, 0) // defaults: 720 readings or 1 h per tag
@@ -118,7 +120,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 			return nil, fmt.Errorf("influxdb: %w", err)
 		}
 		consumers = append(consumers, g.influx)
-		g.influxAlarms = influx.New(g.influx, g.bus, alerting.NewFileCursor(filepath.Join(cfg.DataDir, "influx-alarms.seq")), log)
+		g.influxAlarms = influx.New(g.influx, g.bus, deliver.NewFileCursor(filepath.Join(cfg.DataDir, "influx-alarms.seq")), log)
 	} else {
 		log.Info("no influxdb block: readings are kept in memory only and the spool is unused; add influxdb: {url, token, org, bucket} to store them")
 	}
@@ -171,8 +173,8 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	for _, w := range cfg.Webhooks {
 		d, err := webhook.New(webhook.Options{
 			Config: w, Site: cfg.Site.ID,
-			Alarms: g.bus, AlarmCursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".alarms.seq")),
-			Hazards: g.hazards, HazardCursor: alerting.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".hazards.seq")),
+			Alarms: g.bus, AlarmCursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".alarms.seq")),
+			Hazards: g.hazards, HazardCursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "webhook-"+w.Name+".hazards.seq")),
 			Log: log.With("component", "webhook"),
 		})
 		if err != nil {
@@ -182,7 +184,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	}
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
-		Alarms: g.journal, Control: g.engine, History: g.journal, Hazards: g.hazards, UITD: uitd,
+		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards, UITD: uitd,
 		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
 		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
@@ -304,35 +306,9 @@ wait:
 	return err
 }
 
-// spoolOverflowTag carries the points the InfluxDB spool dropped when full.
-const spoolOverflowTag = "hazgate.spool_overflow"
-
-// selfRules are the gateway's own alarms, added to the configured rules.
-func selfRules() []config.Rule {
-	above := 0.0
-	return []config.Rule{{
-		Name: config.SpoolOverflowRule, Match: config.Match{Tag: spoolOverflowTag},
-		Above: &above, Severity: alerting.SeverityHigh,
-	}}
-}
-
-// spoolOverflowed raises the spool_overflow alarm: the dropped count, then 0,
-// so the alarm is raised with the loss as its peak and waits, cleared, for
-// an operator's acknowledgement. It runs on the sink's goroutine, so it waits
-// for the pipeline only briefly.
-func (g *gateway) spoolOverflowed(dropped int) {
-	g.log.Error("influxdb spool full: the oldest readings were dropped", "points", dropped)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	now := time.Now()
-	err := g.pipeline.Emit(ctx, []collector.Sample{
-		{Tag: spoolOverflowTag, Value: float64(dropped), Time: now},
-		{Tag: spoolOverflowTag, Value: 0, Time: now.Add(time.Nanosecond)},
-	})
-	if err != nil {
-		g.log.Error("spool_overflow alarm not raised: pipeline busy", "points", dropped, "err", err)
-	}
-}
+// spoolOverflowed is the InfluxDB sink's overflow hook; the pipeline it
+// emits into is built after the sink.
+func (g *gateway) spoolOverflowed(dropped int) { selfalarm.SpoolOverflowed(g.pipeline, g.log, dropped) }
 
 // reloadRules re-reads the config file's rules (SIGHUP, or an admin through
 // the API). Open alarms are kept; a file with problems changes nothing.
@@ -343,7 +319,7 @@ func (g *gateway) reloadRules(ctx context.Context) error {
 	}
 	cfg, err := config.Load(g.cfg.File)
 	if err == nil {
-		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules()))
+		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfalarm.Rules()))
 	}
 	if err != nil {
 		g.log.Error("rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/selfalarm"
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols/modbus"
@@ -299,8 +300,8 @@ devices:
 	a := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
 		return a.Rule == config.SpoolOverflowRule && a.State == alerting.ClearedUnacked
 	})
-	if a.Tag != spoolOverflowTag || a.Peak != 1234 || a.Severity != alerting.SeverityHigh {
-		t.Errorf("spool_overflow alarm = %+v, want tag %s, peak 1234, severity high", a, spoolOverflowTag)
+	if a.Tag != selfalarm.SpoolOverflowTag || a.Peak != 1234 || a.Severity != alerting.SeverityHigh {
+		t.Errorf("spool_overflow alarm = %+v, want tag %s, peak 1234, severity high", a, selfalarm.SpoolOverflowTag)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver"
 	"hazgate/sim/testenv"
 )
 
@@ -44,7 +45,7 @@ func (s *heldSink) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.
 func TestFeed(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	cursor := alerting.NewFileCursor(filepath.Join(dir, "influx-alarms.seq"))
+	cursor := deliver.NewFileCursor(filepath.Join(dir, "influx-alarms.seq"))
 	j, err := alerting.OpenJournal(ctx, filepath.Join(dir, "hazgate.db"))
 	if err != nil {
 		t.Fatal(err)

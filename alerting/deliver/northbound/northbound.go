@@ -24,7 +24,7 @@ import (
 type Options struct {
 	Site   string
 	Source deliver.AlarmFeed
-	// Cursor survives restarts; alerting.FileCursor under data_dir is the usual one.
+	// Cursor survives restarts; deliver.FileCursor under data_dir is the usual one.
 	Cursor deliver.Cursor
 	Log    *slog.Logger
 }

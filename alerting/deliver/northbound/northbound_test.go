@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver"
 	"hazgate/config"
 	"hazgate/sim/testenv"
 )
@@ -75,7 +76,7 @@ func TestIntegrationResume(t *testing.T) {
 	cfg := config.Northbound{URL: m.URL(), TopicPrefix: "hz", QoS: 1, Timeout: 2 * time.Second, KeepAlive: 2 * time.Second}
 	cursorPath := filepath.Join(dir, "northbound.seq")
 	run := func() (*Publisher, func()) {
-		n, err := New(cfg, Options{Site: "s1", Source: bus, Cursor: alerting.NewFileCursor(cursorPath), Log: quiet})
+		n, err := New(cfg, Options{Site: "s1", Source: bus, Cursor: deliver.NewFileCursor(cursorPath), Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +135,7 @@ func TestIntegrationResume(t *testing.T) {
 	// The broker may deliver to the subscriber before its PUBACK reaches the
 	// publisher, which saves the cursor only then: wait for it.
 	testenv.WaitFor(t, 10*time.Second, "the cursor at 150", func() bool {
-		seq, err := alerting.NewFileCursor(cursorPath).Load()
+		seq, err := deliver.NewFileCursor(cursorPath).Load()
 		return err == nil && seq == 150
 	})
 	t.Logf("repeats: %d", repeats)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver"
 	"hazgate/alerting/hazard"
 	"hazgate/config"
 	"hazgate/sim/testenv"
@@ -105,7 +106,7 @@ func (f *fixture) raise(t *testing.T, severity string) alerting.Event {
 func (f *fixture) start(t *testing.T, cfg config.Webhook) *Dispatcher {
 	t.Helper()
 	d, err := New(Options{Config: cfg, Site: "cz-demo-01", Alarms: f.bus,
-		AlarmCursor: alerting.NewFileCursor(filepath.Join(f.dir, "webhook-"+cfg.Name+".alarms.seq"))})
+		AlarmCursor: deliver.NewFileCursor(filepath.Join(f.dir, "webhook-"+cfg.Name+".alarms.seq"))})
 	if err != nil {
 		t.Fatal(err)
 	}

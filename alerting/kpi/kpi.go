@@ -1,17 +1,24 @@
-package alerting
+// Package kpi measures an alarm system the way ISA-18.2 (IEC 62682) and
+// EEMUA 191 do: alarm rates, floods, top sources, chattering, standing and
+// suppressed alarms, read from the alarm journal's tables.
+package kpi
 
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/sqlstore"
 )
 
 // Alarm-system performance as ISA-18.2 (IEC 62682) and EEMUA 191 measure it.
 const (
-	// KPIBucket is the period alarm rates are counted over.
-	KPIBucket = 10 * time.Minute
+	// Bucket is the period alarm rates are counted over.
+	Bucket = 10 * time.Minute
 	// FloodStart: a flood begins when more than this many alarms were raised
 	// in the last 10 minutes, and ends when fewer than FloodEnd were.
 	FloodStart = 10
@@ -23,8 +30,8 @@ const (
 	topSources = 10
 )
 
-// KPI is one site's alarm-system health over [From, To).
-type KPI struct {
+// Report is one site's alarm-system health over [From, To).
+type Report struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	// Alarms counts annunciations (raises and re-raises) in the period.
@@ -64,17 +71,23 @@ type raiseAt struct {
 	tag string
 }
 
+// Reader computes KPIs from the alarm journal's tables.
+type Reader struct{ db *sql.DB }
+
+// NewReader reads the journal in db (alerting.Journal.DB).
+func NewReader(db *sql.DB) *Reader { return &Reader{db: db} }
+
 // KPI computes site's alarm-system KPIs over [from, to).
-func (j *Journal) KPI(ctx context.Context, site string, from, to time.Time) (KPI, error) {
+func (r *Reader) KPI(ctx context.Context, site string, from, to time.Time) (Report, error) {
 	if !to.After(from) {
-		return KPI{}, fmt.Errorf("alarm KPIs: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
+		return Report{}, fmt.Errorf("alarm KPIs: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	// Raises from 10 minutes earlier count toward the rate at the start.
-	rows, err := j.db.QueryContext(ctx, `SELECT e.time, a.tag FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
+	rows, err := r.db.QueryContext(ctx, `SELECT e.time, a.tag FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
 		WHERE a.site = $1 AND e.type = $2 AND e.time >= $3 AND e.time < $4 ORDER BY e.time`,
-		site, EventRaised, FormatTime(from.Add(-KPIBucket)), FormatTime(to))
+		site, alerting.EventRaised, sqlstore.FormatTime(from.Add(-Bucket)), sqlstore.FormatTime(to))
 	if err != nil {
-		return KPI{}, fmt.Errorf("alarm KPIs: %w", err)
+		return Report{}, fmt.Errorf("alarm KPIs: %w", err)
 	}
 	defer rows.Close()
 	var raises []raiseAt
@@ -82,41 +95,41 @@ func (j *Journal) KPI(ctx context.Context, site string, from, to time.Time) (KPI
 		var at string
 		var r raiseAt
 		if err := rows.Scan(&at, &r.tag); err != nil {
-			return KPI{}, fmt.Errorf("alarm KPIs: %w", err)
+			return Report{}, fmt.Errorf("alarm KPIs: %w", err)
 		}
 		if r.t, err = time.Parse(time.RFC3339Nano, at); err != nil {
-			return KPI{}, fmt.Errorf("alarm KPIs: event time %q: %w", at, err)
+			return Report{}, fmt.Errorf("alarm KPIs: event time %q: %w", at, err)
 		}
 		raises = append(raises, r)
 	}
 	if err := rows.Err(); err != nil {
-		return KPI{}, fmt.Errorf("alarm KPIs: %w", err)
+		return Report{}, fmt.Errorf("alarm KPIs: %w", err)
 	}
 	k := computeKPI(raises, from, to)
 
-	err = j.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT a.id) FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
+	err = r.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT a.id) FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
 		WHERE a.site = $1 AND a.chattering AND e.type = $2 AND e.time >= $3 AND e.time < $4`,
-		site, EventRaised, FormatTime(from), FormatTime(to)).Scan(&k.Chattering)
+		site, alerting.EventRaised, sqlstore.FormatTime(from), sqlstore.FormatTime(to)).Scan(&k.Chattering)
 	if err != nil {
-		return KPI{}, fmt.Errorf("alarm KPIs: chattering: %w", err)
+		return Report{}, fmt.Errorf("alarm KPIs: chattering: %w", err)
 	}
-	err = j.db.QueryRowContext(ctx, `SELECT
+	err = r.db.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN active AND raised_at <= $2 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = $3 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = $4 THEN 1 ELSE 0 END), 0)
 		FROM alarms WHERE site = $1 AND state <> $5`,
-		site, FormatTime(to.Add(-StandingAfter)), string(Shelved), string(OutOfService), string(Normal)).
+		site, sqlstore.FormatTime(to.Add(-StandingAfter)), string(alerting.Shelved), string(alerting.OutOfService), string(alerting.Normal)).
 		Scan(&k.Standing, &k.Shelved, &k.OutOfService)
 	if err != nil {
-		return KPI{}, fmt.Errorf("alarm KPIs: standing: %w", err)
+		return Report{}, fmt.Errorf("alarm KPIs: standing: %w", err)
 	}
 	return k, nil
 }
 
 // computeKPI works out the rate KPIs from raises sorted by time, which may
 // start up to 10 minutes before from.
-func computeKPI(raises []raiseAt, from, to time.Time) KPI {
-	k := KPI{From: from.UTC(), To: to.UTC(), TopSources: []SourceCount{}}
+func computeKPI(raises []raiseAt, from, to time.Time) Report {
+	k := Report{From: from.UTC(), To: to.UTC(), TopSources: []SourceCount{}}
 	bySource := map[string]int{}
 	for _, r := range raises {
 		if !r.t.Before(from) && r.t.Before(to) {
@@ -124,7 +137,7 @@ func computeKPI(raises []raiseAt, from, to time.Time) KPI {
 			bySource[r.tag]++
 		}
 	}
-	k.PerTenMinutes = float64(k.Alarms) / (float64(to.Sub(from)) / float64(KPIBucket))
+	k.PerTenMinutes = float64(k.Alarms) / (float64(to.Sub(from)) / float64(Bucket))
 
 	// Sweep raises (+1) and their leaving the 10-minute window (-1) in time
 	// order; at one instant, leaving comes first, as the window is (t-10m, t].
@@ -134,7 +147,7 @@ func computeKPI(raises []raiseAt, from, to time.Time) KPI {
 	}
 	steps := make([]step, 0, 2*len(raises))
 	for _, r := range raises {
-		steps = append(steps, step{r.t, +1}, step{r.t.Add(KPIBucket), -1})
+		steps = append(steps, step{r.t, +1}, step{r.t.Add(Bucket), -1})
 	}
 	slices.SortStableFunc(steps, func(a, b step) int {
 		if c := a.t.Compare(b.t); c != 0 {
@@ -207,52 +220,4 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// HistoryFilter selects alarm events for History.
-type HistoryFilter struct {
-	Site     string
-	From, To time.Time // [From, To); zero: unbounded
-	Tag      string
-	Class    string
-	Limit    int // 0: DefaultHistoryLimit
-}
-
-// DefaultHistoryLimit caps a history answer when the filter sets none.
-const DefaultHistoryLimit = 1000
-
-// History returns the transitions f selects, oldest first: the alarm
-// journal as an operator or regulator reads it.
-func (j *Journal) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
-	q := `SELECT e.seq, e.type, e.time, e.alarm, e.actor FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id WHERE 1 = 1`
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if f.Site != "" {
-		q += " AND a.site = " + arg(f.Site)
-	}
-	if !f.From.IsZero() {
-		q += " AND e.time >= " + arg(FormatTime(f.From))
-	}
-	if !f.To.IsZero() {
-		q += " AND e.time < " + arg(FormatTime(f.To))
-	}
-	if f.Tag != "" {
-		q += " AND a.tag = " + arg(f.Tag)
-	}
-	if f.Class != "" {
-		q += " AND a.class = " + arg(f.Class)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultHistoryLimit
-	}
-	q += " ORDER BY e.seq LIMIT " + arg(limit)
-	out, err := j.events(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("alarm history: %w", err)
-	}
-	return out, nil
 }

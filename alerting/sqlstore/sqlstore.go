@@ -1,16 +1,46 @@
-package alerting
+// Package sqlstore holds what the gateway's SQL stores share: opening the
+// embedded SQLite file with the pragmas that make a commit durable,
+// versioned migrations, transactions, and one way to keep times. The alarm
+// journal and the hazard records both use it; the SQL stays portable so a
+// hub can run the same steps on PostgreSQL.
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
+
+	"modernc.org/sqlite" // registers driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// DB is the journal's database handle, for stores that keep their own
-// tables in the same file (hazard records): one file to back up, and their
-// transactions serialize with the journal's under one set of pragmas.
-func (j *Journal) DB() *sql.DB { return j.db }
+// OpenSQLite opens (creating if needed) the SQLite file at path.
+func OpenSQLite(path string) (*sql.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	// WAL lets readers read while one writer writes; synchronous=FULL fsyncs
+	// every commit, so a transition we published survives kill -9 and power
+	// loss; _txlock=immediate takes the write lock at BEGIN instead of failing
+	// with SQLITE_BUSY half way through a transaction.
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	return sql.Open("sqlite", dsn)
+}
+
+// IsUniqueViolation reports a unique-constraint error, by code where the
+// driver gives one.
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
+}
 
 // Migrate brings one store's tables in db up to len(migrations), recording
 // each applied step in table (each store keeps its own version table, so
@@ -56,6 +86,10 @@ func InTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// timeLayout is fixed-width so stored times sort as text, in UTC with
+// nanoseconds.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // FormatTime writes a time the way the stores keep it: UTC, fixed width with
 // nanoseconds, so stored times sort as text.

@@ -1,0 +1,57 @@
+// Package selfalarm holds the gateway's alarms about itself. Its health is
+// tags and rules like any other, so these alarms are journalled,
+// acknowledged and published the same way as a gas detector's.
+package selfalarm
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/collector"
+	"hazgate/config"
+)
+
+// SpoolOverflowTag carries the points the InfluxDB spool dropped when full.
+const SpoolOverflowTag = "hazgate.spool_overflow"
+
+// Tags are the gateway's own tags at site, for the registry.
+func Tags(site string) []collector.Tag {
+	return []collector.Tag{{
+		ID: SpoolOverflowTag, Name: "InfluxDB spool overflow: readings dropped", Site: site,
+		Device: "hazgate", Kind: "gateway", Unit: "points",
+	}}
+}
+
+// Rules are the gateway's own alarms, added to the configured rules.
+func Rules() []config.Rule {
+	above := 0.0
+	return []config.Rule{{
+		Name: config.SpoolOverflowRule, Match: config.Match{Tag: SpoolOverflowTag},
+		Above: &above, Severity: alerting.SeverityHigh,
+	}}
+}
+
+// Emitter takes samples into the pipeline (*collector.Pipeline).
+type Emitter interface {
+	Emit(ctx context.Context, samples []collector.Sample) error
+}
+
+// SpoolOverflowed raises the spool_overflow alarm: the dropped count, then
+// 0, so the alarm is raised with the loss as its peak and waits, cleared,
+// for an operator's acknowledgement. It runs on the sink's goroutine, so it
+// waits for the pipeline only briefly.
+func SpoolOverflowed(p Emitter, log *slog.Logger, dropped int) {
+	log.Error("influxdb spool full: the oldest readings were dropped", "points", dropped)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	now := time.Now()
+	err := p.Emit(ctx, []collector.Sample{
+		{Tag: SpoolOverflowTag, Value: float64(dropped), Time: now},
+		{Tag: SpoolOverflowTag, Value: 0, Time: now.Add(time.Nanosecond)},
+	})
+	if err != nil {
+		log.Error("spool_overflow alarm not raised: pipeline busy", "points", dropped, "err", err)
+	}
+}
