@@ -67,12 +67,25 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		}
 	}()
 
+	for _, step := range []func(context.Context) error{g.openStores, g.openEngine, g.openSinks, g.openDevices, g.openAPI} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// openStores opens the alarm journal, the hazard records in the same file
+// and the northbound publisher that follows the journal.
+func (g *gateway) openStores(ctx context.Context) error {
+	cfg, log := g.cfg, g.log
+	var err error
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w; make it a writable directory or set data_dir to one", cfg.DataDir, err)
+		return fmt.Errorf("data_dir %s: %w; make it a writable directory or set data_dir to one", cfg.DataDir, err)
 	}
 	storePath := filepath.Join(cfg.DataDir, "hazgate.db")
 	if g.journal, err = alerting.OpenJournal(ctx, storePath); err != nil {
-		return nil, fmt.Errorf("alarm store %s: %w", storePath, err)
+		return fmt.Errorf("alarm store %s: %w", storePath, err)
 	}
 	g.bus = alerting.NewBus(g.journal, log.With("component", "bus"))
 	g.hazards, err = hazard.NewEngine(ctx, g.journal.DB(), hazard.Options{
@@ -80,7 +93,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		Tags: g.registry, Log: log.With("component", "hazard"),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if nb := cfg.Northbound; nb != nil {
 		g.northbound, err = northbound.New(*nb, northbound.Options{
@@ -89,20 +102,36 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 			Log:    log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("northbound: %w", err)
+			return fmt.Errorf("northbound: %w", err)
 		}
 	}
 
+	return nil
+}
+
+// openEngine builds the alarm engine over the configured rules and the
+// gateway's own.
+func (g *gateway) openEngine(context.Context) error {
+	cfg, log := g.cfg, g.log
+	var err error
 	// The gateway's own health is tags and rules like any other, so its
 	// alarms are journalled, acknowledged and published the same way.
 	for _, t := range selfalarm.Tags(cfg.Site.ID) {
 		if err := g.registry.Add(t); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfalarm.Rules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
-		return nil, err
+		return err
 	}
+	return nil
+}
+
+// openSinks builds what every sample flows into: the engine, recent
+// history, InfluxDB with its spool and alarm feed, the tag memory.
+func (g *gateway) openSinks(context.Context) error {
+	cfg, log := g.cfg, g.log
+	var err error
 	g.history = collector.NewHistory(0, 0) // defaults: 720 readings or 1 h per tag
 	consumers := []collector.Consumer{g.engine, g.history}
 	if in := cfg.InfluxDB; in != nil {
@@ -117,7 +146,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 			OnSpoolOverflow: g.spoolOverflowed,
 		}, cfg.Site.ID, g.registry, log.With("component", "influxdb"))
 		if err != nil {
-			return nil, fmt.Errorf("influxdb: %w", err)
+			return fmt.Errorf("influxdb: %w", err)
 		}
 		consumers = append(consumers, g.influx)
 		g.influxAlarms = influx.New(g.influx, g.bus, deliver.NewFileCursor(filepath.Join(cfg.DataDir, "influx-alarms.seq")), log)
@@ -126,13 +155,19 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	}
 	tagsPath := filepath.Join(cfg.DataDir, "tags.json")
 	if g.tagMemory, err = collector.OpenTagMemory(tagsPath, g.registry, collector.TagMemoryOptions{Log: log.With("component", "tags")}); err != nil {
-		return nil, err
+		return err
 	}
 	consumers = append(consumers, g.tagMemory)
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
+	return nil
+}
+
+// openDevices builds each configured device on the pipeline.
+func (g *gateway) openDevices(context.Context) error {
+	cfg, log := g.cfg, g.log
 	// The same cross-device checks as `hazgate check`.
 	if err := protocols.CheckDevices(cfg.Devices); err != nil {
-		return nil, err
+		return err
 	}
 	// Protocols that create tags on first sight add them through the memory,
 	// so a restart knows them before they speak again.
@@ -140,17 +175,24 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 	for _, dev := range cfg.Devices {
 		d, err := protocols.New(env, dev)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, t := range d.Tags() {
 			if err := g.registry.Add(t); err != nil {
-				return nil, fmt.Errorf("device %s: %w", dev.ID, err)
+				return fmt.Errorf("device %s: %w", dev.ID, err)
 			}
 		}
 		g.devices = append(g.devices, d)
 	}
 	g.recallTags()
 
+	return nil
+}
+
+// openAPI builds the webhooks and the API, and binds its listener.
+func (g *gateway) openAPI(ctx context.Context) error {
+	cfg, log := g.cfg, g.log
+	var err error
 	// GB/T 26875.3 listeners take operator commands (clock sync, 查岗) from the API.
 	var uitd api.UITDControl
 	var listeners gb26875.Listeners
@@ -178,7 +220,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 			Log: log.With("component", "webhook"),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: %w", w.Name, err)
+			return fmt.Errorf("webhook %s: %w", w.Name, err)
 		}
 		g.webhooks = append(g.webhooks, d)
 	}
@@ -190,15 +232,15 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("http: %w", err)
+		return fmt.Errorf("http: %w", err)
 	}
 	if g.server, err = api.Listen(ctx, cfg.HTTP.Listen, h, log.With("component", "api")); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("http.listen %s: %w; free it or choose another (demo: -listen 127.0.0.1:8081)", cfg.HTTP.Listen, err)
+			return fmt.Errorf("http.listen %s: %w; free it or choose another (demo: -listen 127.0.0.1:8081)", cfg.HTTP.Listen, err)
 		}
-		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	return g, nil
+	return nil
 }
 
 // recallTags registers the tags devices created on first sight in an
