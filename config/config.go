@@ -20,7 +20,10 @@ type Config struct {
 	// Northbound publishes alarm transitions to an upstream broker (a
 	// regulator's hub, a group platform).
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
-	Webhooks   []Webhook   `yaml:"webhooks" doc:"HTTP receivers (a group platform, an SMS gateway) of alarm and hazard events, signed and retried."`
+	// Hub makes this process a regulator's hub over the sites' northbound
+	// topics.
+	Hub      *Hub      `yaml:"hub" doc:"Makes this process a regulator's hub: it keeps every listed site's alarms, hazard records and health from their northbound topics. Optional."`
+	Webhooks []Webhook `yaml:"webhooks" doc:"HTTP receivers (a group platform, an SMS gateway) of alarm and hazard events, signed and retried."`
 	// TimeBounds refuses device-supplied times a far-off clock would make
 	// freeze a tag; receipt times are the gateway's own and never checked.
 	TimeBounds TimeBounds `yaml:"time_bounds" doc:"How far device-supplied reading times may be from the gateway's clock."`

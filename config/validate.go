@@ -74,6 +74,9 @@ func (d *decoder) validate(c *Config) {
 	if c.Northbound != nil {
 		d.validateNorthbound(c.Northbound)
 	}
+	if c.Hub != nil {
+		d.validateHub(c.Hub)
+	}
 	d.validateWebhooks(c.Webhooks)
 }
 
