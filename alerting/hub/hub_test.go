@@ -1,0 +1,185 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/hazard"
+	"hazgate/alerting/sqlstore"
+	"hazgate/config"
+)
+
+var t0 = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+
+func openTestStore(t *testing.T) *Store {
+	t.Helper()
+	db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := OpenStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func alarmMsg(site string, seq, id int64, typ string, st alerting.State) northbound.AlarmMessage {
+	return northbound.AlarmMessage{V: 1, Site: site, Event: alerting.Event{Seq: seq, Type: typ, Time: t0.Add(time.Duration(seq) * time.Second),
+		Alarm: alerting.Alarm{ID: id, Site: site, Tag: "GT-1", Rule: "lel", Severity: alerting.SeverityHigh, State: st, RaisedAt: t0}}}
+}
+
+func TestStoreAppliesEachEventOnceAndOnlyForward(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	steps := []struct {
+		msg  northbound.AlarmMessage
+		want Applied
+	}{
+		{alarmMsg("s1", 1, 7, alerting.EventRaised, alerting.ActiveUnacked), Stored},
+		{alarmMsg("s1", 1, 7, alerting.EventRaised, alerting.ActiveUnacked), Duplicate}, // redelivered
+		{alarmMsg("s1", 3, 7, alerting.EventCleared, alerting.ClearedUnacked), Stored},
+		{alarmMsg("s1", 2, 7, alerting.EventAcked, alerting.ActiveAcked), Late},      // older than the copy
+		{alarmMsg("s2", 1, 7, alerting.EventRaised, alerting.ActiveUnacked), Stored}, // same seq and id, other site
+	}
+	for i, st := range steps {
+		got, err := s.ApplyAlarm(ctx, st.msg, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != st.want {
+			t.Errorf("step %d (site %s seq %d): %v, want %v", i, st.msg.Site, st.msg.Seq, got, st.want)
+		}
+	}
+	alarms, _, err := s.EventCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alarms["s1"] != 3 || alarms["s2"] != 1 {
+		t.Errorf("events stored %v, want s1 3 and s2 1", alarms)
+	}
+	list, err := s.Alarms(ctx, AlarmFilter{Sites: []string{"s1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].State != alerting.ClearedUnacked {
+		t.Errorf("s1's alarm %+v, want its seq-3 state cleared_unacked", list)
+	}
+	sites, err := s.Sites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sites) != 2 || sites[0].AlarmSeq != 3 {
+		t.Errorf("sites %+v, want s1 at alarm seq 3", sites)
+	}
+}
+
+func TestStoreHazardsAndOutages(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	h := hazard.Hazard{ID: 4, Site: "s1", Level: "major", Status: hazard.Open, Deadline: t0.Add(24 * time.Hour)}
+	if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: "s1", Event: hazard.Event{Seq: 1, Type: "created", Time: t0, Hazard: h}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	h.Supervised = true
+	if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: "s1", Event: hazard.Event{Seq: 2, Type: "supervised", Time: t0, Hazard: h}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	hz, err := s.Hazards(ctx, nil)
+	if err != nil || len(hz) != 1 || !hz[0].Supervised {
+		t.Fatalf("hazards %+v %v, want one, supervised", hz, err)
+	}
+
+	// A last will opens an outage; a birth closes it.
+	if err := s.ApplyStatus(ctx, northbound.Status{V: 1, Site: "s1", State: northbound.SiteOffline, Reason: "lost", Time: t0}, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	sites, _ := s.Sites(ctx)
+	if sites[0].Online || sites[0].OfflineSince == nil || !sites[0].OfflineSince.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after the will: %+v", sites[0])
+	}
+	if err := s.ApplyStatus(ctx, northbound.Status{V: 1, Site: "s1", State: northbound.SiteOnline, Version: "1.2", Time: t0}, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	sites, _ = s.Sites(ctx)
+	if !sites[0].Online || sites[0].OfflineSince != nil || sites[0].Version != "1.2" {
+		t.Errorf("after the birth: %+v", sites[0])
+	}
+
+	// Silence past the cutoff marks it offline once; speaking again ends it.
+	for range 2 {
+		marked, err := s.MarkSilent(ctx, t0.Add(10*time.Minute), t0.Add(10*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(marked) > 1 {
+			t.Errorf("marked %v", marked)
+		}
+	}
+	sites, _ = s.Sites(ctx)
+	if sites[0].Online || sites[0].Reason != "silent" {
+		t.Errorf("after the silence: %+v", sites[0])
+	}
+	if back, err := s.Back(ctx, "s1", t0.Add(11*time.Minute)); err != nil || !back {
+		t.Errorf("back = %v %v, want true", back, err)
+	}
+	if back, _ := s.Back(ctx, "s1", t0.Add(12*time.Minute)); back {
+		t.Error("back twice")
+	}
+	var outages int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hub_outages WHERE site = 's1' AND until IS NOT NULL`).Scan(&outages); err != nil || outages != 2 {
+		t.Errorf("closed outages %d %v, want 2", outages, err)
+	}
+}
+
+func TestHandleRefusesBadInput(t *testing.T) {
+	good, _ := json.Marshal(alarmMsg("s1", 1, 1, alerting.EventRaised, alerting.ActiveUnacked))
+	tests := []struct {
+		name    string
+		topic   string
+		payload string
+		counter func(Stats) uint64
+		want    string
+	}{
+		{"unknown site", "hazgate/s9/alarm", strings.Replace(string(good), `"s1"`, `"s9"`, -1), func(s Stats) uint64 { return s.RefusedSite }, `site "s9" is not in hub.sites`},
+		{"payload names another site", "hazgate/s2/alarm", string(good), func(s Stats) uint64 { return s.RefusedSite }, `payload names site "s1"`},
+		{"version", "hazgate/s1/alarm", strings.Replace(string(good), `"v":1`, `"v":2`, 1), func(s Stats) uint64 { return s.RefusedVersion }, "contract version 2"},
+		{"not json", "hazgate/s1/alarm", `{"v":1,`, func(s Stats) uint64 { return s.RefusedMalformed }, "not JSON"},
+		{"no seq", "hazgate/s1/alarm", `{"v":1,"site":"s1","alarm":{"id":1}}`, func(s Stats) uint64 { return s.RefusedMalformed }, "seq 0"},
+		{"unknown kind", "hazgate/s1/readings", `{"v":1,"site":"s1"}`, func(s Stats) uint64 { return s.RefusedMalformed }, `unknown topic kind "readings"`},
+		{"other prefix", "other/s1/alarm", string(good), func(s Stats) uint64 { return s.RefusedMalformed }, "topic"},
+		{"bad status", "hazgate/s1/status", `{"v":1,"site":"s1","state":"sleeping"}`, func(s Stats) uint64 { return s.RefusedMalformed }, `state "sleeping"`},
+		{"oversize", "hazgate/s1/alarm", `{"v":1,"site":"s1","pad":"` + strings.Repeat("x", 2048) + `"}`, func(s Stats) uint64 { return s.RefusedOversize }, "hub.max_payload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := openTestStore(t)
+			in, err := New(config.Hub{TopicPrefix: "hazgate", Group: "g", MaxPayload: 1024,
+				Sites: []config.HubSite{{ID: "s1"}, {ID: "s2"}}}, Options{Store: store, Name: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = in.Handle(context.Background(), tt.topic, []byte(tt.payload))
+			if !IsRefusal(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want a refusal containing %q", err, tt.want)
+			}
+			if n := tt.counter(in.Stats()); n != 1 {
+				t.Errorf("counter %d, want 1 (stats %+v)", n, in.Stats())
+			}
+			// Nothing else is affected: a good message after it is stored.
+			if err := in.Handle(context.Background(), "hazgate/s1/alarm", good); err != nil {
+				t.Errorf("good message after the bad one: %v", err)
+			}
+			if st := in.Stats(); st.Stored != 1 {
+				t.Errorf("stored %d, want 1", st.Stored)
+			}
+		})
+	}
+}

@@ -1,0 +1,299 @@
+// Package hub is a regulator's hub: it reads the sites' northbound topics
+// (docs/northbound.md) from a broker, through a shared subscription so
+// several hub processes split one feed, and keeps per site the alarms and
+// hazard records as the site has them and the site's health. Each event is
+// stored once whatever the redelivery (site + journal seq), and a message
+// is acknowledged to the broker only once it is stored.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols/mqtt"
+)
+
+// Stats counts what the hub did with the messages it received.
+type Stats struct {
+	Received  uint64 `json:"received" metric:"hazgate_hub_received_total" help:"Messages received from the sites' topics."`
+	Stored    uint64 `json:"stored" metric:"hazgate_hub_stored_total" help:"Events, statuses and summaries stored."`
+	Duplicate uint64 `json:"duplicate" metric:"hazgate_hub_duplicate_total" help:"Events received again (site and seq already stored): dropped."`
+	Late      uint64 `json:"late" metric:"hazgate_hub_late_total" help:"Events older than the site's current copy: kept in history, the current copy unchanged."`
+	// Refused: bad input, dropped (and acknowledged, so it cannot block
+	// the feed), one counter per reason.
+	RefusedSite      uint64 `json:"refused_unknown_site" metric:"hazgate_hub_refused_unknown_site_total" help:"Messages from a site not in hub.sites, or whose payload names another site than its topic."`
+	RefusedVersion   uint64 `json:"refused_version" metric:"hazgate_hub_refused_version_total" help:"Messages of a contract version this hub does not read."`
+	RefusedMalformed uint64 `json:"refused_malformed" metric:"hazgate_hub_refused_malformed_total" help:"Messages that are not the contract's JSON, or on an unknown topic."`
+	RefusedOversize  uint64 `json:"refused_oversize" metric:"hazgate_hub_refused_oversize_total" help:"Messages larger than hub.max_payload."`
+	StoreErrors      uint64 `json:"store_errors" metric:"hazgate_hub_store_errors_total" help:"Store failures; the message is retried until stored."`
+	Offline          uint64 `json:"offline" metric:"hazgate_hub_sites_went_offline_total" help:"Times a site went silent past hub.offline_after."`
+}
+
+// Options are what an Ingest needs besides its config block.
+type Options struct {
+	Store *Store
+	Log   *slog.Logger
+	// ClientID defaults to hub.client_id, else hazgate-hub-{Name}.
+	Name string
+	Now  func() time.Time
+}
+
+// Ingest reads the sites' topics into the store.
+type Ingest struct {
+	cfg      config.Hub
+	store    *Store
+	log      *slog.Logger
+	now      func() time.Time
+	clientID string
+	sites    map[string]config.HubSite // empty: any site
+	filters  map[string]byte
+
+	received, stored, duplicate, late          atomic.Uint64
+	refusedSite, refusedVersion, refusedFormat atomic.Uint64
+	refusedSize, storeErrors, offline          atomic.Uint64
+}
+
+// New checks the options and returns the ingest.
+func New(cfg config.Hub, o Options) (*Ingest, error) {
+	if o.Store == nil {
+		return nil, errors.New("hub: a store is required")
+	}
+	in := &Ingest{cfg: cfg, store: o.Store, log: o.Log, now: o.Now, clientID: cfg.ClientID, sites: map[string]config.HubSite{}}
+	if in.log == nil {
+		in.log = slog.Default()
+	}
+	in.log = in.log.With("component", "hub")
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.clientID == "" {
+		in.clientID = "hazgate-hub-" + o.Name
+	}
+	for _, s := range cfg.Sites {
+		in.sites[s.ID] = s
+	}
+	in.filters = map[string]byte{}
+	for _, t := range []string{northbound.TopicStatus, northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary} {
+		in.filters["$share/"+cfg.Group+"/"+cfg.TopicPrefix+"/+/"+t] = 1
+	}
+	return in, nil
+}
+
+// Stats returns the counters.
+func (in *Ingest) Stats() Stats {
+	return Stats{
+		Received: in.received.Load(), Stored: in.stored.Load(), Duplicate: in.duplicate.Load(), Late: in.late.Load(),
+		RefusedSite: in.refusedSite.Load(), RefusedVersion: in.refusedVersion.Load(),
+		RefusedMalformed: in.refusedFormat.Load(), RefusedOversize: in.refusedSize.Load(),
+		StoreErrors: in.storeErrors.Load(), Offline: in.offline.Load(),
+	}
+}
+
+// refusal is bad input: logged, counted, acknowledged and dropped.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+
+// refuse counts bad input on c and returns the refusal.
+func (in *Ingest) refuse(c *atomic.Uint64, format string, args ...any) error {
+	c.Add(1)
+	return &refusal{err: fmt.Errorf(format, args...)}
+}
+
+// Handle stores one message received on topic. A refusal (bad input) is
+// returned as an error for which IsRefusal is true: drop it. Any other
+// error is the store's: try again.
+func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) error {
+	in.received.Add(1)
+	if int64(len(payload)) > int64(in.cfg.MaxPayload) {
+		return in.refuse(&in.refusedSize, "%d bytes, more than hub.max_payload %d", len(payload), in.cfg.MaxPayload)
+	}
+	rest, ok := strings.CutPrefix(topic, in.cfg.TopicPrefix+"/")
+	site, kind, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || site == "" {
+		return in.refuse(&in.refusedFormat, "not a {prefix}/{site}/{kind} topic")
+	}
+	if len(in.sites) > 0 {
+		if _, known := in.sites[site]; !known {
+			return in.refuse(&in.refusedSite, "site %q is not in hub.sites", site)
+		}
+	}
+	var head struct {
+		V    int    `json:"v"`
+		Site string `json:"site"`
+	}
+	if err := json.Unmarshal(payload, &head); err != nil {
+		return in.refuse(&in.refusedFormat, "not JSON: %v", err)
+	}
+	if head.V != northbound.ContractVersion {
+		return in.refuse(&in.refusedVersion, "contract version %d, this hub reads %d", head.V, northbound.ContractVersion)
+	}
+	if head.Site != site {
+		return in.refuse(&in.refusedSite, "payload names site %q", head.Site)
+	}
+	now := in.now()
+	var applied Applied
+	var err error
+	switch kind {
+	case northbound.TopicAlarm:
+		var m northbound.AlarmMessage
+		if err := json.Unmarshal(payload, &m); err != nil || m.Seq <= 0 || m.Alarm.ID <= 0 {
+			return in.refuse(&in.refusedFormat, "not an alarm message (seq %d, alarm id %d): %v", m.Seq, m.Alarm.ID, err)
+		}
+		applied, err = in.store.ApplyAlarm(ctx, m, now)
+	case northbound.TopicHazard:
+		var m northbound.HazardMessage
+		if err := json.Unmarshal(payload, &m); err != nil || m.Seq <= 0 || m.Hazard.ID <= 0 {
+			return in.refuse(&in.refusedFormat, "not a hazard message (seq %d, hazard id %d): %v", m.Seq, m.Hazard.ID, err)
+		}
+		applied, err = in.store.ApplyHazard(ctx, m, now)
+	case northbound.TopicStatus:
+		var st northbound.Status
+		if err := json.Unmarshal(payload, &st); err != nil || (st.State != northbound.SiteOnline && st.State != northbound.SiteOffline) {
+			return in.refuse(&in.refusedFormat, "not a status message (state %q): %v", st.State, err)
+		}
+		err = in.store.ApplyStatus(ctx, st, now)
+		if err == nil {
+			in.log.Info("site "+st.State, "site", site, "reason", st.Reason, "version", st.Version)
+		}
+	case northbound.TopicSummary:
+		var sum northbound.Summary
+		if err := json.Unmarshal(payload, &sum); err != nil {
+			return in.refuse(&in.refusedFormat, "not a summary message: %v", err)
+		}
+		err = in.store.ApplySummary(ctx, sum, now)
+	default:
+		return in.refuse(&in.refusedFormat, "unknown topic kind %q", kind)
+	}
+	if err != nil {
+		in.storeErrors.Add(1)
+		return err
+	}
+	switch applied {
+	case Duplicate:
+		in.duplicate.Add(1)
+	case Late:
+		in.late.Add(1)
+		in.log.Warn("event older than the site's current copy: kept in history only", "site", site, "topic", topic)
+	default:
+		in.stored.Add(1)
+	}
+	if kind != northbound.TopicStatus {
+		back, err := in.store.Back(ctx, site, now)
+		if err != nil {
+			return err
+		}
+		if back {
+			in.log.Info("site speaks again: online", "site", site)
+		}
+	}
+	return nil
+}
+
+// IsRefusal reports bad input, which is dropped rather than retried.
+func IsRefusal(err error) bool {
+	var r *refusal
+	return errors.As(err, &r)
+}
+
+// Run reads the sites' topics until ctx ends; broker and store outages are
+// waited out. Messages are handled in arrival order, each acknowledged once
+// stored (or refused).
+func (in *Ingest) Run(ctx context.Context) error {
+	opts, err := mqtt.HubOptions(in.cfg, in.clientID)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	queue := make(chan paho.Message, 1024)
+	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+		// On paho's router goroutine: hand over and return.
+		select {
+		case queue <- m:
+		case <-ctx.Done():
+		}
+	}).SetOnConnectHandler(func(cl paho.Client) {
+		tok := cl.SubscribeMultiple(in.filters, nil)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			in.log.Error("hub subscribe failed; will retry on the next connect", "broker", config.RedactURL(in.cfg.URL), "err", tok.Error())
+			return
+		}
+		in.log.Info("hub connected and subscribed", "broker", config.RedactURL(in.cfg.URL), "client_id", in.clientID, "group", in.cfg.Group)
+	}).SetConnectionLostHandler(func(_ paho.Client, err error) {
+		in.log.Warn("hub connection lost; reconnecting", "broker", config.RedactURL(in.cfg.URL), "err", err)
+	})
+	client := paho.NewClient(opts)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in.watch(ctx)
+	}()
+	if mqtt.Connect(ctx, client, in.log, in.cfg.URL) {
+		in.work(ctx, queue)
+		client.Disconnect(250)
+	}
+	<-done
+	return nil
+}
+
+// work handles queued messages until ctx ends.
+func (in *Ingest) work(ctx context.Context, queue <-chan paho.Message) {
+	for {
+		select {
+		case msg := <-queue:
+			in.handleUntilStored(ctx, msg)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// handleUntilStored retries a store failure with backoff, holding the
+// feed: later events must not overtake an unstored one.
+func (in *Ingest) handleUntilStored(ctx context.Context, m paho.Message) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := in.Handle(ctx, m.Topic(), m.Payload())
+		switch {
+		case err == nil:
+			m.Ack()
+			return
+		case IsRefusal(err):
+			in.log.Warn("hub refused a message", "topic", m.Topic(), "bytes", len(m.Payload()), "err", err)
+			m.Ack()
+			return
+		}
+		in.log.Error("hub store failed; retrying", "topic", m.Topic(), "in", backoff, "err", err)
+		if !collector.Sleep(ctx, backoff) {
+			return // unacknowledged: the broker redelivers it to the next session
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watch marks sites offline when they go silent.
+func (in *Ingest) watch(ctx context.Context) {
+	every := max(in.cfg.OfflineAfter/4, 250*time.Millisecond)
+	for collector.Sleep(ctx, every) {
+		now := in.now()
+		marked, err := in.store.MarkSilent(ctx, now.Add(-in.cfg.OfflineAfter), now)
+		if err != nil {
+			in.log.Error("hub: checking for silent sites", "err", err)
+			continue
+		}
+		for _, site := range marked {
+			in.offline.Add(1)
+			in.log.Warn("site silent: offline (comm_loss at the hub)", "site", site, "silent_for", in.cfg.OfflineAfter)
+		}
+	}
+}
