@@ -21,7 +21,10 @@ type Hub struct {
 	TopicPrefix string `yaml:"topic_prefix" default:"hazgate" doc:"The sites' northbound.topic_prefix: the hub reads {topic_prefix}/{site id}/status, alarm, hazard and summary."`
 	// Group lets several hub processes split one feed: the broker hands
 	// each message of a shared subscription to one member of the group.
-	Group string `yaml:"group" default:"hazgate-hub" doc:"MQTT shared-subscription group ($share/{group}/...): hub processes with the same group split the sites' messages between them; each message is stored by one."`
+	// Off by default: Mosquitto 2.0 does not restore shared subscriptions
+	// from its persistence file, so what sites publish between a broker
+	// restart and the hubs' resubscription reaches no hub.
+	Group string `yaml:"group" doc:"MQTT shared-subscription group ($share/{group}/...): hub processes with the same group split the sites' alarm, hazard and summary messages, each message stored by one. Empty (the default): plain subscriptions, every hub process reads every message and the store keeps each once. Measured on Mosquitto 2.0.11: a broker restart forgets shared subscriptions, and what the sites publish before the hubs reconnect is lost to them; plain subscriptions lose nothing."`
 	// Store is where the hub keeps what it received.
 	Store string `yaml:"store" doc:"The hub's store: a postgres:// URL (write its password as ${ENV_NAME}), or a SQLite file path. Default data_dir/hub.db."`
 	// OfflineAfter: a site that says nothing this long (sites publish a
@@ -45,8 +48,8 @@ func (d *decoder) validateHub(h *Hub) {
 	if h.TopicPrefix == "" || strings.ContainsAny(h.TopicPrefix, "+#\x00") || strings.HasPrefix(h.TopicPrefix, "/") || strings.HasSuffix(h.TopicPrefix, "/") {
 		d.errorAt(p+".topic_prefix", "hub.topic_prefix %q: want a non-empty topic without +, # or a leading or trailing /", h.TopicPrefix)
 	}
-	if h.Group == "" || strings.ContainsAny(h.Group, "/+#\x00") {
-		d.errorAt(p+".group", "hub.group %q: want a non-empty name without /, + or #", h.Group)
+	if strings.ContainsAny(h.Group, "/+#\x00") {
+		d.errorAt(p+".group", "hub.group %q: want a name without /, + or #", h.Group)
 	}
 	if h.OfflineAfter < time.Second {
 		d.errorAt(p+".offline_after", "hub.offline_after %v: want at least 1s", h.OfflineAfter)

@@ -38,7 +38,7 @@ func TestHubConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := cfg.Hub
-			if h.TopicPrefix != "hazgate" || h.Group != "hazgate-hub" || h.OfflineAfter != 3*time.Minute || h.MaxPayload != 1<<20 {
+			if h.TopicPrefix != "hazgate" || h.Group != "" || h.OfflineAfter != 3*time.Minute || h.MaxPayload != 1<<20 {
 				t.Errorf("defaults not applied: %+v", h)
 			}
 		})

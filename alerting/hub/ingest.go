@@ -1,6 +1,6 @@
 // Package hub is a regulator's hub: it reads the sites' northbound topics
-// (docs/northbound.md) from a broker, through a shared subscription so
-// several hub processes split one feed, and keeps per site the alarms and
+// (docs/northbound.md) from a broker, optionally through a shared
+// subscription so several hub processes split one feed, and keeps per site the alarms and
 // hazard records as the site has them and the site's health. Each event is
 // stored once whatever the redelivery (site + journal seq), and a message
 // is acknowledged to the broker only once it is stored.
@@ -83,9 +83,17 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	for _, s := range cfg.Sites {
 		in.sites[s.ID] = s
 	}
-	in.filters = map[string]byte{}
-	for _, t := range []string{northbound.TopicStatus, northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary} {
-		in.filters["$share/"+cfg.Group+"/"+cfg.TopicPrefix+"/+/"+t] = 1
+	// Status is retained, and a broker sends retained messages to plain
+	// subscriptions only: every hub process reads every status (the latest
+	// wins, so storing it twice is harmless). The journals' topics are
+	// shared, each message to one process of the group.
+	in.filters = map[string]byte{cfg.TopicPrefix + "/+/" + northbound.TopicStatus: 1}
+	share := ""
+	if cfg.Group != "" {
+		share = "$share/" + cfg.Group + "/"
+	}
+	for _, t := range []string{northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary} {
+		in.filters[share+cfg.TopicPrefix+"/+/"+t] = 1
 	}
 	return in, nil
 }
