@@ -176,11 +176,11 @@ func Open(ctx context.Context, dsn string) (*sql.DB, Dialect, error) {
 	}
 	db, err := OpenSQLite(dsn)
 	if err != nil {
-		return nil, SQLite, fmt.Errorf("sqlite %s: %w", dsn, err)
+		return nil, SQLite, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, SQLite, fmt.Errorf("sqlite %s: %w", dsn, err)
+		return nil, SQLite, fmt.Errorf("open sqlite %s: %w", dsn, err)
 	}
 	return db, SQLite, nil
 }
@@ -197,7 +197,7 @@ func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
 		if _, uerr := url.Parse(dsn); uerr == nil && errors.As(err, &pe) && pe.Unwrap() != nil {
 			reason += ": " + pe.Unwrap().Error()
 		}
-		return nil, fmt.Errorf("postgres %s: %s", name, reason)
+		return nil, fmt.Errorf("open %s: %s", name, reason)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = pgConnectTimeout
@@ -210,7 +210,7 @@ func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		// pgx names the user, database and address it tried, not the password.
-		return nil, fmt.Errorf("postgres %s: %w", name, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return db, nil
 }
