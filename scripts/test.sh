@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every hazgate test against real services: installs what is missing
-# (Mosquitto, python3-pymodbus, socat, chromium from Debian; InfluxDB OSS
-# 1.8.10 built with `go install`), starts InfluxDB and Mosquitto on free
-# loopback ports in a temporary directory, runs gofmt, go vet and go test with
-# HAZGATE_INTEGRATION=1, and stops what it started.
+# (Mosquitto, python3-pymodbus, socat, chromium, PostgreSQL from Debian;
+# InfluxDB OSS 1.8.10 built with `go install`), starts InfluxDB, Mosquitto and
+# a throwaway PostgreSQL cluster on free loopback ports in a temporary
+# directory, runs gofmt, go vet and go test with HAZGATE_INTEGRATION=1, and
+# stops what it started.
 #
 # Usage: scripts/test.sh [go test flags] [./package/patterns]
 #   Arguments starting with "./" (or ".") are package patterns and replace
@@ -42,16 +43,29 @@ as_root() {
 
 # 1. Debian packages.
 find_mosquitto() { command -v mosquitto 2>/dev/null || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true; }
+# find_pg_bin prints the newest /usr/lib/postgresql/N/bin holding initdb,
+# postgres and pg_ctl (Debian keeps them off $PATH).
+find_pg_bin() {
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/pg_isready" ] && [ -x "$d/psql" ]; then
+			echo "$d"
+			return
+		fi
+	done
+}
 if [ -z "$(find_mosquitto)" ] || ! command -v socat >/dev/null || [ ! -x /usr/bin/chromium ] ||
-	! /usr/bin/python3 -c 'import pymodbus, serial_asyncio' >/dev/null 2>&1; then
+	[ -z "$(find_pg_bin)" ] || ! /usr/bin/python3 -c 'import pymodbus, serial_asyncio' >/dev/null 2>&1; then
 	# python3-serial-asyncio is only a Recommends of python3-pymodbus, and the
 	# RTU tests need it: name it so --no-install-recommends setups get it too.
-	log "installing mosquitto python3-pymodbus python3-serial-asyncio socat chromium"
+	log "installing mosquitto python3-pymodbus python3-serial-asyncio socat chromium postgresql"
 	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus python3-serial-asyncio socat chromium
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus python3-serial-asyncio socat chromium postgresql
 fi
 MOSQUITTO=$(find_mosquitto)
 [ -n "$MOSQUITTO" ] || die "mosquitto not found after install"
+PG_BIN=$(find_pg_bin)
+[ -n "$PG_BIN" ] || die "PostgreSQL's initdb, postgres, pg_ctl, pg_isready and psql not found in /usr/lib/postgresql/*/bin after install"
 
 # 2. InfluxDB OSS 1.8.10, built from source through the Go module proxy.
 GOBIN_DIR=$(go env GOBIN)
@@ -86,14 +100,21 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hazgate-test.XXXXXX")
 INFLUXD_PID=
 MOSQUITTO_PID=
+POSTGRES_PID=
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	for pid in $INFLUXD_PID $MOSQUITTO_PID; do
+	# postgres runs under runuser, which a SIGKILL would orphan it from:
+	# pg_ctl stops the cluster itself (fast: roll back, disconnect, stop).
+	if [ -n "$POSTGRES_PID" ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+		as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 10 -w stop >/dev/null 2>&1 ||
+			as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	for pid in $INFLUXD_PID $MOSQUITTO_PID $POSTGRES_PID; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in $INFLUXD_PID $MOSQUITTO_PID; do
+	for pid in $INFLUXD_PID $MOSQUITTO_PID $POSTGRES_PID; do
 		# Give each a few seconds to stop cleanly, then insist.
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null || true
@@ -158,6 +179,25 @@ wait_for() {
 
 influx_healthy() { [ "$(http_status "$INFLUX_PORT" /health)" = 200 ]; }
 
+# PostgreSQL refuses to run as root: as root, the cluster belongs to a
+# system user of its own and every server command runs as that user.
+PG_USER=$(id -un)
+if [ "$(id -u)" -eq 0 ]; then
+	PG_USER=hazgate-pg
+	if ! id -u "$PG_USER" >/dev/null 2>&1; then
+		log "creating system user $PG_USER for the test PostgreSQL"
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER"
+	fi
+fi
+as_pg_user() {
+	if [ "$PG_USER" = "$(id -un)" ]; then
+		"$@"
+	else
+		runuser -u "$PG_USER" -- "$@"
+	fi
+}
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d postgres -U hazgate; }
+
 INFLUX_PORT=$(free_port)
 INFLUX_RPC_PORT=$(free_port)
 while [ "$INFLUX_RPC_PORT" = "$INFLUX_PORT" ]; do INFLUX_RPC_PORT=$(free_port); done
@@ -216,15 +256,39 @@ touch "$TMP/mosquitto.log"
 "$MOSQUITTO" -c "$TMP/mosquitto.conf" >>"$TMP/mosquitto.log" 2>&1 &
 MOSQUITTO_PID=$!
 
+# A throwaway cluster: trust authentication for the superuser hazgate, TCP
+# on loopback only, its unix socket in its own directory, no fsync (nothing
+# here has to survive a crash).
+PG_PORT=$(free_port)
+while [ "$PG_PORT" = "$INFLUX_PORT" ] || [ "$PG_PORT" = "$INFLUX_RPC_PORT" ] || [ "$PG_PORT" = "$MQTT_PORT" ]; do PG_PORT=$(free_port); done
+PGDATA_DIR="$TMP/postgres/data"
+mkdir -p "$TMP/postgres"
+touch "$TMP/postgres.log"
+if [ "$PG_USER" != "$(id -un)" ]; then
+	chmod 0711 "$TMP" # the cluster's user passes through, lists nothing
+	chown -R "$PG_USER" "$TMP/postgres" "$TMP/postgres.log"
+fi
+chmod 0700 "$TMP/postgres"
+as_pg_user "$PG_BIN/initdb" -D "$PGDATA_DIR" -U hazgate --auth=trust --encoding=UTF8 --locale=C --no-sync \
+	>"$TMP/initdb.log" 2>&1 || { log "initdb failed:"; tail -n 30 "$TMP/initdb.log" >&2; exit 1; }
+as_pg_user "$PG_BIN/postgres" -D "$PGDATA_DIR" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
+	-c unix_socket_directories="$TMP/postgres" -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+	-c max_connections=200 >>"$TMP/postgres.log" 2>&1 &
+POSTGRES_PID=$!
+
 wait_for influxd "$INFLUXD_PID" "$TMP/influxd.log" influx_healthy
 wait_for mosquitto "$MOSQUITTO_PID" "$TMP/mosquitto.log" port_open "$MQTT_PORT"
-log "influxd v$INFLUX_VERSION on 127.0.0.1:$INFLUX_PORT, mosquitto on 127.0.0.1:$MQTT_PORT (in $TMP)"
+wait_for postgres "$POSTGRES_PID" "$TMP/postgres.log" pg_ready
+"$PG_BIN/psql" -q -X -h 127.0.0.1 -p "$PG_PORT" -U hazgate -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE hazgate_test' ||
+	die "could not create database hazgate_test"
+log "influxd v$INFLUX_VERSION on 127.0.0.1:$INFLUX_PORT, mosquitto on 127.0.0.1:$MQTT_PORT, postgres $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT (in $TMP)"
 
 # 4. Checks and tests.
 export HAZGATE_INTEGRATION=1
 export HAZGATE_INFLUX_URL="http://127.0.0.1:$INFLUX_PORT"
 export HAZGATE_MQTT_URL="tcp://127.0.0.1:$MQTT_PORT"
 export HAZGATE_PYTHON=/usr/bin/python3
+export HAZGATE_POSTGRES_URL="postgres://hazgate@127.0.0.1:$PG_PORT/hazgate_test?sslmode=disable"
 
 mapfile -t dirs < <(go list -f '{{.Dir}}' "${pkgs[@]}")
 unformatted=$(gofmt -l "${dirs[@]}")

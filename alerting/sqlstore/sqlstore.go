@@ -1,8 +1,9 @@
 // Package sqlstore holds what the gateway's SQL stores share: opening the
-// embedded SQLite file with the pragmas that make a commit durable,
-// versioned migrations, transactions, and one way to keep times. The alarm
-// journal and the hazard records both use it; the SQL stays portable so a
-// hub can run the same steps on PostgreSQL.
+// embedded SQLite file with the pragmas that make a commit durable (or, for
+// a hub, a PostgreSQL database: Open), versioned migrations, transactions,
+// and one way to keep times. The alarm journal and the hazard records both
+// use it on SQLite; a Dialect lets one set of migrations and time helpers
+// serve PostgreSQL as well (dialect.go).
 package sqlstore
 
 import (
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite" // registers driver "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -32,24 +34,50 @@ func OpenSQLite(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", dsn)
 }
 
+// pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const pgUniqueViolation = "23505"
+
 // IsUniqueViolation reports a unique-constraint error, by code where the
-// driver gives one.
+// driver gives one: SQLite's SQLITE_CONSTRAINT_UNIQUE or PostgreSQL's
+// unique_violation.
 func IsUniqueViolation(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == pgUniqueViolation
+	}
 	return false
 }
 
-// Migrate brings one store's tables in db up to len(migrations), recording
-// each applied step in table (each store keeps its own version table, so
-// stores added later migrate independently). The SQL stays portable: the
-// same steps are meant to run on PostgreSQL at a hub.
+// Migrate brings one store's tables in the SQLite db up to
+// len(migrations), recording each applied step in table (each store keeps
+// its own version table, so stores added later migrate independently). It is
+// MigrateDialect for SQLite.
 func Migrate(ctx context.Context, db *sql.DB, table string, migrations []string) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+	return MigrateDialect(ctx, db, SQLite, table, migrations)
+}
+
+// MigrateDialect is Migrate for a db of dialect d: each migration is
+// expanded by d.Expand first, so one list written with {{id}} and {{time}}
+// serves SQLite and PostgreSQL alike. A migration may hold several
+// statements; each runs in a transaction of its own with its version row.
+func MigrateDialect(ctx context.Context, db *sql.DB, d Dialect, table string, migrations []string) error {
+	steps := make([]string, len(migrations))
+	for i, m := range migrations {
+		var err error
+		if steps[i], err = d.Expand(m); err != nil {
+			return fmt.Errorf("%s: migration %d: %w", table, i+1, err)
+		}
+	}
+	// On SQLite {{time}} is TEXT: the version table the journal and the
+	// hazard store have always had.
+	create, _ := d.Expand(`CREATE TABLE IF NOT EXISTS ` + table + ` (
 		version    BIGINT PRIMARY KEY,
-		applied_at TEXT NOT NULL)`); err != nil {
+		applied_at {{time}} NOT NULL)`)
+	if _, err := db.ExecContext(ctx, create); err != nil {
 		return fmt.Errorf("create %s: %w", table, err)
 	}
 	var have int
@@ -61,11 +89,11 @@ func Migrate(ctx context.Context, db *sql.DB, table string, migrations []string)
 	}
 	for v := have + 1; v <= len(migrations); v++ {
 		if err := InTx(ctx, db, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			if _, err := tx.ExecContext(ctx, steps[v-1]); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES ($1, $2)`,
-				v, FormatTime(time.Now()))
+				v, d.Time(time.Now()))
 			return err
 		}); err != nil {
 			return fmt.Errorf("%s: migration %d: %w", table, v, err)

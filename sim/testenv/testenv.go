@@ -1,6 +1,6 @@
 // Package testenv finds the real services integration tests run against
-// (InfluxDB, Mosquitto, a pymodbus peer), which scripts/test.sh starts on
-// loopback and announces through environment variables.
+// (InfluxDB, Mosquitto, PostgreSQL, a pymodbus peer), which scripts/test.sh
+// starts on loopback and announces through environment variables.
 //
 // A test that needs a missing service skips on a developer's laptop but fails
 // when HAZGATE_INTEGRATION=1, so CI can never pass by skipping.
@@ -20,10 +20,11 @@ import (
 
 // Environment variables set by scripts/test.sh.
 const (
-	EnvIntegration = "HAZGATE_INTEGRATION" // "1": a missing service is a failure
-	EnvInfluxURL   = "HAZGATE_INFLUX_URL"  // http://127.0.0.1:port of InfluxDB 1.8
-	EnvMQTTURL     = "HAZGATE_MQTT_URL"    // tcp://127.0.0.1:port of Mosquitto
-	EnvPython      = "HAZGATE_PYTHON"      // a python3 that imports pymodbus
+	EnvIntegration = "HAZGATE_INTEGRATION"  // "1": a missing service is a failure
+	EnvInfluxURL   = "HAZGATE_INFLUX_URL"   // http://127.0.0.1:port of InfluxDB 1.8
+	EnvMQTTURL     = "HAZGATE_MQTT_URL"     // tcp://127.0.0.1:port of Mosquitto
+	EnvPython      = "HAZGATE_PYTHON"       // a python3 that imports pymodbus
+	EnvPostgresURL = "HAZGATE_POSTGRES_URL" // postgres://hazgate@127.0.0.1:port/hazgate_test?sslmode=disable
 )
 
 // Integration reports whether missing services must fail tests.
