@@ -13,22 +13,42 @@ import (
 	"hazgate/alerting/hazard"
 	"hazgate/alerting/sqlstore"
 	"hazgate/config"
+	"hazgate/sim/testenv"
 )
 
 var t0 = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 
-func openTestStore(t *testing.T) *Store {
+// openStoreAt opens the hub store dsn names: a SQLite path or a
+// PostgreSQL URL.
+func openStoreAt(t *testing.T, dsn string) *Store {
 	t.Helper()
-	db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "hub.db"))
+	db, d, err := sqlstore.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := OpenStore(context.Background(), db)
+	s, err := OpenStore(context.Background(), db, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func openTestStore(t *testing.T) *Store {
+	return openStoreAt(t, filepath.Join(t.TempDir(), "hub.db"))
+}
+
+// onEachStore runs f on a SQLite store and on a fresh PostgreSQL database:
+// one set of migrations and queries for both.
+func onEachStore(t *testing.T, f func(t *testing.T, s *Store)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, openTestStore(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testenv.PostgresDB(t)
+		if dsn == "" {
+			return
+		}
+		f(t, openStoreAt(t, dsn))
+	})
 }
 
 func alarmMsg(site string, seq, id int64, typ string, st alerting.State) northbound.AlarmMessage {
@@ -37,8 +57,11 @@ func alarmMsg(site string, seq, id int64, typ string, st alerting.State) northbo
 }
 
 func TestStoreAppliesEachEventOnceAndOnlyForward(t *testing.T) {
+	onEachStore(t, testAppliesEachEventOnce)
+}
+
+func testAppliesEachEventOnce(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openTestStore(t)
 	steps := []struct {
 		msg  northbound.AlarmMessage
 		want Applied
@@ -65,12 +88,15 @@ func TestStoreAppliesEachEventOnceAndOnlyForward(t *testing.T) {
 	if alarms["s1"] != 3 || alarms["s2"] != 1 {
 		t.Errorf("events stored %v, want s1 3 and s2 1", alarms)
 	}
-	list, err := s.Alarms(ctx, AlarmFilter{Sites: []string{"s1"}})
+	list, total, err := s.Alarms(ctx, AlarmFilter{Sites: []string{"s1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].State != alerting.ClearedUnacked {
-		t.Errorf("s1's alarm %+v, want its seq-3 state cleared_unacked", list)
+	if len(list) != 1 || total != 1 || list[0].State != alerting.ClearedUnacked {
+		t.Errorf("s1's alarm %+v (total %d), want its seq-3 state cleared_unacked", list, total)
+	}
+	if list, _, _ := s.Alarms(ctx, AlarmFilter{Sites: []string{}}); len(list) != 0 {
+		t.Errorf("an empty scope listed %d alarms", len(list))
 	}
 	sites, err := s.Sites(ctx)
 	if err != nil {
@@ -81,9 +107,10 @@ func TestStoreAppliesEachEventOnceAndOnlyForward(t *testing.T) {
 	}
 }
 
-func TestStoreHazardsAndOutages(t *testing.T) {
+func TestStoreHazardsAndOutages(t *testing.T) { onEachStore(t, testHazardsAndOutages) }
+
+func testHazardsAndOutages(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openTestStore(t)
 	h := hazard.Hazard{ID: 4, Site: "s1", Level: "major", Status: hazard.Open, Deadline: t0.Add(24 * time.Hour)}
 	if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: "s1", Event: hazard.Event{Seq: 1, Type: "created", Time: t0, Hazard: h}}, t0); err != nil {
 		t.Fatal(err)
@@ -92,9 +119,15 @@ func TestStoreHazardsAndOutages(t *testing.T) {
 	if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: "s1", Event: hazard.Event{Seq: 2, Type: "supervised", Time: t0, Hazard: h}}, t0); err != nil {
 		t.Fatal(err)
 	}
-	hz, err := s.Hazards(ctx, nil)
-	if err != nil || len(hz) != 1 || !hz[0].Supervised {
-		t.Fatalf("hazards %+v %v, want one, supervised", hz, err)
+	hz, _, err := s.Hazards(ctx, HazardFilter{Supervised: true, Now: t0})
+	if err != nil || len(hz) != 1 || !hz[0].Supervised || hz[0].Overdue {
+		t.Fatalf("hazards %+v %v, want one, supervised, not overdue", hz, err)
+	}
+	if hz, _, _ := s.Hazards(ctx, HazardFilter{Overdue: true, Now: t0.Add(25 * time.Hour)}); len(hz) != 1 || !hz[0].Overdue {
+		t.Errorf("overdue a day later: %+v", hz)
+	}
+	if hz, _, _ := s.Hazards(ctx, HazardFilter{Overdue: true, Now: t0}); len(hz) != 0 {
+		t.Errorf("overdue before the deadline: %+v", hz)
 	}
 
 	// A last will opens an outage; a birth closes it.

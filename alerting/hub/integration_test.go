@@ -17,7 +17,6 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/alerting/deliver/northbound"
-	"hazgate/alerting/sqlstore"
 	"hazgate/config"
 	"hazgate/sim/testenv"
 )
@@ -31,17 +30,9 @@ type hubProcess struct {
 	done   chan struct{}
 }
 
-func startHub(t *testing.T, cfg config.Hub, dbPath, name string) *hubProcess {
+func startHub(t *testing.T, cfg config.Hub, dsn, name string) *hubProcess {
 	t.Helper()
-	db, err := sqlstore.OpenSQLite(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := OpenStore(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStoreAt(t, dsn)
 	in, err := New(cfg, Options{Store: store, Name: name, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -117,17 +108,23 @@ func TestTwoHubsStoreEachEventOnce(t *testing.T) {
 		{"plain subscriptions, broker and hub restart", "", true},
 		{"shared subscription group, hub restart", "hub", false},
 	} {
-		t.Run(tt.name, func(t *testing.T) { feedTwoHubs(t, tt.group, tt.restartBroker) })
+		t.Run(tt.name+", sqlite", func(t *testing.T) {
+			feedTwoHubs(t, filepath.Join(t.TempDir(), "hub.db"), tt.group, tt.restartBroker)
+		})
+		t.Run(tt.name+", postgres", func(t *testing.T) {
+			if dsn := testenv.PostgresDB(t); dsn != "" {
+				feedTwoHubs(t, dsn, tt.group, tt.restartBroker)
+			}
+		})
 	}
 }
 
-func feedTwoHubs(t *testing.T, group string, restartBroker bool) {
+func feedTwoHubs(t *testing.T, dbPath, group string, restartBroker bool) {
 	m := testenv.StartMosquitto(t)
 	if m == nil {
 		return
 	}
 	cfg := config.Hub{URL: m.URL(), TopicPrefix: "hazgate", Group: group, OfflineAfter: time.Minute, MaxPayload: 1 << 20}
-	dbPath := filepath.Join(t.TempDir(), "hub.db")
 	a := startHub(t, cfg, dbPath, "a")
 	b := startHub(t, cfg, dbPath, "b")
 	subscribed := func() bool { return a.in.Stats().Received+b.in.Stats().Received > 0 }
@@ -188,7 +185,7 @@ func feedTwoHubs(t *testing.T, group string, restartBroker bool) {
 	if group != "" && sa.Received+sb.Received >= 2*(2*perSite) {
 		t.Errorf("received %d in all: the group did not split the feed", sa.Received+sb.Received)
 	}
-	list, err := a.store.Alarms(context.Background(), AlarmFilter{Limit: 1000})
+	list, _, err := a.store.Alarms(context.Background(), AlarmFilter{Limit: 1000})
 	if err != nil || len(list) != 2*perSite {
 		t.Errorf("current alarms %d %v, want %d", len(list), err, 2*perSite)
 	}

@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"hazgate/alerting"
 	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/hazard"
 	"hazgate/alerting/sqlstore"
+	"hazgate/config"
 )
 
 // migrations are the hub's tables. Events are keyed by site and the site's
@@ -22,8 +24,12 @@ var migrations = []string{
 		site          TEXT PRIMARY KEY,
 		online        BOOLEAN NOT NULL DEFAULT FALSE,
 		reason        TEXT NOT NULL DEFAULT '',
-		status_time   TEXT,
-		last_seen     TEXT,
+		name          TEXT NOT NULL DEFAULT '',
+		region        TEXT NOT NULL DEFAULT '',
+		type          TEXT NOT NULL DEFAULT '',
+		expected      BOOLEAN NOT NULL DEFAULT FALSE,
+		status_time   {{time}},
+		last_seen     {{time}},
 		version       TEXT NOT NULL DEFAULT '',
 		config_digest TEXT NOT NULL DEFAULT '',
 		alarm_seq     BIGINT NOT NULL DEFAULT 0,
@@ -34,10 +40,10 @@ var migrations = []string{
 		site     TEXT NOT NULL,
 		seq      BIGINT NOT NULL,
 		type     TEXT NOT NULL,
-		time     TEXT NOT NULL,
+		time     {{time}} NOT NULL,
 		actor    TEXT NOT NULL DEFAULT '',
 		alarm_id BIGINT NOT NULL,
-		received TEXT NOT NULL,
+		received {{time}} NOT NULL,
 		PRIMARY KEY (site, seq)
 	);
 	CREATE TABLE hub_alarms (
@@ -49,7 +55,8 @@ var migrations = []string{
 		class     TEXT NOT NULL,
 		severity  TEXT NOT NULL,
 		state     TEXT NOT NULL,
-		raised_at TEXT NOT NULL,
+		raised_at {{time}} NOT NULL,
+		acked     BOOLEAN NOT NULL,
 		alarm     TEXT NOT NULL,
 		PRIMARY KEY (site, id)
 	);
@@ -58,11 +65,11 @@ var migrations = []string{
 		site      TEXT NOT NULL,
 		seq       BIGINT NOT NULL,
 		type      TEXT NOT NULL,
-		time      TEXT NOT NULL,
+		time      {{time}} NOT NULL,
 		actor     TEXT NOT NULL DEFAULT '',
 		hazard_id BIGINT NOT NULL,
 		event     TEXT NOT NULL,
-		received  TEXT NOT NULL,
+		received  {{time}} NOT NULL,
 		PRIMARY KEY (site, seq)
 	);
 	CREATE TABLE hub_hazards (
@@ -72,7 +79,7 @@ var migrations = []string{
 		level      TEXT NOT NULL,
 		status     TEXT NOT NULL,
 		supervised BOOLEAN NOT NULL,
-		deadline   TEXT NOT NULL,
+		deadline   {{time}} NOT NULL,
 		hazard     TEXT NOT NULL,
 		PRIMARY KEY (site, id)
 	);
@@ -80,22 +87,44 @@ var migrations = []string{
 	-- while until is NULL, and the record 离线时长 and 在线率 are read from.
 	CREATE TABLE hub_outages (
 		site   TEXT NOT NULL,
-		since  TEXT NOT NULL,
-		until  TEXT,
+		since  {{time}} NOT NULL,
+		until  {{time}},
 		reason TEXT NOT NULL,
 		PRIMARY KEY (site, since)
 	);`,
 }
 
-// Store keeps what the hub received.
-type Store struct{ db *sql.DB }
+// Store keeps what the hub received, on PostgreSQL or SQLite.
+type Store struct {
+	db *sql.DB
+	d  sqlstore.Dialect
+}
 
-// OpenStore brings the hub's tables in db up to date.
-func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
-	if err := sqlstore.Migrate(ctx, db, "hub_schema_migrations", migrations); err != nil {
+// OpenStore brings the hub's tables in db, of dialect d, up to date.
+func OpenStore(ctx context.Context, db *sql.DB, d sqlstore.Dialect) (*Store, error) {
+	if err := sqlstore.MigrateDialect(ctx, db, d, "hub_schema_migrations", migrations); err != nil {
 		return nil, fmt.Errorf("hub store: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, d: d}, nil
+}
+
+// Expect records the sites the hub expects (hub.sites) with their names,
+// regions and types; a site dropped from the list is no longer expected
+// but keeps its history.
+func (s *Store) Expect(ctx context.Context, sites []config.HubSite) error {
+	return sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE hub_sites SET expected = FALSE`); err != nil {
+			return err
+		}
+		for _, st := range sites {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, name, region, type, expected) VALUES ($1, $2, $3, $4, TRUE)
+				ON CONFLICT (site) DO UPDATE SET name = excluded.name, region = excluded.region, type = excluded.type, expected = TRUE`,
+				st.ID, st.Name, st.Region, st.Type); err != nil {
+				return fmt.Errorf("hub store: site %s: %w", st.ID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Applied says what storing one event did.
@@ -122,13 +151,13 @@ func (s *Store) ApplyAlarm(ctx context.Context, m northbound.AlarmMessage, now t
 	return s.apply(ctx, m.Site, m.Seq, now,
 		`INSERT INTO hub_alarm_events (site, seq, type, time, actor, alarm_id, received) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (site, seq) DO NOTHING`,
-		[]any{m.Site, m.Seq, m.Type, sqlstore.FormatTime(m.Time), m.By, a.ID, sqlstore.FormatTime(now)},
-		`INSERT INTO hub_alarms (site, id, last_seq, tag, rule, class, severity, state, raised_at, alarm)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		[]any{m.Site, m.Seq, m.Type, s.d.Time(m.Time), m.By, a.ID, s.d.Time(now)},
+		`INSERT INTO hub_alarms (site, id, last_seq, tag, rule, class, severity, state, raised_at, acked, alarm)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (site, id) DO UPDATE SET last_seq = excluded.last_seq, severity = excluded.severity,
-				state = excluded.state, raised_at = excluded.raised_at, alarm = excluded.alarm
+				state = excluded.state, raised_at = excluded.raised_at, acked = excluded.acked, alarm = excluded.alarm
 			WHERE hub_alarms.last_seq < excluded.last_seq`,
-		[]any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), sqlstore.FormatTime(a.RaisedAt), string(snap)},
+		[]any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), s.d.Time(a.RaisedAt), a.AckedAt != nil, string(snap)},
 		"alarm_seq")
 }
 
@@ -147,13 +176,13 @@ func (s *Store) ApplyHazard(ctx context.Context, m northbound.HazardMessage, now
 	return s.apply(ctx, m.Site, m.Seq, now,
 		`INSERT INTO hub_hazard_events (site, seq, type, time, actor, hazard_id, event, received) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (site, seq) DO NOTHING`,
-		[]any{m.Site, m.Seq, m.Type, sqlstore.FormatTime(m.Time), m.By, h.ID, string(ev), sqlstore.FormatTime(now)},
+		[]any{m.Site, m.Seq, m.Type, s.d.Time(m.Time), m.By, h.ID, string(ev), s.d.Time(now)},
 		`INSERT INTO hub_hazards (site, id, last_seq, level, status, supervised, deadline, hazard)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (site, id) DO UPDATE SET last_seq = excluded.last_seq, level = excluded.level,
 				status = excluded.status, supervised = excluded.supervised, deadline = excluded.deadline, hazard = excluded.hazard
 			WHERE hub_hazards.last_seq < excluded.last_seq`,
-		[]any{m.Site, h.ID, m.Seq, h.Level, string(h.Status), h.Supervised, sqlstore.FormatTime(h.Deadline), string(snap)},
+		[]any{m.Site, h.ID, m.Seq, h.Level, string(h.Status), h.Supervised, s.d.Time(h.Deadline), string(snap)},
 		"hazard_seq")
 }
 
@@ -171,7 +200,7 @@ func (s *Store) apply(ctx context.Context, site string, seq int64, now time.Time
 			return err
 		} else if n == 0 {
 			out = Duplicate
-			return seen(ctx, tx, site, now, "", 0)
+			return s.seen(ctx, tx, site, now, "", 0)
 		}
 		res, err = tx.ExecContext(ctx, upsert, upsertArgs...)
 		if err != nil {
@@ -182,7 +211,7 @@ func (s *Store) apply(ctx context.Context, site string, seq int64, now time.Time
 		} else if n == 0 {
 			out = Late
 		}
-		return seen(ctx, tx, site, now, seqColumn, seq)
+		return s.seen(ctx, tx, site, now, seqColumn, seq)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("hub store: site %s seq %d: %w", site, seq, err)
@@ -191,7 +220,7 @@ func (s *Store) apply(ctx context.Context, site string, seq int64, now time.Time
 }
 
 // seen records that site spoke at now and, with seqColumn, the newest seq.
-func seen(ctx context.Context, tx *sql.Tx, site string, now time.Time, seqColumn string, seq int64) error {
+func (s *Store) seen(ctx context.Context, tx *sql.Tx, site string, now time.Time, seqColumn string, seq int64) error {
 	set := "last_seen = excluded.last_seen"
 	if seqColumn != "" {
 		set += ", " + seqColumn + " = CASE WHEN hub_sites." + seqColumn + " < excluded." + seqColumn +
@@ -200,7 +229,7 @@ func seen(ctx context.Context, tx *sql.Tx, site string, now time.Time, seqColumn
 		seqColumn = "alarm_seq"
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, `+seqColumn+`) VALUES ($1, $2, $3)
-		ON CONFLICT (site) DO UPDATE SET `+set, site, sqlstore.FormatTime(now), seq)
+		ON CONFLICT (site) DO UPDATE SET `+set, site, s.d.Time(now), seq)
 	return err
 }
 
@@ -215,13 +244,13 @@ func (s *Store) ApplyStatus(ctx context.Context, st northbound.Status, now time.
 				status_time = excluded.status_time, last_seen = excluded.last_seen,
 				version = CASE WHEN excluded.version = '' THEN hub_sites.version ELSE excluded.version END,
 				config_digest = CASE WHEN excluded.config_digest = '' THEN hub_sites.config_digest ELSE excluded.config_digest END`,
-			st.Site, online, st.Reason, sqlstore.FormatTime(st.Time), sqlstore.FormatTime(now), st.Version, st.ConfigDigest); err != nil {
+			st.Site, online, st.Reason, s.d.Time(st.Time), s.d.Time(now), st.Version, st.ConfigDigest); err != nil {
 			return err
 		}
 		if online {
-			return closeOutage(ctx, tx, st.Site, now)
+			return s.closeOutage(ctx, tx, st.Site, now)
 		}
-		return openOutage(ctx, tx, st.Site, now, "site said offline: "+st.Reason)
+		return s.openOutage(ctx, tx, st.Site, now, "site said offline: "+st.Reason)
 	})
 	if err != nil {
 		return fmt.Errorf("hub store: site %s status: %w", st.Site, err)
@@ -237,13 +266,13 @@ func (s *Store) ApplySummary(ctx context.Context, sum northbound.Summary, now ti
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, summary) VALUES ($1, $2, $3)
 		ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen, summary = excluded.summary`,
-		sum.Site, sqlstore.FormatTime(now), string(raw)); err != nil {
+		sum.Site, s.d.Time(now), string(raw)); err != nil {
 		return fmt.Errorf("hub store: site %s summary: %w", sum.Site, err)
 	}
 	return nil
 }
 
-func openOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time, reason string) error {
+func (s *Store) openOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time, reason string) error {
 	var open int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM hub_outages WHERE site = $1 AND until IS NULL`, site).Scan(&open); err != nil {
 		return err
@@ -252,13 +281,13 @@ func openOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time, rea
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO hub_outages (site, since, reason) VALUES ($1, $2, $3)`,
-		site, sqlstore.FormatTime(now), reason)
+		site, s.d.Time(now), reason)
 	return err
 }
 
-func closeOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time) error {
+func (s *Store) closeOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE hub_outages SET until = $2 WHERE site = $1 AND until IS NULL`,
-		site, sqlstore.FormatTime(now))
+		site, s.d.Time(now))
 	return err
 }
 
@@ -270,7 +299,7 @@ func (s *Store) MarkSilent(ctx context.Context, cutoff, now time.Time) ([]string
 	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT s.site FROM hub_sites s
 			WHERE s.last_seen < $1 AND NOT EXISTS (SELECT 1 FROM hub_outages o WHERE o.site = s.site AND o.until IS NULL)`,
-			sqlstore.FormatTime(cutoff))
+			s.d.Time(cutoff))
 		if err != nil {
 			return err
 		}
@@ -287,7 +316,7 @@ func (s *Store) MarkSilent(ctx context.Context, cutoff, now time.Time) ([]string
 			return err
 		}
 		for _, site := range marked {
-			if err := openOutage(ctx, tx, site, now, "silent"); err != nil {
+			if err := s.openOutage(ctx, tx, site, now, "silent"); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE hub_sites SET online = FALSE, reason = 'silent' WHERE site = $1`, site); err != nil {
@@ -309,7 +338,7 @@ func (s *Store) Back(ctx context.Context, site string, now time.Time) (bool, err
 	var back bool
 	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE hub_outages SET until = $2 WHERE site = $1 AND until IS NULL AND reason = 'silent'`,
-			site, sqlstore.FormatTime(now))
+			site, s.d.Time(now))
 		if err != nil {
 			return err
 		}
@@ -329,8 +358,14 @@ func (s *Store) Back(ctx context.Context, site string, now time.Time) (bool, err
 
 // SiteHealth is one site as the hub sees it.
 type SiteHealth struct {
-	Site         string              `json:"site"`
-	Online       bool                `json:"online"`
+	Site     string `json:"site"`
+	Name     string `json:"name,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Expected bool   `json:"expected"` // listed in hub.sites
+	Online   bool   `json:"online"`
+	// Reason says why an offline site is: "lost" (its last will),
+	// "stopped" (a clean stop), "silent" (nothing for hub.offline_after).
 	Reason       string              `json:"reason,omitempty"`
 	LastSeen     *time.Time          `json:"last_seen,omitempty"`
 	StatusTime   *time.Time          `json:"status_time,omitempty"`
@@ -342,31 +377,24 @@ type SiteHealth struct {
 	Summary      *northbound.Summary `json:"summary,omitempty"`
 }
 
-// Sites returns every site the hub has heard from, by id.
+// Sites returns every site the hub expects or has heard from, by id.
 func (s *Store) Sites(ctx context.Context) ([]SiteHealth, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT s.site, s.online, s.reason, s.last_seen, s.status_time, s.version, s.config_digest,
-		s.alarm_seq, s.hazard_seq, s.summary, (SELECT MIN(o.since) FROM hub_outages o WHERE o.site = s.site AND o.until IS NULL)
+	rows, err := s.db.QueryContext(ctx, `SELECT s.site, s.name, s.region, s.type, s.expected, s.online, s.reason,
+		s.last_seen, s.status_time, s.version, s.config_digest, s.alarm_seq, s.hazard_seq, s.summary,
+		(SELECT MIN(o.since) FROM hub_outages o WHERE o.site = s.site AND o.until IS NULL)
 		FROM hub_sites s ORDER BY s.site`)
 	if err != nil {
 		return nil, fmt.Errorf("hub sites: %w", err)
 	}
 	defer rows.Close()
-	var out []SiteHealth
+	out := []SiteHealth{}
 	for rows.Next() {
 		var h SiteHealth
-		var seen, status, since sql.NullString
 		var summary string
-		if err := rows.Scan(&h.Site, &h.Online, &h.Reason, &seen, &status, &h.Version, &h.ConfigDigest,
-			&h.AlarmSeq, &h.HazardSeq, &summary, &since); err != nil {
+		if err := rows.Scan(&h.Site, &h.Name, &h.Region, &h.Type, &h.Expected, &h.Online, &h.Reason,
+			sqlstore.ScanNullTime(&h.LastSeen), sqlstore.ScanNullTime(&h.StatusTime), &h.Version, &h.ConfigDigest,
+			&h.AlarmSeq, &h.HazardSeq, &summary, sqlstore.ScanNullTime(&h.OfflineSince)); err != nil {
 			return nil, fmt.Errorf("hub sites: %w", err)
-		}
-		for _, t := range []struct {
-			dst **time.Time
-			src sql.NullString
-		}{{&h.LastSeen, seen}, {&h.StatusTime, status}, {&h.OfflineSince, since}} {
-			if *t.dst, err = sqlstore.ParseNullTime(t.src); err != nil {
-				return nil, fmt.Errorf("hub sites: site %s: %w", h.Site, err)
-			}
 		}
 		if summary != "{}" {
 			h.Summary = new(northbound.Summary)
@@ -379,81 +407,175 @@ func (s *Store) Sites(ctx context.Context) ([]SiteHealth, error) {
 	return out, rows.Err()
 }
 
-// AlarmFilter selects remote alarms.
-type AlarmFilter struct {
-	Sites    []string // empty: every site
-	OpenOnly bool
-	Severity string
-	Limit    int // 0: 500
+// RemoteAlarm is one site's alarm as the site has it. Stale: the site is
+// offline, so this is its state as of the site's last word.
+type RemoteAlarm struct {
+	alerting.Alarm
+	SiteName string `json:"site_name,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Stale    bool   `json:"stale"`
 }
 
-// Alarms returns the sites' alarms as they have them, newest raised first.
-func (s *Store) Alarms(ctx context.Context, f AlarmFilter) ([]alerting.Alarm, error) {
-	q := `SELECT alarm FROM hub_alarms WHERE 1 = 1`
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
+// AlarmFilter selects remote alarms. Sites is the caller's scope and the
+// filters' together: nil is every site, empty (non-nil) none.
+type AlarmFilter struct {
+	Sites    []string
+	Region   string
+	Type     string // enterprise type
+	Severity string
+	Class    string
+	OpenOnly bool
+	// UnackedFor keeps alarms raised and unacknowledged for longer than
+	// this, as of Now.
+	UnackedFor time.Duration
+	Now        time.Time
+	Limit      int // 0: DefaultLimit
+	Offset     int
+}
+
+// DefaultLimit is a page when the filter sets none; MaxLimit the most.
+const (
+	DefaultLimit = 200
+	MaxLimit     = 5000
+)
+
+// where builds the shared WHERE clause for a site-scoped query on alias t
+// (joined with hub_sites s).
+type where struct {
+	clauses []string
+	args    []any
+}
+
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+func (w *where) add(c string) { w.clauses = append(w.clauses, c) }
+
+func (w *where) sites(col string, sites []string) {
+	if sites == nil {
+		return
 	}
-	if len(f.Sites) > 0 {
-		q += " AND site IN ("
-		for i, site := range f.Sites {
-			if i > 0 {
-				q += ", "
-			}
-			q += arg(site)
-		}
-		q += ")"
+	if len(sites) == 0 {
+		w.add("1 = 0")
+		return
 	}
-	if f.OpenOnly {
-		q += " AND state <> " + arg(string(alerting.Normal))
+	in := make([]string, len(sites))
+	for i, site := range sites {
+		in[i] = w.arg(site)
+	}
+	w.add(col + " IN (" + strings.Join(in, ", ") + ")")
+}
+
+func (w *where) sql() string {
+	if len(w.clauses) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.clauses, " AND ")
+}
+
+func page(limit, offset int) (int, int) {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return min(limit, MaxLimit), max(offset, 0)
+}
+
+// Alarms returns the sites' alarms as they have them, newest raised first,
+// and how many match in all (for paging).
+func (s *Store) Alarms(ctx context.Context, f AlarmFilter) ([]RemoteAlarm, int, error) {
+	var w where
+	w.sites("a.site", f.Sites)
+	if f.Region != "" {
+		w.add("s.region = " + w.arg(f.Region))
+	}
+	if f.Type != "" {
+		w.add("s.type = " + w.arg(f.Type))
 	}
 	if f.Severity != "" {
-		q += " AND severity = " + arg(f.Severity)
+		w.add("a.severity = " + w.arg(f.Severity))
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 500
+	if f.Class != "" {
+		w.add("a.class = " + w.arg(f.Class))
 	}
-	q += " ORDER BY raised_at DESC, site, id LIMIT " + arg(limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	if f.OpenOnly || f.UnackedFor > 0 {
+		w.add("a.state <> " + w.arg(string(alerting.Normal)))
+	}
+	if f.UnackedFor > 0 {
+		w.add("NOT a.acked AND a.raised_at < " + w.arg(s.d.Time(f.Now.Add(-f.UnackedFor))))
+	}
+	from := ` FROM hub_alarms a JOIN hub_sites s ON s.site = a.site` + w.sql()
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+from, w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("hub alarms: %w", err)
+	}
+	limit, offset := page(f.Limit, f.Offset)
+	q := `SELECT a.alarm, s.name, s.region, NOT s.online` + from +
+		` ORDER BY a.raised_at DESC, a.site, a.id LIMIT ` + w.arg(limit) + ` OFFSET ` + w.arg(offset)
+	rows, err := s.db.QueryContext(ctx, q, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("hub alarms: %w", err)
+		return nil, 0, fmt.Errorf("hub alarms: %w", err)
 	}
 	defer rows.Close()
-	out := []alerting.Alarm{}
+	out := []RemoteAlarm{}
 	for rows.Next() {
 		var raw string
-		var a alerting.Alarm
-		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("hub alarms: %w", err)
+		var a RemoteAlarm
+		if err := rows.Scan(&raw, &a.SiteName, &a.Region, &a.Stale); err != nil {
+			return nil, 0, fmt.Errorf("hub alarms: %w", err)
 		}
-		if err := json.Unmarshal([]byte(raw), &a); err != nil {
-			return nil, fmt.Errorf("hub alarms: %w", err)
+		if err := json.Unmarshal([]byte(raw), &a.Alarm); err != nil {
+			return nil, 0, fmt.Errorf("hub alarms: %w", err)
 		}
+		a.Stale = a.Stale && a.State != alerting.Normal
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
-// Hazards returns the sites' hazard records as they have them.
-func (s *Store) Hazards(ctx context.Context, sites []string) ([]hazard.Hazard, error) {
-	q := `SELECT hazard FROM hub_hazards`
-	var args []any
-	if len(sites) > 0 {
-		q += " WHERE site IN ("
-		for i, site := range sites {
-			if i > 0 {
-				q += ", "
-			}
-			args = append(args, site)
-			q += fmt.Sprintf("$%d", len(args))
-		}
-		q += ")"
+// HazardFilter selects remote hazard records; Sites as in AlarmFilter.
+type HazardFilter struct {
+	Sites      []string
+	Region     string
+	Level      string // general, major
+	Open       bool   // not closed or dismissed
+	Overdue    bool   // open past the deadline, as of Now
+	Supervised bool   // 挂牌督办
+	Now        time.Time
+	Limit      int
+	Offset     int
+}
+
+// Hazards returns the sites' hazard records as they have them, and how
+// many match in all.
+func (s *Store) Hazards(ctx context.Context, f HazardFilter) ([]hazard.Hazard, int, error) {
+	var w where
+	w.sites("h.site", f.Sites)
+	if f.Region != "" {
+		w.add("s.region = " + w.arg(f.Region))
 	}
-	rows, err := s.db.QueryContext(ctx, q+" ORDER BY site, id", args...)
+	if f.Level != "" {
+		w.add("h.level = " + w.arg(f.Level))
+	}
+	if f.Open || f.Overdue {
+		w.add("h.status NOT IN (" + w.arg(string(hazard.Closed)) + ", " + w.arg(string(hazard.Dismissed)) + ")")
+	}
+	if f.Overdue {
+		w.add("h.deadline < " + w.arg(s.d.Time(f.Now)))
+	}
+	if f.Supervised {
+		w.add("h.supervised")
+	}
+	from := ` FROM hub_hazards h JOIN hub_sites s ON s.site = h.site` + w.sql()
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*)`+from, w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("hub hazards: %w", err)
+	}
+	limit, offset := page(f.Limit, f.Offset)
+	rows, err := s.db.QueryContext(ctx, `SELECT h.hazard`+from+` ORDER BY h.site, h.id LIMIT `+w.arg(limit)+` OFFSET `+w.arg(offset), w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("hub hazards: %w", err)
+		return nil, 0, fmt.Errorf("hub hazards: %w", err)
 	}
 	defer rows.Close()
 	out := []hazard.Hazard{}
@@ -461,14 +583,15 @@ func (s *Store) Hazards(ctx context.Context, sites []string) ([]hazard.Hazard, e
 		var raw string
 		var h hazard.Hazard
 		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("hub hazards: %w", err)
+			return nil, 0, fmt.Errorf("hub hazards: %w", err)
 		}
 		if err := json.Unmarshal([]byte(raw), &h); err != nil {
-			return nil, fmt.Errorf("hub hazards: %w", err)
+			return nil, 0, fmt.Errorf("hub hazards: %w", err)
 		}
+		h.Overdue = !h.Status.Done() && f.Now.After(h.Deadline)
 		out = append(out, h)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // EventCounts counts the stored events per site, for tests and
