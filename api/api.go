@@ -93,6 +93,9 @@ type Options struct {
 	// HazardFeed it carries alarm events only.
 	AlarmFeed  AlarmFeed
 	HazardFeed HazardFeed
+	// Hub serves the cross-site routes of a regulator's hub (*hub.Store);
+	// nil answers them with 501.
+	Hub HubView
 	// Points serves reading history: collector.InfluxHistory with InfluxDB,
 	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
@@ -134,6 +137,7 @@ type API struct {
 	kpis    KPIs
 	uitd    UITDControl
 	hazards Hazards
+	hub     HubView
 	auth    *authenticator // nil: unauthenticated (loopback) mode
 	allowed []hostEntry    // http.allowed_hosts, for Listen's Host check
 	// For Listen's server: how long a body may take, and how many
@@ -192,6 +196,9 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/uitds/{id}", PermRead, (*API).uitdGet},
 	{http.MethodPost, "/api/v1/uitds/{id}/sync-clock", PermAck, (*API).uitdSyncClock},
 	{http.MethodPost, "/api/v1/uitds/{id}/duty-check", PermAck, (*API).uitdDutyCheck},
+	{http.MethodGet, "/api/v1/hub/sites", PermRead, (*API).hubSites},
+	{http.MethodGet, "/api/v1/hub/alarms", PermRead, (*API).hubAlarms},
+	{http.MethodGet, "/api/v1/hub/hazards", PermRead, (*API).hubHazards},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
 	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
 	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
@@ -234,6 +241,7 @@ func New(opts Options) (*API, error) {
 		control: opts.Control,
 		history: opts.History,
 		kpis:    opts.KPIs,
+		hub:     opts.Hub,
 		uitd:    opts.UITD,
 		hazards: opts.Hazards,
 		limiter: newFailLimiter(authFailBurst, authFailInterval),

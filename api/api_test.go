@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hub"
 	"hazgate/alerting/kpi"
 	"hazgate/collector"
 	"hazgate/config"
@@ -276,6 +277,7 @@ type fixture struct {
 	logBuf   *bytes.Buffer
 	journal  *alerting.Journal
 	bus      *alerting.Bus // the stream's feed
+	hub      *hub.Store    // a real hub store, empty until a test fills it
 }
 
 func newFixture(t *testing.T, tokens []config.Token) *fixture {
@@ -297,9 +299,10 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	hist := collector.NewHistory(0, 0)
 	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
 	f.journal, f.bus = j, alerting.NewBus(j, nil)
+	f.hub = openHubStore(t)
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
 		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
-		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader,
+		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub,
 		Tokens: tokens, Log: log}
 	if with != nil {
 		with(&opts)

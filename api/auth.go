@@ -60,10 +60,21 @@ var grants = map[Role][]Permission{
 // Can reports whether role holds perm.
 func (r Role) Can(perm Permission) bool { return slices.Contains(grants[r], perm) }
 
-// principal is who a request acts as.
+// principal is who a request acts as. Sites and Regions, when either is
+// set, limit the hub's cross-site routes to those sites.
 type principal struct {
-	Name string
-	Role Role
+	Name    string
+	Role    Role
+	Sites   []string
+	Regions []string
+}
+
+// scoped reports whether p sees only some sites.
+func (p principal) scoped() bool { return len(p.Sites) > 0 || len(p.Regions) > 0 }
+
+// sees reports whether p may see site, of region.
+func (p principal) sees(site, region string) bool {
+	return !p.scoped() || slices.Contains(p.Sites, site) || (region != "" && slices.Contains(p.Regions, region))
 }
 
 // localPrincipal is the user of an unauthenticated API. It may do
@@ -127,7 +138,7 @@ func newAuthenticator(tokens []config.Token, log *slog.Logger) (*authenticator, 
 		if _, ok := grants[role]; !ok {
 			return nil, fmt.Errorf("%s: unknown role %q (want viewer, operator, verifier, regulator or admin)", where, t.Role)
 		}
-		c := credential{hash: sha256.Sum256([]byte(t.Token)), principal: principal{Name: t.Name, Role: role}}
+		c := credential{hash: sha256.Sum256([]byte(t.Token)), principal: principal{Name: t.Name, Role: role, Sites: t.Sites, Regions: t.Regions}}
 		for _, o := range a.creds {
 			if o.hash == c.hash {
 				return nil, fmt.Errorf("%s: same token as %q; give each holder its own", where, o.Name)

@@ -28,6 +28,8 @@ var (
 		{"from", "Found at or after, RFC 3339"}, {"to", "Found before, RFC 3339"}, {"limit", "At most this many"}}
 )
 
+var pageParamDocs = []param{{"limit", "Page size (default 200, at most 5000)"}, {"offset", "Items to skip"}}
+
 var docs = map[string]routeDoc{
 	"GET /api/v1/whoami":       {summary: "The caller's name, role and permissions"},
 	"GET /api/v1/openapi.json": {summary: "This description"},
@@ -47,6 +49,16 @@ var docs = map[string]routeDoc{
 	"GET /api/v1/tags":          {summary: "Tag metadata"},
 	"GET /api/v1/areas":         {summary: "Site overview: each area coloured red, orange, yellow or blue by its most urgent open alarm or hazard"},
 	"POST /api/v1/admin/reload": {summary: "Re-read the configuration's alarm rules"},
+	"GET /api/v1/hub/sites": {summary: "At a hub: the sites in the caller's scope with their health (online, last seen, offline since, version) and colour from their last summary",
+		query: []param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"type", "Enterprise type"}}},
+	"GET /api/v1/hub/alarms": {summary: "At a hub: the sites' alarms as each site has them (acks, shelving, comments, site times), newest raised first, open ones by default; stale while the site is offline",
+		query: append([]param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"type", "Enterprise type"},
+			{"severity", "low, medium, high or critical"}, {"class", "Alarm class"}, {"unacked_for", "Only alarms unacknowledged longer than this, such as 10m"},
+			{"all", "1: closed ones too"}}, pageParamDocs...)},
+	"GET /api/v1/hub/hazards": {summary: "At a hub: the sites' hazard records as each site has them",
+		query: append([]param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"level", "Level"},
+			{"open", "1: only records not closed or dismissed"}, {"overdue", "1: only open records past their deadline (超期)"},
+			{"supervised", "1: only records under 挂牌督办"}}, pageParamDocs...)},
 	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default)", query: []param{
 		{"state", "Comma-separated states"}, {"all", "1: closed ones too"}, {"tag", "Tag id"}, {"limit", "At most this many"}}},
 	"GET /api/v1/alarms/{id}":           {summary: "One alarm"},

@@ -62,6 +62,10 @@ type Token struct {
 	Name  string `yaml:"name" required:"true" doc:"Who holds the token, for logs."`
 	Role  string `yaml:"role" default:"viewer" doc:"viewer, operator, verifier, regulator or admin."`
 	Token string `yaml:"token" required:"true" secret:"true" doc:"The secret; write ${ENV_NAME}, never the value."`
+	// Sites and Regions limit what a hub shows the holder: a district's
+	// 应急管理局 sees its own enterprises only.
+	Sites   []string `yaml:"sites" doc:"At a hub: the site ids this token may see (with regions: either). Without sites or regions, every site."`
+	Regions []string `yaml:"regions" doc:"At a hub: the regions (hub.sites[].region) whose sites this token may see."`
 }
 
 // Device is one thing hazgate reads from. Keys every protocol shares are

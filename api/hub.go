@@ -1,0 +1,245 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/hazard"
+	"hazgate/alerting/hub"
+)
+
+// HubView is a regulator hub's store of the sites' alarms, hazard records
+// and health (*hub.Store).
+type HubView interface {
+	Sites(ctx context.Context) ([]hub.SiteHealth, error)
+	Alarms(ctx context.Context, f hub.AlarmFilter) ([]hub.RemoteAlarm, int, error)
+	Hazards(ctx context.Context, f hub.HazardFilter) ([]hazard.Hazard, int, error)
+}
+
+// HubSite is one site on the hub's site list: its health and the colour
+// of its most urgent open alarm or hazard, from its last summary.
+type HubSite struct {
+	hub.SiteHealth
+	Colour string `json:"colour"`
+}
+
+// siteColour is a site's 红橙黄蓝: red for an open critical alarm or 重大隐患,
+// orange for an open high alarm, yellow for any other open alarm or
+// hazard, blue for nothing open (or no summary yet).
+func siteColour(s *hub.SiteHealth) string {
+	sum := s.Summary
+	switch {
+	case sum == nil:
+		return alerting.ColourBlue
+	case sum.Open[alerting.SeverityCritical] > 0 || sum.MajorHazards > 0:
+		return alerting.ColourRed
+	case sum.Open[alerting.SeverityHigh] > 0:
+		return alerting.ColourOrange
+	case sum.OpenHazards > 0:
+		return alerting.ColourYellow
+	}
+	for _, n := range sum.Open {
+		if n > 0 {
+			return alerting.ColourYellow
+		}
+	}
+	return alerting.ColourBlue
+}
+
+// withHub answers 501 when this process is not a hub.
+func (a *API) withHub(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.hub == nil {
+			writeError(w, http.StatusNotImplemented, "this gateway is not a hub (no hub block in its config)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// hubScope resolves the sites the caller may see, with ?site= (comma
+// separated), ?region= and ?type= narrowing them: nil is every site. A
+// site named outside the caller's scope is an error (403), not an empty
+// answer, so a typo and a denial read differently.
+func (a *API) hubScope(r *http.Request) (sites []string, status int, err error) {
+	p, _ := principalFrom(r.Context())
+	qs := r.URL.Query()
+	var named []string
+	for _, v := range qs["site"] {
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				named = append(named, s)
+			}
+		}
+	}
+	if !p.scoped() && len(named) == 0 {
+		return nil, 0, nil
+	}
+	all, err := a.hub.Sites(r.Context())
+	if err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
+	for _, s := range all {
+		if p.sees(s.Site, s.Region) && (len(named) == 0 || slices.Contains(named, s.Site)) {
+			sites = append(sites, s.Site)
+		}
+	}
+	for _, s := range named {
+		if !slices.Contains(sites, s) && p.scoped() {
+			return nil, http.StatusForbidden, fmt.Errorf("site %q is outside the sites and regions of token %q", s, p.Name)
+		}
+	}
+	if sites == nil {
+		sites = []string{} // none: an empty scope, not every site
+	}
+	return sites, 0, nil
+}
+
+func (a *API) hubSites() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		scope, status, err := a.hubScope(r)
+		if err != nil {
+			a.hubError(w, r, status, err)
+			return
+		}
+		all, err := a.hub.Sites(r.Context())
+		if err != nil {
+			a.internalError(w, r, "listing hub sites", err)
+			return
+		}
+		qs := r.URL.Query()
+		out := []HubSite{}
+		for _, s := range all {
+			if scope != nil && !slices.Contains(scope, s.Site) {
+				continue
+			}
+			if v := qs.Get("region"); v != "" && s.Region != v {
+				continue
+			}
+			if v := qs.Get("type"); v != "" && s.Type != v {
+				continue
+			}
+			out = append(out, HubSite{SiteHealth: s, Colour: siteColour(&s)})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// hubPage is a page of a cross-site list.
+type hubPage[T any] struct {
+	Total  int `json:"total"`
+	Offset int `json:"offset"`
+	Items  []T `json:"items"`
+}
+
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	qs := r.URL.Query()
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"limit", &limit}, {"offset", &offset}} {
+		if v := qs.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return 0, 0, fmt.Errorf("%s=%q: want a non-negative integer", p.name, v)
+			}
+			*p.dst = n
+		}
+	}
+	if limit > hub.MaxLimit {
+		return 0, 0, fmt.Errorf("limit=%d: at most %d", limit, hub.MaxLimit)
+	}
+	return limit, offset, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want 1 or 0", name, v)
+	}
+	return b, nil
+}
+
+func (a *API) hubAlarms() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		scope, status, err := a.hubScope(r)
+		if err != nil {
+			a.hubError(w, r, status, err)
+			return
+		}
+		qs := r.URL.Query()
+		f := hub.AlarmFilter{Sites: scope, Region: qs.Get("region"), Type: qs.Get("type"),
+			Severity: qs.Get("severity"), Class: qs.Get("class"), Now: time.Now()}
+		if f.Limit, f.Offset, err = pageParams(r); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		all, err := boolParam(r, "all")
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		f.OpenOnly = !all
+		if v := qs.Get("unacked_for"); v != "" {
+			if f.UnackedFor, err = time.ParseDuration(v); err != nil || f.UnackedFor <= 0 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("unacked_for=%q: want a positive duration such as 10m", v))
+				return
+			}
+		}
+		items, total, err := a.hub.Alarms(r.Context(), f)
+		if err != nil {
+			a.internalError(w, r, "listing hub alarms", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, hubPage[hub.RemoteAlarm]{Total: total, Offset: f.Offset, Items: items})
+	})
+}
+
+func (a *API) hubHazards() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		scope, status, err := a.hubScope(r)
+		if err != nil {
+			a.hubError(w, r, status, err)
+			return
+		}
+		qs := r.URL.Query()
+		f := hub.HazardFilter{Sites: scope, Region: qs.Get("region"), Level: qs.Get("level"), Now: time.Now()}
+		if f.Limit, f.Offset, err = pageParams(r); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		for _, b := range []struct {
+			name string
+			dst  *bool
+		}{{"open", &f.Open}, {"overdue", &f.Overdue}, {"supervised", &f.Supervised}} {
+			if *b.dst, err = boolParam(r, b.name); err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+		}
+		items, total, err := a.hub.Hazards(r.Context(), f)
+		if err != nil {
+			a.internalError(w, r, "listing hub hazards", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, hubPage[hazard.Hazard]{Total: total, Offset: f.Offset, Items: items})
+	})
+}
+
+func (a *API) hubError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if status == http.StatusInternalServerError {
+		a.internalError(w, r, "resolving the caller's sites", err)
+		return
+	}
+	writeError(w, status, err.Error())
+}
