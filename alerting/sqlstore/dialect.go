@@ -49,7 +49,7 @@ var placeholders = map[Dialect]map[string]string{
 	},
 }
 
-var placeholderRE = regexp.MustCompile(`\{\{\s*([a-z]+)\s*\}\}`)
+var placeholderRE = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 
 // Expand replaces the placeholders of a portable statement with d's SQL:
 // {{id}} is an auto-incrementing integer primary key, {{time}} a column

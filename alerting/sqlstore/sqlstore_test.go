@@ -329,7 +329,8 @@ func TestSqlstoreExpand(t *testing.T) {
 			"CREATE TABLE x (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ, b TIMESTAMPTZ)", ""},
 		{SQLite, "CREATE TABLE x (a TEXT)", "CREATE TABLE x (a TEXT)", ""},
 		{Postgres, "CREATE TABLE x (a {{uuid}})", "", "unknown placeholder {{uuid}}"},
-		{SQLite, "CREATE TABLE x (a {{Time}})", "", "unknown placeholder {{"},
+		{SQLite, "CREATE TABLE x (a {{Time}})", "", "unknown placeholder {{Time}}"},
+		{SQLite, "CREATE TABLE x (a {{time)", "", "unknown placeholder {{"},
 		{Dialect(7), "SELECT 1", "", "unknown SQL dialect Dialect(7)"},
 	}
 	for _, tt := range tests {
