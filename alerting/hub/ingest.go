@@ -47,6 +47,11 @@ type Options struct {
 	// ClientID defaults to hub.client_id, else hazgate-hub-{Name}.
 	Name string
 	Now  func() time.Time
+	// Health, when set, hears each change of a site's state: online from
+	// its birth or its first word after a silence, offline from its will,
+	// a clean stop or silence. The gateway turns it into a sample of the
+	// site's tag, so an offline site is an alarm of the hub's.
+	Health func(ctx context.Context, site string, online bool, at time.Time)
 }
 
 // Ingest reads the sites' topics into the store.
@@ -57,6 +62,7 @@ type Ingest struct {
 	now      func() time.Time
 	clientID string
 	sites    map[string]config.HubSite // empty: any site
+	health   func(ctx context.Context, site string, online bool, at time.Time)
 	filters  map[string]byte
 
 	received, stored, duplicate, late          atomic.Uint64
@@ -69,7 +75,10 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	if o.Store == nil {
 		return nil, errors.New("hub: a store is required")
 	}
-	in := &Ingest{cfg: cfg, store: o.Store, log: o.Log, now: o.Now, clientID: cfg.ClientID, sites: map[string]config.HubSite{}}
+	in := &Ingest{cfg: cfg, store: o.Store, log: o.Log, now: o.Now, clientID: cfg.ClientID, sites: map[string]config.HubSite{}, health: o.Health}
+	if in.health == nil {
+		in.health = func(context.Context, string, bool, time.Time) {}
+	}
 	if in.log == nil {
 		in.log = slog.Default()
 	}
@@ -174,6 +183,7 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) erro
 		err = in.store.ApplyStatus(ctx, st, now)
 		if err == nil {
 			in.log.Info("site "+st.State, "site", site, "reason", st.Reason, "version", st.Version)
+			in.health(ctx, site, st.State == northbound.SiteOnline, now)
 		}
 	case northbound.TopicSummary:
 		var sum northbound.Summary
@@ -204,6 +214,7 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) erro
 		}
 		if back {
 			in.log.Info("site speaks again: online", "site", site)
+			in.health(ctx, site, true, now)
 		}
 	}
 	return nil
@@ -302,6 +313,7 @@ func (in *Ingest) watch(ctx context.Context) {
 		for _, site := range marked {
 			in.offline.Add(1)
 			in.log.Warn("site silent: offline (comm_loss at the hub)", "site", site, "silent_for", in.cfg.OfflineAfter)
+			in.health(ctx, site, false, now)
 		}
 	}
 }

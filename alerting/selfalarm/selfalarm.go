@@ -33,6 +33,53 @@ func Rules() []config.Rule {
 	}}
 }
 
+// A hub's sites are tags of its own: hub.site.{id} reads 1 while the site
+// is online and 0 while it is offline (its last will, a clean stop, or
+// silence past hub.offline_after), so a site going offline is an alarm of
+// the hub's, class comm_loss, acknowledged and delivered like any other.
+const (
+	HubSiteKind    = "hub_site"
+	HubOfflineRule = "site_offline"
+)
+
+// HubSiteTag is the tag of one site at a hub.
+func HubSiteTag(site string) string { return "hub.site." + site }
+
+// HubTags are a hub's tags for its expected sites; the area is the site's
+// region.
+func HubTags(hub string, sites []config.HubSite) []collector.Tag {
+	out := make([]collector.Tag, 0, len(sites))
+	for _, s := range sites {
+		name := s.Name
+		if name == "" {
+			name = s.ID
+		}
+		out = append(out, collector.Tag{ID: HubSiteTag(s.ID), Name: name + " 联网状态 (online)", Site: hub,
+			Device: "hub", Kind: HubSiteKind, Area: s.Region})
+	}
+	return out
+}
+
+// HubRules are a hub's own alarms: a site offline.
+func HubRules() []config.Rule {
+	below := 0.5
+	return []config.Rule{{
+		Name: HubOfflineRule, Match: config.Match{Kind: HubSiteKind},
+		Below: &below, Class: alerting.ClassCommLoss, Severity: alerting.SeverityHigh,
+	}}
+}
+
+// For returns the gateway's own tags and rules for cfg: the spool's, and a
+// hub's sites'.
+func For(cfg *config.Config) ([]collector.Tag, []config.Rule) {
+	tags, rules := Tags(cfg.Site.ID), Rules()
+	if cfg.Hub != nil {
+		tags = append(tags, HubTags(cfg.Site.ID, cfg.Hub.Sites)...)
+		rules = append(rules, HubRules()...)
+	}
+	return tags, rules
+}
+
 // Emitter takes samples into the pipeline (*collector.Pipeline).
 type Emitter interface {
 	Emit(ctx context.Context, samples []collector.Sample) error

@@ -52,6 +52,8 @@ type gateway struct {
 	server     *api.Server
 	// influxAlarms writes the `alarm` measurement; nil without an influxdb block.
 	influxAlarms *influx.Feed
+	// hub is the regulator hub's store and ingest; nil without a hub block.
+	hub *hubStage
 }
 
 // newGateway builds every stage and binds the API listener, so a config the
@@ -65,9 +67,12 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 		if err != nil && g.journal != nil {
 			g.journal.Close()
 		}
+		if err != nil {
+			g.hub.close()
+		}
 	}()
 
-	for _, step := range []func(context.Context) error{g.openStores, g.openEngine, g.openSinks, g.openDevices, g.openAPI} {
+	for _, step := range []func(context.Context) error{g.openStores, g.openEngine, g.openSinks, g.openDevices, g.openHub, g.openAPI} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
@@ -116,12 +121,13 @@ func (g *gateway) openEngine(context.Context) error {
 	var err error
 	// The gateway's own health is tags and rules like any other, so its
 	// alarms are journalled, acknowledged and published the same way.
-	for _, t := range selfalarm.Tags(cfg.Site.ID) {
+	selfTags, selfRules := selfalarm.For(cfg)
+	for _, t := range selfTags {
 		if err := g.registry.Add(t); err != nil {
 			return err
 		}
 	}
-	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfalarm.Rules()), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
+	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfRules), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return err
 	}
 	return nil
@@ -189,6 +195,16 @@ func (g *gateway) openDevices(context.Context) error {
 	return nil
 }
 
+// openHub opens the regulator hub's store when the config has a hub block.
+func (g *gateway) openHub(ctx context.Context) error {
+	if g.cfg.Hub == nil {
+		return nil
+	}
+	var err error
+	g.hub, err = openHub(ctx, g.cfg, g.siteHealth, g.log.With("component", "hub"))
+	return err
+}
+
 // openAPI builds the webhooks and the API, and binds its listener.
 func (g *gateway) openAPI(ctx context.Context) error {
 	cfg, log := g.cfg, g.log
@@ -227,7 +243,7 @@ func (g *gateway) openAPI(ctx context.Context) error {
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards, UITD: uitd,
-		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Reload: reloader{g},
+		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Hub: g.hub.view(), Reload: reloader{g},
 		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
 	})
@@ -272,6 +288,7 @@ func (g *gateway) recallTags() {
 // is still judged, written and journalled.
 func (g *gateway) run(ctx context.Context) error {
 	defer g.journal.Close()
+	defer g.hub.close()
 	// A failing API server stops the gateway too, so polls end either way.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -311,6 +328,13 @@ func (g *gateway) run(ctx context.Context) error {
 		polls.Go(func() {
 			if err := d.Run(ctx); err != nil {
 				g.log.Error("device stopped", "err", err)
+			}
+		})
+	}
+	if g.hub != nil {
+		polls.Go(func() {
+			if err := g.hub.ingest.Run(ctx); err != nil {
+				g.log.Error("hub stopped", "err", err)
 			}
 		})
 	}
@@ -361,7 +385,8 @@ func (g *gateway) reloadRules(ctx context.Context) error {
 	}
 	cfg, err := config.Load(g.cfg.File)
 	if err == nil {
-		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfalarm.Rules()))
+		_, selfRules := selfalarm.For(g.cfg)
+		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules))
 	}
 	if err != nil {
 		g.log.Error("rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)
@@ -395,6 +420,9 @@ func (g *gateway) metrics() *prometheus.Registry {
 	}
 	for i, d := range g.webhooks {
 		prometheus.WrapRegistererWith(prometheus.Labels{"webhook": g.cfg.Webhooks[i].Name}, reg).MustRegister(d.Metrics())
+	}
+	if g.hub != nil {
+		reg.MustRegister(g.hub.ingest.Metrics())
 	}
 	return reg
 }
