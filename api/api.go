@@ -96,6 +96,9 @@ type Options struct {
 	// Hub serves the cross-site routes of a regulator's hub (*hub.Store);
 	// nil answers them with 501.
 	Hub HubView
+	// HubControl sends a hub's instructions to sites (*hub.Ingest); nil
+	// answers that route with 501.
+	HubControl HubControl
 	// Points serves reading history: collector.InfluxHistory with InfluxDB,
 	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
@@ -128,18 +131,19 @@ type Options struct {
 
 // API is the handler New builds.
 type API struct {
-	site    string
-	latest  Latest
-	tags    Tags
-	alarms  Alarms
-	control AlarmControl
-	history AlarmHistory
-	kpis    KPIs
-	uitd    UITDControl
-	hazards Hazards
-	hub     HubView
-	auth    *authenticator // nil: unauthenticated (loopback) mode
-	allowed []hostEntry    // http.allowed_hosts, for Listen's Host check
+	site       string
+	latest     Latest
+	tags       Tags
+	alarms     Alarms
+	control    AlarmControl
+	history    AlarmHistory
+	kpis       KPIs
+	uitd       UITDControl
+	hazards    Hazards
+	hub        HubView
+	hubControl HubControl
+	auth       *authenticator // nil: unauthenticated (loopback) mode
+	allowed    []hostEntry    // http.allowed_hosts, for Listen's Host check
 	// For Listen's server: how long a body may take, and how many
 	// connections one client address may hold.
 	bodyTimeout       time.Duration
@@ -199,6 +203,8 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/sites", PermRead, (*API).hubSites},
 	{http.MethodGet, "/api/v1/hub/alarms", PermRead, (*API).hubAlarms},
 	{http.MethodGet, "/api/v1/hub/hazards", PermRead, (*API).hubHazards},
+	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
+	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
 	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
 	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
@@ -234,18 +240,19 @@ func New(opts Options) (*API, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		site:    opts.Site,
-		latest:  opts.Latest,
-		tags:    opts.Tags,
-		alarms:  opts.Alarms,
-		control: opts.Control,
-		history: opts.History,
-		kpis:    opts.KPIs,
-		hub:     opts.Hub,
-		uitd:    opts.UITD,
-		hazards: opts.Hazards,
-		limiter: newFailLimiter(authFailBurst, authFailInterval),
-		log:     log,
+		site:       opts.Site,
+		latest:     opts.Latest,
+		tags:       opts.Tags,
+		alarms:     opts.Alarms,
+		control:    opts.Control,
+		history:    opts.History,
+		kpis:       opts.KPIs,
+		hub:        opts.Hub,
+		hubControl: opts.HubControl,
+		uitd:       opts.UITD,
+		hazards:    opts.Hazards,
+		limiter:    newFailLimiter(authFailBurst, authFailInterval),
+		log:        log,
 
 		alarmFeed:  opts.AlarmFeed,
 		hazardFeed: opts.HazardFeed,

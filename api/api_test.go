@@ -300,9 +300,13 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	hist.Consume(context.Background(), []collector.Sample{{Tag: "T101-LEL", Value: 12.5, Time: time.Now().Add(-time.Minute)}})
 	f.journal, f.bus = j, alerting.NewBus(j, nil)
 	f.hub = openHubStore(t)
+	hubIngest, err := hub.New(config.Hub{TopicPrefix: "hazgate", MaxPayload: 1 << 20}, hub.Options{Store: f.hub, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
 		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
-		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub,
+		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub, HubControl: hubIngest,
 		Tokens: tokens, Log: log}
 	if with != nil {
 		with(&opts)
@@ -385,7 +389,7 @@ func asJSON(req *http.Request) *http.Request {
 // concrete turns a route pattern into a path that exists (alarm 1 is
 // active_unacked, so ack succeeds; T101-LEL has history).
 func concrete(pattern string) string {
-	return strings.NewReplacer("{id}", "1", "{tag}", "T101-LEL").Replace(pattern)
+	return strings.NewReplacer("{id}", "1", "{tag}", "T101-LEL", "{site}", "nj-01").Replace(pattern)
 }
 
 func TestRoutesByRole(t *testing.T) {

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"hazgate/alerting"
+	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/hazard"
 	"hazgate/alerting/hub"
 )
@@ -20,6 +23,13 @@ type HubView interface {
 	Sites(ctx context.Context) ([]hub.SiteHealth, error)
 	Alarms(ctx context.Context, f hub.AlarmFilter) ([]hub.RemoteAlarm, int, error)
 	Hazards(ctx context.Context, f hub.HazardFilter) ([]hazard.Hazard, int, error)
+	Commands(ctx context.Context, sites []string, pendingOnly bool, limit int) ([]hub.CommandRecord, error)
+}
+
+// HubControl sends a regulator's instructions south to a site (*hub.Ingest):
+// recorded first, then delivered and resent until the site answers.
+type HubControl interface {
+	Command(ctx context.Context, c northbound.Command) (hub.CommandRecord, error)
 }
 
 // HubSite is one site on the hub's site list: its health and the colour
@@ -233,6 +243,96 @@ func (a *API) hubHazards() http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, hubPage[hazard.Hazard]{Total: total, Offset: f.Offset, Items: items})
+	})
+}
+
+// superviseBody is a regulator's 挂牌督办 of a site's hazard record.
+type superviseBody struct {
+	Note     string     `json:"note"`
+	Lift     bool       `json:"lift"`
+	Deadline *time.Time `json:"deadline"`
+}
+
+// hubSupervise sends 挂牌督办 (or its lifting) to the site that holds the
+// record. The site applies it to its own record, which then comes back
+// north as a hazard event; the answer here is the command as recorded.
+func (a *API) hubSupervise() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		if a.hubControl == nil {
+			writeError(w, http.StatusNotImplemented, "this hub cannot send commands")
+			return
+		}
+		site := chi.URLParam(r, "site")
+		id, ok := hazardID(w, r)
+		if !ok {
+			return
+		}
+		p, _ := principalFrom(r.Context())
+		if !a.inScope(r, p, site) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+			return
+		}
+		var body superviseBody
+		if !readBody(w, r, &body, false) {
+			return
+		}
+		c := northbound.Command{Site: site, Hazard: id, By: p.Name, Note: strings.TrimSpace(body.Note), Deadline: body.Deadline, Type: hub.CommandSupervise}
+		if body.Lift {
+			c.Type = hub.CommandLift
+		} else if c.Note == "" {
+			writeError(w, http.StatusBadRequest, "note: 挂牌督办 needs a note (督办意见)")
+			return
+		}
+		rec, err := a.hubControl.Command(r.Context(), c)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		a.log.Info("api: hub command recorded", "command", rec.ID, "type", rec.Type, "site", site, "hazard", id, "user", p.Name)
+		writeJSON(w, http.StatusOK, rec)
+	})
+}
+
+// inScope reports whether p may see site, looking up its region.
+func (a *API) inScope(r *http.Request, p principal, site string) bool {
+	if !p.scoped() {
+		return true
+	}
+	sites, err := a.hub.Sites(r.Context())
+	if err != nil {
+		return false
+	}
+	for _, s := range sites {
+		if s.Site == site {
+			return p.sees(s.Site, s.Region)
+		}
+	}
+	return false
+}
+
+func (a *API) hubCommands() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		scope, status, err := a.hubScope(r)
+		if err != nil {
+			a.hubError(w, r, status, err)
+			return
+		}
+		pending, err := boolParam(r, "pending")
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		limit, _, err := pageParams(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		out, err := a.hub.Commands(r.Context(), scope, pending, limit)
+		if err != nil {
+			a.internalError(w, r, "listing hub commands", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 }
 

@@ -237,3 +237,37 @@ func TestNoHubAnswers501(t *testing.T) {
 		t.Errorf("%d, want 501", rec.Code)
 	}
 }
+
+// TestHubSuperviseScopeAndCommands: a regulator sends 挂牌督办 to a site in
+// its scope; out of scope is 403, without a note 400; the command is then
+// listed as pending, not yet sent or answered.
+func TestHubSuperviseScopeAndCommands(t *testing.T) {
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	region := "region-token-0123456789"
+	if rec := f.doBody(t, http.MethodPost, "/api/v1/hub/hazards/nj-03/1/supervise", region, `{"note": "限期整改"}`); rec.Code != http.StatusForbidden {
+		t.Errorf("out of scope: %d, want 403", rec.Code)
+	}
+	if rec := f.doBody(t, http.MethodPost, "/api/v1/hub/hazards/nj-01/1/supervise", region, `{"note": " "}`); rec.Code != http.StatusBadRequest {
+		t.Errorf("no note: %d, want 400", rec.Code)
+	}
+	rec := f.doBody(t, http.MethodPost, "/api/v1/hub/hazards/nj-01/1/supervise", region, `{"note": "限期整改", "deadline": "2026-12-31T00:00:00+08:00"}`)
+	if rec.Code != 200 {
+		t.Fatalf("supervise: %d %s", rec.Code, rec.Body)
+	}
+	var sent hub.CommandRecord
+	if err := json.Unmarshal(rec.Body.Bytes(), &sent); err != nil || sent.ID == "" || sent.By != "江北新区应急局" || sent.Type != hub.CommandSupervise {
+		t.Fatalf("command %+v %v", sent, err)
+	}
+	rec = f.do(t, http.MethodGet, "/api/v1/hub/commands?pending=1", region)
+	var list []hub.CommandRecord
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].ID != sent.ID ||
+		list[0].SentAt != nil || list[0].AckedAt != nil || list[0].Deadline == nil || !list[0].Deadline.Equal(time.Date(2026, 12, 30, 16, 0, 0, 0, time.UTC)) {
+		t.Errorf("pending commands %s %v", rec.Body, err)
+	}
+	// Another region's token does not see it.
+	rec = f.do(t, http.MethodGet, "/api/v1/hub/commands", "site-token-0123456789")
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 0 {
+		t.Errorf("out-of-scope commands listed: %s", rec.Body)
+	}
+}

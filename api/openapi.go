@@ -59,6 +59,10 @@ var docs = map[string]routeDoc{
 		query: append([]param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"level", "Level"},
 			{"open", "1: only records not closed or dismissed"}, {"overdue", "1: only open records past their deadline (超期)"},
 			{"supervised", "1: only records under 挂牌督办"}}, pageParamDocs...)},
+	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",
+		body: map[string]string{"note": "督办意见 (required unless lifting)", "lift": "true to lift the supervision", "deadline": "Optional 督办期限, RFC 3339"}},
+	"GET /api/v1/hub/commands": {summary: "At a hub: instructions sent to sites, newest first, with sent_at (the broker took it) and acked_at, ok, error (the site's answer)",
+		query: []param{{"site", "Comma-separated site ids"}, {"pending", "1: only those the site has not answered"}, {"limit", "At most this many"}}},
 	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default)", query: []param{
 		{"state", "Comma-separated states"}, {"all", "1: closed ones too"}, {"tag", "Tag id"}, {"limit", "At most this many"}}},
 	"GET /api/v1/alarms/{id}":           {summary: "One alarm"},

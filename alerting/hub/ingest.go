@@ -8,11 +8,14 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +68,8 @@ type Ingest struct {
 	health   func(ctx context.Context, site string, online bool, at time.Time)
 	filters  map[string]byte
 
+	wake chan struct{} // a new command to send
+
 	received, stored, duplicate, late          atomic.Uint64
 	refusedSite, refusedVersion, refusedFormat atomic.Uint64
 	refusedSize, storeErrors, offline          atomic.Uint64
@@ -89,6 +94,7 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	if in.clientID == "" {
 		in.clientID = "hazgate-hub-" + o.Name
 	}
+	in.wake = make(chan struct{}, 1)
 	for _, s := range cfg.Sites {
 		in.sites[s.ID] = s
 	}
@@ -101,7 +107,7 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	if cfg.Group != "" {
 		share = "$share/" + cfg.Group + "/"
 	}
-	for _, t := range []string{northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary} {
+	for _, t := range []string{northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary, northbound.TopicCommandAck} {
 		in.filters[share+cfg.TopicPrefix+"/+/"+t] = 1
 	}
 	return in, nil
@@ -185,6 +191,23 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) erro
 			in.log.Info("site "+st.State, "site", site, "reason", st.Reason, "version", st.Version)
 			in.health(ctx, site, st.State == northbound.SiteOnline, now)
 		}
+	case northbound.TopicCommandAck:
+		var ack northbound.CommandAck
+		if err := json.Unmarshal(payload, &ack); err != nil || ack.ID == "" {
+			return in.refuse(&in.refusedFormat, "not a command acknowledgement (id %q): %v", ack.ID, err)
+		}
+		known, err := in.store.AckCommand(ctx, ack, now)
+		if err != nil {
+			in.storeErrors.Add(1)
+			return err
+		}
+		if !known {
+			in.duplicate.Add(1)
+			return nil
+		}
+		in.stored.Add(1)
+		in.log.Info("site acknowledged a command", "site", site, "command", ack.ID, "ok", ack.OK, "err", ack.Error)
+		return nil
 	case northbound.TopicSummary:
 		var sum northbound.Summary
 		if err := json.Unmarshal(payload, &sum); err != nil {
@@ -252,16 +275,15 @@ func (in *Ingest) Run(ctx context.Context) error {
 		in.log.Warn("hub connection lost; reconnecting", "broker", config.RedactURL(in.cfg.URL), "err", err)
 	})
 	client := paho.NewClient(opts)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		in.watch(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { in.watch(ctx) })
 	if mqtt.Connect(ctx, client, in.log, in.cfg.URL) {
+		wg.Go(func() { in.sendCommands(ctx, client) })
 		in.work(ctx, queue)
+		wg.Wait()
 		client.Disconnect(250)
 	}
-	<-done
+	wg.Wait()
 	return nil
 }
 
@@ -314,6 +336,88 @@ func (in *Ingest) watch(ctx context.Context) {
 			in.offline.Add(1)
 			in.log.Warn("site silent: offline (comm_loss at the hub)", "site", site, "silent_for", in.cfg.OfflineAfter)
 			in.health(ctx, site, false, now)
+		}
+	}
+}
+
+// Command types a hub sends south.
+const (
+	CommandSupervise = "supervise" // 挂牌督办, with a note and an optional deadline
+	CommandLift      = "lift"      // 撤销督办
+)
+
+// resendAfter is how long a sent command waits for the site's answer
+// before it is sent again (the site applies each id once).
+const resendAfter = 30 * time.Second
+
+// Command records an instruction to a site's hazard record and sends it:
+// the record is committed first, so a hub restart or a broker outage
+// delays it but never loses it.
+func (in *Ingest) Command(ctx context.Context, c northbound.Command) (CommandRecord, error) {
+	if c.Type != CommandSupervise && c.Type != CommandLift {
+		return CommandRecord{}, fmt.Errorf("command type %q: want %s or %s", c.Type, CommandSupervise, CommandLift)
+	}
+	if len(in.sites) > 0 {
+		if _, ok := in.sites[c.Site]; !ok {
+			return CommandRecord{}, fmt.Errorf("site %q is not in hub.sites", c.Site)
+		}
+	}
+	c.V, c.Time = northbound.ContractVersion, in.now().UTC()
+	if c.ID == "" {
+		c.ID = newCommandID(c.Time)
+	}
+	if err := in.store.AddCommand(ctx, c); err != nil {
+		return CommandRecord{}, err
+	}
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+	return CommandRecord{Command: c}, nil
+}
+
+// newCommandID is unique across hub processes and restarts: time and
+// randomness.
+func newCommandID(t time.Time) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return t.Format("20060102T150405.000000") + "-" + hex.EncodeToString(b[:])
+}
+
+// sendCommands publishes pending commands, and again those a site has not
+// answered within resendAfter, until ctx ends.
+func (in *Ingest) sendCommands(ctx context.Context, client paho.Client) {
+	tick := time.NewTicker(max(in.cfg.OfflineAfter/4, time.Second))
+	defer tick.Stop()
+	for {
+		pending, err := in.store.Commands(ctx, nil, true, MaxLimit)
+		if err != nil && ctx.Err() == nil {
+			in.log.Error("hub: reading pending commands", "err", err)
+		}
+		now := in.now()
+		for _, c := range pending {
+			if c.SentAt != nil && now.Sub(*c.SentAt) < resendAfter {
+				continue
+			}
+			b, err := json.Marshal(c.Command)
+			if err != nil {
+				continue
+			}
+			topic := in.cfg.TopicPrefix + "/" + c.Site + "/" + northbound.TopicCommand
+			tok := client.Publish(topic, 1, false, b)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				in.log.Warn("hub: command not taken by the broker; will resend", "site", c.Site, "command", c.ID, "err", tok.Error())
+				break
+			}
+			if err := in.store.Sent(ctx, c.ID, now); err != nil {
+				in.log.Error("hub: recording a sent command", "command", c.ID, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.wake:
+		case <-tick.C:
 		}
 	}
 }

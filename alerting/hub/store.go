@@ -91,7 +91,26 @@ var migrations = []string{
 		until  {{time}},
 		reason TEXT NOT NULL,
 		PRIMARY KEY (site, since)
-	);`,
+	);
+	-- Instructions to sites (挂牌督办): kept until the site acknowledges,
+	-- resent until then; the site applies each id once.
+	CREATE TABLE hub_commands (
+		id         TEXT PRIMARY KEY,
+		site       TEXT NOT NULL,
+		hazard_id  BIGINT NOT NULL,
+		type       TEXT NOT NULL,
+		actor      TEXT NOT NULL,
+		note       TEXT NOT NULL DEFAULT '',
+		deadline   {{time}},
+		created    {{time}} NOT NULL,
+		sent_at    {{time}},
+		sends      INTEGER NOT NULL DEFAULT 0,
+		acked_at   {{time}},
+		ok         BOOLEAN NOT NULL DEFAULT FALSE,
+		error      TEXT NOT NULL DEFAULT '',
+		hazard_seq BIGINT NOT NULL DEFAULT 0
+	);
+	CREATE INDEX hub_commands_pending ON hub_commands (acked_at, site);`,
 }
 
 // Store keeps what the hub received, on PostgreSQL or SQLite.
@@ -592,6 +611,77 @@ func (s *Store) Hazards(ctx context.Context, f HazardFilter) ([]hazard.Hazard, i
 		out = append(out, h)
 	}
 	return out, total, rows.Err()
+}
+
+// CommandRecord is one instruction to a site and where it stands:
+// delivered once the broker took it (SentAt), acknowledged once the site
+// answered (AckedAt, OK, Error).
+type CommandRecord struct {
+	northbound.Command
+	SentAt    *time.Time `json:"sent_at,omitempty"`
+	Sends     int        `json:"sends"`
+	AckedAt   *time.Time `json:"acked_at,omitempty"`
+	OK        bool       `json:"ok"`
+	Error     string     `json:"error,omitempty"`
+	HazardSeq int64      `json:"hazard_seq,omitempty"`
+}
+
+// AddCommand records a new instruction before it is sent, so a hub
+// restart resends it.
+func (s *Store) AddCommand(ctx context.Context, c northbound.Command) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO hub_commands (id, site, hazard_id, type, actor, note, deadline, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, c.Site, c.Hazard, c.Type, c.By, c.Note, s.d.NullTime(c.Deadline), s.d.Time(c.Time))
+	if err != nil {
+		return fmt.Errorf("hub store: command %s to site %s: %w", c.ID, c.Site, err)
+	}
+	return nil
+}
+
+// Sent records that the broker took command id.
+func (s *Store) Sent(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE hub_commands SET sent_at = $2, sends = sends + 1 WHERE id = $1`, id, s.d.Time(at))
+	return err
+}
+
+// AckCommand records a site's answer; it reports false for an id the hub
+// did not send to that site (or one already answered).
+func (s *Store) AckCommand(ctx context.Context, a northbound.CommandAck, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE hub_commands SET acked_at = $3, ok = $4, error = $5, hazard_seq = $6
+		WHERE id = $1 AND site = $2 AND acked_at IS NULL`, a.ID, a.Site, s.d.Time(at), a.OK, a.Error, a.HazardSeq)
+	if err != nil {
+		return false, fmt.Errorf("hub store: ack of command %s: %w", a.ID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Commands returns instructions, newest first: pending ones only, or all of
+// sites (nil: every site).
+func (s *Store) Commands(ctx context.Context, sites []string, pendingOnly bool, limit int) ([]CommandRecord, error) {
+	var w where
+	w.sites("site", sites)
+	if pendingOnly {
+		w.add("acked_at IS NULL")
+	}
+	limit, _ = page(limit, 0)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, site, hazard_id, type, actor, note, deadline, created, sent_at, sends,
+		acked_at, ok, error, hazard_seq FROM hub_commands`+w.sql()+` ORDER BY created DESC, id LIMIT `+w.arg(limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("hub commands: %w", err)
+	}
+	defer rows.Close()
+	out := []CommandRecord{}
+	for rows.Next() {
+		c := CommandRecord{Command: northbound.Command{V: northbound.ContractVersion}}
+		if err := rows.Scan(&c.ID, &c.Site, &c.Hazard, &c.Type, &c.By, &c.Note, sqlstore.ScanNullTime(&c.Deadline),
+			sqlstore.ScanTime(&c.Time), sqlstore.ScanNullTime(&c.SentAt), &c.Sends, sqlstore.ScanNullTime(&c.AckedAt),
+			&c.OK, &c.Error, &c.HazardSeq); err != nil {
+			return nil, fmt.Errorf("hub commands: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // EventCounts counts the stored events per site, for tests and

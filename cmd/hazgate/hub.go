@@ -74,6 +74,14 @@ func (g *gateway) siteHealth(ctx context.Context, site string, online bool, at t
 	}
 }
 
+// control is the API's hub commands, nil on a gateway that is not a hub.
+func (h *hubStage) control() api.HubControl {
+	if h == nil {
+		return nil
+	}
+	return h.ingest
+}
+
 func (h *hubStage) close() {
 	if h != nil {
 		h.db.Close()
