@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"hazgate/alerting"
 	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/hazard"
@@ -214,5 +216,59 @@ func TestHandleRefusesBadInput(t *testing.T) {
 				t.Errorf("stored %d, want 1", st.Stored)
 			}
 		})
+	}
+}
+
+// fakeMessage is a received MQTT message, for the batch path without a broker.
+type fakeMessage struct {
+	topic   string
+	payload []byte
+	acked   bool
+}
+
+func (m *fakeMessage) Duplicate() bool   { return false }
+func (m *fakeMessage) Qos() byte         { return 1 }
+func (m *fakeMessage) Retained() bool    { return false }
+func (m *fakeMessage) Topic() string     { return m.topic }
+func (m *fakeMessage) MessageID() uint16 { return 1 }
+func (m *fakeMessage) Payload() []byte   { return m.payload }
+func (m *fakeMessage) Ack()              { m.acked = true }
+
+// TestPoisonMessageDoesNotHoldTheFeed: PostgreSQL refuses a NUL byte in
+// text. In a batch, the others are stored and the poison is refused; alone,
+// a data error is refused too. Everything is acknowledged.
+func TestPoisonMessageDoesNotHoldTheFeed(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	if dsn == "" {
+		return
+	}
+	s := openStoreAt(t, dsn)
+	in, err := New(config.Hub{TopicPrefix: "hazgate", MaxPayload: 1 << 20}, Options{Store: s, Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(seq int64, tag string) *fakeMessage {
+		m := alarmMsg("s1", seq, seq, alerting.EventRaised, alerting.ActiveUnacked)
+		m.Alarm.Tag = tag
+		b, _ := json.Marshal(m)
+		return &fakeMessage{topic: "hazgate/s1/alarm", payload: b}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	batch := []*fakeMessage{msg(1, "GT-1"), msg(2, "GT\x00-2"), msg(3, "GT-3")}
+	in.storeUntilDone(ctx, []paho.Message{batch[0], batch[1], batch[2]})
+	alone := msg(4, "\x00")
+	in.storeUntilDone(ctx, []paho.Message{alone})
+	if ctx.Err() != nil {
+		t.Fatal("the poison held the feed")
+	}
+	for i, m := range append(batch, alone) {
+		if !m.acked {
+			t.Errorf("message %d not acknowledged", i)
+		}
+	}
+	alarms, _, _ := s.EventCounts(ctx)
+	if st := in.Stats(); alarms["s1"] != 2 || st.RefusedMalformed != 2 {
+		t.Errorf("stored %v, refused %d; want 2 stored (seq 1 and 3), 2 refused", alarms, st.RefusedMalformed)
 	}
 }

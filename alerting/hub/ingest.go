@@ -22,6 +22,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/sqlstore"
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols/mqtt"
@@ -134,22 +135,21 @@ func (in *Ingest) refuse(c *atomic.Uint64, format string, args ...any) error {
 	return &refusal{err: fmt.Errorf(format, args...)}
 }
 
-// Handle stores one message received on topic. A refusal (bad input) is
-// returned as an error for which IsRefusal is true: drop it. Any other
-// error is the store's: try again.
-func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) error {
+// decode checks one message received on topic and decodes it. Bad input
+// is a refusal, counted here.
+func (in *Ingest) decode(topic string, payload []byte) (Message, error) {
 	in.received.Add(1)
 	if int64(len(payload)) > int64(in.cfg.MaxPayload) {
-		return in.refuse(&in.refusedSize, "%d bytes, more than hub.max_payload %d", len(payload), in.cfg.MaxPayload)
+		return Message{}, in.refuse(&in.refusedSize, "%d bytes, more than hub.max_payload %d", len(payload), in.cfg.MaxPayload)
 	}
 	rest, ok := strings.CutPrefix(topic, in.cfg.TopicPrefix+"/")
 	site, kind, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || site == "" {
-		return in.refuse(&in.refusedFormat, "not a {prefix}/{site}/{kind} topic")
+		return Message{}, in.refuse(&in.refusedFormat, "not a {prefix}/{site}/{kind} topic")
 	}
 	if len(in.sites) > 0 {
 		if _, known := in.sites[site]; !known {
-			return in.refuse(&in.refusedSite, "site %q is not in hub.sites", site)
+			return Message{}, in.refuse(&in.refusedSite, "site %q is not in hub.sites", site)
 		}
 	}
 	var head struct {
@@ -157,88 +157,88 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) erro
 		Site string `json:"site"`
 	}
 	if err := json.Unmarshal(payload, &head); err != nil {
-		return in.refuse(&in.refusedFormat, "not JSON: %v", err)
+		return Message{}, in.refuse(&in.refusedFormat, "not JSON: %v", err)
 	}
 	if head.V != northbound.ContractVersion {
-		return in.refuse(&in.refusedVersion, "contract version %d, this hub reads %d", head.V, northbound.ContractVersion)
+		return Message{}, in.refuse(&in.refusedVersion, "contract version %d, this hub reads %d", head.V, northbound.ContractVersion)
 	}
 	if head.Site != site {
-		return in.refuse(&in.refusedSite, "payload names site %q", head.Site)
+		return Message{}, in.refuse(&in.refusedSite, "payload names site %q", head.Site)
 	}
-	now := in.now()
-	var applied Applied
-	var err error
+	m := Message{Site: site}
 	switch kind {
 	case northbound.TopicAlarm:
-		var m northbound.AlarmMessage
-		if err := json.Unmarshal(payload, &m); err != nil || m.Seq <= 0 || m.Alarm.ID <= 0 {
-			return in.refuse(&in.refusedFormat, "not an alarm message (seq %d, alarm id %d): %v", m.Seq, m.Alarm.ID, err)
+		m.Alarm = new(northbound.AlarmMessage)
+		if err := json.Unmarshal(payload, m.Alarm); err != nil || m.Alarm.Seq <= 0 || m.Alarm.Alarm.ID <= 0 {
+			return Message{}, in.refuse(&in.refusedFormat, "not an alarm message (seq %d, alarm id %d): %v", m.Alarm.Seq, m.Alarm.Alarm.ID, err)
 		}
-		applied, err = in.store.ApplyAlarm(ctx, m, now)
 	case northbound.TopicHazard:
-		var m northbound.HazardMessage
-		if err := json.Unmarshal(payload, &m); err != nil || m.Seq <= 0 || m.Hazard.ID <= 0 {
-			return in.refuse(&in.refusedFormat, "not a hazard message (seq %d, hazard id %d): %v", m.Seq, m.Hazard.ID, err)
+		m.Hazard = new(northbound.HazardMessage)
+		if err := json.Unmarshal(payload, m.Hazard); err != nil || m.Hazard.Seq <= 0 || m.Hazard.Hazard.ID <= 0 {
+			return Message{}, in.refuse(&in.refusedFormat, "not a hazard message (seq %d, hazard id %d): %v", m.Hazard.Seq, m.Hazard.Hazard.ID, err)
 		}
-		applied, err = in.store.ApplyHazard(ctx, m, now)
 	case northbound.TopicStatus:
-		var st northbound.Status
-		if err := json.Unmarshal(payload, &st); err != nil || (st.State != northbound.SiteOnline && st.State != northbound.SiteOffline) {
-			return in.refuse(&in.refusedFormat, "not a status message (state %q): %v", st.State, err)
+		m.Status = new(northbound.Status)
+		if err := json.Unmarshal(payload, m.Status); err != nil || (m.Status.State != northbound.SiteOnline && m.Status.State != northbound.SiteOffline) {
+			return Message{}, in.refuse(&in.refusedFormat, "not a status message (state %q): %v", m.Status.State, err)
 		}
-		err = in.store.ApplyStatus(ctx, st, now)
-		if err == nil {
-			in.log.Info("site "+st.State, "site", site, "reason", st.Reason, "version", st.Version)
-			in.health(ctx, site, st.State == northbound.SiteOnline, now)
+	case northbound.TopicSummary:
+		m.Summary = new(northbound.Summary)
+		if err := json.Unmarshal(payload, m.Summary); err != nil {
+			return Message{}, in.refuse(&in.refusedFormat, "not a summary message: %v", err)
 		}
 	case northbound.TopicCommandAck:
-		var ack northbound.CommandAck
-		if err := json.Unmarshal(payload, &ack); err != nil || ack.ID == "" {
-			return in.refuse(&in.refusedFormat, "not a command acknowledgement (id %q): %v", ack.ID, err)
+		m.Ack = new(northbound.CommandAck)
+		if err := json.Unmarshal(payload, m.Ack); err != nil || m.Ack.ID == "" {
+			return Message{}, in.refuse(&in.refusedFormat, "not a command acknowledgement (id %q): %v", m.Ack.ID, err)
 		}
-		known, err := in.store.AckCommand(ctx, ack, now)
-		if err != nil {
-			in.storeErrors.Add(1)
-			return err
-		}
-		if !known {
-			in.duplicate.Add(1)
-			return nil
-		}
-		in.stored.Add(1)
-		in.log.Info("site acknowledged a command", "site", site, "command", ack.ID, "ok", ack.OK, "err", ack.Error)
-		return nil
-	case northbound.TopicSummary:
-		var sum northbound.Summary
-		if err := json.Unmarshal(payload, &sum); err != nil {
-			return in.refuse(&in.refusedFormat, "not a summary message: %v", err)
-		}
-		err = in.store.ApplySummary(ctx, sum, now)
 	default:
-		return in.refuse(&in.refusedFormat, "unknown topic kind %q", kind)
+		return Message{}, in.refuse(&in.refusedFormat, "unknown topic kind %q", kind)
 	}
+	return m, nil
+}
+
+// Handle stores one message received on topic. A refusal (bad input) is
+// returned as an error for which IsRefusal is true: drop it. Any other
+// error is the store's: try again.
+func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) error {
+	m, err := in.decode(topic, payload)
+	if err != nil {
+		return err
+	}
+	return in.store1(ctx, []Message{m}, []string{topic})
+}
+
+// store1 applies decoded messages in one transaction and reports what
+// became of each.
+func (in *Ingest) store1(ctx context.Context, batch []Message, topics []string) error {
+	now := in.now()
+	res, err := in.store.Apply(ctx, batch, now)
 	if err != nil {
 		in.storeErrors.Add(1)
 		return err
 	}
-	switch applied {
-	case Duplicate:
-		in.duplicate.Add(1)
-	case Late:
-		in.late.Add(1)
-		in.log.Warn("event older than the site's current copy: kept in history only", "site", site, "topic", topic)
-	default:
-		in.stored.Add(1)
+	for i, m := range batch {
+		switch res.Applied[i] {
+		case Duplicate:
+			in.duplicate.Add(1)
+		case Late:
+			in.late.Add(1)
+			in.log.Warn("event older than the site's current copy: kept in history only", "site", m.Site, "topic", topics[i])
+		default:
+			in.stored.Add(1)
+		}
+		switch {
+		case m.Status != nil:
+			in.log.Info("site "+m.Status.State, "site", m.Site, "reason", m.Status.Reason, "version", m.Status.Version)
+			in.health(ctx, m.Site, m.Status.State == northbound.SiteOnline, now)
+		case m.Ack != nil && res.Applied[i] == Stored:
+			in.log.Info("site acknowledged a command", "site", m.Site, "command", m.Ack.ID, "ok", m.Ack.OK, "err", m.Ack.Error)
+		}
 	}
-	if kind != northbound.TopicStatus {
-		back, err := in.store.Back(ctx, site, now)
-		if err != nil {
-			return err
-		}
-		if back {
-			in.log.Info("site speaks again: online", "site", site)
-			in.health(ctx, site, true, now)
-		}
+	for _, site := range res.Back {
+		in.log.Info("site speaks again: online", "site", site)
+		in.health(ctx, site, true, now)
 	}
 	return nil
 }
@@ -287,38 +287,89 @@ func (in *Ingest) Run(ctx context.Context) error {
 	return nil
 }
 
-// work handles queued messages until ctx ends.
+// maxBatch is the most messages one transaction stores.
+const maxBatch = 512
+
+// work handles queued messages until ctx ends: whatever is queued, up to
+// maxBatch, is stored in one transaction and then acknowledged.
 func (in *Ingest) work(ctx context.Context, queue <-chan paho.Message) {
+	msgs := make([]paho.Message, 0, maxBatch)
 	for {
+		msgs = msgs[:0]
 		select {
-		case msg := <-queue:
-			in.handleUntilStored(ctx, msg)
+		case m := <-queue:
+			msgs = append(msgs, m)
 		case <-ctx.Done():
 			return
 		}
+	fill:
+		for len(msgs) < maxBatch {
+			select {
+			case m := <-queue:
+				msgs = append(msgs, m)
+			default:
+				break fill
+			}
+		}
+		in.storeUntilDone(ctx, msgs)
 	}
 }
 
-// handleUntilStored retries a store failure with backoff, holding the
-// feed: later events must not overtake an unstored one.
-func (in *Ingest) handleUntilStored(ctx context.Context, m paho.Message) {
-	backoff := 100 * time.Millisecond
-	for {
-		err := in.Handle(ctx, m.Topic(), m.Payload())
-		switch {
-		case err == nil:
-			m.Ack()
-			return
-		case IsRefusal(err):
+// storeUntilDone decodes a batch, stores what is good and acknowledges
+// everything once stored; refusals are logged and acknowledged, so bad
+// input cannot block the feed. A store failure is retried with backoff,
+// holding the feed: later events must not overtake unstored ones.
+func (in *Ingest) storeUntilDone(ctx context.Context, msgs []paho.Message) {
+	batch := make([]Message, 0, len(msgs))
+	topics := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		d, err := in.decode(m.Topic(), m.Payload())
+		if err != nil {
 			in.log.Warn("hub refused a message", "topic", m.Topic(), "bytes", len(m.Payload()), "err", err)
-			m.Ack()
-			return
+			continue
 		}
-		in.log.Error("hub store failed; retrying", "topic", m.Topic(), "in", backoff, "err", err)
+		batch, topics = append(batch, d), append(topics, m.Topic())
+	}
+	backoff := 100 * time.Millisecond
+	for len(batch) > 0 {
+		err := in.store1(ctx, batch, topics)
+		if err == nil {
+			break
+		}
+		// One message the store refuses (a NUL byte PostgreSQL will not
+		// take) must not hold the feed: alone, the others go in, and a
+		// message that fails while others succeed is refused. When none
+		// goes in, the store is down: wait and try again.
+		var left []Message
+		var leftTopics []string
+		stored := 0
+		if len(batch) > 1 {
+			for i := range batch {
+				if err := in.store1(ctx, batch[i:i+1], topics[i:i+1]); err != nil {
+					left, leftTopics = append(left, batch[i]), append(leftTopics, topics[i])
+				} else {
+					stored++
+				}
+			}
+		} else {
+			left, leftTopics = batch, topics
+		}
+		if stored > 0 || (len(left) == 1 && sqlstore.IsDataError(err)) {
+			for i := range left {
+				in.refusedFormat.Add(1)
+				in.log.Error("hub store refused a message; dropped", "topic", leftTopics[i], "err", err)
+			}
+			break
+		}
+		batch, topics = left, leftTopics
+		in.log.Error("hub store failed; retrying", "messages", len(batch), "in", backoff, "err", err)
 		if !collector.Sleep(ctx, backoff) {
-			return // unacknowledged: the broker redelivers it to the next session
+			return // unacknowledged: the broker redelivers them to the next session
 		}
 		backoff = min(2*backoff, 5*time.Second)
+	}
+	for _, m := range msgs {
+		m.Ack()
 	}
 }
 

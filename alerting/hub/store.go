@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -146,28 +147,157 @@ func (s *Store) Expect(ctx context.Context, sites []config.HubSite) error {
 	})
 }
 
-// Applied says what storing one event did.
+// Applied says what storing one message did.
 type Applied int
 
 const (
-	// Stored: a new event, and the current row moved to it.
+	// Stored: a new event (or a status, summary or answer), and the
+	// current row moved to it.
 	Stored Applied = iota
-	// Duplicate: the site and seq were stored before (a redelivery).
+	// Duplicate: the site and seq were stored before (a redelivery), or an
+	// answer to a command already answered or never sent to that site.
 	Duplicate
 	// Late: a new event older than the current row (out of order); kept in
 	// the history, the current row left as it is.
 	Late
 )
 
-// ApplyAlarm stores one alarm event of site, received at now, and moves
-// the site's copy of the alarm to it when it is the newest.
+// Message is one decoded message of a site: exactly one of the pointers is
+// set.
+type Message struct {
+	Site    string
+	Alarm   *northbound.AlarmMessage
+	Hazard  *northbound.HazardMessage
+	Status  *northbound.Status
+	Summary *northbound.Summary
+	Ack     *northbound.CommandAck
+}
+
+// Batch is what Apply did: per message, and the sites that came back from
+// a silence (they spoke again without a new birth).
+type Batch struct {
+	Applied []Applied
+	Back    []string
+}
+
+// Apply stores a batch of messages in one transaction, so the hub commits
+// (and the broker is acknowledged) once per batch, not once per event. A
+// site seen in the batch is marked seen once, with its newest seqs.
+func (s *Store) Apply(ctx context.Context, batch []Message, now time.Time) (Batch, error) {
+	out := Batch{Applied: make([]Applied, len(batch))}
+	type seenSite struct {
+		alarmSeq, hazardSeq int64
+		spoke               bool // anything but a status: a silent site is back
+	}
+	seen := map[string]*seenSite{}
+	var order []string
+	mark := func(site string) *seenSite {
+		if ss, ok := seen[site]; ok {
+			return ss
+		}
+		ss := &seenSite{}
+		seen[site] = ss
+		order = append(order, site)
+		return ss
+	}
+	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		out.Back = out.Back[:0]
+		clear(seen)
+		order = order[:0]
+		for i, m := range batch {
+			var err error
+			switch {
+			case m.Alarm != nil:
+				out.Applied[i], err = s.alarmTx(ctx, tx, *m.Alarm, now)
+				if ss := mark(m.Site); out.Applied[i] == Stored && m.Alarm.Seq > ss.alarmSeq {
+					ss.alarmSeq = m.Alarm.Seq
+				}
+				mark(m.Site).spoke = true
+			case m.Hazard != nil:
+				out.Applied[i], err = s.hazardTx(ctx, tx, *m.Hazard, now)
+				if ss := mark(m.Site); out.Applied[i] == Stored && m.Hazard.Seq > ss.hazardSeq {
+					ss.hazardSeq = m.Hazard.Seq
+				}
+				mark(m.Site).spoke = true
+			case m.Status != nil:
+				err = s.statusTx(ctx, tx, *m.Status, now)
+			case m.Summary != nil:
+				err = s.summaryTx(ctx, tx, *m.Summary, now)
+				mark(m.Site).spoke = true
+			case m.Ack != nil:
+				var known bool
+				known, err = s.ackTx(ctx, tx, *m.Ack, now)
+				if !known {
+					out.Applied[i] = Duplicate
+				}
+				mark(m.Site).spoke = true
+			default:
+				err = errors.New("empty message")
+			}
+			if err != nil {
+				return fmt.Errorf("site %s: %w", m.Site, err)
+			}
+		}
+		for _, site := range order {
+			ss := seen[site]
+			if err := s.seenTx(ctx, tx, site, now, ss.alarmSeq, ss.hazardSeq); err != nil {
+				return fmt.Errorf("site %s: %w", site, err)
+			}
+			if ss.spoke {
+				back, err := s.backTx(ctx, tx, site, now)
+				if err != nil {
+					return fmt.Errorf("site %s: %w", site, err)
+				}
+				if back {
+					out.Back = append(out.Back, site)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("hub store: %w", err)
+	}
+	return out, nil
+}
+
+// ApplyAlarm stores one alarm event (a batch of one).
 func (s *Store) ApplyAlarm(ctx context.Context, m northbound.AlarmMessage, now time.Time) (Applied, error) {
+	return s.applyOne(ctx, Message{Site: m.Site, Alarm: &m}, now)
+}
+
+// ApplyHazard stores one hazard record event (a batch of one).
+func (s *Store) ApplyHazard(ctx context.Context, m northbound.HazardMessage, now time.Time) (Applied, error) {
+	return s.applyOne(ctx, Message{Site: m.Site, Hazard: &m}, now)
+}
+
+// ApplyStatus records a site's birth or death (a batch of one).
+func (s *Store) ApplyStatus(ctx context.Context, st northbound.Status, now time.Time) error {
+	_, err := s.applyOne(ctx, Message{Site: st.Site, Status: &st}, now)
+	return err
+}
+
+// ApplySummary keeps a site's latest summary (a batch of one).
+func (s *Store) ApplySummary(ctx context.Context, sum northbound.Summary, now time.Time) error {
+	_, err := s.applyOne(ctx, Message{Site: sum.Site, Summary: &sum}, now)
+	return err
+}
+
+func (s *Store) applyOne(ctx context.Context, m Message, now time.Time) (Applied, error) {
+	b, err := s.Apply(ctx, []Message{m}, now)
+	if err != nil {
+		return 0, err
+	}
+	return b.Applied[0], nil
+}
+
+func (s *Store) alarmTx(ctx context.Context, tx *sql.Tx, m northbound.AlarmMessage, now time.Time) (Applied, error) {
 	snap, err := json.Marshal(m.Alarm)
 	if err != nil {
 		return 0, err
 	}
 	a := m.Alarm
-	return s.apply(ctx, m.Site, m.Seq, now,
+	return eventTx(ctx, tx,
 		`INSERT INTO hub_alarm_events (site, seq, type, time, actor, alarm_id, received) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (site, seq) DO NOTHING`,
 		[]any{m.Site, m.Seq, m.Type, s.d.Time(m.Time), m.By, a.ID, s.d.Time(now)},
@@ -176,13 +306,10 @@ func (s *Store) ApplyAlarm(ctx context.Context, m northbound.AlarmMessage, now t
 			ON CONFLICT (site, id) DO UPDATE SET last_seq = excluded.last_seq, severity = excluded.severity,
 				state = excluded.state, raised_at = excluded.raised_at, acked = excluded.acked, alarm = excluded.alarm
 			WHERE hub_alarms.last_seq < excluded.last_seq`,
-		[]any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), s.d.Time(a.RaisedAt), a.AckedAt != nil, string(snap)},
-		"alarm_seq")
+		[]any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), s.d.Time(a.RaisedAt), a.AckedAt != nil, string(snap)})
 }
 
-// ApplyHazard stores one hazard record event of site and moves the site's
-// copy of the record to it when it is the newest.
-func (s *Store) ApplyHazard(ctx context.Context, m northbound.HazardMessage, now time.Time) (Applied, error) {
+func (s *Store) hazardTx(ctx context.Context, tx *sql.Tx, m northbound.HazardMessage, now time.Time) (Applied, error) {
 	ev, err := json.Marshal(m.Event)
 	if err != nil {
 		return 0, err
@@ -192,7 +319,7 @@ func (s *Store) ApplyHazard(ctx context.Context, m northbound.HazardMessage, now
 	if err != nil {
 		return 0, err
 	}
-	return s.apply(ctx, m.Site, m.Seq, now,
+	return eventTx(ctx, tx,
 		`INSERT INTO hub_hazard_events (site, seq, type, time, actor, hazard_id, event, received) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (site, seq) DO NOTHING`,
 		[]any{m.Site, m.Seq, m.Type, s.d.Time(m.Time), m.By, h.ID, string(ev), s.d.Time(now)},
@@ -201,94 +328,71 @@ func (s *Store) ApplyHazard(ctx context.Context, m northbound.HazardMessage, now
 			ON CONFLICT (site, id) DO UPDATE SET last_seq = excluded.last_seq, level = excluded.level,
 				status = excluded.status, supervised = excluded.supervised, deadline = excluded.deadline, hazard = excluded.hazard
 			WHERE hub_hazards.last_seq < excluded.last_seq`,
-		[]any{m.Site, h.ID, m.Seq, h.Level, string(h.Status), h.Supervised, s.d.Time(h.Deadline), string(snap)},
-		"hazard_seq")
+		[]any{m.Site, h.ID, m.Seq, h.Level, string(h.Status), h.Supervised, s.d.Time(h.Deadline), string(snap)})
 }
 
-// apply inserts an event (ignoring a repeat), upserts the current row
-// (only forward in seq), and marks the site seen, in one transaction.
-func (s *Store) apply(ctx context.Context, site string, seq int64, now time.Time,
-	insert string, insertArgs []any, upsert string, upsertArgs []any, seqColumn string) (Applied, error) {
-	var out Applied
-	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, insert, insertArgs...)
-		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			out = Duplicate
-			return s.seen(ctx, tx, site, now, "", 0)
-		}
-		res, err = tx.ExecContext(ctx, upsert, upsertArgs...)
-		if err != nil {
-			return fmt.Errorf("update current: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			out = Late
-		}
-		return s.seen(ctx, tx, site, now, seqColumn, seq)
-	})
+// eventTx inserts an event (ignoring a repeat) and upserts the current row
+// (only forward in seq).
+func eventTx(ctx context.Context, tx *sql.Tx, insert string, insertArgs []any, upsert string, upsertArgs []any) (Applied, error) {
+	res, err := tx.ExecContext(ctx, insert, insertArgs...)
 	if err != nil {
-		return 0, fmt.Errorf("hub store: site %s seq %d: %w", site, seq, err)
+		return 0, fmt.Errorf("insert event: %w", err)
 	}
-	return out, nil
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, err
+	} else if n == 0 {
+		return Duplicate, nil
+	}
+	if res, err = tx.ExecContext(ctx, upsert, upsertArgs...); err != nil {
+		return 0, fmt.Errorf("update current: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, err
+	} else if n == 0 {
+		return Late, nil
+	}
+	return Stored, nil
 }
 
-// seen records that site spoke at now and, with seqColumn, the newest seq.
-func (s *Store) seen(ctx context.Context, tx *sql.Tx, site string, now time.Time, seqColumn string, seq int64) error {
-	set := "last_seen = excluded.last_seen"
-	if seqColumn != "" {
-		set += ", " + seqColumn + " = CASE WHEN hub_sites." + seqColumn + " < excluded." + seqColumn +
-			" THEN excluded." + seqColumn + " ELSE hub_sites." + seqColumn + " END"
-	} else {
-		seqColumn = "alarm_seq"
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, `+seqColumn+`) VALUES ($1, $2, $3)
-		ON CONFLICT (site) DO UPDATE SET `+set, site, s.d.Time(now), seq)
+// seenTx records that site spoke at now, and its newest seqs.
+func (s *Store) seenTx(ctx context.Context, tx *sql.Tx, site string, now time.Time, alarmSeq, hazardSeq int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, alarm_seq, hazard_seq) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen,
+			alarm_seq = CASE WHEN hub_sites.alarm_seq < excluded.alarm_seq THEN excluded.alarm_seq ELSE hub_sites.alarm_seq END,
+			hazard_seq = CASE WHEN hub_sites.hazard_seq < excluded.hazard_seq THEN excluded.hazard_seq ELSE hub_sites.hazard_seq END`,
+		site, s.d.Time(now), alarmSeq, hazardSeq)
 	return err
 }
 
-// ApplyStatus records a site's birth or death. A death opens an outage
-// (the comm_loss alarm), a birth closes the open one.
-func (s *Store) ApplyStatus(ctx context.Context, st northbound.Status, now time.Time) error {
+// statusTx records a site's birth or death. A death opens an outage (the
+// comm_loss alarm), a birth closes the open one.
+func (s *Store) statusTx(ctx context.Context, tx *sql.Tx, st northbound.Status, now time.Time) error {
 	online := st.State == northbound.SiteOnline
-	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, online, reason, status_time, last_seen, version, config_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (site) DO UPDATE SET online = excluded.online, reason = excluded.reason,
-				status_time = excluded.status_time, last_seen = excluded.last_seen,
-				version = CASE WHEN excluded.version = '' THEN hub_sites.version ELSE excluded.version END,
-				config_digest = CASE WHEN excluded.config_digest = '' THEN hub_sites.config_digest ELSE excluded.config_digest END`,
-			st.Site, online, st.Reason, s.d.Time(st.Time), s.d.Time(now), st.Version, st.ConfigDigest); err != nil {
-			return err
-		}
-		if online {
-			return s.closeOutage(ctx, tx, st.Site, now)
-		}
-		return s.openOutage(ctx, tx, st.Site, now, "site said offline: "+st.Reason)
-	})
-	if err != nil {
-		return fmt.Errorf("hub store: site %s status: %w", st.Site, err)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, online, reason, status_time, last_seen, version, config_digest)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (site) DO UPDATE SET online = excluded.online, reason = excluded.reason,
+			status_time = excluded.status_time, last_seen = excluded.last_seen,
+			version = CASE WHEN excluded.version = '' THEN hub_sites.version ELSE excluded.version END,
+			config_digest = CASE WHEN excluded.config_digest = '' THEN hub_sites.config_digest ELSE excluded.config_digest END`,
+		st.Site, online, st.Reason, s.d.Time(st.Time), s.d.Time(now), st.Version, st.ConfigDigest); err != nil {
+		return err
 	}
-	return nil
+	if online {
+		return s.closeOutage(ctx, tx, st.Site, now)
+	}
+	return s.openOutage(ctx, tx, st.Site, now, "site said offline: "+st.Reason)
 }
 
-// ApplySummary keeps a site's latest summary; a site that speaks is online.
-func (s *Store) ApplySummary(ctx context.Context, sum northbound.Summary, now time.Time) error {
+// summaryTx keeps a site's latest summary.
+func (s *Store) summaryTx(ctx context.Context, tx *sql.Tx, sum northbound.Summary, now time.Time) error {
 	raw, err := json.Marshal(sum)
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, summary) VALUES ($1, $2, $3)
+	_, err = tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, summary) VALUES ($1, $2, $3)
 		ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen, summary = excluded.summary`,
-		sum.Site, s.d.Time(now), string(raw)); err != nil {
-		return fmt.Errorf("hub store: site %s summary: %w", sum.Site, err)
-	}
-	return nil
+		sum.Site, s.d.Time(now), string(raw))
+	return err
 }
 
 func (s *Store) openOutage(ctx context.Context, tx *sql.Tx, site string, now time.Time, reason string) error {
@@ -356,23 +460,27 @@ func (s *Store) MarkSilent(ctx context.Context, cutoff, now time.Time) ([]string
 func (s *Store) Back(ctx context.Context, site string, now time.Time) (bool, error) {
 	var back bool
 	err := sqlstore.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE hub_outages SET until = $2 WHERE site = $1 AND until IS NULL AND reason = 'silent'`,
-			site, s.d.Time(now))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
-			return err
-		}
-		back = true
-		_, err = tx.ExecContext(ctx, `UPDATE hub_sites SET online = TRUE, reason = '' WHERE site = $1`, site)
+		var err error
+		back, err = s.backTx(ctx, tx, site, now)
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("hub store: site %s back: %w", site, err)
 	}
 	return back, nil
+}
+
+func (s *Store) backTx(ctx context.Context, tx *sql.Tx, site string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE hub_outages SET until = $2 WHERE site = $1 AND until IS NULL AND reason = 'silent'`,
+		site, s.d.Time(now))
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE hub_sites SET online = TRUE, reason = '' WHERE site = $1`, site)
+	return err == nil, err
 }
 
 // SiteHealth is one site as the hub sees it.
@@ -644,13 +752,13 @@ func (s *Store) Sent(ctx context.Context, id string, at time.Time) error {
 	return err
 }
 
-// AckCommand records a site's answer; it reports false for an id the hub
-// did not send to that site (or one already answered).
-func (s *Store) AckCommand(ctx context.Context, a northbound.CommandAck, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE hub_commands SET acked_at = $3, ok = $4, error = $5, hazard_seq = $6
+// ackTx records a site's answer; it reports false for an id the hub did
+// not send to that site (or one already answered).
+func (s *Store) ackTx(ctx context.Context, tx *sql.Tx, a northbound.CommandAck, at time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE hub_commands SET acked_at = $3, ok = $4, error = $5, hazard_seq = $6
 		WHERE id = $1 AND site = $2 AND acked_at IS NULL`, a.ID, a.Site, s.d.Time(at), a.OK, a.Error, a.HazardSeq)
 	if err != nil {
-		return false, fmt.Errorf("hub store: ack of command %s: %w", a.ID, err)
+		return false, fmt.Errorf("ack of command %s: %w", a.ID, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err

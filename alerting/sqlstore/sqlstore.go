@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,6 +49,21 @@ func IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code == pgUniqueViolation
+	}
+	return false
+}
+
+// IsDataError reports an error about the data itself (PostgreSQL's SQLSTATE
+// classes 22, data exception, and 23, integrity constraint violation):
+// sending the same row again fails again, unlike a lost connection.
+func IsDataError(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT || se.Code()&0xff == sqlite3.SQLITE_MISMATCH || se.Code()&0xff == sqlite3.SQLITE_TOOBIG
 	}
 	return false
 }

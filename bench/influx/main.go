@@ -24,9 +24,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"hazgate/bench/benchenv"
 	"hazgate/collector"
 	"hazgate/sim/testenv"
 )
@@ -71,10 +71,10 @@ func main() {
 	bucket := createDB(d.URL, "sustained")
 	s := startSink(d.URL, bucket, filepath.Join(tmp, "spool-sustained"), reg)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := benchenv.CPUTime(), time.Now()
 	sent := feed(s.sink, 0, -1, *duration, func(i int) time.Time { return base.Add(time.Duration(i) * time.Microsecond) })
 	waitWritten(s.sink, uint64(sent))
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	elapsed, cpu := time.Since(t0), benchenv.CPUTime()-cpu0
 	s.stop()
 	sustained := float64(sent) / elapsed.Seconds()
 	checkCount(d.URL, bucket, sent)
@@ -102,7 +102,7 @@ func main() {
 
 	// 3. InfluxDB is back: replay in the background while live data flows.
 	up := startSink(d.URL, bucket, spoolDir, reg)
-	cpu0, t0 = cpuTime(), time.Now()
+	cpu0, t0 = benchenv.CPUTime(), time.Now()
 	liveDone := make(chan int)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { liveDone <- feedLive(ctx, up.sink, spooled, *live, at) }()
@@ -110,7 +110,7 @@ func main() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	drain := time.Since(t0)
-	cpu = cpuTime() - cpu0
+	cpu = benchenv.CPUTime() - cpu0
 	cancel()
 	liveSent := <-liveDone
 	waitWritten(up.sink, uint64(spooled+liveSent))
@@ -257,12 +257,4 @@ func deadURL() string {
 	}
 	defer l.Close()
 	return "http://" + l.Addr().String()
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		fatalf("%v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

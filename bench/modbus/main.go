@@ -22,9 +22,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"hazgate/bench/benchenv"
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols/modbus"
@@ -300,9 +300,9 @@ func measure(p *peer, tags int, interval time.Duration, cycles int, single bool)
 	if err != nil {
 		return result{}, err
 	}
-	cpu0 := cpuTime()
+	cpu0 := benchenv.CPUTime()
 	time.Sleep(time.Duration(cycles) * interval)
-	cpu := cpuTime() - cpu0
+	cpu := benchenv.CPUTime() - cpu0
 	served1, err := p.requests()
 	if err != nil {
 		return result{}, err
@@ -359,10 +359,3 @@ func snapshot(ps []*modbus.Poller) totals {
 }
 
 // cpuTime is the CPU this process used so far, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

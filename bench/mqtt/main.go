@@ -31,20 +31,18 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazgate/alerting"
+	"hazgate/bench/benchenv"
 	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/protocols"
@@ -71,13 +69,13 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	broker, stop := startMosquitto(tmp)
-	defer stop()
-	port := strconv.Itoa(broker.port)
+	broker := benchenv.StartMosquitto(tmp)
+	defer broker.Stop()
+	port := strconv.Itoa(broker.Port)
 	url := "tcp://127.0.0.1:" + port
 
 	// 1. Both consumers' sessions, then the queued messages.
-	subBin := lookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
+	subBin := benchenv.LookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
 	run(exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-E"))
 	makeSession(url, gatewayID)
 	if *receiptTime {
@@ -175,7 +173,7 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 			log.Fatal(err)
 		}
 	}
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := benchenv.CPUTime(), time.Now()
 	go pipe.Run(ctx)
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); c.Run(ctx) }()
@@ -184,7 +182,7 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 	case <-time.After(10 * time.Minute):
 		log.Fatalf("gateway got %d of %d samples in 10 minutes", count.n.Load(), n)
 	}
-	wall, cpu = time.Since(t0), cpuTime()-cpu0
+	wall, cpu = time.Since(t0), benchenv.CPUTime()-cpu0
 	pprof.StopCPUProfile()
 	cancel()
 	<-stopped
@@ -239,70 +237,9 @@ func publishAll(url string, n, ntags int, withTime bool) {
 	}
 }
 
-type mosquittoProc struct {
-	port int
-	cmd  *exec.Cmd
-}
-
-// startMosquitto runs a broker on a free loopback port with no limit on a
-// session's queue (the default 1000 would drop most of the burst).
-func startMosquitto(dir string) (*mosquittoProc, func()) {
-	bin := lookPath("mosquitto", "/usr/sbin/mosquitto")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	u, err := user.Current()
-	if err != nil {
-		log.Fatal(err)
-	}
-	conf := filepath.Join(dir, "mosquitto.conf")
-	logFile := filepath.Join(dir, "mosquitto.log")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nlog_dest file %s\nuser %s\n", port, logFile, u.Username), 0o600); err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logFile)
-			log.Fatalf("mosquitto did not start:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return &mosquittoProc{port: port, cmd: cmd}, func() { cmd.Process.Kill(); cmd.Wait() }
-}
-
-func lookPath(name, fallback string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if _, err := os.Stat(fallback); err == nil {
-		return fallback
-	}
-	log.Fatalf("%s not found (Debian: apt-get install mosquitto mosquitto-clients)", name)
-	return ""
-}
-
 func run(cmd *exec.Cmd) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		log.Fatalf("%v: %v", cmd.Args, err)
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		log.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
