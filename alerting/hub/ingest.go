@@ -362,6 +362,9 @@ func (in *Ingest) storeUntilDone(ctx context.Context, msgs []paho.Message) {
 			break
 		}
 		batch, topics = left, leftTopics
+		if ctx.Err() != nil {
+			return // stopping: unacknowledged, the broker redelivers them to the next session
+		}
 		in.log.Error("hub store failed; retrying", "messages", len(batch), "in", backoff, "err", err)
 		if !collector.Sleep(ctx, backoff) {
 			return // unacknowledged: the broker redelivers them to the next session
