@@ -140,3 +140,37 @@ func TestSchemaRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaDocExamples: every example in docs/northbound.md, marked with
+// the definition it shows, satisfies the schema.
+func TestSchemaDocExamples(t *testing.T) {
+	schemas := contractSchemas(t)
+	doc, err := os.ReadFile("../../../docs/northbound.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "<!-- schema: "
+	seen := map[string]int{}
+	rest := string(doc)
+	for {
+		i := strings.Index(rest, mark)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(mark):]
+		def, after, _ := strings.Cut(rest, " -->\n```json\n")
+		body, _, ok := strings.Cut(after, "\n```")
+		if !ok || schemas[def] == nil {
+			t.Fatalf("docs/northbound.md: a %q mark not followed by a json block of a known definition", def)
+		}
+		if err := validate(schemas, def, []byte(body)); err != nil {
+			t.Errorf("docs/northbound.md example of %s: %v\n%s", def, err, body)
+		}
+		seen[def]++
+	}
+	for _, def := range topicSchema {
+		if seen[def] == 0 {
+			t.Errorf("docs/northbound.md has no example of %s", def)
+		}
+	}
+}
