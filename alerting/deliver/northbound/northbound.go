@@ -185,9 +185,8 @@ func (n *Publisher) Run(ctx context.Context) error {
 	opts.SetBinaryWill(n.statusTopic, payload, 1, true)
 	connected := make(chan struct{}, 1)
 	opts.SetOnConnectHandler(func(cl paho.Client) {
-		// Not waited for here (this is paho's goroutine); the broker keeps
-		// QoS 1 messages of one connection in order, so the birth precedes
-		// every event published after it.
+		// Not waited for: paho runs this on a goroutine of its own, beside
+		// the followers, and the contract orders nothing across topics.
 		if b, err := json.Marshal(n.status(ctx, SiteOnline, "")); err == nil {
 			cl.Publish(n.statusTopic, 1, true, b)
 		}

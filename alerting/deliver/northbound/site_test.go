@@ -361,6 +361,7 @@ func TestIntegrationStatus(t *testing.T) {
 		t.Errorf("last will %+v: want reason lost, the connect time (at or before the birth's %v)", will, birth.Time)
 	}
 	live.waitStatus(t, topic, "a birth after the reconnect", at+1, func(st Status) bool { return st.State == SiteOnline })
+	testenv.WaitFor(t, 10*time.Second, "a summary after each connect", func() bool { return len(live.on("hz/s1/summary")) >= 2 })
 
 	stop()
 	_, gone := live.waitStatus(t, topic, "offline after the clean stop", at+2, func(st Status) bool { return st.State == SiteOffline })
@@ -440,6 +441,7 @@ func TestIntegrationHazardResume(t *testing.T) {
 	defer stop()
 	settled(nb, 25)
 
+	beforeOutage := map[string]int{"hz/s1/hazard": len(sub.on("hz/s1/hazard")), "hz/s1/alarm": len(sub.on("hz/s1/alarm"))}
 	m.Stop()
 	raise(10) // while the broker is down
 	time.Sleep(500 * time.Millisecond)
@@ -451,17 +453,29 @@ func TestIntegrationHazardResume(t *testing.T) {
 		t.Fatalf("hazard journal at %d, want one event a raise (40)", last)
 	}
 	// Every seq counted, per journal: 1..40 in order, each once. Nothing was
-	// in flight at the stop or the broker restart, so there is no repeat for
-	// a subscriber to drop either.
+	// in flight at the gateway's stop, so up to the outage there is no
+	// repeat at all. An event published in the instant the broker went down
+	// may come twice (paho resends its copy on reconnect, the follower its
+	// own after the timeout): the contract's repeat, right after itself,
+	// which a consumer drops by site + seq.
 	for _, topic := range []string{"hz/s1/hazard", "hz/s1/alarm"} {
 		got := sub.seqs(t, topic)
+		want, repeats := int64(1), 0
 		for i, seq := range got {
-			if seq != int64(i+1) {
-				t.Fatalf("%s seqs %v: at %d got %d, want %d (a gap, repeat or reordering)", topic, got, i, seq, i+1)
+			switch {
+			case seq == want:
+				want++
+			case seq == want-1 && i >= beforeOutage[topic]:
+				repeats++
+			default:
+				t.Fatalf("%s seqs %v: at %d got %d, want %d (a gap, repeat or reordering)", topic, got, i, seq, want)
 			}
 		}
-		if len(got) != 40 {
-			t.Errorf("%s: %d events, want 40", topic, len(got))
+		if want != 41 {
+			t.Errorf("%s: up to seq %d, want 40", topic, want-1)
+		}
+		if repeats > 0 {
+			t.Logf("%s: %d repeats after the broker restart", topic, repeats)
 		}
 	}
 	var created HazardMessage
