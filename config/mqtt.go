@@ -54,7 +54,7 @@ func (d *decoder) validateNorthbound(n *Northbound) {
 	if n.Timeout <= 0 {
 		d.errorAt(p+".timeout", "northbound.timeout must be positive")
 	}
-	if n.SummaryInterval < 0 || (n.SummaryInterval > 0 && n.SummaryInterval < time.Second) {
+	if n.SummaryInterval > 0 && n.SummaryInterval < time.Second { // the decoder refuses negative durations
 		d.errorAt(p+".summary_interval", "northbound.summary_interval %v: use 0 (off) or at least 1s", n.SummaryInterval)
 	}
 	if n.KeepAlive > 0 && n.KeepAlive < time.Second {

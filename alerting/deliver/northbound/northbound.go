@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -99,8 +100,7 @@ type Publisher struct {
 	summary     string // the summary topic
 	counters    deliver.Counters
 	hazardCount deliver.Counters
-	summaries   sync.Mutex // held while a summary is built and sent
-	sent        uint64     // summaries acknowledged, under summaries
+	summaries   atomic.Uint64 // summaries acknowledged
 }
 
 // New checks the options and returns the publisher.
@@ -146,12 +146,9 @@ func (n *Publisher) Topic() string { return n.topic }
 // Stats returns the counters.
 func (n *Publisher) Stats() Stats {
 	s, h := n.counters.Stats(), n.hazardCount.Stats()
-	n.summaries.Lock()
-	sent := n.sent
-	n.summaries.Unlock()
 	return Stats{
 		Published: s.Delivered, Retries: s.Retried + h.Retried, LastSeq: s.LastSeq,
-		HazardPublished: h.Delivered, HazardLastSeq: h.LastSeq, Summaries: sent,
+		HazardPublished: h.Delivered, HazardLastSeq: h.LastSeq, Summaries: n.summaries.Load(),
 	}
 }
 
@@ -318,7 +315,6 @@ func (n *Publisher) summarize(ctx context.Context, client paho.Client, connected
 		if !client.IsConnectionOpen() {
 			continue // not queued in paho's store: a stale summary is worth nothing
 		}
-		n.summaries.Lock()
 		s, err := n.Summary(ctx)
 		if err == nil {
 			var b []byte
@@ -327,11 +323,10 @@ func (n *Publisher) summarize(ctx context.Context, client paho.Client, connected
 				if !tok.WaitTimeout(n.cfg.Timeout) {
 					err = fmt.Errorf("no acknowledgement within %v", n.cfg.Timeout)
 				} else if err = tok.Error(); err == nil {
-					n.sent++
+					n.summaries.Add(1)
 				}
 			}
 		}
-		n.summaries.Unlock()
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("northbound summary not published", "topic", n.summary, "err", err)
 		}
