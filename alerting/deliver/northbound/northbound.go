@@ -182,6 +182,9 @@ func (n *Publisher) Run(ctx context.Context) error {
 	opts.SetBinaryWill(n.statusTopic, payload, 1, true)
 	connected := make(chan struct{}, 1)
 	opts.SetOnConnectHandler(func(cl paho.Client) {
+		if ctx.Err() != nil {
+			return // stopping: a birth now could land after the offline
+		}
 		// Not waited for: paho runs this on a goroutine of its own, beside
 		// the followers, and the contract orders nothing across topics.
 		if b, err := json.Marshal(n.status(ctx, SiteOnline, "")); err == nil {
