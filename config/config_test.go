@@ -181,3 +181,31 @@ func TestMapValues(t *testing.T) {
 		t.Errorf("problems = %v", d.problems)
 	}
 }
+
+// TestNorthboundSummaryInterval: summaries every minute unless set; 0 turns
+// them off; a negative or sub-second interval is a problem at its key.
+func TestNorthboundSummaryInterval(t *testing.T) {
+	for _, c := range []struct {
+		block string
+		want  time.Duration
+		prob  string
+	}{
+		{"{url: tcp://hub:1883}", time.Minute, ""},
+		{"{url: tcp://hub:1883, summary_interval: 0}", 0, ""},
+		{"{url: tcp://hub:1883, summary_interval: 5m}", 5 * time.Minute, ""},
+		{"{url: tcp://hub:1883, summary_interval: -1s}", 0, `2:53: northbound.summary_interval: bad duration "-1s": must not be negative`},
+		{"{url: tcp://hub:1883, summary_interval: 10ms}", 0, `2:53: northbound.summary_interval 10ms: use 0 (off) or at least 1s`},
+	} {
+		cfg, err := Parse("c.yaml", []byte("site: {id: s}\nnorthbound: "+c.block+"\n"), env(nil))
+		switch {
+		case c.prob != "":
+			if err == nil || !strings.Contains(err.Error(), c.prob) {
+				t.Errorf("%s: err %v, want %q", c.block, err, c.prob)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.block, err)
+		case cfg.Northbound.SummaryInterval != c.want:
+			t.Errorf("%s: summary_interval %v, want %v", c.block, cfg.Northbound.SummaryInterval, c.want)
+		}
+	}
+}

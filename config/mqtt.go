@@ -20,11 +20,13 @@ type Northbound struct {
 	Password  string        `yaml:"password" secret:"true" doc:"Broker password; write ${ENV_NAME}, never the value."`
 	KeepAlive time.Duration `yaml:"keepalive" default:"30s" doc:"MQTT keepalive; 0 turns pings off."`
 	// TopicPrefix keeps one site's events apart from another's on a shared broker.
-	TopicPrefix string `yaml:"topic_prefix" default:"hazgate" doc:"Events go to {topic_prefix}/{site id}/alarm, status to {topic_prefix}/{site id}/status."`
+	TopicPrefix string `yaml:"topic_prefix" default:"hazgate" doc:"The site is published under {topic_prefix}/{site id}/: status, alarm, hazard and summary (docs/northbound.md)."`
 	QoS         uint8  `yaml:"qos" default:"1" doc:"Publish QoS, 1 or 2: the gateway moves on only when the broker has acknowledged an event."`
 	// Timeout bounds the wait for one acknowledgement; the event is then sent again.
 	Timeout time.Duration `yaml:"timeout" default:"10s" doc:"How long to wait for the broker's acknowledgement before sending an event again."`
 	TLS     *TLS          `yaml:"tls" doc:"Certificates for ssl:// and wss:// brokers."`
+	// SummaryInterval paces the retained counts a hub's site list shows.
+	SummaryInterval time.Duration `yaml:"summary_interval" default:"60s" doc:"How often to publish the site's counts (open alarms, bad tags, spool backlog, open hazards) to {topic_prefix}/{site id}/summary, and once after each connect; 0 turns summaries off."`
 }
 
 func (d *decoder) checkBroker(p, raw string, tls *TLS) {
@@ -51,6 +53,9 @@ func (d *decoder) validateNorthbound(n *Northbound) {
 	}
 	if n.Timeout <= 0 {
 		d.errorAt(p+".timeout", "northbound.timeout must be positive")
+	}
+	if n.SummaryInterval > 0 && n.SummaryInterval < time.Second { // the decoder refuses negative durations
+		d.errorAt(p+".summary_interval", "northbound.summary_interval %v: use 0 (off) or at least 1s", n.SummaryInterval)
 	}
 	if n.KeepAlive > 0 && n.KeepAlive < time.Second {
 		d.errorAt(p+".keepalive", "northbound.keepalive %v: use 0 or at least 1s", n.KeepAlive)

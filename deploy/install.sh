@@ -64,7 +64,7 @@ sed "s|/usr/local/bin/hazgate|$BINDIR/hazgate|g" "$here/systemd/hazgate.service"
 chmod 0644 "$unit.new"
 mv -f "$unit.new" "$unit"
 
-for f in operating.md configuration.md api.md; do
+for f in operating.md configuration.md api.md northbound.md northbound.schema.json; do
 	if [[ -f $here/../docs/$f ]]; then
 		install -m 0644 "$here/../docs/$f" "$doc/$f"
 	fi

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,7 +83,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *g
 }
 
 // openStores opens the alarm journal, the hazard records in the same file
-// and the northbound publisher that follows the journal.
+// and the northbound publisher that follows both.
 func (g *gateway) openStores(ctx context.Context) error {
 	cfg, log := g.cfg, g.log
 	var err error
@@ -102,8 +104,11 @@ func (g *gateway) openStores(ctx context.Context) error {
 	}
 	if nb := cfg.Northbound; nb != nil {
 		g.northbound, err = northbound.New(*nb, northbound.Options{
-			Site: cfg.Site.ID, Source: g.bus,
-			Cursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
+			Site: cfg.Site.ID, Name: cfg.Site.Name, Version: version, ConfigDigest: configDigest(cfg.File),
+			Source: g.bus, Cursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
+			Journal: g.journal,
+			Hazards: g.hazards, HazardCursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound-hazards.seq")),
+			Counts: g.counts, // read once running: devices and sinks are built after the stores
 			Log:    log,
 		})
 		if err != nil {
@@ -112,6 +117,36 @@ func (g *gateway) openStores(ctx context.Context) error {
 	}
 
 	return nil
+}
+
+// configDigest is the sha256 of the config file's bytes, hex, for the
+// northbound status: a hub sees when a site's config changed. Empty without
+// a file (the demo) or when it cannot be read.
+func configDigest(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// counts are the gauges the northbound status and summary carry.
+func (g *gateway) counts() northbound.Counts {
+	c := northbound.Counts{Devices: len(g.devices), Tags: len(g.registry.All())}
+	// As the API's /points/latest: a tag's quality is its last sample's.
+	for _, s := range g.latest.All() {
+		if s.Quality == collector.Bad {
+			c.TagsBad++
+		}
+	}
+	if g.influx != nil {
+		c.SpoolBacklog = int64(g.influx.Stats().SpoolPoints)
+	}
+	return c
 }
 
 // openEngine builds the alarm engine over the configured rules and the

@@ -14,6 +14,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"hazgate/alerting"
+	"hazgate/alerting/deliver/northbound"
 	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/modbus"
@@ -229,7 +230,29 @@ northbound: {url: "${MQTT}", client_id: "${RUN}-northbound", topic_prefix: "${RU
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
+	// The site's status: the contract's JSON, with the gateway's version
+	// and counts (wired in openStores).
+	status := make(chan northbound.Status, 4)
+	if tok := client.Subscribe(run+"/it-03/status", 1, func(_ paho.Client, m paho.Message) {
+		var st northbound.Status
+		if err := json.Unmarshal(m.Payload(), &st); err != nil {
+			t.Errorf("status payload %q: %v", m.Payload(), err)
+			return
+		}
+		status <- st
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
 	_, base, _ := startGateway(t, cfg)
+	select {
+	case st := <-status:
+		if st.V != northbound.ContractVersion || st.Site != "it-03" || st.State != northbound.SiteOnline || st.Version != version || st.Devices != 1 || st.Tags == 0 {
+			t.Errorf("status %+v: want v1, online, version %q, 1 device and its tags", st, version)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no status from the gateway")
+	}
 	publish := func(topic, payload string) {
 		t.Helper()
 		if tok := client.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

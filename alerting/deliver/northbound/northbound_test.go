@@ -55,8 +55,8 @@ func TestIntegrationResume(t *testing.T) {
 	received := func() []int64 { mu.Lock(); defer mu.Unlock(); return append([]int64(nil), got...) }
 	topic := "hz/s1/alarm"
 	handler := func(_ paho.Client, msg paho.Message) {
-		var ev alerting.Event
-		if err := json.Unmarshal(msg.Payload(), &ev); err != nil || ev.Alarm.Site != "s1" {
+		var ev AlarmMessage
+		if err := json.Unmarshal(msg.Payload(), &ev); err != nil || ev.Alarm.Site != "s1" || ev.V != ContractVersion || ev.Site != "s1" {
 			t.Errorf("event %s: %v", msg.Payload(), err)
 		}
 		mu.Lock()
