@@ -108,8 +108,9 @@ func (g *gateway) openStores(ctx context.Context) error {
 			Source: g.bus, Cursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound.seq")),
 			Journal: g.journal,
 			Hazards: g.hazards, HazardCursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound-hazards.seq")),
-			Counts: g.counts, // read once running: devices and sinks are built after the stores
-			Log:    log,
+			Counts:   g.counts, // read once running: devices and sinks are built after the stores
+			Commands: g.hazards, CommandsFile: filepath.Join(cfg.DataDir, "northbound-commands.json"),
+			Log: log,
 		})
 		if err != nil {
 			return fmt.Errorf("northbound: %w", err)

@@ -2,13 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"hazgate/alerting"
 	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/hazard"
+	"hazgate/alerting/hub"
 	"hazgate/alerting/selfalarm"
+	"hazgate/sim"
 	"hazgate/sim/testenv"
 )
 
@@ -80,4 +87,141 @@ func waitSite(t *testing.T, base, site string, ok func(map[string]any) bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("site %s: not as wanted within 10s: %v", site, last)
+}
+
+// TestSiteToHubEndToEnd: a site gateway (Modbus gas detector, northbound
+// on) and a hub gateway on one real Mosquitto and, when the test script
+// runs it, a real PostgreSQL. An alarm raised and acknowledged at the site
+// appears at the hub as the site has it, with the site's times; the
+// hazard the alarm opened appears too; a regulator's 挂牌督办 at the hub
+// reaches the site's hazard history and is acknowledged back to the hub.
+func TestSiteToHubEndToEnd(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	if m == nil {
+		return
+	}
+	store := testenv.PostgresDB(t)
+	if store == "" {
+		store = filepath.Join(t.TempDir(), "hub.db")
+	}
+	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	site := parseConfig(t, `
+site: {id: s1, name: 甲化工}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
+rules:
+  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
+hazard_rules:
+  - {name: gas-alarm, match: {kind: combustible_gas}, rule: lel, immediate: true, level: 重大隐患, category: 重大危险源, basis: "test basis"}
+northbound: {url: "${BROKER}", summary_interval: 1s}
+`, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
+	hubCfg := parseConfig(t, `
+site: {id: nj-hub, name: 南京市应急管理局}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+hub:
+  url: ${BROKER}
+  store: "${STORE}"
+  sites: [{id: s1, name: 甲化工, region: 江北新区}]
+`, map[string]string{"DIR": t.TempDir(), "BROKER": m.URL(), "STORE": store})
+	_, hubBase, _ := startGateway(t, hubCfg)
+	_, siteBase, _ := startGateway(t, site)
+
+	waitSite(t, hubBase, "s1", func(s map[string]any) bool { return s["online"] == true })
+	ctrl.SetLEL(0, 30)
+	local := waitAlarm(t, siteBase, 10*time.Second, func(a alerting.Alarm) bool { return a.Tag == "GT-1" })
+	postJSON(t, siteBase+"/api/v1/alarms/"+strconv.FormatInt(local.ID, 10)+"/ack", `{"comment": "现场确认"}`)
+
+	var remote hub.RemoteAlarm
+	waitFor(t, 15*time.Second, "the site's ack at the hub", func() bool {
+		var page struct{ Items []hub.RemoteAlarm }
+		getJSON(t, hubBase+"/api/v1/hub/alarms", &page)
+		for _, a := range page.Items {
+			if a.Site == "s1" && a.Tag == "GT-1" && a.AckedAt != nil {
+				remote = a
+				return true
+			}
+		}
+		return false
+	})
+	if remote.ID != local.ID || !remote.RaisedAt.Equal(local.RaisedAt) || remote.AckedBy != "local" || remote.AckComment != "现场确认" || remote.SiteName != "甲化工" {
+		t.Errorf("at the hub %+v; at the site %+v", remote, local)
+	}
+
+	var hz hazard.Hazard
+	waitFor(t, 15*time.Second, "the hazard at the hub", func() bool {
+		var page struct{ Items []hazard.Hazard }
+		getJSON(t, hubBase+"/api/v1/hub/hazards?open=1", &page)
+		if len(page.Items) == 1 {
+			hz = page.Items[0]
+		}
+		return len(page.Items) == 1
+	})
+	postJSON(t, hubBase+"/api/v1/hub/hazards/s1/"+strconv.FormatInt(hz.ID, 10)+"/supervise", `{"note": "限期整改，每日报告"}`)
+	waitFor(t, 15*time.Second, "督办 acknowledged by the site", func() bool {
+		var cmds []hub.CommandRecord
+		getJSON(t, hubBase+"/api/v1/hub/commands", &cmds)
+		return len(cmds) == 1 && cmds[0].AckedAt != nil && cmds[0].OK
+	})
+	var hist []hazard.Event
+	getJSON(t, siteBase+"/api/v1/hazards/"+strconv.FormatInt(hz.ID, 10)+"/history", &hist)
+	if last := hist[len(hist)-1]; last.Type != hazard.EventSupervised || last.By != "local" || !strings.Contains(last.Comment, "限期整改") {
+		t.Errorf("the site's hazard history ends with %+v, want the hub's supervision", last)
+	}
+	waitFor(t, 15*time.Second, "the supervision back at the hub", func() bool {
+		var page struct{ Items []hazard.Hazard }
+		getJSON(t, hubBase+"/api/v1/hub/hazards?supervised=1", &page)
+		return len(page.Items) == 1
+	})
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func postJSON(t *testing.T, url, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %s %s", url, resp.Status, b)
+	}
 }

@@ -44,7 +44,12 @@ type Options struct {
 	HazardCursor deliver.Cursor
 	// Counts reads the site's gauges for status and summary; nil reports zeros.
 	Counts func() Counts
-	Log    *slog.Logger
+	// Commands, when set, takes a hub's 挂牌督办 from {prefix}/{site}/command
+	// and answers on command/ack; CommandsFile remembers the answered ids
+	// across restarts (data_dir/northbound-commands.json).
+	Commands     Supervisor
+	CommandsFile string
+	Log          *slog.Logger
 }
 
 // AlarmJournal is the alarm journal as status and summary read it
@@ -101,6 +106,8 @@ type Publisher struct {
 	counters    deliver.Counters
 	hazardCount deliver.Counters
 	summaries   atomic.Uint64 // summaries acknowledged
+	commands    *commands     // nil without Options.Commands
+	cmdTopic    string
 }
 
 // New checks the options and returns the publisher.
@@ -136,6 +143,13 @@ func New(cfg config.Northbound, o Options) (*Publisher, error) {
 	}
 	if _, err := mqtt.PublisherOptions(cfg, clientID, n.statusTopic); err != nil {
 		return nil, fmt.Errorf("northbound: %w", err)
+	}
+	if o.Commands != nil {
+		n.cmdTopic = prefix + TopicCommand
+		var err error
+		if n.commands, err = newCommands(o.Site, o.CommandsFile, prefix+TopicCommandAck, o.Commands); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -190,6 +204,13 @@ func (n *Publisher) Run(ctx context.Context) error {
 		if b, err := json.Marshal(n.status(ctx, SiteOnline, "")); err == nil {
 			cl.Publish(n.statusTopic, 1, true, b)
 		}
+		if n.commands != nil {
+			// On every connect: the session is clean. What a hub sent
+			// meanwhile it sends again until answered.
+			if tok := cl.Subscribe(n.cmdTopic, 1, n.commands.handle(ctx)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				n.log.Error("northbound: cannot subscribe to hub commands; will retry on the next connect", "topic", n.cmdTopic, "err", tok.Error())
+			}
+		}
 		select {
 		case connected <- struct{}{}: // a fresh summary after each connect
 		default:
@@ -223,6 +244,9 @@ func (n *Publisher) Run(ctx context.Context) error {
 	}
 	if n.cfg.SummaryInterval > 0 {
 		wg.Go(func() { n.summarize(ctx, client, connected) })
+	}
+	if n.commands != nil {
+		wg.Go(func() { n.commands.run(ctx, client, n.cfg.QoS, n.cfg.Timeout, n.log) })
 	}
 	f := &deliver.Follower{
 		Name: "northbound", Journal: deliver.Alarms(n.opts.Source), Cursor: n.opts.Cursor,
