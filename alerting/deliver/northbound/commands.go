@@ -21,6 +21,7 @@ import (
 type Supervisor interface {
 	Supervise(ctx context.Context, id int64, actor hazard.Actor, req hazard.SuperviseRequest) (hazard.Hazard, error)
 	Get(ctx context.Context, id int64) (hazard.Hazard, error)
+	History(ctx context.Context, id int64) ([]hazard.Event, error)
 }
 
 // Command types a site applies (the hub's hub.CommandSupervise and
@@ -122,6 +123,9 @@ func (c *commands) apply(ctx context.Context, payload []byte) (CommandAck, error
 		ack.Error = err.Error()
 	} else {
 		ack.OK = true
+		if hist, err := c.target.History(ctx, cmd.Hazard); err == nil && len(hist) > 0 {
+			ack.HazardSeq = hist[len(hist)-1].Seq
+		}
 	}
 	ack.Time = c.now().UTC()
 	c.applied = append(c.applied, ack)
