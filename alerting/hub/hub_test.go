@@ -272,3 +272,53 @@ func TestPoisonMessageDoesNotHoldTheFeed(t *testing.T) {
 		t.Errorf("stored %v, refused %d; want 2 stored (seq 1 and 3), 2 refused", alarms, st.RefusedMalformed)
 	}
 }
+
+// TestApplyBatch: one batch holding a repeat within itself, three events
+// of one alarm out of order, and an event older than the stored copy: each
+// stored once, the copy at the newest seq, the old one Late.
+func TestApplyBatch(t *testing.T) { onEachStore(t, testApplyBatch) }
+
+func testApplyBatch(t *testing.T, s *Store) {
+	ctx := context.Background()
+	if _, err := s.ApplyAlarm(ctx, alarmMsg("s1", 10, 2, alerting.EventAcked, alerting.ActiveAcked), t0); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(site string, seq, id int64, st alerting.State) Message {
+		m := alarmMsg(site, seq, id, alerting.EventRaised, st)
+		return Message{Site: site, Alarm: &m}
+	}
+	batch := []Message{
+		msg("s1", 3, 1, alerting.ActiveUnacked),
+		msg("s1", 5, 1, alerting.ClearedUnacked),
+		msg("s1", 4, 1, alerting.ActiveAcked),
+		msg("s1", 3, 1, alerting.ActiveUnacked), // repeat within the batch
+		msg("s1", 9, 2, alerting.ActiveUnacked), // older than the stored seq 10
+		msg("s2", 1, 1, alerting.ActiveUnacked),
+	}
+	res, err := s.Apply(ctx, batch, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Applied{Stored, Stored, Stored, Duplicate, Late, Stored}
+	for i := range want {
+		if res.Applied[i] != want[i] {
+			t.Errorf("message %d: %v, want %v", i, res.Applied[i], want[i])
+		}
+	}
+	alarms, _, _ := s.EventCounts(ctx)
+	if alarms["s1"] != 5 || alarms["s2"] != 1 {
+		t.Errorf("events %v, want s1 5, s2 1", alarms)
+	}
+	list, _, _ := s.Alarms(ctx, AlarmFilter{Sites: []string{"s1"}, Limit: 10})
+	states := map[int64]alerting.State{}
+	for _, a := range list {
+		states[a.ID] = a.State
+	}
+	if states[1] != alerting.ClearedUnacked || states[2] != alerting.ActiveAcked {
+		t.Errorf("current %v: want alarm 1 at seq 5 (cleared_unacked), alarm 2 kept at seq 10 (active_acked)", states)
+	}
+	sites, _ := s.Sites(ctx)
+	if sites[0].AlarmSeq != 10 {
+		t.Errorf("s1 alarm seq %d, want 10", sites[0].AlarmSeq)
+	}
+}

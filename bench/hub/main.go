@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,7 @@ func main() {
 	group := flag.String("group", "", "internal")
 	name := flag.String("name", "", "internal")
 	want := flag.Int("n", 0, "internal: events the subscriber waits for")
+	profile := flag.String("cpuprofile", "", "write the (first) hub process's CPU profile to this file")
 	flag.Parse()
 	log.SetFlags(0)
 	switch *role {
@@ -78,7 +80,7 @@ func main() {
 		subscribe(*broker, *want)
 		return
 	case "hub":
-		runHub(*broker, *store, *group, *name)
+		runHub(*broker, *store, *group, *name, *profile)
 		return
 	}
 
@@ -102,7 +104,7 @@ func main() {
 	// 2. One hub process, then two in one group, each on a fresh store.
 	for _, n := range []int{1, 2} {
 		dsn, drop := freshStore(*store, tmp, fmt.Sprintf("hub%d", n))
-		r := runHubs(m.URL(), dsn, n, *sites, *rate, *seconds, *flood, total)
+		r := runHubs(m.URL(), dsn, n, *sites, *rate, *seconds, *flood, total, *profile)
 		drop()
 		r.print(fmt.Sprintf("hub ×%d (%s)", n, storeKind(*store)), &base)
 	}
@@ -321,7 +323,16 @@ func subscribe(broker string, want int) {
 
 // runHub is one hub process: the ingest on the store until SIGTERM, then
 // its counts and CPU on stdout.
-func runHub(broker, dsn, group, name string) {
+func runHub(broker, dsn, group, name, profile string) {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	db, d, err := sqlstore.Open(ctx, dsn)
@@ -344,7 +355,7 @@ func runHub(broker, dsn, group, name string) {
 	json.NewEncoder(os.Stdout).Encode(result{Events: int(st.Stored + st.Duplicate), CPU: (benchenv.CPUTime() - cpu0).Seconds()})
 }
 
-func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, total int) measured {
+func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, total int, profile string) measured {
 	group := ""
 	if n > 1 {
 		group = "bench"
@@ -362,7 +373,11 @@ func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, tot
 	hubs := make([]*exec.Cmd, n)
 	outs := make([]*json.Decoder, n)
 	for i := range hubs {
-		hubs[i] = self("-role", "hub", "-broker", broker, "-store", dsn, "-group", group, "-name", fmt.Sprintf("bench-%d", i))
+		args := []string{"-role", "hub", "-broker", broker, "-store", dsn, "-group", group, "-name", fmt.Sprintf("bench-%d", i)}
+		if profile != "" && i == 0 {
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", profile, n))
+		}
+		hubs[i] = self(args...)
 		out, err := hubs[i].StdoutPipe()
 		if err != nil {
 			log.Fatal(err)
