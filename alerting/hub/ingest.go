@@ -99,6 +99,9 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	for _, s := range cfg.Sites {
 		in.sites[s.ID] = s
 	}
+	if cfg.OfflineAfter > 0 {
+		o.Store.seenEvery = min(defaultSeenEvery, cfg.OfflineAfter/4)
+	}
 	// Status is retained, and a broker sends retained messages to plain
 	// subscriptions only: every hub process reads every status (the latest
 	// wins, so storing it twice is harmless). The journals' topics are
