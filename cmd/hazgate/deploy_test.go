@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hazgate/protocols/mqtt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hub"
 	"hazgate/sim/testenv"
 )
 
@@ -82,8 +82,8 @@ func TestDeployConfigsCheck(t *testing.T) {
 
 // TestRegulatorHubExample: a site gateway publishes a fire alarm northbound
 // through a real Mosquitto; a gateway running deploy/examples/regulator-hub.yaml
-// raises its own alarm with the site's severity, and clears it when the
-// site's alarm clears.
+// shows it in its cross-site alarm list as the site has it (critical,
+// active), then cleared, and the site online.
 func TestRegulatorHubExample(t *testing.T) {
 	broker := testenv.MQTTURL(t)
 	run := fmt.Sprintf("hub%d", time.Now().UnixNano())
@@ -108,24 +108,19 @@ northbound: {url: "${MQTT}", client_id: "${RUN}-north", topic_prefix: "${RUN}"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The example listens on hazgate/+/alarm; this run's prefix keeps it
-	// apart from other tests on the same broker.
-	text := string(data)
-	if strings.Count(text, "topic: hazgate/+/alarm") != 1 {
-		t.Fatal("regulator-hub.yaml no longer subscribes to hazgate/+/alarm; update this test")
-	}
-	text = strings.Replace(text, "topic: hazgate/+/alarm", "topic: "+run+"/+/alarm", 1)
-	vars := map[string]string{"HUB_MQTT_URL": broker}
+	vars := map[string]string{"HUB_MQTT_URL": broker, "HUB_STORE_URL": filepath.Join(t.TempDir(), "hub.db")}
 	for _, n := range setExampleEnv(t, data) {
 		if _, ok := vars[n]; !ok {
 			vars[n] = os.Getenv(n)
 		}
 	}
-	hub := parseConfig(t, text, vars)
-	hub.DataDir, hub.HTTP.Listen, hub.HTTP.Tokens, hub.InfluxDB = t.TempDir(), "127.0.0.1:0", nil, nil
-	hub.Devices[0].Block.(*mqtt.Config).ClientID = run + "-hub"
+	hubCfg := parseConfig(t, string(data), vars)
+	// This run's prefix and client id keep it apart from other tests on the
+	// same broker.
+	hubCfg.DataDir, hubCfg.HTTP.Listen, hubCfg.HTTP.Tokens, hubCfg.InfluxDB = t.TempDir(), "127.0.0.1:0", nil, nil
+	hubCfg.Hub.TopicPrefix, hubCfg.Hub.ClientID, hubCfg.Hub.Username, hubCfg.Hub.Password = run, run+"-hub", "", ""
 
-	_, hubBase, _ := startGateway(t, hub)
+	_, hubBase, _ := startGateway(t, hubCfg)
 	_, siteBase, _ := startGateway(t, site)
 	client := mqttClient(t, broker, run+"-panel")
 	publish := func(payload string) {
@@ -140,17 +135,21 @@ northbound: {url: "${MQTT}", client_id: "${RUN}-north", topic_prefix: "${RUN}"}
 		publish(`{"loop":1,"point":23,"type":"fire","active":true}`)
 		time.Sleep(200 * time.Millisecond)
 	}
-	const remote = "nj-hg-0001.FAS-1.L1.P23.fire.fas.critical"
-	a := waitAlarm(t, hubBase, 15*time.Second, func(a alerting.Alarm) bool {
-		return a.Tag == remote && a.State == alerting.ActiveUnacked
-	})
-	if a.Rule != "remote-critical" || a.Severity != alerting.SeverityCritical {
-		t.Errorf("hub alarm %+v, want rule remote-critical, severity critical", a)
+	remote := func(active bool) bool {
+		var page struct{ Items []hub.RemoteAlarm }
+		getJSON(t, hubBase+"/api/v1/hub/alarms?all=1", &page)
+		for _, a := range page.Items {
+			if a.Site == "nj-hg-0001" && a.Tag == "FAS-1.L1.P23.fire" && a.Severity == alerting.SeverityCritical &&
+				a.Active == active && a.SiteName == "南京某化工有限公司" && a.Region == "江北新区" {
+				return true
+			}
+		}
+		return false
 	}
+	waitFor(t, 15*time.Second, "the site's fire alarm at the hub", func() bool { return remote(true) })
+	waitSite(t, hubBase, "nj-hg-0001", func(s map[string]any) bool { return s["online"] == true })
 	publish(`{"loop":1,"point":23,"type":"fire","active":false}`)
-	waitAlarm(t, hubBase, 15*time.Second, func(a alerting.Alarm) bool {
-		return a.Tag == remote && a.State == alerting.ClearedUnacked
-	})
+	waitFor(t, 15*time.Second, "cleared at the hub", func() bool { return remote(false) })
 }
 
 const apiDocFile = "../../docs/api.md"
