@@ -206,8 +206,36 @@ func TestComposeFiles(t *testing.T) {
 			}
 		}
 	}
-	if v := c.Services["hazgate"].Volumes; !slices.ContainsFunc(v, func(s string) bool { return strings.HasSuffix(s, ":"+dataDir) }) {
-		t.Errorf("hazgate service: no volume on %s: %v", dataDir, v)
+	for _, svc := range []string{"hazgate", "hub"} {
+		if v := c.Services[svc].Volumes; !slices.ContainsFunc(v, func(s string) bool { return strings.HasSuffix(s, ":"+dataDir) }) {
+			t.Errorf("%s service: no volume on %s: %v", svc, dataDir, v)
+		}
+	}
+}
+
+// TestHubContainerConfig: the hub profile's config, with the hub service's
+// environment as compose builds it, is a valid hub on the compose broker
+// and the profile's PostgreSQL.
+func TestHubContainerConfig(t *testing.T) {
+	c, _ := loadCompose(t)
+	dotenv := loadDotEnv(t, ".env.example")
+	env := map[string]string{}
+	for k, v := range c.Services["hub"].Environment {
+		env[k] = expand(t, v, dotenv)
+	}
+	const file = "container/hub.yaml"
+	cfg, err := config.Parse(file, readFile(t, file), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if cfg.Hub == nil || !strings.Contains(cfg.Hub.URL, "//mosquitto:") || !strings.Contains(cfg.Hub.Store, "@postgres:5432/") {
+		t.Fatalf("hub %+v: want the compose broker and PostgreSQL", cfg.Hub)
+	}
+	if !strings.Contains(cfg.Hub.Store, dotenv["POSTGRES_PASSWORD"]) {
+		t.Error("the hub's store password is not the one compose gives PostgreSQL")
+	}
+	if cfg.DataDir != dataDir || len(cfg.HTTP.Tokens) == 0 {
+		t.Errorf("data_dir %s, %d tokens", cfg.DataDir, len(cfg.HTTP.Tokens))
 	}
 }
 

@@ -50,8 +50,8 @@ func TestDeployConfigsCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, "../../deploy/container/hazgate.yaml")
-	want := []string{"chemical-plant.yaml", "fire-control-room.yaml", "hydrant-rs485.yaml", "regulator-hub.yaml", "site.yaml", "hazgate.yaml"}
+	files = append(files, "../../deploy/container/hazgate.yaml", "../../deploy/container/hub.yaml")
+	want := []string{"chemical-plant.yaml", "fire-control-room.yaml", "hydrant-rs485.yaml", "regulator-hub.yaml", "site.yaml", "hazgate.yaml", "hub.yaml"}
 	var got []string
 	for _, f := range files {
 		got = append(got, filepath.Base(f))
