@@ -99,6 +99,8 @@ type Options struct {
 	// HubControl sends a hub's instructions to sites (*hub.Ingest); nil
 	// answers that route with 501.
 	HubControl HubControl
+	// HubLive feeds the hub's live stream (*hub.Live); nil answers it 501.
+	HubLive HubLive
 	// Points serves reading history: collector.InfluxHistory with InfluxDB,
 	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
@@ -142,6 +144,7 @@ type API struct {
 	hazards    Hazards
 	hub        HubView
 	hubControl HubControl
+	hubLive    HubLive
 	auth       *authenticator // nil: unauthenticated (loopback) mode
 	allowed    []hostEntry    // http.allowed_hosts, for Listen's Host check
 	// For Listen's server: how long a body may take, and how many
@@ -205,6 +208,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/hazards", PermRead, (*API).hubHazards},
 	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
+	{http.MethodGet, "/api/v1/hub/stream", PermRead, (*API).hubStream},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
 	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
 	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
@@ -249,6 +253,7 @@ func New(opts Options) (*API, error) {
 		kpis:       opts.KPIs,
 		hub:        opts.Hub,
 		hubControl: opts.HubControl,
+		hubLive:    opts.HubLive,
 		uitd:       opts.UITD,
 		hazards:    opts.Hazards,
 		limiter:    newFailLimiter(authFailBurst, authFailInterval),

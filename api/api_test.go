@@ -278,6 +278,7 @@ type fixture struct {
 	journal  *alerting.Journal
 	bus      *alerting.Bus // the stream's feed
 	hub      *hub.Store    // a real hub store, empty until a test fills it
+	ingest   *hub.Ingest   // the hub's ingest on it, for commands and the live stream
 }
 
 func newFixture(t *testing.T, tokens []config.Token) *fixture {
@@ -304,9 +305,10 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.ingest = hubIngest
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
 		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
-		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub, HubControl: hubIngest,
+		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub, HubControl: hubIngest, HubLive: hubIngest.Live(),
 		Tokens: tokens, Log: log}
 	if with != nil {
 		with(&opts)
@@ -366,7 +368,7 @@ func (f *fixture) doBody(t *testing.T, method, path, token, body string) *httpte
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if strings.HasPrefix(path, streamPath) {
+	if strings.HasPrefix(path, streamPath) || strings.HasPrefix(path, "/api/v1/hub/stream") {
 		// The stream runs until its client leaves: leave soon.
 		ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
 		defer cancel()

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -269,5 +271,60 @@ func TestHubSuperviseScopeAndCommands(t *testing.T) {
 	rec = f.do(t, http.MethodGet, "/api/v1/hub/commands", "site-token-0123456789")
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 0 {
 		t.Errorf("out-of-scope commands listed: %s", rec.Body)
+	}
+}
+
+// TestHubStreamHonoursScope: the hub's live stream carries what the hub
+// stores as it commits, and a regional token sees only its region's sites.
+func TestHubStreamHonoursScope(t *testing.T) {
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	srv := httptest.NewServer(f.h)
+	t.Cleanup(srv.Close)
+	open := func(token, query string) *bufio.Scanner {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/hub/stream"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream: %v %v", resp, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() && sc.Text() != "event: ready" {
+		}
+		return sc
+	}
+	region := open("region-token-0123456789", "")
+	city := open("city-token-0123456789", "?kind=alarm&severity=critical")
+	for _, m := range []struct{ site, sev string }{{"nj-03", alerting.SeverityCritical}, {"nj-01", alerting.SeverityHigh}, {"nj-01", alerting.SeverityCritical}} {
+		msg := northbound.AlarmMessage{V: 1, Site: m.site, Event: alerting.Event{Seq: 100, Type: alerting.EventRaised, Time: time.Now(),
+			Alarm: alerting.Alarm{ID: 100, Site: m.site, Tag: "GT-9", Rule: "lel", Severity: m.sev, State: alerting.ActiveUnacked, RaisedAt: time.Now()}}}
+		if m.sev == alerting.SeverityCritical && m.site == "nj-01" {
+			msg.Seq, msg.Alarm.ID = 101, 101
+		}
+		b, _ := json.Marshal(msg)
+		if err := f.ingest.Handle(context.Background(), "hazgate/"+m.site+"/alarm", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(sc *bufio.Scanner, n int) []string {
+		var out []string
+		for len(out) < n && sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	// The region token: nj-01's two, not nj-03's (another region).
+	if got := strings.Join(ids(region, 2), " "); got != "nj-01.a100 nj-01.a101" {
+		t.Errorf("region stream ids %q, want nj-01.a100 nj-01.a101", got)
+	}
+	// The city token with severity=critical: nj-03's and nj-01's critical ones.
+	if got := strings.Join(ids(city, 2), " "); got != "nj-03.a100 nj-01.a101" {
+		t.Errorf("city stream ids %q, want nj-03.a100 nj-01.a101", got)
 	}
 }

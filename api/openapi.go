@@ -61,6 +61,11 @@ var docs = map[string]routeDoc{
 			{"supervised", "1: only records under 挂牌督办"}}, pageParamDocs...)},
 	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",
 		body: map[string]string{"note": "督办意见 (required unless lifting)", "lift": "true to lift the supervision", "deadline": "Optional 督办期限, RFC 3339"}},
+	"GET /api/v1/hub/stream": {summary: "At a hub: Server-Sent Events of what the hub stores, live, across the sites in the caller's scope: alarm and hazard events as the sites send them, and site status (online, offline). " +
+		"Ids are {site}.a{seq}, {site}.h{seq} or {site}.status; drop repeats by id. Live only: after a reconnect, or an event lagged (the client was too slow), read the lists again.",
+		produces: "text/event-stream",
+		query: []param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"kind", "Comma-separated: alarm, hazard, site"},
+			{"severity", "Comma-separated alarm severities"}}},
 	"GET /api/v1/hub/commands": {summary: "At a hub: instructions sent to sites, newest first, with sent_at (the broker took it) and acked_at, ok, error (the site's answer)",
 		query: []param{{"site", "Comma-separated site ids"}, {"pending", "1: only those the site has not answered"}, {"limit", "At most this many"}}},
 	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default)", query: []param{

@@ -70,6 +70,7 @@ type Ingest struct {
 	filters  map[string]byte
 
 	wake chan struct{} // a new command to send
+	live Live
 
 	received, stored, duplicate, late          atomic.Uint64
 	refusedSite, refusedVersion, refusedFormat atomic.Uint64
@@ -243,8 +244,16 @@ func (in *Ingest) store1(ctx context.Context, batch []Message, topics []string) 
 		in.log.Info("site speaks again: online", "site", site)
 		in.health(ctx, site, true, now)
 	}
+	for _, m := range batch {
+		if m.Summary == nil && m.Ack == nil {
+			in.live.publish(m)
+		}
+	}
 	return nil
 }
+
+// Live is what this process stores, as it commits, for live streams.
+func (in *Ingest) Live() *Live { return &in.live }
 
 // IsRefusal reports bad input, which is dropped rather than retried.
 func IsRefusal(err error) bool {

@@ -82,6 +82,14 @@ func (h *hubStage) control() api.HubControl {
 	return h.ingest
 }
 
+// live is the API's hub stream feed, nil on a gateway that is not a hub.
+func (h *hubStage) live() api.HubLive {
+	if h == nil {
+		return nil
+	}
+	return h.ingest.Live()
+}
+
 func (h *hubStage) close() {
 	if h != nil {
 		h.db.Close()
