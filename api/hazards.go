@@ -134,18 +134,24 @@ func (a *API) hazardExport() http.HandlerFunc {
 			a.internalError(w, r, "listing hazards", err)
 			return
 		}
-		var buf bytes.Buffer
-		if err := hazard.WriteCSV(&buf, hs); err != nil {
-			a.internalError(w, r, "writing the hazard ledger", err)
-			return
-		}
-		name := fmt.Sprintf("hazards-%s-%s.csv", a.site, time.Now().In(hazard.Beijing).Format("20060102"))
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(buf.Bytes())
+		a.writeLedger(w, r, a.site, hs)
 	})
+}
+
+// writeLedger answers the hazard ledger of hs as a CSV download named
+// after who (the site, or the hub).
+func (a *API) writeLedger(w http.ResponseWriter, r *http.Request, who string, hs []hazard.Hazard) {
+	var buf bytes.Buffer
+	if err := hazard.WriteCSV(&buf, hs); err != nil {
+		a.internalError(w, r, "writing the hazard ledger", err)
+		return
+	}
+	name := fmt.Sprintf("hazards-%s-%s.csv", who, time.Now().In(hazard.Beijing).Format("20060102"))
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func hazardID(w http.ResponseWriter, r *http.Request) (int64, bool) { return pathID(w, r, "hazard") }

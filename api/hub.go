@@ -24,6 +24,8 @@ type HubView interface {
 	Alarms(ctx context.Context, f hub.AlarmFilter) ([]hub.RemoteAlarm, int, error)
 	Hazards(ctx context.Context, f hub.HazardFilter) ([]hazard.Hazard, int, error)
 	Commands(ctx context.Context, sites []string, pendingOnly bool, limit int) ([]hub.CommandRecord, error)
+	HazardHistory(ctx context.Context, site string, id int64) ([]hazard.Event, error)
+	Outages(ctx context.Context, site string, from, to time.Time) ([]hub.Outage, error)
 }
 
 // HubControl sends a regulator's instructions south to a site (*hub.Ingest):
@@ -215,27 +217,108 @@ func (a *API) hubAlarms() http.HandlerFunc {
 	})
 }
 
-func (a *API) hubHazards() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
-		scope, status, err := a.hubScope(r)
-		if err != nil {
-			a.hubError(w, r, status, err)
-			return
-		}
-		qs := r.URL.Query()
-		f := hub.HazardFilter{Sites: scope, Region: qs.Get("region"), Level: qs.Get("level"), Now: time.Now()}
-		if f.Limit, f.Offset, err = pageParams(r); err != nil {
+// hubHazardFilter reads a cross-site hazard query within the caller's
+// scope; it has answered the request when ok is false.
+func (a *API) hubHazardFilter(w http.ResponseWriter, r *http.Request) (f hub.HazardFilter, ok bool) {
+	scope, status, err := a.hubScope(r)
+	if err != nil {
+		a.hubError(w, r, status, err)
+		return f, false
+	}
+	qs := r.URL.Query()
+	f = hub.HazardFilter{Sites: scope, Region: qs.Get("region"), Level: qs.Get("level"), Now: time.Now()}
+	if f.Limit, f.Offset, err = pageParams(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return f, false
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"open", &f.Open}, {"overdue", &f.Overdue}, {"supervised", &f.Supervised}} {
+		if *b.dst, err = boolParam(r, b.name); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
+			return f, false
+		}
+	}
+	return f, true
+}
+
+// hubHazardExport is the cross-site ledger (台账) of the records the query
+// selects, as CSV: the site ledger's columns, every site in the scope.
+func (a *API) hubHazardExport() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := a.hubHazardFilter(w, r)
+		if !ok {
 			return
 		}
-		for _, b := range []struct {
-			name string
-			dst  *bool
-		}{{"open", &f.Open}, {"overdue", &f.Overdue}, {"supervised", &f.Supervised}} {
-			if *b.dst, err = boolParam(r, b.name); err != nil {
-				writeError(w, http.StatusBadRequest, err.Error())
+		if f.Limit == 0 {
+			f.Limit = hub.MaxLimit
+		}
+		items, _, err := a.hub.Hazards(r.Context(), f)
+		if err != nil {
+			a.internalError(w, r, "listing hub hazards", err)
+			return
+		}
+		a.writeLedger(w, r, a.site, items)
+	})
+}
+
+// hubHazardHistory is one site's record's history as the hub received it.
+func (a *API) hubHazardHistory() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		site := chi.URLParam(r, "site")
+		id, ok := hazardID(w, r)
+		if !ok {
+			return
+		}
+		if p, _ := principalFrom(r.Context()); !a.inScope(r, p, site) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+			return
+		}
+		evs, err := a.hub.HazardHistory(r.Context(), site, id)
+		if err != nil {
+			a.internalError(w, r, "reading a hub hazard's history", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, evs)
+	})
+}
+
+// hubAvailability is a site's 在线率 and 离线时长 per day (Beijing time)
+// over ?days= (default 7, at most 90) up to today.
+func (a *API) hubAvailability() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		site := chi.URLParam(r, "site")
+		if p, _ := principalFrom(r.Context()); !a.inScope(r, p, site) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+			return
+		}
+		days := 7
+		if v := r.URL.Query().Get("days"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 90 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("days=%q: want 1 to 90", v))
 				return
 			}
+			days = n
+		}
+		now := time.Now()
+		y, m, d := now.In(hazard.Beijing).Date()
+		from := time.Date(y, m, d, 0, 0, 0, 0, hazard.Beijing).AddDate(0, 0, 1-days)
+		outages, err := a.hub.Outages(r.Context(), site, from, now)
+		if err != nil {
+			a.internalError(w, r, "reading a site's outages", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"site": site, "days": hub.Availability(outages, from, now, now, hazard.Beijing), "outages": outages})
+	})
+}
+
+func (a *API) hubHazards() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := a.hubHazardFilter(w, r)
+		if !ok {
+			return
 		}
 		items, total, err := a.hub.Hazards(r.Context(), f)
 		if err != nil {

@@ -68,7 +68,8 @@ func fillHub(t *testing.T, s *hub.Store) {
 				t.Fatal(err)
 			}
 		}
-		h := hazard.Hazard{ID: 1, Site: site, Level: "major", Status: hazard.Open, Deadline: now.Add(time.Duration(i-1) * time.Hour)}
+		h := hazard.Hazard{ID: 1, Number: site + "-20261203-0001", Site: site, Unit: []string{"甲化工", "乙化工", "丙商场"}[i],
+			Level: "major", Status: hazard.Open, Deadline: now.Add(time.Duration(i-1) * time.Hour)}
 		if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: site, Event: hazard.Event{Seq: 1, Type: "created", Time: now, Hazard: h}}, now); err != nil {
 			t.Fatal(err)
 		}
@@ -326,5 +327,47 @@ func TestHubStreamHonoursScope(t *testing.T) {
 	// The city token with severity=critical: nj-03's and nj-01's critical ones.
 	if got := strings.Join(ids(city, 2), " "); got != "nj-03.a100 nj-01.a101" {
 		t.Errorf("city stream ids %q, want nj-03.a100 nj-01.a101", got)
+	}
+}
+
+// TestHubLedgerHistoryAvailability: the cross-site ledger honours the
+// token's scope, a remote record's history reads back, and a site's
+// availability is refused outside the scope and counts its outage inside.
+func TestHubLedgerHistoryAvailability(t *testing.T) {
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	region, city := "region-token-0123456789", "city-token-0123456789"
+	rec := f.do(t, http.MethodGet, "/api/v1/hub/hazards/export", region)
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/csv") {
+		t.Fatalf("export: %d %s", rec.Code, rec.Header())
+	}
+	body := rec.Body.String()
+	if n := strings.Count(body, "\n"); n != 3 || !strings.Contains(body, "甲化工") || !strings.Contains(body, "乙化工") || strings.Contains(body, "丙商场") {
+		t.Errorf("regional ledger (%d lines): want a header and nj-01's and nj-02's records only:\n%s", n, body)
+	}
+	rec = f.do(t, http.MethodGet, "/api/v1/hub/hazards/nj-01/1/history", region)
+	var hist []hazard.Event
+	if err := json.Unmarshal(rec.Body.Bytes(), &hist); err != nil || len(hist) != 1 || hist[0].Type != "created" {
+		t.Errorf("history %d %s", rec.Code, rec.Body)
+	}
+	if rec := f.do(t, http.MethodGet, "/api/v1/hub/hazards/nj-03/1/history", region); rec.Code != http.StatusForbidden {
+		t.Errorf("out-of-scope history: %d, want 403", rec.Code)
+	}
+	if rec := f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-03/availability", region); rec.Code != http.StatusForbidden {
+		t.Errorf("out-of-scope availability: %d, want 403", rec.Code)
+	}
+	rec = f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-02/availability?days=2", city)
+	var av struct {
+		Days    []hub.Day    `json:"days"`
+		Outages []hub.Outage `json:"outages"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &av); err != nil || len(av.Days) != 2 || len(av.Outages) != 1 || av.Outages[0].Until != nil {
+		t.Fatalf("availability %d %s", rec.Code, rec.Body)
+	}
+	if today := av.Days[1]; today.Outages != 1 || today.Online >= 1 {
+		t.Errorf("today %+v: want the outage (nj-02 went offline just now) counted", today)
+	}
+	if rec := f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-02/availability?days=0", city); rec.Code != 400 {
+		t.Errorf("days=0: %d, want 400", rec.Code)
 	}
 }

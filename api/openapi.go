@@ -59,6 +59,12 @@ var docs = map[string]routeDoc{
 		query: append([]param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"level", "Level"},
 			{"open", "1: only records not closed or dismissed"}, {"overdue", "1: only open records past their deadline (超期)"},
 			{"supervised", "1: only records under 挂牌督办"}}, pageParamDocs...)},
+	"GET /api/v1/hub/hazards/export": {summary: "At a hub: the cross-site hazard ledger (台账) as CSV, with the site ledger's columns, for the records the filters select in the caller's scope",
+		produces: "text/csv", query: []param{{"site", "Comma-separated site ids"}, {"region", "Region"}, {"level", "Level"},
+			{"open", "1: only records not closed or dismissed"}, {"overdue", "1: only 超期"}, {"supervised", "1: only 挂牌督办"}}},
+	"GET /api/v1/hub/hazards/{site}/{id}/history": {summary: "At a hub: one site's hazard record's events as the site sent them, oldest first"},
+	"GET /api/v1/hub/sites/{site}/availability": {summary: "At a hub: a site's 在线率 and 离线时长 per day (Beijing time), and its outages",
+		query: []param{{"days", "Days up to today (default 7, at most 90)"}}},
 	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",
 		body: map[string]string{"note": "督办意见 (required unless lifting)", "lift": "true to lift the supervision", "deadline": "Optional 督办期限, RFC 3339"}},
 	"GET /api/v1/hub/stream": {summary: "At a hub: Server-Sent Events of what the hub stores, live, across the sites in the caller's scope: alarm and hazard events as the sites send them, and site status (online, offline). " +

@@ -1136,3 +1136,53 @@ func (s *Store) EventCounts(ctx context.Context) (alarms, hazards map[string]int
 	}
 	return alarms, hazards, nil
 }
+
+// HazardHistory returns one site's record's events as the hub received
+// them, oldest first.
+func (s *Store) HazardHistory(ctx context.Context, site string, id int64) ([]hazard.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT event FROM hub_hazard_events WHERE site = $1 AND hazard_id = $2 ORDER BY seq`, site, id)
+	if err != nil {
+		return nil, fmt.Errorf("hub hazard history: %w", err)
+	}
+	defer rows.Close()
+	out := []hazard.Event{}
+	for rows.Next() {
+		var raw string
+		var ev hazard.Event
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("hub hazard history: %w", err)
+		}
+		if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+			return nil, fmt.Errorf("hub hazard history: site %s: %w", site, err)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// Outage is one time a site was offline at the hub; Until is nil while it
+// still is.
+type Outage struct {
+	Since  time.Time  `json:"since"`
+	Until  *time.Time `json:"until,omitempty"`
+	Reason string     `json:"reason"`
+}
+
+// Outages returns site's outages that overlap [from, to), oldest first.
+func (s *Store) Outages(ctx context.Context, site string, from, to time.Time) ([]Outage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT since, until, reason FROM hub_outages
+		WHERE site = $1 AND since < $3 AND (until IS NULL OR until > $2) ORDER BY since`, site, s.d.Time(from), s.d.Time(to))
+	if err != nil {
+		return nil, fmt.Errorf("hub outages: %w", err)
+	}
+	defer rows.Close()
+	out := []Outage{}
+	for rows.Next() {
+		var o Outage
+		if err := rows.Scan(sqlstore.ScanTime(&o.Since), sqlstore.ScanNullTime(&o.Until), &o.Reason); err != nil {
+			return nil, fmt.Errorf("hub outages: site %s: %w", site, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
