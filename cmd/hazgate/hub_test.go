@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -224,4 +225,51 @@ func postJSON(t *testing.T, url, body string) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("POST %s: %s %s", url, resp.Status, b)
 	}
+}
+
+// TestKilledSiteIsOfflineAtTheHub: a site gateway in a child process is
+// killed with SIGKILL; its broker-sent last will makes it offline at the
+// hub at once (the hub's site_offline alarm), and its restart clears it.
+func TestKilledSiteIsOfflineAtTheHub(t *testing.T) {
+	if os.Getenv("HAZGATE_KILL_CHILD") != "" {
+		t.Skip("child side runs in TestKillNineChild")
+	}
+	m := testenv.StartMosquitto(t)
+	if m == nil {
+		return
+	}
+	hubCfg := parseConfig(t, `
+site: {id: nj-hub}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+hub:
+  url: ${BROKER}
+  offline_after: 1m
+  sites: [{id: s1, name: 甲化工}]
+`, map[string]string{"DIR": t.TempDir(), "BROKER": m.URL()})
+	_, hubBase, _ := startGateway(t, hubCfg)
+	dir := t.TempDir()
+	conf := writeSite(t, dir, `
+site: {id: s1}
+data_dir: `+filepath.Join(dir, "data")+`
+http: {listen: "127.0.0.1:0"}
+northbound: {url: "`+m.URL()+`", keepalive: 5s}
+`)
+	site, _ := startGatewayChild(t, conf)
+	waitSite(t, hubBase, "s1", func(s map[string]any) bool { return s["online"] == true })
+
+	killed := time.Now()
+	site.Process.Kill()
+	site.Wait()
+	isOffline := func(a alerting.Alarm) bool { return a.Tag == selfalarm.HubSiteTag("s1") && a.Active }
+	waitAlarm(t, hubBase, 10*time.Second, isOffline)
+	// The will comes when the broker sees the socket close, not after the
+	// 1 min offline_after.
+	if d := time.Since(killed); d > 5*time.Second {
+		t.Errorf("offline alarm %v after the kill, want seconds", d)
+	}
+	waitSite(t, hubBase, "s1", func(s map[string]any) bool { return s["online"] == false && s["reason"] == "lost" })
+
+	startGatewayChild(t, conf)
+	waitAlarm(t, hubBase, 15*time.Second, func(a alerting.Alarm) bool { return a.Tag == selfalarm.HubSiteTag("s1") && !a.Active })
 }
