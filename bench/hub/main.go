@@ -114,7 +114,8 @@ func main() {
 type measured struct {
 	pacedRate, floodRate float64
 	cpuPerEvent          time.Duration
-	p50, p99             time.Duration
+	p50, p99             time.Duration // to the consumer having it (the hub: committed)
+	liveP50, liveP99     time.Duration // the hub: to its live feed (the SSE stream's source)
 }
 
 func (m measured) print(label string, base *measured) {
@@ -128,7 +129,12 @@ func (m measured) print(label string, base *measured) {
 	if base != nil {
 		b = *base
 	}
-	fmt.Printf("%-34s %12s %12s %10s %10s %10s\n", label,
+	live := ""
+	if m.liveP99 > 0 {
+		live = fmt.Sprintf("   live feed p50 %.1f ms, p99 %.1f ms", ms(m.liveP50), ms(m.liveP99))
+	}
+	defer fmt.Println(live)
+	fmt.Printf("%-34s %12s %12s %10s %10s %10s", label,
 		fmt.Sprintf("%.0f%s", m.pacedRate, ratio(m.pacedRate, b.pacedRate)),
 		fmt.Sprintf("%.0f%s", m.floodRate, ratio(m.floodRate, b.floodRate)),
 		fmt.Sprintf("%.1f%s", float64(m.cpuPerEvent.Nanoseconds())/1e3, ratio(float64(m.cpuPerEvent), float64(b.cpuPerEvent))),
@@ -349,10 +355,30 @@ func runHub(broker, dsn, group, name, profile string) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// The live feed is what the hub's SSE stream carries: the latency from
+	// the site's time to it is the regulator's.
+	live := in.Live().Subscribe()
+	defer live.Close()
+	var lat []int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case m := <-live.C:
+				if m.Alarm != nil {
+					lat = append(lat, time.Since(m.Alarm.Time).Microseconds())
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	cpu0 := benchenv.CPUTime()
 	in.Run(ctx)
+	<-done
 	st := in.Stats()
-	json.NewEncoder(os.Stdout).Encode(result{Events: int(st.Stored + st.Duplicate), CPU: (benchenv.CPUTime() - cpu0).Seconds()})
+	json.NewEncoder(os.Stdout).Encode(result{Events: int(st.Stored + st.Duplicate), CPU: (benchenv.CPUTime() - cpu0).Seconds(), Latency: lat})
 }
 
 func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, total int, profile string) measured {
@@ -422,6 +448,7 @@ func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, tot
 	}
 	var events int
 	var cpu float64
+	var live []time.Duration
 	for i, h := range hubs {
 		h.Process.Signal(syscall.SIGTERM)
 		var r result
@@ -431,6 +458,10 @@ func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, tot
 		h.Wait()
 		events += r.Events
 		cpu += r.CPU
+		// The paced load's share of this hub's live feed.
+		for _, us := range r.Latency {
+			live = append(live, time.Duration(us)*time.Microsecond)
+		}
 	}
 	lat, last := latencies(db, d, marks.PacedEnd)
 	return measured{
@@ -438,8 +469,14 @@ func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, tot
 		floodRate:   float64(flood) / last.Sub(marks.PacedEnd).Seconds(),
 		cpuPerEvent: time.Duration(cpu * 1e9 / float64(events)),
 		p50:         quantile(lat, 0.5), p99: quantile(lat, 0.99),
+		liveP50: quantile(live[:min(len(live), pacedOf(live, lat))], 0.5),
+		liveP99: quantile(live[:min(len(live), pacedOf(live, lat))], 0.99),
 	}
 }
+
+// pacedOf is how many of the live latencies (in arrival order) belong to
+// the paced load: as many as the store has for it.
+func pacedOf(live, stored []time.Duration) int { return len(stored) }
 
 // latencies reads, per stored event of the paced load, its site time to
 // its receipt at the hub (stamped in the transaction that stored it), and
