@@ -194,14 +194,32 @@ func TestHubConsoleInChromium(t *testing.T) {
 	if got := text(`#hc-rows tr[data-site="nj-01"]`); !strings.Contains(got, "挂牌督办") || !strings.Contains(got, "待下发") || !strings.Contains(got, "未确认") {
 		t.Errorf("command row reads %q", got)
 	}
-
-	shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+	// Not twice while the site has not answered.
+	if err := chromedp.Do(b, chromedp.WaitVisible(`#hh-rows tr[data-site="nj-01"] .supervise-pending`)); err != nil {
+		t.Fatalf("pending 督办: %v", err)
 	}
-	path := filepath.Join(t.ArtifactDir(), "hub-console-"+strconv.Itoa(os.Getpid())+".png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
+	if n, err := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#hh-rows button.supervise').length`)); err != nil || n != 2 {
+		t.Errorf("%d 挂牌督办 buttons left (%v), want nj-02's and nj-03's", n, err)
+	}
+
+	screenshot := func(name string) {
+		t.Helper()
+		shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		path := filepath.Join(t.ArtifactDir(), name+"-"+strconv.Itoa(os.Getpid())+".png")
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+	screenshot("hub-hazards")
+	if err := chromedp.Do(b,
+		chromedp.Click(`nav button[data-tab="hub-sites"]`),
+		chromedp.WaitVisible(`#hs-rows tr.site-offline`),
+	); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot: %s", path)
+	screenshot("hub-sites")
 }

@@ -33,7 +33,7 @@ const I18N = {
     'hub.stale': '站点离线，状态截至最后一次通信', 'hub.commands': '督办指令',
     'hub.note': '督办意见：', 'hub.deadline': '整改期限（可选，格式 2026-12-31）：', 'hub.badDate': '期限格式应为 2026-12-31',
     'hub.sent': '已下发 {t}', 'hub.pending': '待下发', 'hub.acked': '已确认 {t}', 'hub.notAcked': '未确认',
-    'hub.ok': '执行成功', 'hub.refused': '站点拒绝：{e}',
+    'hub.ok': '执行成功', 'hub.waiting': '督办已下发，待站点确认', 'hub.count': '共 {n} 条', 'hub.refused': '站点拒绝：{e}',
     'cmd.supervise': '挂牌督办', 'cmd.lift': '撤销督办', 'cmd.instruct': '督办意见',
     'dur.d': '{n}天', 'dur.h': '{n}小时', 'dur.m': '{n}分', 'dur.s': '{n}秒',
   },
@@ -69,7 +69,7 @@ const I18N = {
     'hub.stale': 'Site offline: state as of its last message', 'hub.commands': 'Supervision commands',
     'hub.note': 'Instruction (督办意见):', 'hub.deadline': 'Deadline (optional, e.g. 2026-12-31):', 'hub.badDate': 'Deadline must look like 2026-12-31',
     'hub.sent': 'sent {t}', 'hub.pending': 'not sent yet', 'hub.acked': 'answered {t}', 'hub.notAcked': 'no answer yet',
-    'hub.ok': 'applied', 'hub.refused': 'refused: {e}',
+    'hub.ok': 'applied', 'hub.waiting': 'sent, awaiting the site', 'hub.count': '{n} records', 'hub.refused': 'refused: {e}',
     'cmd.supervise': 'Supervise', 'cmd.lift': 'Lift', 'cmd.instruct': 'Instruct',
     'dur.d': '{n}d', 'dur.h': '{n}h', 'dur.m': '{n}m', 'dur.s': '{n}s',
   },
@@ -501,17 +501,17 @@ async function loadHubAlarms() {
   }
   renderHubAlarms();
 }
-function pager(prefix, page) {
+function pager(prefix, page, key) {
   const limit = page.limit || HUB_HAZARD_PAGE;
   const pages = Math.max(1, Math.ceil(page.total / limit));
   const p = Math.floor(page.offset / limit);
-  $(prefix + '-count').textContent = t('count', { n: page.total });
+  $(prefix + '-count').textContent = t(key, { n: page.total });
   $(prefix + '-page').textContent = t('page', { p: p + 1, n: pages });
   $(prefix + '-prev').disabled = p === 0;
   $(prefix + '-next').disabled = p >= pages - 1;
 }
 function renderHubAlarms() {
-  pager('ha', H.alarms);
+  pager('ha', H.alarms, 'count');
   $('ha-rows').replaceChildren(...H.alarms.items.map((a) => {
     const state = el('td', { className: 'state', 'data-state': a.state }, t('state.' + a.state));
     if (a.stale) state.append(el('div', { className: 'note stale-note' }, t('hub.stale')));
@@ -546,11 +546,14 @@ async function loadHubHazards() {
   renderHubHazards();
 }
 function renderHubHazards() {
-  pager('hh', H.hazards);
+  pager('hh', H.hazards, 'hub.count');
   const names = Object.fromEntries(H.sites.map((s) => [s.site, s.name]));
   $('hh-rows').replaceChildren(...H.hazards.items.map((h) => {
     const acts = el('td');
-    if (can('supervise') && isMajor(h) && !h.supervised && !['closed', 'dismissed'].includes(h.status)) {
+    // A 挂牌督办 on its way (the site has not answered) is not sent twice.
+    const waiting = H.commands.some((c) => c.site === h.site && c.hazard === h.id && c.type === 'supervise' && !c.acked_at);
+    if (waiting) acts.append(el('span', { className: 'note supervise-pending' }, t('hub.waiting')));
+    else if (can('supervise') && isMajor(h) && !h.supervised && !['closed', 'dismissed'].includes(h.status)) {
       acts.append(el('button', { className: 'supervise', onclick: () => hubSupervise(h) }, t('supervise')));
     }
     const sup = el('td', { className: 'msg' });
