@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -23,7 +22,6 @@ import (
 	"hazgate/protocols"
 	_ "hazgate/protocols/modbus" // registers the modbus protocol
 	"hazgate/sim"
-	"hazgate/sim/testenv"
 )
 
 const operatorToken = "console-operator-token-0123"
@@ -144,47 +142,13 @@ func (g *gateway) alarm(t *testing.T, id string) alerting.Alarm {
 	return a
 }
 
-// chromium finds the browser: $HAZGATE_CHROMIUM, Debian's, or on the PATH.
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("HAZGATE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	testenv.Missing(t, "chromium not found (apt-get install chromium)")
-	return ""
-}
-
-// browser starts a headless Chromium for the test, with a minute to work.
-func browser(t *testing.T, bin string) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelBrowser)
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestConsoleInChromium logs in to the console of a running gateway, sees
 // the alarm a simulated detector raises appear, acknowledges it with the
 // button, and checks the page and the API agree.
 func TestConsoleInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := api.Chromium(t)
 	g := startGateway(t, true)
-	ctx := browser(t, bin)
+	ctx := api.Browser(t, bin)
 
 	// The page asks for the token first.
 	if err := chromedp.Do(ctx,
@@ -196,6 +160,12 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.WaitVisible("#live.on"),
 	); err != nil {
 		t.Fatalf("login: %v", err)
+	}
+	// A plant gateway answers 501 on the hub's routes: no hub tabs.
+	hubTabs, err := chromedp.Run(ctx, chromedp.Poll[int](`document.querySelectorAll('nav .hub-only').length === 3 &&
+		document.querySelectorAll('nav .hub-only:not([hidden])').length + 1`, chromedp.WithPollingTimeout(5*time.Second)))
+	if err != nil || hubTabs != 1 {
+		t.Errorf("hub tabs shown on a plant gateway: %d visible (%v)", hubTabs-1, err)
 	}
 
 	// A level-1 gas reading: the alarm must reach the open page live.
@@ -261,9 +231,9 @@ func TestConsoleInChromium(t *testing.T) {
 // from its own console's origin (issue 14.1); the console's buttons still
 // work, an unshelve without a body included.
 func TestTokenlessConsoleInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := api.Chromium(t)
 	g := startGateway(t, false)
-	ctx := browser(t, bin)
+	ctx := api.Browser(t, bin)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(g.base+"/"),
 		chromedp.WaitVisible("#app"),

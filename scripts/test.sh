@@ -54,13 +54,13 @@ find_pg_bin() {
 		fi
 	done
 }
-if [ -z "$(find_mosquitto)" ] || ! command -v socat >/dev/null || [ ! -x /usr/bin/chromium ] ||
+if [ -z "$(find_mosquitto)" ] || ! command -v socat >/dev/null || [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] ||
 	[ -z "$(find_pg_bin)" ] || ! /usr/bin/python3 -c 'import pymodbus, serial_asyncio' >/dev/null 2>&1; then
 	# python3-serial-asyncio is only a Recommends of python3-pymodbus, and the
 	# RTU tests need it: name it so --no-install-recommends setups get it too.
-	log "installing mosquitto python3-pymodbus python3-serial-asyncio socat chromium postgresql"
+	log "installing mosquitto python3-pymodbus python3-serial-asyncio socat chromium fonts-noto-cjk postgresql"
 	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus python3-serial-asyncio socat chromium postgresql
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto python3-pymodbus python3-serial-asyncio socat chromium fonts-noto-cjk postgresql
 fi
 MOSQUITTO=$(find_mosquitto)
 [ -n "$MOSQUITTO" ] || die "mosquitto not found after install"

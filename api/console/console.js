@@ -22,6 +22,20 @@ const I18N = {
     'to.in_progress': '开始整改', 'to.pending_verification': '提交验收', 'to.closed': '销号', 'to.dismissed': '误报',
     'to.back': '退回整改', 'supervise': '挂牌督办', 'comment': '说明：',
     'quality.good': '正常', 'quality.uncertain': '可疑', 'quality.bad': '故障', 'done': '完成', 'failed': '失败：',
+    'tab.hubSites': '监管总览', 'tab.hubAlarms': '跨站报警', 'tab.hubHazards': '跨站隐患',
+    'col.region': '区域', 'col.type': '类型', 'col.site': '站点', 'col.online': '通信', 'col.lastSeen': '最后通信',
+    'col.openAlarms': '未关闭报警', 'col.unacked': '未确认', 'col.hazards': '隐患（重大）', 'col.raised': '报警时间',
+    'col.ack': '确认', 'col.hazard': '隐患', 'col.cmdType': '类型', 'col.by': '督办人', 'col.note': '督办意见',
+    'col.sent': '下发', 'col.acked': '站点确认',
+    'hub.all': '全部', 'hub.online': '在线', 'hub.offline': '离线', 'hub.offlineFor': '离线 {d}',
+    'hub.reason.lost': '连接中断', 'hub.reason.stopped': '正常停止', 'hub.reason.silent': '长时间无数据',
+    'hub.unackedFor': '未确认超过（分钟）', 'hub.pageSize': '每页', 'hub.sites': '共 {n} 个站点，离线 {off} 个',
+    'hub.stale': '站点离线，状态截至最后一次通信', 'hub.commands': '督办指令',
+    'hub.note': '督办意见：', 'hub.deadline': '整改期限（可选，格式 2026-12-31）：', 'hub.badDate': '期限格式应为 2026-12-31',
+    'hub.sent': '已下发 {t}', 'hub.pending': '待下发', 'hub.acked': '已确认 {t}', 'hub.notAcked': '未确认',
+    'hub.ok': '执行成功', 'hub.waiting': '督办已下发，待站点确认', 'hub.count': '共 {n} 条', 'hub.refused': '站点拒绝：{e}',
+    'cmd.supervise': '挂牌督办', 'cmd.lift': '撤销督办', 'cmd.instruct': '督办意见',
+    'dur.d': '{n}天', 'dur.h': '{n}小时', 'dur.m': '{n}分', 'dur.s': '{n}秒',
   },
   en: {
     'tab.alarms': 'Alarms', 'tab.overview': 'Overview', 'tab.tags': 'Tags', 'tab.hazards': 'Hazards',
@@ -44,6 +58,20 @@ const I18N = {
     'to.in_progress': 'Start work', 'to.pending_verification': 'Submit', 'to.closed': 'Close', 'to.dismissed': 'Dismiss',
     'to.back': 'Send back', 'supervise': 'Supervise', 'comment': 'Comment:',
     'quality.good': 'good', 'quality.uncertain': 'uncertain', 'quality.bad': 'bad', 'done': 'Done', 'failed': 'Failed: ',
+    'tab.hubSites': 'Sites', 'tab.hubAlarms': 'Alarms across sites', 'tab.hubHazards': 'Hazards across sites',
+    'col.region': 'Region', 'col.type': 'Type', 'col.site': 'Site', 'col.online': 'Link', 'col.lastSeen': 'Last seen',
+    'col.openAlarms': 'Open alarms', 'col.unacked': 'Unacked', 'col.hazards': 'Hazards (major)', 'col.raised': 'Raised',
+    'col.ack': 'Acknowledged', 'col.hazard': 'Hazard', 'col.cmdType': 'Type', 'col.by': 'By', 'col.note': 'Instruction',
+    'col.sent': 'Sent', 'col.acked': 'Site answer',
+    'hub.all': 'All', 'hub.online': 'online', 'hub.offline': 'offline', 'hub.offlineFor': 'offline for {d}',
+    'hub.reason.lost': 'connection lost', 'hub.reason.stopped': 'stopped', 'hub.reason.silent': 'silent',
+    'hub.unackedFor': 'Unacked longer than (min)', 'hub.pageSize': 'Per page', 'hub.sites': '{n} sites, {off} offline',
+    'hub.stale': 'Site offline: state as of its last message', 'hub.commands': 'Supervision commands',
+    'hub.note': 'Instruction (督办意见):', 'hub.deadline': 'Deadline (optional, e.g. 2026-12-31):', 'hub.badDate': 'Deadline must look like 2026-12-31',
+    'hub.sent': 'sent {t}', 'hub.pending': 'not sent yet', 'hub.acked': 'answered {t}', 'hub.notAcked': 'no answer yet',
+    'hub.ok': 'applied', 'hub.waiting': 'sent, awaiting the site', 'hub.count': '{n} records', 'hub.refused': 'refused: {e}',
+    'cmd.supervise': 'Supervise', 'cmd.lift': 'Lift', 'cmd.instruct': 'Instruct',
+    'dur.d': '{n}d', 'dur.h': '{n}h', 'dur.m': '{n}m', 'dur.s': '{n}s',
   },
 };
 
@@ -127,6 +155,8 @@ async function start() {
   $('user').textContent = S.me.name + ' (' + S.me.role + ')';
   connect('');
   await loadAlarms();
+  // A hub opens on its sites; a plant gateway never shows the hub tabs.
+  if (await probeHub().catch(() => false)) showTab('hub-sites');
   applyLang();
 }
 
@@ -365,6 +395,213 @@ async function exportLedger() {
   } catch (e) { toast(t('failed') + e.message); }
 }
 
+// Regulator hub: the cross-site views, shown when /api/v1/hub/sites
+// answers (a gateway without a hub block answers 501).
+const BJ = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false,
+  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+// fmtBJ shows a time in Beijing time whatever the browser's zone: the
+// hub's users and the sites are in China, the hub's machine may not be.
+const fmtBJ = (s) => s ? BJ.format(new Date(s)) : '';
+const H = { sites: [], alarms: { offset: 0, total: 0, items: [] }, hazards: { offset: 0, total: 0, items: [] }, commands: [] };
+const HUB_HAZARD_PAGE = 50;
+
+function fmtDur(ms) {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const parts = [];
+  for (const [k, n] of [['d', 86400], ['h', 3600], ['m', 60]]) {
+    if (s >= n) { parts.push(t('dur.' + k, { n: Math.floor(s / n) })); s %= n; }
+  }
+  if (!parts.length) parts.push(t('dur.s', { n: s }));
+  return parts.slice(0, 2).join(S.lang === 'zh' ? '' : ' ');
+}
+const isMajor = (h) => h.level === '重大隐患' || h.level === 'major';
+const siteLabel = (name, id) => name ? name + ' (' + id + ')' : id;
+
+// probeHub asks whether this gateway is a hub; the hub tabs show only if so.
+async function probeHub() {
+  let resp;
+  try {
+    resp = await fetch('/api/v1/hub/sites', { headers: S.token ? { Authorization: 'Bearer ' + S.token } : {} });
+  } catch (e) { return false; }
+  S.hub = resp.ok;
+  document.querySelectorAll('nav .hub-only').forEach((b) => { b.hidden = !S.hub; });
+  if (!S.hub) return false;
+  H.sites = await resp.json();
+  fillHubFilters();
+  return true;
+}
+
+// fillHubFilters builds the region and type choices from the sites,
+// keeping what is chosen.
+function fillHubFilters() {
+  const uniq = (key) => [...new Set(H.sites.map((s) => s[key]).filter(Boolean))].sort();
+  for (const [cls, key] of [['hub-region', 'region'], ['hub-type', 'type']]) {
+    const vals = uniq(key);
+    document.querySelectorAll('select.' + cls).forEach((sel) => {
+      const keep = sel.value;
+      sel.replaceChildren(el('option', { value: '' }, t('hub.all')), ...vals.map((v) => el('option', { value: v }, v)));
+      sel.value = vals.includes(keep) ? keep : '';
+    });
+  }
+}
+
+async function loadHubSites() {
+  H.sites = await api('/api/v1/hub/sites');
+  fillHubFilters();
+  renderHubSites();
+}
+const COLOUR_NAME = { red: '红', orange: '橙', yellow: '黄', blue: '蓝' };
+function renderHubSites() {
+  const region = $('hs-region').value, type = $('hs-type').value;
+  const list = H.sites.filter((s) => (!region || s.region === region) && (!type || s.type === type));
+  const now = Date.now();
+  $('hs-count').textContent = t('hub.sites', { n: list.length, off: list.filter((s) => !s.online).length });
+  $('hs-rows').replaceChildren(...list.map((s) => {
+    const sum = s.summary || { open: {} };
+    const open = sum.open || {};
+    const sev = el('td', { className: 'sevs' });
+    for (const k of ['critical', 'high', 'medium', 'low']) {
+      if (open[k]) sev.append(el('span', { className: 'sev-' + k }, t('sev.' + k) + ' ' + open[k]), ' ');
+    }
+    if (!sev.childNodes.length) sev.append('0');
+    let link;
+    if (s.online) link = el('td', { className: 'online' }, t('hub.online'));
+    else {
+      link = el('td', { className: 'offline' }, s.offline_since ? t('hub.offlineFor', { d: fmtDur(now - Date.parse(s.offline_since)) }) : t('hub.offline'));
+      if (s.reason) link.append(el('span', { className: 'note' }, ' · ' + t('hub.reason.' + s.reason)));
+    }
+    return el('tr', { 'data-site': s.site, className: s.online ? 'site-online' : 'site-offline' },
+      el('td', {}, el('span', { className: 'dot colour-' + s.colour, title: S.lang === 'zh' ? COLOUR_NAME[s.colour] || s.colour : s.colour })),
+      el('td', {}, el('strong', {}, s.name || s.site), ' ', el('span', { className: 'note' }, s.site)),
+      el('td', {}, s.region || ''), el('td', {}, s.type || ''), link, el('td', {}, fmtBJ(s.last_seen)), sev,
+      el('td', {}, String(sum.unacked || 0)),
+      el('td', {}, String(sum.open_hazards || 0) + ' (' + String(sum.major_hazards || 0) + ')'));
+  }));
+}
+
+function hubAlarmQuery() {
+  const q = new URLSearchParams();
+  for (const [id, key] of [['ha-region', 'region'], ['ha-type', 'type'], ['ha-severity', 'severity']]) {
+    if ($(id).value) q.set(key, $(id).value);
+  }
+  const mins = parseInt($('ha-unacked').value, 10);
+  if (mins > 0) q.set('unacked_for', mins + 'm');
+  const limit = Math.min(5000, Math.max(1, parseInt($('ha-limit').value, 10) || 50));
+  q.set('limit', limit); q.set('offset', H.alarms.offset);
+  return { q: q.toString(), limit };
+}
+async function loadHubAlarms() {
+  const { q, limit } = hubAlarmQuery();
+  H.alarms = await api('/api/v1/hub/alarms?' + q);
+  H.alarms.limit = limit;
+  // Alarms closed since the last page may leave this one past the end.
+  if (H.alarms.offset > 0 && H.alarms.offset >= H.alarms.total) {
+    H.alarms.offset = Math.max(0, (Math.ceil(H.alarms.total / limit) - 1) * limit);
+    return loadHubAlarms();
+  }
+  renderHubAlarms();
+}
+function pager(prefix, page, key) {
+  const limit = page.limit || HUB_HAZARD_PAGE;
+  const pages = Math.max(1, Math.ceil(page.total / limit));
+  const p = Math.floor(page.offset / limit);
+  $(prefix + '-count').textContent = t(key, { n: page.total });
+  $(prefix + '-page').textContent = t('page', { p: p + 1, n: pages });
+  $(prefix + '-prev').disabled = p === 0;
+  $(prefix + '-next').disabled = p >= pages - 1;
+}
+function renderHubAlarms() {
+  pager('ha', H.alarms, 'count');
+  $('ha-rows').replaceChildren(...H.alarms.items.map((a) => {
+    const state = el('td', { className: 'state', 'data-state': a.state }, t('state.' + a.state));
+    if (a.stale) state.append(el('div', { className: 'note stale-note' }, t('hub.stale')));
+    const ack = el('td', { className: 'msg' });
+    if (a.acked_by || a.acked_at) ack.append(a.acked_by || '', ' ', fmtBJ(a.acked_at));
+    if (a.ack_comment) ack.append(el('div', { className: 'note' }, a.ack_comment));
+    return el('tr', { 'data-site': a.site, 'data-id': a.id,
+      className: 'state-' + a.state + (a.stale ? ' stale' : ''), title: a.stale ? t('hub.stale') : '' },
+    el('td', {}, fmtBJ(a.raised_at)), el('td', {}, siteLabel(a.site_name, a.site)), el('td', {}, a.tag),
+    el('td', { className: 'msg' }, a.message || a.rule),
+    el('td', { className: 'sev-' + a.severity }, (a.level ? a.level + ' · ' : '') + t('sev.' + a.severity)),
+    el('td', {}, String(a.value)), state, ack);
+  }));
+}
+
+function hubHazardQuery() {
+  const q = new URLSearchParams();
+  if ($('hh-region').value) q.set('region', $('hh-region').value);
+  for (const [id, key] of [['hh-open', 'open'], ['hh-overdue', 'overdue'], ['hh-supervised', 'supervised']]) {
+    if ($(id).checked) q.set(key, '1');
+  }
+  q.set('limit', HUB_HAZARD_PAGE); q.set('offset', H.hazards.offset);
+  return q.toString();
+}
+async function loadHubHazards() {
+  const [page, cmds] = await Promise.all([api('/api/v1/hub/hazards?' + hubHazardQuery()), api('/api/v1/hub/commands?limit=100')]);
+  H.hazards = page; H.commands = cmds;
+  if (H.hazards.offset > 0 && H.hazards.offset >= H.hazards.total) {
+    H.hazards.offset = Math.max(0, (Math.ceil(H.hazards.total / HUB_HAZARD_PAGE) - 1) * HUB_HAZARD_PAGE);
+    return loadHubHazards();
+  }
+  renderHubHazards();
+}
+function renderHubHazards() {
+  pager('hh', H.hazards, 'hub.count');
+  const names = Object.fromEntries(H.sites.map((s) => [s.site, s.name]));
+  $('hh-rows').replaceChildren(...H.hazards.items.map((h) => {
+    const acts = el('td');
+    // A 挂牌督办 on its way (the site has not answered) is not sent twice.
+    const waiting = H.commands.some((c) => c.site === h.site && c.hazard === h.id && c.type === 'supervise' && !c.acked_at);
+    if (waiting) acts.append(el('span', { className: 'note supervise-pending' }, t('hub.waiting')));
+    else if (can('supervise') && isMajor(h) && !h.supervised && !['closed', 'dismissed'].includes(h.status)) {
+      acts.append(el('button', { className: 'supervise', onclick: () => hubSupervise(h) }, t('supervise')));
+    }
+    const sup = el('td', { className: 'msg' });
+    if (h.supervised) {
+      sup.append(t('hz.supervised') + (h.supervised_by ? ' · ' + h.supervised_by : ''));
+      if (h.supervise_note) sup.append(el('div', { className: 'note' }, h.supervise_note));
+    }
+    return el('tr', { 'data-site': h.site, 'data-id': h.id, className: isMajor(h) ? 'major' : '' },
+      el('td', {}, siteLabel(names[h.site] || h.unit, h.site)), el('td', {}, h.number || String(h.id)),
+      el('td', {}, h.level), el('td', { className: 'msg' }, (h.category ? h.category + '：' : '') + (h.description || '')),
+      el('td', { className: h.overdue ? 'overdue' : '' }, fmtBJ(h.deadline) + (h.overdue ? ' ' + t('hz.overdue') : '')),
+      el('td', {}, t('hz.' + h.status)), sup, acts);
+  }));
+  $('hc-rows').replaceChildren(...H.commands.map((c) => {
+    let answer;
+    if (!c.acked_at) answer = el('td', { className: 'note' }, t('hub.notAcked'));
+    else answer = el('td', { className: c.ok ? 'ok' : 'error' }, t('hub.acked', { t: fmtBJ(c.acked_at) }) + ' · ' + (c.ok ? t('hub.ok') : t('hub.refused', { e: c.error || '' })));
+    return el('tr', { 'data-id': c.id, 'data-site': c.site, className: c.acked_at ? (c.ok ? 'cmd-ok' : 'cmd-failed') : (c.sent_at ? 'cmd-sent' : 'cmd-pending') },
+      el('td', {}, fmtBJ(c.time)), el('td', {}, siteLabel(names[c.site], c.site)), el('td', {}, String(c.hazard)),
+      el('td', {}, t('cmd.' + c.type)), el('td', {}, c.by || ''), el('td', { className: 'msg' }, c.note || ''),
+      el('td', {}, fmtBJ(c.deadline)),
+      el('td', { className: c.sent_at ? '' : 'note' }, c.sent_at ? t('hub.sent', { t: fmtBJ(c.sent_at) }) : t('hub.pending')), answer);
+  }));
+}
+// hubSupervise asks for the 督办意见 and an optional deadline (a day,
+// meant as its end in Beijing time) and sends 挂牌督办 to the site.
+async function hubSupervise(h) {
+  const note = (prompt(t('hub.note')) || '').trim();
+  if (!note) return;
+  const day = (prompt(t('hub.deadline')) || '').trim();
+  const body = { note };
+  if (day) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || isNaN(Date.parse(day + 'T23:59:59+08:00'))) { toast(t('hub.badDate')); return; }
+    body.deadline = day + 'T23:59:59+08:00';
+  }
+  try {
+    await api('/api/v1/hub/hazards/' + encodeURIComponent(h.site) + '/' + h.id + '/supervise', { method: 'POST', body: JSON.stringify(body) });
+    toast(t('done')); loadHubHazards().catch((e) => toast(e.message));
+  } catch (e) { toast(t('failed') + e.message); }
+}
+
+function pageHub(kind, dir) {
+  const page = H[kind];
+  const limit = kind === 'alarms' ? (page.limit || 50) : HUB_HAZARD_PAGE;
+  page.offset = Math.max(0, page.offset + dir * limit);
+  (kind === 'alarms' ? loadHubAlarms : loadHubHazards)().catch((e) => toast(e.message));
+}
+
 const currentTab = () => document.querySelector('nav button.active').dataset.tab;
 function renderAll() {
   if (!S.me) return;
@@ -372,11 +609,18 @@ function renderAll() {
   const tab = currentTab();
   if (tab === 'hazards') renderHazards();
   if (tab === 'overview') loadAreas().catch((e) => toast(e.message));
+  if (S.hub) {
+    fillHubFilters();
+    if (tab === 'hub-sites') renderHubSites();
+    if (tab === 'hub-alarms') renderHubAlarms();
+    if (tab === 'hub-hazards') renderHubHazards();
+  }
 }
 function showTab(name) {
   document.querySelectorAll('nav button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
   document.querySelectorAll('.tab').forEach((s) => { s.hidden = s.id !== 'tab-' + name; });
-  const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms }[name];
+  const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms,
+    'hub-sites': loadHubSites, 'hub-alarms': loadHubAlarms, 'hub-hazards': loadHubHazards }[name];
   load().catch((e) => toast(e.message));
 }
 
@@ -391,6 +635,14 @@ document.addEventListener('DOMContentLoaded', () => {
   $('hz-status').addEventListener('change', loadHazards);
   $('hz-overdue').addEventListener('change', loadHazards);
   $('hz-export').addEventListener('click', exportLedger);
+  const reloadHub = (kind) => () => { H[kind].offset = 0; (kind === 'alarms' ? loadHubAlarms : loadHubHazards)().catch((e) => toast(e.message)); };
+  ['hs-region', 'hs-type'].forEach((id) => $(id).addEventListener('change', renderHubSites));
+  ['ha-region', 'ha-type', 'ha-severity', 'ha-unacked', 'ha-limit'].forEach((id) => $(id).addEventListener('change', reloadHub('alarms')));
+  ['hh-region', 'hh-open', 'hh-overdue', 'hh-supervised'].forEach((id) => $(id).addEventListener('change', reloadHub('hazards')));
+  $('ha-prev').addEventListener('click', () => pageHub('alarms', -1));
+  $('ha-next').addEventListener('click', () => pageHub('alarms', 1));
+  $('hh-prev').addEventListener('click', () => pageHub('hazards', -1));
+  $('hh-next').addEventListener('click', () => pageHub('hazards', 1));
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     S.token = $('token').value.trim(); S.tried = true;
@@ -399,6 +651,12 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   // Tag values refresh while their tab is open.
   setInterval(() => { if (S.me && currentTab() === 'tags') loadTags().catch(() => {}); }, 5000);
+  // The hub's views poll: the hub has no live feed of other sites.
+  setInterval(() => {
+    if (!S.me || !S.hub) return;
+    const load = { 'hub-sites': loadHubSites, 'hub-alarms': loadHubAlarms, 'hub-hazards': loadHubHazards }[currentTab()];
+    if (load) load().catch(() => {});
+  }, 5000);
   applyLang();
   start();
 });
