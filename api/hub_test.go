@@ -69,7 +69,7 @@ func fillHub(t *testing.T, s *hub.Store) {
 			}
 		}
 		h := hazard.Hazard{ID: 1, Number: site + "-20261203-0001", Site: site, Unit: []string{"甲化工", "乙化工", "丙商场"}[i],
-			Level: "major", Status: hazard.Open, Deadline: now.Add(time.Duration(i-1) * time.Hour)}
+			Level: hazard.LevelMajor, Status: hazard.Open, Deadline: now.Add(time.Duration(i-1) * time.Hour)}
 		if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: site, Event: hazard.Event{Seq: 1, Type: "created", Time: now, Hazard: h}}, now); err != nil {
 			t.Fatal(err)
 		}

@@ -113,7 +113,7 @@ func TestStoreHazardsAndOutages(t *testing.T) { onEachStore(t, testHazardsAndOut
 
 func testHazardsAndOutages(t *testing.T, s *Store) {
 	ctx := context.Background()
-	h := hazard.Hazard{ID: 4, Site: "s1", Level: "major", Status: hazard.Open, Deadline: t0.Add(24 * time.Hour)}
+	h := hazard.Hazard{ID: 4, Site: "s1", Level: hazard.LevelMajor, Status: hazard.Open, Deadline: t0.Add(24 * time.Hour)}
 	if _, err := s.ApplyHazard(ctx, northbound.HazardMessage{V: 1, Site: "s1", Event: hazard.Event{Seq: 1, Type: "created", Time: t0, Hazard: h}}, t0); err != nil {
 		t.Fatal(err)
 	}

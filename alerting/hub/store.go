@@ -981,7 +981,7 @@ func (s *Store) Alarms(ctx context.Context, f AlarmFilter) ([]RemoteAlarm, int, 
 type HazardFilter struct {
 	Sites      []string
 	Region     string
-	Level      string // general, major
+	Level      string // hazard.LevelGeneral or LevelMajor (一般隐患, 重大隐患)
 	Open       bool   // not closed or dismissed
 	Overdue    bool   // open past the deadline, as of Now
 	Supervised bool   // 挂牌督办

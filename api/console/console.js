@@ -414,7 +414,7 @@ function fmtDur(ms) {
   if (!parts.length) parts.push(t('dur.s', { n: s }));
   return parts.slice(0, 2).join(S.lang === 'zh' ? '' : ' ');
 }
-const isMajor = (h) => h.level === '重大隐患' || h.level === 'major';
+const isMajor = (h) => h.level === '重大隐患';
 const siteLabel = (name, id) => name ? name + ' (' + id + ')' : id;
 
 // probeHub asks whether this gateway is a hub; the hub tabs show only if so.
