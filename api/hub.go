@@ -271,8 +271,7 @@ func (a *API) hubHazardHistory() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if p, _ := principalFrom(r.Context()); !a.inScope(r, p, site) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+		if !a.requireSite(w, r, site) {
 			return
 		}
 		evs, err := a.hub.HazardHistory(r.Context(), site, id)
@@ -289,8 +288,7 @@ func (a *API) hubHazardHistory() http.HandlerFunc {
 func (a *API) hubAvailability() http.HandlerFunc {
 	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
 		site := chi.URLParam(r, "site")
-		if p, _ := principalFrom(r.Context()); !a.inScope(r, p, site) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+		if !a.requireSite(w, r, site) {
 			return
 		}
 		days := 7
@@ -350,11 +348,10 @@ func (a *API) hubSupervise() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		p, _ := principalFrom(r.Context())
-		if !a.inScope(r, p, site) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+		if !a.requireSite(w, r, site) {
 			return
 		}
+		p, _ := principalFrom(r.Context())
 		var body superviseBody
 		if !readBody(w, r, &body, false) {
 			return
@@ -374,6 +371,16 @@ func (a *API) hubSupervise() http.HandlerFunc {
 		a.log.Info("api: hub command recorded", "command", rec.ID, "type", rec.Type, "site", site, "hazard", id, "user", p.Name)
 		writeJSON(w, http.StatusOK, rec)
 	})
+}
+
+// requireSite answers 403 unless the caller may see site.
+func (a *API) requireSite(w http.ResponseWriter, r *http.Request, site string) bool {
+	p, _ := principalFrom(r.Context())
+	if a.inScope(r, p, site) {
+		return true
+	}
+	writeError(w, http.StatusForbidden, fmt.Sprintf("site %q is outside the sites and regions of token %q", site, p.Name))
+	return false
 }
 
 // inScope reports whether p may see site, looking up its region.

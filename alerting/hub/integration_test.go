@@ -81,17 +81,6 @@ func publish(t *testing.T, c paho.Client, topic string, retained bool, v any) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestTwoHubsStoreEachEventOnce: two hub processes on one real Mosquitto.
 // Two sites publish 300 alarm events each, some twice, with a hub restart
 // (and, with plain subscriptions, a broker restart) in the middle: every
@@ -130,7 +119,7 @@ func feedTwoHubs(t *testing.T, dbPath, group string, restartBroker bool) {
 	subscribed := func() bool { return a.in.Stats().Received+b.in.Stats().Received > 0 }
 	pub := sitePublisher(t, m.URL(), "sites")
 	// The shared subscriptions exist once a probe reaches one of the hubs.
-	waitFor(t, 10*time.Second, "hubs subscribed", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "hubs subscribed", func() bool {
 		publish(t, pub, "hazgate/s1/summary", false, northbound.Summary{V: 1, Site: "s1", Time: time.Now()})
 		return subscribed()
 	})
@@ -214,14 +203,14 @@ func TestSiteDeathIsOfflineAtTheHub(t *testing.T) {
 		}
 		return sites[0]
 	}
-	waitFor(t, 10*time.Second, "site online", func() bool { return site().Online })
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "site online", func() bool { return site().Online })
 	conn.Close() // no DISCONNECT: the broker sends the will
-	waitFor(t, 10*time.Second, "site offline by its will", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "site offline by its will", func() bool {
 		s := site()
 		return !s.Online && s.Reason == "lost" && s.OfflineSince != nil
 	})
 	publish(t, pub, "hazgate/s3/status", true, birth)
-	waitFor(t, 10*time.Second, "site back online", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "site back online", func() bool {
 		s := site()
 		return s.Online && s.OfflineSince == nil
 	})
@@ -238,12 +227,12 @@ func TestSilentSiteGoesOffline(t *testing.T) {
 	h := startHub(t, cfg, filepath.Join(t.TempDir(), "hub.db"), "a")
 	pub := sitePublisher(t, m.URL(), "s4")
 	sum := northbound.Summary{V: 1, Site: "s4", Time: time.Now()}
-	waitFor(t, 10*time.Second, "summary stored", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "summary stored", func() bool {
 		publish(t, pub, "hazgate/s4/summary", false, sum)
 		sites, _ := h.store.Sites(context.Background())
 		return len(sites) == 1
 	})
-	waitFor(t, 10*time.Second, "silent site offline", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "silent site offline", func() bool {
 		sites, _ := h.store.Sites(context.Background())
 		return len(sites) == 1 && sites[0].OfflineSince != nil && sites[0].Reason == "silent"
 	})
@@ -251,7 +240,7 @@ func TestSilentSiteGoesOffline(t *testing.T) {
 		t.Errorf("offline counter %d, want 1", h.in.Stats().Offline)
 	}
 	publish(t, pub, "hazgate/s4/summary", false, sum)
-	waitFor(t, 10*time.Second, "site back", func() bool {
+	testenv.Poll(t, 10*time.Second, 50*time.Millisecond, "site back", func() bool {
 		sites, _ := h.store.Sites(context.Background())
 		return len(sites) == 1 && sites[0].OfflineSince == nil && sites[0].Online
 	})

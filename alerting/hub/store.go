@@ -199,6 +199,9 @@ func (q *txq) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// ExecContext and QueryContext prepare each statement once per
+// transaction on SQLite; on PostgreSQL multi-row statements differ in
+// length, and pgx keeps its own statement cache.
 func (q *txq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if q.rowsPer > 1 {
 		return q.tx.ExecContext(ctx, query, args...)
@@ -218,9 +221,6 @@ func (q *txq) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return st.QueryRowContext(ctx, args...)
 }
 
-// QueryContext prepares the statement once per transaction on SQLite; on
-// PostgreSQL multi-row statements differ in length, and pgx keeps its own
-// statement cache.
 func (q *txq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if q.rowsPer > 1 {
 		return q.tx.QueryContext(ctx, query, args...)

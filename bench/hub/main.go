@@ -168,17 +168,7 @@ func runBaseline(broker string, sites int, rate, seconds float64, flood, total i
 		log.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // subscribed
-	pub := self("-role", "pub", "-broker", broker, "-sites", fmt.Sprint(sites), "-rate", fmt.Sprint(rate),
-		"-seconds", fmt.Sprint(seconds), "-flood", fmt.Sprint(flood))
-	pubOut, _ := pub.StdoutPipe()
-	if err := pub.Start(); err != nil {
-		log.Fatal(err)
-	}
-	var marks pubMarks
-	if err := json.NewDecoder(pubOut).Decode(&marks); err != nil {
-		log.Fatalf("publisher: %v", err)
-	}
-	pub.Wait()
+	marks := runPublisher(broker, sites, rate, seconds, flood)
 	var r result
 	if err := json.NewDecoder(out).Decode(&r); err != nil {
 		log.Fatalf("subscriber: %v", err)
@@ -214,6 +204,25 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// runPublisher runs the publisher in its own process until it is done.
+func runPublisher(broker string, sites int, rate, seconds float64, flood int) pubMarks {
+	pub := self("-role", "pub", "-broker", broker, "-sites", fmt.Sprint(sites), "-rate", fmt.Sprint(rate),
+		"-seconds", fmt.Sprint(seconds), "-flood", fmt.Sprint(flood))
+	out, err := pub.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pub.Start(); err != nil {
+		log.Fatal(err)
+	}
+	var marks pubMarks
+	if err := json.NewDecoder(out).Decode(&marks); err != nil {
+		log.Fatalf("publisher: %v", err)
+	}
+	pub.Wait()
+	return marks
 }
 
 // pubMarks are the publisher's times: start, end of the paced load, end.
@@ -414,17 +423,7 @@ func runHubs(broker, dsn string, n, sites int, rate, seconds float64, flood, tot
 		}
 	}
 	time.Sleep(time.Second) // connected and subscribed
-	pub := self("-role", "pub", "-broker", broker, "-sites", fmt.Sprint(sites), "-rate", fmt.Sprint(rate),
-		"-seconds", fmt.Sprint(seconds), "-flood", fmt.Sprint(flood))
-	pubOut, _ := pub.StdoutPipe()
-	if err := pub.Start(); err != nil {
-		log.Fatal(err)
-	}
-	var marks pubMarks
-	if err := json.NewDecoder(pubOut).Decode(&marks); err != nil {
-		log.Fatalf("publisher: %v", err)
-	}
-	pub.Wait()
+	marks := runPublisher(broker, sites, rate, seconds, flood)
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		alarms, _, err := store.EventCounts(context.Background())

@@ -146,10 +146,10 @@ northbound: {url: "${MQTT}", client_id: "${RUN}-north", topic_prefix: "${RUN}"}
 		}
 		return false
 	}
-	waitFor(t, 15*time.Second, "the site's fire alarm at the hub", func() bool { return remote(true) })
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "the site's fire alarm at the hub", func() bool { return remote(true) })
 	waitSite(t, hubBase, "nj-hg-0001", func(s map[string]any) bool { return s["online"] == true })
 	publish(`{"loop":1,"point":23,"type":"fire","active":false}`)
-	waitFor(t, 15*time.Second, "cleared at the hub", func() bool { return remote(false) })
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "cleared at the hub", func() bool { return remote(false) })
 }
 
 const apiDocFile = "../../docs/api.md"

@@ -143,7 +143,7 @@ hub:
 	postJSON(t, siteBase+"/api/v1/alarms/"+strconv.FormatInt(local.ID, 10)+"/ack", `{"comment": "现场确认"}`)
 
 	var remote hub.RemoteAlarm
-	waitFor(t, 15*time.Second, "the site's ack at the hub", func() bool {
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "the site's ack at the hub", func() bool {
 		var page struct{ Items []hub.RemoteAlarm }
 		getJSON(t, hubBase+"/api/v1/hub/alarms", &page)
 		for _, a := range page.Items {
@@ -159,7 +159,7 @@ hub:
 	}
 
 	var hz hazard.Hazard
-	waitFor(t, 15*time.Second, "the hazard at the hub", func() bool {
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "the hazard at the hub", func() bool {
 		var page struct{ Items []hazard.Hazard }
 		getJSON(t, hubBase+"/api/v1/hub/hazards?open=1", &page)
 		if len(page.Items) == 1 {
@@ -168,7 +168,7 @@ hub:
 		return len(page.Items) == 1
 	})
 	postJSON(t, hubBase+"/api/v1/hub/hazards/s1/"+strconv.FormatInt(hz.ID, 10)+"/supervise", `{"note": "限期整改，每日报告"}`)
-	waitFor(t, 15*time.Second, "督办 acknowledged by the site", func() bool {
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "督办 acknowledged by the site", func() bool {
 		var cmds []hub.CommandRecord
 		getJSON(t, hubBase+"/api/v1/hub/commands", &cmds)
 		return len(cmds) == 1 && cmds[0].AckedAt != nil && cmds[0].OK
@@ -178,22 +178,11 @@ hub:
 	if last := hist[len(hist)-1]; last.Type != hazard.EventSupervised || last.By != "local" || !strings.Contains(last.Comment, "限期整改") {
 		t.Errorf("the site's hazard history ends with %+v, want the hub's supervision", last)
 	}
-	waitFor(t, 15*time.Second, "the supervision back at the hub", func() bool {
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "the supervision back at the hub", func() bool {
 		var page struct{ Items []hazard.Hazard }
 		getJSON(t, hubBase+"/api/v1/hub/hazards?supervised=1", &page)
 		return len(page.Items) == 1
 	})
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func getJSON(t *testing.T, url string, v any) {
