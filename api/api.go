@@ -335,7 +335,7 @@ func (a *API) router() *chi.Mux {
 		// they never count as failed authentications.
 		r.Use(guardWrites, a.authenticate)
 		for _, rt := range routes {
-			r.With(requirePermission(rt.perm)).Method(rt.method, rt.pattern, rt.handler(a))
+			r.With(requirePermission(rt.perm), allowScoped(rt.pattern)).Method(rt.method, rt.pattern, rt.handler(a))
 		}
 	})
 	return r

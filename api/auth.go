@@ -253,3 +253,29 @@ func requirePermission(perm Permission) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// scopedRoutes are what a token limited to sites or regions may call: the
+// hub's cross-site routes, which honour the scope, and who it is. The
+// gateway's own routes (its alarms, points, hazards, stream, metrics) span
+// every site a hub watches (its site_offline alarms name them all), so they
+// are refused rather than leak what the scope excludes.
+func scopedRoute(pattern string) bool {
+	return strings.HasPrefix(pattern, "/api/v1/hub/") || pattern == "/api/v1/whoami" || pattern == "/api/v1/openapi.json"
+}
+
+// allowScoped answers 403 to a scoped token on a route outside
+// scopedRoutes.
+func allowScoped(pattern string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if scopedRoute(pattern) {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p, _ := principalFrom(r.Context()); p.scoped() {
+				writeError(w, http.StatusForbidden, fmt.Sprintf("token %q is limited to some sites or regions: only the hub routes (/api/v1/hub/...) honour that", p.Name))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

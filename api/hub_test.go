@@ -371,3 +371,24 @@ func TestHubLedgerHistoryAvailability(t *testing.T) {
 		t.Errorf("days=0: %d, want 400", rec.Code)
 	}
 }
+
+// TestScopedTokenOnlyOnHubRoutes walks every route with a scoped token:
+// the hub routes honour the scope, every other route is refused, since the
+// gateway's own lists span all the sites a hub watches.
+func TestScopedTokenOnlyOnHubRoutes(t *testing.T) {
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	for _, rt := range routes {
+		if rt.method != http.MethodGet {
+			continue
+		}
+		rec := f.do(t, rt.method, concrete(rt.pattern), "region-token-0123456789")
+		want := http.StatusForbidden
+		if scopedRoute(rt.pattern) {
+			want = http.StatusOK
+		}
+		if rec.Code != want {
+			t.Errorf("GET %s with a scoped token: %d, want %d (%s)", rt.pattern, rec.Code, want, rec.Body)
+		}
+	}
+}

@@ -64,7 +64,7 @@ type Token struct {
 	Token string `yaml:"token" required:"true" secret:"true" doc:"The secret; write ${ENV_NAME}, never the value."`
 	// Sites and Regions limit what a hub shows the holder: a district's
 	// 应急管理局 sees its own enterprises only.
-	Sites   []string `yaml:"sites" doc:"At a hub: the site ids this token may see (with regions: either). Without sites or regions, every site."`
+	Sites   []string `yaml:"sites" doc:"At a hub: the site ids this token may see (with regions: either). Without sites or regions, every site. A token with either may call only the hub routes (/api/v1/hub/...), which honour them; the gateway's own lists span every site and refuse it."`
 	Regions []string `yaml:"regions" doc:"At a hub: the regions (hub.sites[].region) whose sites this token may see."`
 }
 
