@@ -110,6 +110,7 @@ func (g *gateway) openStores(ctx context.Context) error {
 			Hazards: g.hazards, HazardCursor: deliver.NewFileCursor(filepath.Join(cfg.DataDir, "northbound-hazards.seq")),
 			Counts:   g.counts, // read once running: devices and sinks are built after the stores
 			Commands: g.hazards, CommandsFile: filepath.Join(cfg.DataDir, "northbound-commands.json"),
+			Tags: g.registry, Latest: g.latest.Get,
 			Log: log,
 		})
 		if err != nil {
@@ -176,6 +177,9 @@ func (g *gateway) openSinks(context.Context) error {
 	var err error
 	g.history = collector.NewHistory(0, 0) // defaults: 720 readings or 1 h per tag
 	consumers := []collector.Consumer{g.engine, g.history}
+	if g.northbound != nil && g.northbound.Readings() != nil {
+		consumers = append(consumers, g.northbound.Readings())
+	}
 	if in := cfg.InfluxDB; in != nil {
 		g.influx, err = collector.NewInfluxSink(collector.InfluxOptions{
 			URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket,

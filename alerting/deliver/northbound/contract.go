@@ -22,6 +22,7 @@ const (
 	TopicAlarm   = "alarm"   // every alarm journal event
 	TopicHazard  = "hazard"  // every hazard record event
 	TopicSummary = "summary" // periodic counts
+	TopicReading = "reading" // opt-in: readings on change beyond a deadband, and a periodic refresh
 	// TopicCommand carries a hub's instructions south (督办), TopicCommandAck
 	// the site's answers.
 	TopicCommand    = "command"
@@ -92,6 +93,32 @@ type Summary struct {
 	SpoolBacklog int64 `json:"spool_backlog"`
 	OpenHazards  int   `json:"open_hazards"`
 	MajorHazards int   `json:"major_hazards"`
+}
+
+// ReadingMessage carries several readings on {prefix}/{site}/reading, for
+// the kinds northbound.readings names: a tag's reading goes when it moves
+// more than the deadband from the last one sent, when its quality changes,
+// and at least every refresh. Seq rises by one per message from a start
+// taken from the clock at each gateway start, so it keeps rising across
+// restarts; readings are not journalled (their history is the site's
+// InfluxDB): a message lost to a broker outage is followed by the next
+// refresh.
+type ReadingMessage struct {
+	V        int       `json:"v"`
+	Site     string    `json:"site"`
+	Time     time.Time `json:"time"`
+	Seq      int64     `json:"seq"`
+	Readings []Reading `json:"readings"`
+}
+
+// Reading is one tag's reading.
+type Reading struct {
+	Tag     string    `json:"tag"`
+	Kind    string    `json:"kind,omitempty"`
+	Unit    string    `json:"unit,omitempty"`
+	Value   float64   `json:"value"`
+	Quality string    `json:"quality"`
+	Time    time.Time `json:"time"`
 }
 
 // Command is a hub's instruction on {prefix}/{site}/command, published at

@@ -49,7 +49,11 @@ type Options struct {
 	// across restarts (data_dir/northbound-commands.json).
 	Commands     Supervisor
 	CommandsFile string
-	Log          *slog.Logger
+	// Tags and Latest serve northbound.readings: which kind a sample's tag
+	// is, and a quiet tag's last reading for its refresh.
+	Tags   TagLookup
+	Latest func(tag string) (collector.Sample, bool)
+	Log    *slog.Logger
 }
 
 // AlarmJournal is the alarm journal as status and summary read it
@@ -83,6 +87,8 @@ type Stats struct {
 	HazardPublished uint64 `json:"hazard_published" metric:"hazgate_northbound_hazard_published_total" help:"Hazard events the upstream broker acknowledged."` // hazard events the broker acknowledged
 	HazardLastSeq   int64  `json:"hazard_last_seq" metric:"hazgate_northbound_hazard_last_seq" help:"Hazard journal seq of the last acknowledged event."`      // hazard seq of the last acknowledged event
 	Summaries       uint64 `json:"summaries" metric:"hazgate_northbound_summaries_total" help:"Summaries the upstream broker acknowledged."`                   // summaries the broker acknowledged
+	Readings        uint64 `json:"readings" metric:"hazgate_northbound_readings_total" help:"Readings the upstream broker acknowledged (northbound.readings)."`
+	ReadingsDropped uint64 `json:"readings_dropped" metric:"hazgate_northbound_readings_dropped_total" help:"Readings dropped while the broker was away and too many waited; a later refresh carries their tags again."`
 }
 
 // Publisher publishes a site under {prefix}/{site}/ on one connection: its
@@ -108,6 +114,9 @@ type Publisher struct {
 	summaries   atomic.Uint64 // summaries acknowledged
 	commands    *commands     // nil without Options.Commands
 	cmdTopic    string
+	readings    *readings // nil without northbound.readings
+	readTopic   string
+	readSent    atomic.Uint64
 }
 
 // New checks the options and returns the publisher.
@@ -144,6 +153,12 @@ func New(cfg config.Northbound, o Options) (*Publisher, error) {
 	if _, err := mqtt.PublisherOptions(cfg, clientID, n.statusTopic); err != nil {
 		return nil, fmt.Errorf("northbound: %w", err)
 	}
+	if cfg.Readings != nil {
+		if o.Tags == nil || o.Latest == nil {
+			return nil, errors.New("northbound: readings need the tag registry and the latest values")
+		}
+		n.readings, n.readTopic = newReadings(*cfg.Readings, o.Tags, time.Now()), prefix+TopicReading
+	}
 	if o.Commands != nil {
 		n.cmdTopic = prefix + TopicCommand
 		var err error
@@ -163,6 +178,7 @@ func (n *Publisher) Stats() Stats {
 	return Stats{
 		Published: s.Delivered, Retries: s.Retried + h.Retried, LastSeq: s.LastSeq,
 		HazardPublished: h.Delivered, HazardLastSeq: h.LastSeq, Summaries: n.summaries.Load(),
+		Readings: n.readSent.Load(), ReadingsDropped: n.readings.droppedCount(),
 	}
 }
 
@@ -248,6 +264,9 @@ func (n *Publisher) Run(ctx context.Context) error {
 	if n.commands != nil {
 		wg.Go(func() { n.commands.run(ctx, client, n.cfg.QoS, n.cfg.Timeout, n.log) })
 	}
+	if n.readings != nil {
+		wg.Go(func() { n.publishReadings(ctx, client) })
+	}
 	f := &deliver.Follower{
 		Name: "northbound", Journal: deliver.Alarms(n.opts.Source), Cursor: n.opts.Cursor,
 		Channel:  publisher{client: client, topic: n.topic, qos: n.cfg.QoS, timeout: n.cfg.Timeout, site: n.opts.Site},
@@ -257,6 +276,48 @@ func (n *Publisher) Run(ctx context.Context) error {
 	err = f.Run(ctx)
 	wg.Wait()
 	return errors.Join(err, hazardErr)
+}
+
+// Readings is the pipeline consumer that gathers readings for
+// northbound.readings; nil without it.
+func (n *Publisher) Readings() collector.Consumer {
+	if n.readings == nil {
+		return nil
+	}
+	return n.readings
+}
+
+// publishReadings publishes the gathered readings every interval, a
+// message of up to max_batch at a time, each waiting for the broker; what
+// the broker does not take waits for the next interval.
+func (n *Publisher) publishReadings(ctx context.Context, client paho.Client) {
+	tick := time.NewTicker(n.cfg.Readings.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			n.readings.refreshDue(now, n.opts.Latest)
+			for {
+				m, ok := n.readings.next(n.opts.Site, now)
+				if !ok {
+					break
+				}
+				b, err := json.Marshal(m)
+				if err != nil {
+					n.log.Error("northbound: encoding readings", "err", err) // a NaN value
+					continue
+				}
+				tok := client.Publish(n.readTopic, 1, false, b)
+				if !tok.WaitTimeout(n.cfg.Timeout) || tok.Error() != nil {
+					n.readings.put(m)
+					break
+				}
+				n.readSent.Add(uint64(len(m.Readings)))
+			}
+		}
+	}
 }
 
 // status is the site's status now; a count that cannot be read is left 0

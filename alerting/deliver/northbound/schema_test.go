@@ -24,6 +24,7 @@ var topicSchema = map[string]string{
 	TopicAlarm:      "AlarmMessage",
 	TopicHazard:     "HazardMessage",
 	TopicSummary:    "Summary",
+	TopicReading:    "ReadingMessage",
 	TopicCommand:    "Command",
 	TopicCommandAck: "CommandAck",
 }
