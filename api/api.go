@@ -210,6 +210,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/hazards/{site}/{id}/history", PermRead, (*API).hubHazardHistory},
 	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/availability", PermRead, (*API).hubAvailability},
+	{http.MethodGet, "/api/v1/hub/sites/{site}/readings", PermRead, (*API).hubReadings},
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
 	{http.MethodGet, "/api/v1/hub/stream", PermRead, (*API).hubStream},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},

@@ -26,6 +26,7 @@ type HubView interface {
 	Commands(ctx context.Context, sites []string, pendingOnly bool, limit int) ([]hub.CommandRecord, error)
 	HazardHistory(ctx context.Context, site string, id int64) ([]hazard.Event, error)
 	Outages(ctx context.Context, site string, from, to time.Time) ([]hub.Outage, error)
+	Readings(ctx context.Context, site string) ([]northbound.Reading, error)
 }
 
 // HubControl sends a regulator's instructions south to a site (*hub.Ingest):
@@ -309,6 +310,23 @@ func (a *API) hubAvailability() http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"site": site, "days": hub.Availability(outages, from, now, now, hazard.Beijing), "outages": outages})
+	})
+}
+
+// hubReadings is a site's newest reading per tag, from the readings it
+// publishes (northbound.readings at the site).
+func (a *API) hubReadings() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		site := chi.URLParam(r, "site")
+		if !a.requireSite(w, r, site) {
+			return
+		}
+		rs, err := a.hub.Readings(r.Context(), site)
+		if err != nil {
+			a.internalError(w, r, "reading a site's readings", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rs)
 	})
 }
 

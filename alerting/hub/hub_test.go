@@ -322,3 +322,27 @@ func testApplyBatch(t *testing.T, s *Store) {
 		t.Errorf("s1 alarm seq %d, want 10", sites[0].AlarmSeq)
 	}
 }
+
+// TestReadingsKeepTheNewest: the hub keeps each tag's newest reading, an
+// older one arriving late changes nothing.
+func TestReadingsKeepTheNewest(t *testing.T) { onEachStore(t, testReadingsKeepTheNewest) }
+
+func testReadingsKeepTheNewest(t *testing.T, s *Store) {
+	ctx := context.Background()
+	msg := func(seq int64, rs ...northbound.Reading) Message {
+		return Message{Site: "s1", Readings: &northbound.ReadingMessage{V: 1, Site: "s1", Time: t0, Seq: seq, Readings: rs}}
+	}
+	r := func(tag string, v float64, at time.Duration) northbound.Reading {
+		return northbound.Reading{Tag: tag, Kind: "combustible_gas", Unit: "%LEL", Value: v, Quality: "good", Time: t0.Add(at * time.Millisecond)}
+	}
+	if _, err := s.Apply(ctx, []Message{msg(1, r("GT-1", 10, 1), r("GT-1", 12, 2), r("GT-2", 5, 1))}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, []Message{msg(2, r("GT-1", 11, 0)), msg(3, r("GT-2", 6, 3))}, t0); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Readings(ctx, "s1")
+	if err != nil || len(rs) != 2 || rs[0].Value != 12 || rs[1].Value != 6 || !rs[0].Time.Equal(t0.Add(2*time.Millisecond)) {
+		t.Errorf("readings %+v %v, want GT-1 12 (the late 11 ignored) and GT-2 6", rs, err)
+	}
+}

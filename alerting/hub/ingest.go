@@ -112,7 +112,7 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 	if cfg.Group != "" {
 		share = "$share/" + cfg.Group + "/"
 	}
-	for _, t := range []string{northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary, northbound.TopicCommandAck} {
+	for _, t := range []string{northbound.TopicAlarm, northbound.TopicHazard, northbound.TopicSummary, northbound.TopicCommandAck, northbound.TopicReading} {
 		in.filters[share+cfg.TopicPrefix+"/+/"+t] = 1
 	}
 	return in, nil
@@ -191,6 +191,16 @@ func (in *Ingest) decode(topic string, payload []byte) (Message, error) {
 		if err := json.Unmarshal(payload, m.Summary); err != nil {
 			return Message{}, in.refuse(&in.refusedFormat, "not a summary message: %v", err)
 		}
+	case northbound.TopicReading:
+		m.Readings = new(northbound.ReadingMessage)
+		if err := json.Unmarshal(payload, m.Readings); err != nil || len(m.Readings.Readings) == 0 {
+			return Message{}, in.refuse(&in.refusedFormat, "not a reading message (%d readings): %v", len(m.Readings.Readings), err)
+		}
+		for _, r := range m.Readings.Readings {
+			if r.Tag == "" || r.Time.IsZero() {
+				return Message{}, in.refuse(&in.refusedFormat, "a reading without a tag or time")
+			}
+		}
 	case northbound.TopicCommandAck:
 		m.Ack = new(northbound.CommandAck)
 		if err := json.Unmarshal(payload, m.Ack); err != nil || m.Ack.ID == "" {
@@ -245,7 +255,7 @@ func (in *Ingest) store1(ctx context.Context, batch []Message, topics []string) 
 		in.health(ctx, site, true, now)
 	}
 	for _, m := range batch {
-		if m.Summary == nil && m.Ack == nil {
+		if m.Summary == nil && m.Ack == nil && m.Readings == nil {
 			in.live.publish(m)
 		}
 	}

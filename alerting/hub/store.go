@@ -113,7 +113,19 @@ var migrations = []string{
 		error      TEXT NOT NULL DEFAULT '',
 		hazard_seq BIGINT NOT NULL DEFAULT 0
 	);
-	CREATE INDEX hub_commands_pending ON hub_commands (acked_at, site);`,
+	CREATE INDEX hub_commands_pending ON hub_commands (acked_at, site);
+	-- The newest reading per site and tag (northbound.readings at the site).
+	CREATE TABLE hub_readings (
+		site     TEXT NOT NULL,
+		tag      TEXT NOT NULL,
+		kind     TEXT NOT NULL DEFAULT '',
+		unit     TEXT NOT NULL DEFAULT '',
+		value    DOUBLE PRECISION NOT NULL,
+		quality  TEXT NOT NULL,
+		time     {{time}} NOT NULL,
+		received {{time}} NOT NULL,
+		PRIMARY KEY (site, tag)
+	);`,
 }
 
 // Store keeps what the hub received, on PostgreSQL or SQLite.
@@ -256,12 +268,13 @@ const (
 // Message is one decoded message of a site: exactly one of the pointers is
 // set.
 type Message struct {
-	Site    string
-	Alarm   *northbound.AlarmMessage
-	Hazard  *northbound.HazardMessage
-	Status  *northbound.Status
-	Summary *northbound.Summary
-	Ack     *northbound.CommandAck
+	Site     string
+	Alarm    *northbound.AlarmMessage
+	Hazard   *northbound.HazardMessage
+	Status   *northbound.Status
+	Summary  *northbound.Summary
+	Ack      *northbound.CommandAck
+	Readings *northbound.ReadingMessage
 }
 
 // Batch is what Apply did: per message, and the sites that came back from
@@ -326,6 +339,9 @@ func (s *Store) apply(ctx context.Context, tx *txq, batch []Message, now time.Ti
 		case m.Summary != nil:
 			mark(m.Site).spoke = true
 			err = s.summaryTx(ctx, tx, *m.Summary, now)
+		case m.Readings != nil:
+			mark(m.Site).spoke = true
+			err = s.readingsTx(ctx, tx, *m.Readings, now)
 		case m.Ack != nil:
 			mark(m.Site).spoke = true
 			var known bool
@@ -671,6 +687,53 @@ func (s *Store) statusTx(ctx context.Context, tx *txq, st northbound.Status, now
 		return s.closeOutage(ctx, tx, st.Site, now)
 	}
 	return s.openOutage(ctx, tx, st.Site, now, "site said offline: "+st.Reason)
+}
+
+// readingsTx keeps the newest reading of each tag (only forward in time).
+func (s *Store) readingsTx(ctx context.Context, tx *txq, m northbound.ReadingMessage, now time.Time) error {
+	newest := map[string]northbound.Reading{}
+	var order []string
+	for _, r := range m.Readings {
+		if prev, ok := newest[r.Tag]; !ok || r.Time.After(prev.Time) {
+			if !ok {
+				order = append(order, r.Tag)
+			}
+			newest[r.Tag] = r
+		}
+	}
+	for chunk := range slices.Chunk(order, tx.rowsPer) {
+		vals := make([]any, 0, 8*len(chunk))
+		for _, tag := range chunk {
+			r := newest[tag]
+			vals = append(vals, m.Site, r.Tag, r.Kind, r.Unit, r.Value, r.Quality, s.d.Time(r.Time), s.d.Time(now))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hub_readings (site, tag, kind, unit, value, quality, time, received)
+			VALUES `+rows(len(chunk), 8)+`
+			ON CONFLICT (site, tag) DO UPDATE SET kind = excluded.kind, unit = excluded.unit, value = excluded.value,
+				quality = excluded.quality, time = excluded.time, received = excluded.received
+			WHERE hub_readings.time < excluded.time`, vals...); err != nil {
+			return fmt.Errorf("readings: %w", err)
+		}
+	}
+	return nil
+}
+
+// Readings returns one site's newest reading per tag, by tag.
+func (s *Store) Readings(ctx context.Context, site string) ([]northbound.Reading, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT tag, kind, unit, value, quality, time FROM hub_readings WHERE site = $1 ORDER BY tag`, site)
+	if err != nil {
+		return nil, fmt.Errorf("hub readings: %w", err)
+	}
+	defer rows.Close()
+	out := []northbound.Reading{}
+	for rows.Next() {
+		var r northbound.Reading
+		if err := rows.Scan(&r.Tag, &r.Kind, &r.Unit, &r.Value, &r.Quality, sqlstore.ScanTime(&r.Time)); err != nil {
+			return nil, fmt.Errorf("hub readings: site %s: %w", site, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // summaryTx keeps a site's latest summary.

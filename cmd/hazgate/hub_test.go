@@ -123,7 +123,7 @@ rules:
   - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
 hazard_rules:
   - {name: gas-alarm, match: {kind: combustible_gas}, rule: lel, immediate: true, level: 重大隐患, category: 重大危险源, basis: "test basis"}
-northbound: {url: "${BROKER}", summary_interval: 1s}
+northbound: {url: "${BROKER}", summary_interval: 1s, readings: {kinds: [combustible_gas], interval: 200ms}}
 `, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
 	hubCfg := parseConfig(t, `
 site: {id: nj-hub, name: 南京市应急管理局}
@@ -139,6 +139,11 @@ hub:
 
 	waitSite(t, hubBase, "s1", func(s map[string]any) bool { return s["online"] == true })
 	ctrl.SetLEL(0, 30)
+	testenv.Poll(t, 15*time.Second, 100*time.Millisecond, "the detector's reading at the hub", func() bool {
+		var rs []northbound.Reading
+		getJSON(t, hubBase+"/api/v1/hub/sites/s1/readings", &rs)
+		return len(rs) == 1 && rs[0].Tag == "GT-1" && rs[0].Value == 30 && rs[0].Kind == "combustible_gas" && rs[0].Quality == "good"
+	})
 	local := waitAlarm(t, siteBase, 10*time.Second, func(a alerting.Alarm) bool { return a.Tag == "GT-1" })
 	postJSON(t, siteBase+"/api/v1/alarms/"+strconv.FormatInt(local.ID, 10)+"/ack", `{"comment": "现场确认"}`)
 
