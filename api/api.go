@@ -101,6 +101,9 @@ type Options struct {
 	HubControl HubControl
 	// HubLive feeds the hub's live stream (*hub.Live); nil answers it 501.
 	HubLive HubLive
+	// HubTrends reads the sites' trends from the central InfluxDB; nil
+	// answers that route 501.
+	HubTrends HubTrends
 	// Points serves reading history: collector.InfluxHistory with InfluxDB,
 	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
@@ -145,6 +148,7 @@ type API struct {
 	hub        HubView
 	hubControl HubControl
 	hubLive    HubLive
+	hubTrends  HubTrends
 	auth       *authenticator // nil: unauthenticated (loopback) mode
 	allowed    []hostEntry    // http.allowed_hosts, for Listen's Host check
 	// For Listen's server: how long a body may take, and how many
@@ -211,6 +215,7 @@ var routes = []route{
 	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/availability", PermRead, (*API).hubAvailability},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/readings", PermRead, (*API).hubReadings},
+	{http.MethodGet, "/api/v1/hub/sites/{site}/points/{tag}/history", PermRead, (*API).hubTrend},
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
 	{http.MethodGet, "/api/v1/hub/stream", PermRead, (*API).hubStream},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
@@ -258,6 +263,7 @@ func New(opts Options) (*API, error) {
 		hub:        opts.Hub,
 		hubControl: opts.HubControl,
 		hubLive:    opts.HubLive,
+		hubTrends:  opts.HubTrends,
 		uitd:       opts.UITD,
 		hazards:    opts.Hazards,
 		limiter:    newFailLimiter(authFailBurst, authFailInterval),

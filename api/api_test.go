@@ -308,7 +308,7 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	f.ingest = hubIngest
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
 		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
-		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub, HubControl: hubIngest, HubLive: hubIngest.Live(),
+		AlarmFeed: f.bus, Points: MemoryHistory(hist), Reload: f.reloader, Hub: f.hub, HubControl: hubIngest, HubLive: hubIngest.Live(), HubTrends: trendsOf{MemoryHistory(hist)},
 		Tokens: tokens, Log: log}
 	if with != nil {
 		with(&opts)
@@ -320,6 +320,12 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	f.h = h
 	return f
 }
+
+// trendsOf serves every site's trends from one history, for routes that
+// only need an answer.
+type trendsOf struct{ h PointHistory }
+
+func (t trendsOf) ForSite(string) PointHistory { return t.h }
 
 type lockedWriter struct {
 	mu sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -310,6 +311,43 @@ func (a *API) hubAvailability() http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"site": site, "days": hub.Availability(outages, from, now, now, hazard.Beijing), "outages": outages})
+	})
+}
+
+// HubTrends reads any site's readings from the central InfluxDB
+// (collector.InfluxHistory.ForSite), where the sites write.
+type HubTrends interface {
+	ForSite(site string) PointHistory
+}
+
+// hubTrend is a site's tag's readings in a period, from the central
+// InfluxDB, thinned like a gateway's own history.
+func (a *API) hubTrend() http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		if a.hubTrends == nil {
+			writeError(w, http.StatusNotImplemented, "this hub has no influxdb block: trends stay in each site's InfluxDB")
+			return
+		}
+		site := chi.URLParam(r, "site")
+		if !a.requireSite(w, r, site) {
+			return
+		}
+		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
+			return
+		}
+		from, to, err := parsePeriod(r, defaultHistoryPeriod)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		samples, err := a.hubTrends.ForSite(site).Range(r.Context(), tag, from, to)
+		if err != nil {
+			a.internalError(w, r, "reading the trend of "+site+" "+tag, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, historyPoints(samples))
 	})
 }
 

@@ -353,6 +353,11 @@ func TestHubLedgerHistoryAvailability(t *testing.T) {
 	if rec := f.do(t, http.MethodGet, "/api/v1/hub/hazards/nj-03/1/history", region); rec.Code != http.StatusForbidden {
 		t.Errorf("out-of-scope history: %d, want 403", rec.Code)
 	}
+	for _, p := range []string{"/api/v1/hub/sites/nj-03/readings", "/api/v1/hub/sites/nj-03/points/GT-1/history"} {
+		if rec := f.do(t, http.MethodGet, p, region); rec.Code != http.StatusForbidden {
+			t.Errorf("out of scope %s: %d, want 403", p, rec.Code)
+		}
+	}
 	if rec := f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-03/availability", region); rec.Code != http.StatusForbidden {
 		t.Errorf("out-of-scope availability: %d, want 403", rec.Code)
 	}

@@ -65,7 +65,8 @@ var docs = map[string]routeDoc{
 	"GET /api/v1/hub/hazards/{site}/{id}/history": {summary: "At a hub: one site's hazard record's events as the site sent them, oldest first"},
 	"GET /api/v1/hub/sites/{site}/availability": {summary: "At a hub: a site's 在线率 and 离线时长 per day (Beijing time), and its outages",
 		query: []param{{"days", "Days up to today (default 7, at most 90)"}}},
-	"GET /api/v1/hub/sites/{site}/readings": {summary: "At a hub: a site's newest reading per tag, from what it publishes with northbound.readings (kinds, deadband, refresh); the trends stay in the site's InfluxDB"},
+	"GET /api/v1/hub/sites/{site}/readings":             {summary: "At a hub: a site's newest reading per tag, from what it publishes with northbound.readings (kinds, deadband, refresh); the trends stay in the site's InfluxDB"},
+	"GET /api/v1/hub/sites/{site}/points/{tag}/history": {summary: "At a hub: a site's tag's readings in a period from the central InfluxDB (where the sites' influxdb blocks write), at most 5000, thinned evenly", query: periodParams},
 	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",
 		body: map[string]string{"note": "督办意见 (required unless lifting)", "lift": "true to lift the supervision", "deadline": "Optional 督办期限, RFC 3339"}},
 	"GET /api/v1/hub/stream": {summary: "At a hub: Server-Sent Events of what the hub stores, live, across the sites in the caller's scope: alarm and hazard events as the sites send them, and site status (online, offline). " +

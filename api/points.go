@@ -48,6 +48,23 @@ type HistoryPoint struct {
 }
 
 // pointHistory serves GET /api/v1/points/{tag}/history?from=&to=.
+// historyPoints thins samples evenly to at most maxHistoryPoints; a Bad
+// reading (or one with no number) has no value.
+func historyPoints(samples []collector.Sample) []HistoryPoint {
+	step := max(1, (len(samples)+maxHistoryPoints-1)/maxHistoryPoints)
+	out := make([]HistoryPoint, 0, len(samples)/step+1)
+	for i := 0; i < len(samples); i += step {
+		s := samples[i]
+		p := HistoryPoint{Time: s.Time, Quality: s.Quality}
+		if s.Quality != collector.Bad && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+			v := s.Value
+			p.Value = &v
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 func (a *API) pointHistory() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.points == nil {
@@ -82,18 +99,7 @@ func (a *API) pointHistory() http.HandlerFunc {
 		if source != "" {
 			w.Header().Set(HistorySourceHeader, source)
 		}
-		step := max(1, (len(samples)+maxHistoryPoints-1)/maxHistoryPoints)
-		out := make([]HistoryPoint, 0, len(samples)/step+1)
-		for i := 0; i < len(samples); i += step {
-			s := samples[i]
-			p := HistoryPoint{Time: s.Time, Quality: s.Quality}
-			if s.Quality != collector.Bad && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
-				v := s.Value
-				p.Value = &v
-			}
-			out = append(out, p)
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, historyPoints(samples))
 	}
 }
 

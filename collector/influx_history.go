@@ -26,6 +26,14 @@ func NewInfluxHistory(url, token, org, bucket, site string) *InfluxHistory {
 }
 
 // Close releases the client's connections.
+// ForSite reads another site's readings from the same InfluxDB (a hub on
+// the central one). It shares f's client: close f, not it.
+func (f *InfluxHistory) ForSite(site string) *InfluxHistory {
+	c := *f
+	c.site = site
+	return &c
+}
+
 func (f *InfluxHistory) Close() { f.client.Close() }
 
 // Source names the store for the API's history-source header.

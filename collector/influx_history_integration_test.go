@@ -71,4 +71,14 @@ func TestInfluxHistoryReadsWhatTheSinkWrote(t *testing.T) {
 	if err != nil || len(odd) != 1 || odd[0].Value != 42 {
 		t.Fatalf("tag with quotes: %+v, %v", odd, err)
 	}
+	// A hub reading the central InfluxDB: the same tag of another site is
+	// not this one's.
+	central := NewInfluxHistory(u, "", "", bucket, "hub")
+	defer central.Close()
+	if other, err := central.ForSite("other-site").Range(ctx, "GT-101", t0, t0.Add(10*time.Second)); err != nil || len(other) != 0 {
+		t.Errorf("another site's GT-101: %+v %v, want none", other, err)
+	}
+	if same, err := central.ForSite("flux-01").Range(ctx, "GT-101", t0, t0.Add(10*time.Second)); err != nil || len(same) != 10 {
+		t.Errorf("flux-01's GT-101 read by a hub: %d samples %v, want 10", len(same), err)
+	}
 }

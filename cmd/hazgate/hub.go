@@ -90,6 +90,20 @@ func (h *hubStage) live() api.HubLive {
 	return h.ingest.Live()
 }
 
+// trends is the API's view of the sites' trends in the central InfluxDB
+// (the hub's influxdb block), nil without one or on a gateway that is not a
+// hub.
+func (h *hubStage) trends(flux *collector.InfluxHistory) api.HubTrends {
+	if h == nil || flux == nil {
+		return nil
+	}
+	return centralTrends{flux}
+}
+
+type centralTrends struct{ flux *collector.InfluxHistory }
+
+func (c centralTrends) ForSite(site string) api.PointHistory { return c.flux.ForSite(site) }
+
 func (h *hubStage) close() {
 	if h != nil {
 		h.db.Close()
