@@ -77,6 +77,26 @@ func (a *API) withHub(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// withSite is withHub for a route of one site ({site} in its path), within
+// the caller's scope.
+func (a *API) withSite(h func(w http.ResponseWriter, r *http.Request, site string)) http.HandlerFunc {
+	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+		site := chi.URLParam(r, "site")
+		if a.requireSite(w, r, site) {
+			h(w, r, site)
+		}
+	})
+}
+
+// answer writes v, or the error as a 500 about what was being done.
+func (a *API) answer(w http.ResponseWriter, r *http.Request, what string, v any, err error) {
+	if err != nil {
+		a.internalError(w, r, what, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // hubScope resolves the sites the caller may see, with ?site= (comma
 // separated), ?region= and ?type= narrowing them: nil is every site. A
 // site named outside the caller's scope is an error (403), not an empty
@@ -267,32 +287,18 @@ func (a *API) hubHazardExport() http.HandlerFunc {
 
 // hubHazardHistory is one site's record's history as the hub received it.
 func (a *API) hubHazardHistory() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
-		site := chi.URLParam(r, "site")
-		id, ok := hazardID(w, r)
-		if !ok {
-			return
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
+		if id, ok := hazardID(w, r); ok {
+			evs, err := a.hub.HazardHistory(r.Context(), site, id)
+			a.answer(w, r, "reading a hub hazard's history", evs, err)
 		}
-		if !a.requireSite(w, r, site) {
-			return
-		}
-		evs, err := a.hub.HazardHistory(r.Context(), site, id)
-		if err != nil {
-			a.internalError(w, r, "reading a hub hazard's history", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, evs)
 	})
 }
 
 // hubAvailability is a site's 在线率 and 离线时长 per day (Beijing time)
 // over ?days= (default 7, at most 90) up to today.
 func (a *API) hubAvailability() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
-		site := chi.URLParam(r, "site")
-		if !a.requireSite(w, r, site) {
-			return
-		}
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
 		days := 7
 		if v := r.URL.Query().Get("days"); v != "" {
 			n, err := strconv.Atoi(v)
@@ -306,11 +312,7 @@ func (a *API) hubAvailability() http.HandlerFunc {
 		y, m, d := now.In(hazard.Beijing).Date()
 		from := time.Date(y, m, d, 0, 0, 0, 0, hazard.Beijing).AddDate(0, 0, 1-days)
 		outages, err := a.hub.Outages(r.Context(), site, from, now)
-		if err != nil {
-			a.internalError(w, r, "reading a site's outages", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"site": site, "days": hub.Availability(outages, from, now, now, hazard.Beijing), "outages": outages})
+		a.answer(w, r, "reading a site's outages", map[string]any{"site": site, "days": hub.Availability(outages, from, now, now, hazard.Beijing), "outages": outages}, err)
 	})
 }
 
@@ -323,13 +325,9 @@ type HubTrends interface {
 // hubTrend is a site's tag's readings in a period, from the central
 // InfluxDB, thinned like a gateway's own history.
 func (a *API) hubTrend() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
 		if a.hubTrends == nil {
 			writeError(w, http.StatusNotImplemented, "this hub has no influxdb block: trends stay in each site's InfluxDB")
-			return
-		}
-		site := chi.URLParam(r, "site")
-		if !a.requireSite(w, r, site) {
 			return
 		}
 		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
@@ -354,17 +352,9 @@ func (a *API) hubTrend() http.HandlerFunc {
 // hubReadings is a site's newest reading per tag, from the readings it
 // publishes (northbound.readings at the site).
 func (a *API) hubReadings() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
-		site := chi.URLParam(r, "site")
-		if !a.requireSite(w, r, site) {
-			return
-		}
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
 		rs, err := a.hub.Readings(r.Context(), site)
-		if err != nil {
-			a.internalError(w, r, "reading a site's readings", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, rs)
+		a.answer(w, r, "reading a site's readings", rs, err)
 	})
 }
 
@@ -394,17 +384,13 @@ type superviseBody struct {
 // record. The site applies it to its own record, which then comes back
 // north as a hazard event; the answer here is the command as recorded.
 func (a *API) hubSupervise() http.HandlerFunc {
-	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
 		if a.hubControl == nil {
 			writeError(w, http.StatusNotImplemented, "this hub cannot send commands")
 			return
 		}
-		site := chi.URLParam(r, "site")
 		id, ok := hazardID(w, r)
 		if !ok {
-			return
-		}
-		if !a.requireSite(w, r, site) {
 			return
 		}
 		p, _ := principalFrom(r.Context())

@@ -215,14 +215,7 @@ func (q *txq) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // transaction on SQLite; on PostgreSQL multi-row statements differ in
 // length, and pgx keeps its own statement cache.
 func (q *txq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if q.rowsPer > 1 {
-		return q.tx.ExecContext(ctx, query, args...)
-	}
-	st, err := q.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
+	return run(ctx, q, query, args, (*sql.Tx).ExecContext, (*sql.Stmt).ExecContext)
 }
 
 func (q *txq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
@@ -234,14 +227,22 @@ func (q *txq) QueryRowContext(ctx context.Context, query string, args ...any) *s
 }
 
 func (q *txq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return run(ctx, q, query, args, (*sql.Tx).QueryContext, (*sql.Stmt).QueryContext)
+}
+
+// run sends query directly (PostgreSQL) or through its prepared statement.
+func run[R any](ctx context.Context, q *txq, query string, args []any,
+	direct func(*sql.Tx, context.Context, string, ...any) (R, error),
+	prepared func(*sql.Stmt, context.Context, ...any) (R, error)) (R, error) {
 	if q.rowsPer > 1 {
-		return q.tx.QueryContext(ctx, query, args...)
+		return direct(q.tx, ctx, query, args...)
 	}
 	st, err := q.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		var zero R
+		return zero, err
 	}
-	return st.QueryContext(ctx, args...)
+	return prepared(st, ctx, args...)
 }
 
 func (q *txq) close() {
