@@ -150,7 +150,7 @@ func testHazardsAndOutages(t *testing.T, s *Store) {
 
 	// Silence past the cutoff marks it offline once; speaking again ends it.
 	for range 2 {
-		marked, err := s.MarkSilent(ctx, t0.Add(10*time.Minute), t0.Add(10*time.Minute))
+		marked, err := s.MarkSilent(ctx, t0.Add(10*time.Minute), t0.Add(10*time.Minute), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,6 +171,17 @@ func testHazardsAndOutages(t *testing.T, s *Store) {
 	var outages int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hub_outages WHERE site = 's1' AND until IS NOT NULL`).Scan(&outages); err != nil || outages != 2 {
 		t.Errorf("closed outages %d %v, want 2", outages, err)
+	}
+	// A listed site that never spoke: offline once the hub has been up
+	// offline_after, not before.
+	if err := s.Expect(ctx, []config.HubSite{{ID: "s1"}, {ID: "never"}}); err != nil {
+		t.Fatal(err)
+	}
+	if marked, _ := s.MarkSilent(ctx, t0, t0.Add(13*time.Minute), false); len(marked) != 0 {
+		t.Errorf("marked %v before the hub has been up offline_after", marked)
+	}
+	if marked, _ := s.MarkSilent(ctx, t0, t0.Add(13*time.Minute), true); len(marked) != 1 || marked[0] != "never" {
+		t.Errorf("marked %v, want the site that never spoke", marked)
 	}
 }
 

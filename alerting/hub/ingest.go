@@ -401,9 +401,12 @@ func (in *Ingest) storeUntilDone(ctx context.Context, msgs []paho.Message) {
 // watch marks sites offline when they go silent.
 func (in *Ingest) watch(ctx context.Context) {
 	every := max(in.cfg.OfflineAfter/4, 250*time.Millisecond)
+	start := in.now()
 	for collector.Sleep(ctx, every) {
 		now := in.now()
-		marked, err := in.store.MarkSilent(ctx, now.Add(-in.cfg.OfflineAfter), now)
+		// A listed site that has said nothing since the hub started is as
+		// offline as one that went quiet.
+		marked, err := in.store.MarkSilent(ctx, now.Add(-in.cfg.OfflineAfter), now, now.Sub(start) >= in.cfg.OfflineAfter)
 		if err != nil {
 			in.log.Error("hub: checking for silent sites", "err", err)
 			continue

@@ -769,16 +769,19 @@ func (s *Store) closeOutage(ctx context.Context, tx *txq, site string, now time.
 }
 
 // MarkSilent opens an outage for every known site not seen since before
-// cutoff and marks it offline; it returns the sites it marked. A site seen
-// again (any message) closes its outage through Back.
-func (s *Store) MarkSilent(ctx context.Context, cutoff, now time.Time) ([]string, error) {
+// cutoff and marks it offline; it returns the sites it marked. With
+// neverSeen, an expected site that has not spoken at all counts too (the
+// hub has been up for longer than offline_after). A site seen again (any
+// message) closes its outage through Back.
+func (s *Store) MarkSilent(ctx context.Context, cutoff, now time.Time, neverSeen bool) ([]string, error) {
 	var marked []string
 	err := sqlstore.InTx(ctx, s.db, func(sqltx *sql.Tx) error {
 		tx := s.newTxq(sqltx)
 		defer tx.close()
 		rows, err := sqltx.QueryContext(ctx, `SELECT s.site FROM hub_sites s
-			WHERE s.last_seen < $1 AND NOT EXISTS (SELECT 1 FROM hub_outages o WHERE o.site = s.site AND o.until IS NULL)`,
-			s.d.Time(cutoff))
+			WHERE (s.last_seen < $1 OR (s.last_seen IS NULL AND s.expected AND $2))
+			AND NOT EXISTS (SELECT 1 FROM hub_outages o WHERE o.site = s.site AND o.until IS NULL)`,
+			s.d.Time(cutoff), neverSeen)
 		if err != nil {
 			return err
 		}

@@ -63,6 +63,9 @@ func (h *hubStage) view() api.HubView {
 // offline. It runs on the ingest's goroutine, so it waits for the pipeline
 // only briefly.
 func (g *gateway) siteHealth(ctx context.Context, site string, online bool, at time.Time) {
+	if _, listed := g.registry.Lookup(selfalarm.HubSiteTag(site)); !listed {
+		return // only the sites in hub.sites have a tag and an offline alarm
+	}
 	v := 0.0
 	if online {
 		v = 1
