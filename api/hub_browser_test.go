@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"hazgate/alerting/deliver/northbound"
+	"hazgate/alerting/hazard"
 	"hazgate/alerting/hub"
+	"hazgate/collector"
 	"hazgate/sim/testenv"
 )
 
@@ -53,6 +57,38 @@ func Browser(t *testing.T, bin string) context.Context {
 	return ctx
 }
 
+// serveConsole serves f's API and console on a free loopback port until
+// the test ends, and returns its base URL.
+func serveConsole(t *testing.T, f *fixture) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := Listen(ctx, "127.0.0.1:0", f.h, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + srv.Addr()
+}
+
+// screenshotTo saves the whole page as a PNG in the test's artifact
+// directory and logs where.
+func screenshotTo(t *testing.T, b context.Context, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(t.ArtifactDir(), name+"-"+strconv.Itoa(os.Getpid())+".png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
 // TestHubConsoleInChromium opens a regulator hub's console (a real hub
 // store on SQLite, hub.Ingest sending the commands) as the city bureau:
 // the sites with the offline one marked, the cross-site alarms paged and
@@ -61,16 +97,7 @@ func TestHubConsoleInChromium(t *testing.T) {
 	bin := Chromium(t)
 	f := newFixture(t, scopedTokens)
 	fillHub(t, f.hub)
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := Listen(ctx, "127.0.0.1:0", f.h, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + srv.Addr()
+	base := serveConsole(t, f)
 	b := Browser(t, bin)
 
 	if err := chromedp.Do(b,
@@ -202,18 +229,7 @@ func TestHubConsoleInChromium(t *testing.T) {
 		t.Errorf("%d 挂牌督办 buttons left (%v), want nj-02's and nj-03's", n, err)
 	}
 
-	screenshot := func(name string) {
-		t.Helper()
-		shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		path := filepath.Join(t.ArtifactDir(), name+"-"+strconv.Itoa(os.Getpid())+".png")
-		if err := os.WriteFile(path, shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
+	screenshot := func(name string) { t.Helper(); screenshotTo(t, b, name) }
 	screenshot("hub-hazards")
 	if err := chromedp.Do(b,
 		chromedp.Click(`nav button[data-tab="hub-sites"]`),
@@ -222,4 +238,184 @@ func TestHubConsoleInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot("hub-sites")
+}
+
+// fillReadings gives nj-01 three readings (one of them T101-LEL, whose
+// trend the test's history holds) and nj-03 one, which nj-01's
+// drill-down must not show.
+func fillReadings(t *testing.T, s *hub.Store) {
+	t.Helper()
+	now := time.Now().UTC()
+	msg := func(site string, rs ...northbound.Reading) hub.Message {
+		return hub.Message{Site: site, Readings: &northbound.ReadingMessage{V: 1, Site: site, Time: now, Seq: 1, Readings: rs}}
+	}
+	if _, err := s.Apply(context.Background(), []hub.Message{
+		msg("nj-01",
+			northbound.Reading{Tag: "T101-LEL", Kind: "combustible_gas", Unit: "%LEL", Value: 12.5, Quality: "good", Time: now.Add(-10 * time.Second)},
+			northbound.Reading{Tag: "T201-O2", Kind: "oxygen", Unit: "%VOL", Value: 20.9, Quality: "good", Time: now.Add(-20 * time.Second)},
+			northbound.Reading{Tag: "T301-TEMP", Kind: "temperature", Unit: "℃", Value: 41, Quality: "bad", Time: now.Add(-30 * time.Second)}),
+		msg("nj-03", northbound.Reading{Tag: "X-OTHER", Kind: "smoke", Value: 1, Quality: "good", Time: now}),
+	}, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastHour is an hour of T101-LEL readings a minute apart, with a bad one
+// that breaks the line, for the hub's trends.
+func lastHour() PointHistory {
+	h := collector.NewHistory(0, 0)
+	now := time.Now()
+	var batch []collector.Sample
+	for i := 59; i >= 0; i-- {
+		s := collector.Sample{Tag: "T101-LEL", Quality: collector.Good, Value: 10 + 5*math.Sin(float64(i)/6), Time: now.Add(-time.Duration(i) * time.Minute)}
+		if i == 20 {
+			s.Quality = collector.Bad
+		}
+		batch = append(batch, s)
+	}
+	h.Consume(context.Background(), batch)
+	return MemoryHistory(h)
+}
+
+// TestHubSiteDrillDownInChromium opens 甲化工 (nj-01) from 监管总览 as the
+// city bureau: its header, seven days of 在线率, its own alarms only, its
+// hazards with one's history, its readings, a reading's trend drawn from
+// the central InfluxDB, and back to the table. A hub without InfluxDB says
+// so instead of drawing.
+func TestHubSiteDrillDownInChromium(t *testing.T) {
+	bin := Chromium(t)
+	f := newFixtureWith(t, scopedTokens, func(o *Options) { o.HubTrends = trendsOf{lastHour()} })
+	fillHub(t, f.hub)
+	fillReadings(t, f.hub)
+	b := Browser(t, bin)
+	poll := func(js string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(10*time.Second))
+	}
+	login := func(base string) {
+		t.Helper()
+		if err := chromedp.Do(b,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible("#token"),
+			chromedp.SendKeys("#token", "city-token-0123456789"),
+			chromedp.Click("#login-btn"),
+			chromedp.WaitVisible(`#hs-rows tr[data-site="nj-01"]`),
+			chromedp.Click(`#hs-rows tr[data-site="nj-01"] strong`), // the site's name
+			chromedp.WaitVisible("#hs-detail"),
+			poll(`document.querySelectorAll('#sd-readings tr[data-tag]').length === 3`),
+		); err != nil {
+			t.Fatalf("open nj-01: %v", err)
+		}
+	}
+	login(serveConsole(t, f))
+
+	type detail struct {
+		ListHidden             bool
+		Title, Meta, State     string
+		Days                   []string
+		Alarms                 []string
+		Hazards, Readings      []string
+		AlarmCount, HazardHead string
+	}
+	read := func() detail {
+		t.Helper()
+		d, err := chromedp.Run(b, chromedp.Evaluate[detail](`(() => {
+			const txt = (sel) => [...document.querySelectorAll(sel)].map((r) => r.textContent);
+			return { listHidden: document.getElementById('hs-list').hidden,
+				title: document.getElementById('sd-title').textContent, meta: document.getElementById('sd-meta').textContent,
+				state: document.getElementById('sd-state').textContent,
+				days: [...document.querySelectorAll('#sd-days tr')].map((r) => r.dataset.date + ' ' + r.querySelector('.pct').textContent),
+				alarms: [...document.querySelectorAll('#sd-alarms tr')].map((r) => r.dataset.site + ' ' + r.dataset.id),
+				hazards: txt('#sd-hazards tr'), readings: [...document.querySelectorAll('#sd-readings tr')].map((r) => [...r.cells].map((c) => c.textContent).join('|')),
+				alarmCount: document.getElementById('sd-alarm-count').textContent, hazardHead: document.getElementById('sd-hazard-count').textContent };
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := read()
+	if !d.ListHidden || d.Title != "甲化工" || d.Meta != "nj-01 · 江北新区 · 危化品生产" || !strings.HasPrefix(d.State, "在线") {
+		t.Errorf("header: %+v", d)
+	}
+	if len(d.Days) != 7 {
+		t.Errorf("在线率: %d days %q, want 7", len(d.Days), d.Days)
+	}
+	today := time.Now().In(hazard.Beijing).Format("2006-01-02")
+	if len(d.Days) > 0 && !strings.HasPrefix(d.Days[len(d.Days)-1], today+" ") {
+		t.Errorf("在线率 ends on %q, want today in Beijing (%s)", d.Days[len(d.Days)-1], today)
+	}
+	for _, day := range d.Days {
+		if !strings.HasSuffix(day, "%") {
+			t.Errorf("day %q: want a percentage", day)
+		}
+	}
+	if strings.Join(d.Alarms, ",") != "nj-01 1,nj-01 2" && strings.Join(d.Alarms, ",") != "nj-01 2,nj-01 1" {
+		t.Errorf("alarms %q, want nj-01's two only", d.Alarms)
+	}
+	if d.AlarmCount != "共 2 条" {
+		t.Errorf("alarm count %q", d.AlarmCount)
+	}
+	if len(d.Hazards) != 1 || !strings.Contains(d.Hazards[0], "nj-01-20261203-0001") || !strings.Contains(d.Hazards[0], "重大隐患") {
+		t.Errorf("hazards %q, want nj-01's 重大隐患", d.Hazards)
+	}
+	wantReadings := []string{"T101-LEL|combustible_gas|12.5 %LEL|正常|", "T201-O2|oxygen|20.9 %VOL|正常|", "T301-TEMP|temperature|41 ℃|故障|"}
+	if len(d.Readings) != len(wantReadings) {
+		t.Fatalf("readings %q", d.Readings)
+	}
+	for i, w := range wantReadings {
+		if !strings.HasPrefix(d.Readings[i], w) || !strings.Contains(d.Readings[i], time.Now().In(hazard.Beijing).Format("2006/01/02")) {
+			t.Errorf("reading %d reads %q, want %q and a Beijing time", i, d.Readings[i], w)
+		}
+	}
+
+	// A hazard's history, then a reading's trend: the line broken by the bad reading.
+	if err := chromedp.Do(b,
+		chromedp.Click(`#sd-hazards tr[data-id="1"]`),
+		poll(`document.querySelectorAll('#sd-hz-events tr').length === 1`),
+		chromedp.Click(`#sd-readings tr[data-tag="T101-LEL"]`),
+		poll(`document.querySelectorAll('#sd-trend polyline').length === 2`),
+	); err != nil {
+		t.Fatalf("hazard history and trend: %v", err)
+	}
+	if got, err := chromedp.Run(b, chromedp.Text("#sd-hz-events")); err != nil || !strings.Contains(got, "登记") {
+		t.Errorf("hazard history reads %q (%v), want its 登记", got, err)
+	}
+	if got, err := chromedp.Run(b, chromedp.Text("#sd-trend-title")); err != nil || got != "T101-LEL combustible_gas (%LEL)" {
+		t.Errorf("trend title %q (%v)", got, err)
+	}
+	screenshotTo(t, b, "hub-site-detail")
+
+	// The language toggle keeps the drill-down open, in English.
+	if err := chromedp.Do(b, chromedp.Click("#lang"), poll(`document.getElementById('sd-back').textContent === '‹ Back to sites'`),
+		chromedp.Click("#lang"), poll(`document.getElementById('sd-back').textContent === '‹ 返回监管总览'`)); err != nil {
+		t.Fatalf("language: %v", err)
+	}
+	if d := read(); !d.ListHidden || d.Title != "甲化工" || len(d.Readings) != 3 {
+		t.Errorf("after the language toggle: %+v", d)
+	}
+	// Back to the table.
+	if err := chromedp.Do(b, chromedp.Click("#sd-back"), chromedp.WaitVisible(`#hs-rows tr[data-site="nj-02"]`)); err != nil {
+		t.Fatalf("back: %v", err)
+	}
+	if hidden, err := chromedp.Run(b, chromedp.Evaluate[bool](`document.getElementById('hs-detail').hidden`)); err != nil || !hidden {
+		t.Errorf("drill-down still shown after 返回 (%v)", err)
+	}
+
+	// A hub without a central InfluxDB: the trend route answers 501.
+	g := newFixtureWith(t, scopedTokens, func(o *Options) { o.HubTrends = nil })
+	fillHub(t, g.hub)
+	fillReadings(t, g.hub)
+	login(serveConsole(t, g))
+	if err := chromedp.Do(b,
+		chromedp.Click(`#sd-readings tr[data-tag="T201-O2"]`),
+		chromedp.WaitVisible("#sd-trend-note.trend-unavailable"),
+	); err != nil {
+		t.Fatalf("trend without InfluxDB: %v", err)
+	}
+	if got, err := chromedp.Run(b, chromedp.Text("#sd-trend-note")); err != nil || got != "趋势需要中心InfluxDB" {
+		t.Errorf("trend note %q (%v)", got, err)
+	}
+	if n, err := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#sd-trend polyline').length`)); err != nil || n != 0 {
+		t.Errorf("%d polylines without InfluxDB (%v)", n, err)
+	}
 }

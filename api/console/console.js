@@ -36,6 +36,15 @@ const I18N = {
     'hub.ok': '执行成功', 'hub.waiting': '督办已下发，待站点确认', 'hub.count': '共 {n} 条', 'hub.refused': '站点拒绝：{e}',
     'cmd.supervise': '挂牌督办', 'cmd.lift': '撤销督办', 'cmd.instruct': '督办意见',
     'dur.d': '{n}天', 'dur.h': '{n}小时', 'dur.m': '{n}分', 'dur.s': '{n}秒',
+    'sd.back': '‹ 返回监管总览', 'sd.open': '点击查看站点详情', 'sd.availability': '在线率（近7天，北京时间）',
+    'sd.date': '日期', 'sd.online': '在线率', 'sd.offlineMin': '离线（分钟）', 'sd.outages': '中断次数',
+    'sd.outageList': '中断记录：', 'sd.outage': '{since} 至 {until}（{reason}）', 'sd.ongoing': '至今',
+    'sd.alarms': '未关闭报警', 'sd.hazards': '隐患', 'sd.readings': '最新数据', 'sd.kind': '类别',
+    'sd.event': '事件', 'sd.by': '操作人', 'sd.comment': '说明', 'sd.pickHazard': '点击隐患查看处理记录', 'sd.hazardEvents': '{n} 的处理记录',
+    'sd.pickReading': '点击点位查看近1小时趋势', 'sd.noReadings': '暂无数据（站点未上报实时数据）',
+    'sd.trendNeedsInflux': '趋势需要中心InfluxDB', 'sd.noTrend': '近1小时无数据', 'sd.shown': '（显示 {n} 条）',
+    'sd.noOutage': '近7天无中断',
+    'ev.created': '登记', 'ev.transition': '状态变更', 'ev.linked': '关联报警', 'ev.supervised': '挂牌督办', 'ev.unsupervised': '撤销督办',
   },
   en: {
     'tab.alarms': 'Alarms', 'tab.overview': 'Overview', 'tab.tags': 'Tags', 'tab.hazards': 'Hazards',
@@ -72,6 +81,15 @@ const I18N = {
     'hub.ok': 'applied', 'hub.waiting': 'sent, awaiting the site', 'hub.count': '{n} records', 'hub.refused': 'refused: {e}',
     'cmd.supervise': 'Supervise', 'cmd.lift': 'Lift', 'cmd.instruct': 'Instruct',
     'dur.d': '{n}d', 'dur.h': '{n}h', 'dur.m': '{n}m', 'dur.s': '{n}s',
+    'sd.back': '‹ Back to sites', 'sd.open': 'Click for the site\'s details', 'sd.availability': 'Availability, last 7 days (Beijing time)',
+    'sd.date': 'Date', 'sd.online': 'Online', 'sd.offlineMin': 'Offline (min)', 'sd.outages': 'Outages',
+    'sd.outageList': 'Outages: ', 'sd.outage': '{since} to {until} ({reason})', 'sd.ongoing': 'now',
+    'sd.alarms': 'Open alarms', 'sd.hazards': 'Hazards', 'sd.readings': 'Latest readings', 'sd.kind': 'Kind',
+    'sd.event': 'Event', 'sd.by': 'By', 'sd.comment': 'Comment', 'sd.pickHazard': 'Click a hazard for its history', 'sd.hazardEvents': 'History of {n}',
+    'sd.pickReading': 'Click a tag for its last hour', 'sd.noReadings': 'No readings (the site publishes none)',
+    'sd.trendNeedsInflux': 'Trends need the hub\'s central InfluxDB (趋势需要中心InfluxDB)', 'sd.noTrend': 'No readings in the last hour', 'sd.shown': '({n} shown)',
+    'sd.noOutage': 'No outages in the last 7 days',
+    'ev.created': 'created', 'ev.transition': 'status change', 'ev.linked': 'alarm linked', 'ev.supervised': 'supervised', 'ev.unsupervised': 'supervision lifted',
   },
 };
 
@@ -118,7 +136,9 @@ async function api(path, opts) {
   if (!resp.ok) {
     let msg = resp.status + '';
     try { msg = (await resp.json()).error; } catch (e) { /* not JSON */ }
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.status = resp.status;
+    throw err;
   }
   return opts.raw ? resp : resp.json();
 }
@@ -312,12 +332,17 @@ async function showTrend(p) {
   S.tag = p.tag;
   document.querySelectorAll('#tag-rows tr').forEach((r) => r.classList.toggle('sel', r.dataset.tag === p.tag));
   $('trend-title').textContent = p.tag + ' ' + (p.name || '') + ' (' + (p.unit || '') + ')';
-  const svg = $('trend');
+  drawTrend($('trend'), await api('/api/v1/points/' + encodeURIComponent(p.tag) + '/history'), fmtTime);
+}
+
+// drawTrend draws history points ({time, value?}) into svg (600x240) as
+// polylines, with fmt for the times on the axis; it reports whether there
+// was a value to draw. The plant's tags and a hub's site readings share it.
+function drawTrend(svg, pts, fmt) {
   const ns = 'http://www.w3.org/2000/svg';
-  const pts = await api('/api/v1/points/' + encodeURIComponent(p.tag) + '/history');
   const vals = pts.filter((x) => x.value != null);
   svg.replaceChildren();
-  if (!vals.length) return;
+  if (!vals.length) return false;
   const t0 = Date.parse(pts[0].time), t1 = Math.max(Date.parse(pts[pts.length - 1].time), t0 + 1);
   let lo = Math.min(...vals.map((x) => x.value)), hi = Math.max(...vals.map((x) => x.value));
   if (hi === lo) { hi += 1; lo -= 1; }
@@ -326,7 +351,7 @@ async function showTrend(p) {
   mk('line', { x1: 40, y1: 220, x2: 590, y2: 220, class: 'axis' });
   mk('line', { x1: 40, y1: 20, x2: 40, y2: 220, class: 'axis' });
   mk('text', { x: 2, y: 24 }, hi.toFixed(1)); mk('text', { x: 2, y: 220 }, lo.toFixed(1));
-  mk('text', { x: 40, y: 236 }, fmtTime(pts[0].time)); mk('text', { x: 470, y: 236 }, fmtTime(pts[pts.length - 1].time));
+  mk('text', { x: 40, y: 236 }, fmt(pts[0].time)); mk('text', { x: 470, y: 236 }, fmt(pts[pts.length - 1].time));
   let seg = [];
   const flush = () => { if (seg.length) mk('polyline', { points: seg.join(' '), class: 'line' }); seg = []; };
   for (const x of pts) {
@@ -334,6 +359,7 @@ async function showTrend(p) {
     seg.push(X(x.time).toFixed(1) + ',' + Y(x.value).toFixed(1));
   }
   flush();
+  return true;
 }
 
 function hazardQuery() {
@@ -402,7 +428,7 @@ const BJ = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', hour12:
 // fmtBJ shows a time in Beijing time whatever the browser's zone: the
 // hub's users and the sites are in China, the hub's machine may not be.
 const fmtBJ = (s) => s ? BJ.format(new Date(s)) : '';
-const H = { sites: [], alarms: { offset: 0, total: 0, items: [] }, hazards: { offset: 0, total: 0, items: [] }, commands: [] };
+const H = { sites: [], alarms: { offset: 0, total: 0, items: [] }, hazards: { offset: 0, total: 0, items: [] }, commands: [], detail: null };
 const HUB_HAZARD_PAGE = 50;
 
 function fmtDur(ms) {
@@ -451,6 +477,13 @@ async function loadHubSites() {
   renderHubSites();
 }
 const COLOUR_NAME = { red: '红', orange: '橙', yellow: '黄', blue: '蓝' };
+// siteLink is a site's 在线/离线 with 离线时长 and why, as a tag (td, span).
+function siteLink(tag, s, now) {
+  if (s.online) return el(tag, { className: 'online' }, t('hub.online'));
+  const link = el(tag, { className: 'offline' }, s.offline_since ? t('hub.offlineFor', { d: fmtDur(now - Date.parse(s.offline_since)) }) : t('hub.offline'));
+  if (s.reason) link.append(el('span', { className: 'note' }, ' · ' + t('hub.reason.' + s.reason)));
+  return link;
+}
 function renderHubSites() {
   const region = $('hs-region').value, type = $('hs-type').value;
   const list = H.sites.filter((s) => (!region || s.region === region) && (!type || s.type === type));
@@ -464,13 +497,9 @@ function renderHubSites() {
       if (open[k]) sev.append(el('span', { className: 'sev-' + k }, t('sev.' + k) + ' ' + open[k]), ' ');
     }
     if (!sev.childNodes.length) sev.append('0');
-    let link;
-    if (s.online) link = el('td', { className: 'online' }, t('hub.online'));
-    else {
-      link = el('td', { className: 'offline' }, s.offline_since ? t('hub.offlineFor', { d: fmtDur(now - Date.parse(s.offline_since)) }) : t('hub.offline'));
-      if (s.reason) link.append(el('span', { className: 'note' }, ' · ' + t('hub.reason.' + s.reason)));
-    }
-    return el('tr', { 'data-site': s.site, className: s.online ? 'site-online' : 'site-offline' },
+    const link = siteLink('td', s, now);
+    return el('tr', { 'data-site': s.site, className: s.online ? 'site-online' : 'site-offline', tabindex: 0, title: t('sd.open'),
+      onclick: () => openSite(s.site), onkeydown: (e) => { if (e.key === 'Enter') openSite(s.site); } },
       el('td', {}, el('span', { className: 'dot colour-' + s.colour, title: S.lang === 'zh' ? COLOUR_NAME[s.colour] || s.colour : s.colour })),
       el('td', {}, el('strong', {}, s.name || s.site), ' ', el('span', { className: 'note' }, s.site)),
       el('td', {}, s.region || ''), el('td', {}, s.type || ''), link, el('td', {}, fmtBJ(s.last_seen)), sev,
@@ -595,6 +624,123 @@ async function hubSupervise(h) {
   } catch (e) { toast(t('failed') + e.message); }
 }
 
+// A site's drill-down (站点详情), opened from its row on 监管总览: its
+// health, 在线率 per day, open alarms, hazards and latest readings, each
+// from the hub's per-site routes; a reading's trend needs the central
+// InfluxDB. H.detail is null while the sites table shows.
+function openSite(site) {
+  H.detail = { site, avail: null, alarms: { total: 0, items: [] }, hazards: { total: 0, items: [] }, readings: [], hazard: null, events: [], tag: null, trendNote: '' };
+  $('hs-list').hidden = true; $('hs-detail').hidden = false;
+  $('sd-hz-events').replaceChildren(); $('sd-trend').replaceChildren(); $('sd-trend-note').textContent = '';
+  renderSiteDetail();
+  loadSiteDetail().catch((e) => toast(e.message));
+}
+function closeSite() {
+  H.detail = null;
+  $('hs-list').hidden = false; $('hs-detail').hidden = true;
+}
+const sitePath = (site) => '/api/v1/hub/sites/' + encodeURIComponent(site);
+async function loadSiteDetail() {
+  const d = H.detail;
+  if (!d) return;
+  const q = (extra) => new URLSearchParams(Object.assign({ site: d.site, limit: 100 }, extra)).toString();
+  const [avail, alarms, hazards, readings] = await Promise.all([
+    api(sitePath(d.site) + '/availability?days=7'), api('/api/v1/hub/alarms?' + q()),
+    api('/api/v1/hub/hazards?' + q($('sd-hz-open').checked ? { open: 1 } : {})), api(sitePath(d.site) + '/readings')]);
+  if (H.detail !== d) return; // closed or another site opened meanwhile
+  Object.assign(d, { avail, alarms, hazards, readings });
+  renderSiteDetail();
+}
+function renderSiteDetail() {
+  const d = H.detail;
+  if (!d) return;
+  const s = H.sites.find((x) => x.site === d.site) || { site: d.site, online: true };
+  $('sd-title').textContent = s.name || s.site;
+  $('sd-meta').textContent = [s.site, s.region, s.type].filter(Boolean).join(' · ');
+  $('sd-state').replaceChildren(siteLink('span', s, Date.now()),
+    s.last_seen ? el('span', { className: 'note' }, ' · ' + t('col.lastSeen') + ' ' + fmtBJ(s.last_seen)) : null);
+  const days = (d.avail && d.avail.days) || [];
+  $('sd-days').replaceChildren(...days.map((x) => {
+    const pct = Math.max(0, Math.min(100, x.online * 100));
+    return el('tr', { 'data-date': x.date },
+      el('td', {}, x.date), el('td', { className: 'pct' + (pct < 99 ? ' avail-low' : '') }, pct.toFixed(1) + '%'),
+      el('td', {}, el('span', { className: 'avail-bar' }, el('span', { style: 'width: ' + pct.toFixed(1) + '%' }))),
+      el('td', {}, String(Math.round(x.offline_seconds / 60))), el('td', {}, String(x.outages)));
+  }));
+  const outages = (d.avail && d.avail.outages) || [];
+  $('sd-outages').textContent = !d.avail ? '' : outages.length ? t('sd.outageList') + outages.slice(-5).map((o) => t('sd.outage',
+    { since: fmtBJ(o.since), until: o.until ? fmtBJ(o.until) : t('sd.ongoing'), reason: t('hub.reason.' + o.reason) })).join('；') : t('sd.noOutage');
+
+  const shown = (page) => t('hub.count', { n: page.total }) + (page.total > page.items.length ? ' ' + t('sd.shown', { n: page.items.length }) : '');
+  $('sd-alarm-count').textContent = shown(d.alarms);
+  $('sd-alarms').replaceChildren(...d.alarms.items.map((a) => {
+    const state = el('td', { className: 'state', 'data-state': a.state }, t('state.' + a.state));
+    if (a.stale) state.append(el('div', { className: 'note stale-note' }, t('hub.stale')));
+    const ack = el('td', { className: 'msg' });
+    if (a.acked_by || a.acked_at) ack.append(a.acked_by || '', ' ', fmtBJ(a.acked_at));
+    if (a.ack_comment) ack.append(el('div', { className: 'note' }, a.ack_comment));
+    return el('tr', { 'data-site': a.site, 'data-id': a.id, className: 'state-' + a.state + (a.stale ? ' stale' : '') },
+      el('td', {}, fmtBJ(a.raised_at)), el('td', {}, a.tag), el('td', { className: 'msg' }, a.message || a.rule),
+      el('td', { className: 'sev-' + a.severity }, (a.level ? a.level + ' · ' : '') + t('sev.' + a.severity)),
+      el('td', {}, String(a.value)), state, ack);
+  }));
+
+  $('sd-hazard-count').textContent = shown(d.hazards);
+  $('sd-hazards').replaceChildren(...d.hazards.items.map((h) => el('tr', { 'data-site': h.site, 'data-id': h.id,
+    className: (isMajor(h) ? 'major' : '') + (d.hazard && d.hazard.id === h.id ? ' sel' : ''), onclick: () => showSiteHazard(h) },
+  el('td', {}, h.number || String(h.id)), el('td', {}, h.level),
+  el('td', { className: 'msg' }, (h.category ? h.category + '：' : '') + (h.description || '')),
+  el('td', { className: h.overdue ? 'overdue' : '' }, fmtBJ(h.deadline) + (h.overdue ? ' ' + t('hz.overdue') : '')),
+  el('td', {}, t('hz.' + h.status)), el('td', { className: 'msg' }, h.supervised ? t('hz.supervised') + (h.supervised_by ? ' · ' + h.supervised_by : '') : ''))));
+  $('sd-hz-title').textContent = d.hazard ? t('sd.hazardEvents', { n: d.hazard.number || String(d.hazard.id) }) : t('sd.pickHazard');
+  $('sd-hz-events').replaceChildren(...d.events.map((e) => el('tr', { 'data-seq': e.seq },
+    el('td', {}, fmtBJ(e.time)),
+    el('td', {}, (I18N.zh['ev.' + e.type] ? t('ev.' + e.type) : e.type) + (e.to ? ' → ' + t('hz.' + e.to) : '')),
+    el('td', {}, e.by || ''), el('td', { className: 'msg' }, e.comment || ''))));
+
+  $('sd-readings').replaceChildren(...(d.readings.length ? d.readings.map((r) => el('tr', { 'data-tag': r.tag,
+    className: r.tag === d.tag ? 'sel' : '', onclick: () => showSiteTrend(r) },
+  el('td', {}, r.tag), el('td', {}, r.kind || ''), el('td', {}, String(r.value) + (r.unit ? ' ' + r.unit : '')),
+  el('td', { className: 'quality-' + r.quality }, t('quality.' + r.quality)), el('td', {}, fmtBJ(r.time))))
+    : [el('tr', { className: 'empty' }, el('td', { colspan: 5, className: 'note' }, t('sd.noReadings')))]));
+  if (!d.tag) $('sd-trend-title').textContent = t('sd.pickReading');
+  $('sd-trend-note').textContent = d.trendNote ? t(d.trendNote) : '';
+  $('sd-trend-note').className = 'note' + (d.trendNote === 'sd.trendNeedsInflux' ? ' trend-unavailable' : '');
+}
+async function showSiteHazard(h) {
+  const d = H.detail;
+  d.hazard = h; d.events = [];
+  renderSiteDetail();
+  try {
+    const evs = await api('/api/v1/hub/hazards/' + encodeURIComponent(d.site) + '/' + h.id + '/history');
+    if (H.detail === d && d.hazard === h) { d.events = evs; renderSiteDetail(); }
+  } catch (e) { toast(t('failed') + e.message); }
+}
+// showSiteTrend draws a reading's last hour from the hub's central
+// InfluxDB with the plant's trend drawing; a hub without one answers 501.
+async function showSiteTrend(r) {
+  const d = H.detail;
+  d.tag = r.tag;
+  document.querySelectorAll('#sd-readings tr').forEach((x) => x.classList.toggle('sel', x.dataset.tag === r.tag));
+  $('sd-trend-title').textContent = r.tag + (r.kind ? ' ' + r.kind : '') + (r.unit ? ' (' + r.unit + ')' : '');
+  const svg = $('sd-trend'), note = $('sd-trend-note');
+  const say = (key) => { d.trendNote = key; note.textContent = key ? t(key) : ''; note.className = 'note' + (key === 'sd.trendNeedsInflux' ? ' trend-unavailable' : ''); };
+  svg.replaceChildren(); say('');
+  const to = new Date(), from = new Date(to.getTime() - 3600 * 1000);
+  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+  let pts;
+  try {
+    pts = await api(sitePath(d.site) + '/points/' + encodeURIComponent(r.tag) + '/history?' + q);
+  } catch (e) {
+    if (H.detail !== d || d.tag !== r.tag) return;
+    if (e.status === 501) say('sd.trendNeedsInflux');
+    else toast(t('failed') + e.message);
+    return;
+  }
+  if (H.detail !== d || d.tag !== r.tag) return;
+  if (!drawTrend(svg, pts, fmtBJ)) say('sd.noTrend');
+}
+
 function pageHub(kind, dir) {
   const page = H[kind];
   const limit = kind === 'alarms' ? (page.limit || 50) : HUB_HAZARD_PAGE;
@@ -611,12 +757,13 @@ function renderAll() {
   if (tab === 'overview') loadAreas().catch((e) => toast(e.message));
   if (S.hub) {
     fillHubFilters();
-    if (tab === 'hub-sites') renderHubSites();
+    if (tab === 'hub-sites') { renderHubSites(); renderSiteDetail(); }
     if (tab === 'hub-alarms') renderHubAlarms();
     if (tab === 'hub-hazards') renderHubHazards();
   }
 }
 function showTab(name) {
+  if (name === 'hub-sites' && S.hub) closeSite();
   document.querySelectorAll('nav button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
   document.querySelectorAll('.tab').forEach((s) => { s.hidden = s.id !== 'tab-' + name; });
   const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms,
@@ -643,6 +790,8 @@ document.addEventListener('DOMContentLoaded', () => {
   $('ha-next').addEventListener('click', () => pageHub('alarms', 1));
   $('hh-prev').addEventListener('click', () => pageHub('hazards', -1));
   $('hh-next').addEventListener('click', () => pageHub('hazards', 1));
+  $('sd-back').addEventListener('click', closeSite);
+  $('sd-hz-open').addEventListener('change', () => loadSiteDetail().catch((e) => toast(e.message)));
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     S.token = $('token').value.trim(); S.tried = true;
@@ -656,6 +805,7 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!S.me || !S.hub) return;
     const load = { 'hub-sites': loadHubSites, 'hub-alarms': loadHubAlarms, 'hub-hazards': loadHubHazards }[currentTab()];
     if (load) load().catch(() => {});
+    if (currentTab() === 'hub-sites' && H.detail) loadSiteDetail().catch(() => {});
   }, 5000);
   applyLang();
   start();
