@@ -223,7 +223,10 @@ func TestPymodbusRTUBus(t *testing.T) {
 			}
 		}
 	}
-	if s := pollers["dead"].Stats(); s.Timeouts < 2*3 || s.Requests != s.Timeouts {
+	// Every request to the dead unit times out; the next poll's first may
+	// be in flight as the stats are read (seen under load: 7 sent, 6 timed
+	// out), never more than one on the one connection.
+	if s := pollers["dead"].Stats(); s.Timeouts < 2*3 || s.Requests < s.Timeouts || s.Requests-s.Timeouts > 1 {
 		t.Errorf("dead unit stats %+v: want 2 timed-out attempts (1 retry) per poll", s)
 	}
 	if s := pollers["unit1"].Stats(); s.Errors != 0 {
