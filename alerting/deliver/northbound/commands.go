@@ -29,6 +29,7 @@ type Supervisor interface {
 const (
 	commandSupervise = "supervise"
 	commandLift      = "lift"
+	commandReplay    = "replay"
 )
 
 // appliedKeep is how many answered command ids the site remembers, so a
@@ -48,6 +49,8 @@ type commands struct {
 	mu      sync.Mutex
 	applied []CommandAck // oldest first
 	queue   chan paho.Message
+	// replay sends a journal's events after a seq again (the publisher's).
+	replay func(ctx context.Context, journal string, after int64) error
 }
 
 func newCommands(site, path, ackTopic string, target Supervisor) (*commands, error) {
@@ -87,6 +90,15 @@ func (c *commands) run(ctx context.Context, client paho.Client, qos byte, timeou
 		case <-ctx.Done():
 			return
 		}
+		if journal, after, ok := c.replayOf(m.Payload()); ok {
+			if c.replay == nil {
+				continue
+			}
+			if err := c.replay(ctx, journal, after); err != nil {
+				log.Warn("northbound: replay for the hub failed; it will ask again", "journal", journal, "after", after, "err", err)
+			}
+			continue
+		}
 		ack, err := c.apply(ctx, m.Payload())
 		if err != nil {
 			log.Warn("northbound: refused a hub command", "topic", m.Topic(), "err", err)
@@ -101,6 +113,16 @@ func (c *commands) run(ctx context.Context, client paho.Client, qos byte, timeou
 		}
 		log.Info("northbound: answered a hub command", "command", ack.ID, "ok", ack.OK, "err", ack.Error)
 	}
+}
+
+// replayOf reads a replay request of this site's: not applied once and
+// not answered, since repeating it is harmless.
+func (c *commands) replayOf(payload []byte) (journal string, after int64, ok bool) {
+	var cmd Command
+	if json.Unmarshal(payload, &cmd) != nil || cmd.V != ContractVersion || cmd.Site != c.site || cmd.Type != commandReplay {
+		return "", 0, false
+	}
+	return cmd.Journal, cmd.After, true
 }
 
 // apply applies one command, or returns the answer it had before. An error

@@ -82,6 +82,9 @@ type Summary struct {
 	Site     string    `json:"site"`
 	Time     time.Time `json:"time"`
 	AlarmSeq int64     `json:"alarm_seq"`
+	// HazardSeq is the newest hazard journal seq: with AlarmSeq, what a hub
+	// checks its copy against (and asks a replay of what it lacks).
+	HazardSeq int64 `json:"hazard_seq,omitempty"`
 	// Open counts open alarms (any state but normal) by severity; Unacked
 	// those not yet acknowledged.
 	Open    map[string]int `json:"open"`
@@ -128,11 +131,14 @@ type Command struct {
 	ID   string    `json:"id"` // unique per hub: the site keeps the ids it applied
 	Site string    `json:"site"`
 	Time time.Time `json:"time"` // the hub's time
-	// Type is "supervise" (挂牌督办, with Note and Deadline), "lift" (撤销督办)
-	// or "instruct" (督办意见).
+	// Type is "supervise" (挂牌督办, with Note and Deadline), "lift" (撤销督办),
+	// "instruct" (督办意见, reserved) or "replay": send Journal's events
+	// after After again (the hub found a gap); a replay is not answered.
 	Type     string     `json:"type"`
-	Hazard   int64      `json:"hazard"` // the site's hazard record id
-	By       string     `json:"by"`     // the regulator's name
+	Journal  string     `json:"journal,omitempty"` // replay: alarm or hazard
+	After    int64      `json:"after,omitempty"`   // replay: the last seq the hub holds without a gap
+	Hazard   int64      `json:"hazard,omitempty"`  // the site's hazard record id
+	By       string     `json:"by"`                // the regulator's name
 	Note     string     `json:"note,omitempty"`
 	Deadline *time.Time `json:"deadline,omitempty"`
 }

@@ -262,6 +262,9 @@ func (n *Publisher) Run(ctx context.Context) error {
 		wg.Go(func() { n.summarize(ctx, client, connected) })
 	}
 	if n.commands != nil {
+		n.commands.replay = func(ctx context.Context, journal string, after int64) error {
+			return n.replay(ctx, client, journal, after)
+		}
 		wg.Go(func() { n.commands.run(ctx, client, n.cfg.QoS, n.cfg.Timeout, n.log) })
 	}
 	if n.readings != nil {
@@ -276,6 +279,52 @@ func (n *Publisher) Run(ctx context.Context) error {
 	err = f.Run(ctx)
 	wg.Wait()
 	return errors.Join(err, hazardErr)
+}
+
+// replayMax bounds one replay: a hub still behind asks again.
+const replayMax = 10000
+
+// replay publishes journal's events after after again, up to the newest
+// at the time of the request, for a hub that found a gap (a broker that
+// dropped queued messages, a shared subscription a restart forgot). The
+// hub stores each once, so repeats cost only bandwidth.
+func (n *Publisher) replay(ctx context.Context, client paho.Client, journal string, after int64) error {
+	var (
+		src   deliver.Journal
+		last  int64
+		topic string
+		err   error
+	)
+	switch {
+	case journal == TopicAlarm && n.opts.Journal != nil:
+		src, topic = deliver.Alarms(n.opts.Source), n.topic
+		last, err = n.opts.Journal.LastSeq(ctx)
+	case journal == TopicHazard && n.opts.Hazards != nil:
+		src, topic = deliver.Hazards(n.opts.Hazards), n.hazardTopic
+		last, err = n.opts.Hazards.LastSeq(ctx)
+	default:
+		return fmt.Errorf("replay of %q: no such journal here", journal)
+	}
+	if err != nil {
+		return fmt.Errorf("replay of %s: %w", journal, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream := src.Subscribe(ctx, after)
+	defer stream.Close()
+	ch := publisher{client: client, topic: topic, qos: n.cfg.QoS, timeout: n.cfg.Timeout, site: n.opts.Site}
+	sent := 0
+	for ev := range stream.C {
+		if ev.Seq > last || sent == replayMax {
+			break
+		}
+		if err := ch.Deliver(ctx, ev); err != nil {
+			return fmt.Errorf("replay of %s at seq %d: %w", journal, ev.Seq, err)
+		}
+		sent++
+	}
+	n.log.Info("northbound: replayed for the hub", "journal", journal, "after", after, "events", sent)
+	return nil
 }
 
 // Readings is the pipeline consumer that gathers readings for
@@ -369,6 +418,10 @@ func (n *Publisher) Summary(ctx context.Context) (Summary, error) {
 		}
 	}
 	if h := n.opts.Hazards; h != nil {
+		var err error
+		if s.HazardSeq, err = h.LastSeq(ctx); err != nil {
+			return s, err
+		}
 		hs, err := h.List(ctx, hazard.Filter{Site: n.opts.Site, Statuses: []hazard.Status{hazard.Open, hazard.InProgress, hazard.PendingVerification}})
 		if err != nil {
 			return s, err
