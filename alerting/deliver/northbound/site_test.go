@@ -542,7 +542,8 @@ func TestIntegrationSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	alarmSeq, _ := s.j.LastSeq(s.ctx)
-	want := Summary{V: ContractVersion, Site: "s1", Time: got.Time, AlarmSeq: alarmSeq,
+	hazardSeq, _ := s.hz.LastSeq(s.ctx)
+	want := Summary{V: ContractVersion, Site: "s1", Time: got.Time, AlarmSeq: alarmSeq, HazardSeq: hazardSeq,
 		Open:    map[string]int{alerting.SeverityCritical: 1, alerting.SeverityHigh: 2, alerting.SeverityMedium: 1},
 		Unacked: 2, TagsBad: 3, SpoolBacklog: 7, OpenHazards: 3, MajorHazards: 2}
 	if !reflect.DeepEqual(got, want) {
