@@ -42,6 +42,7 @@ type Stats struct {
 	RefusedOversize  uint64 `json:"refused_oversize" metric:"hazgate_hub_refused_oversize_total" help:"Messages larger than hub.max_payload."`
 	StoreErrors      uint64 `json:"store_errors" metric:"hazgate_hub_store_errors_total" help:"Store failures; the message is retried until stored."`
 	Offline          uint64 `json:"offline" metric:"hazgate_hub_sites_went_offline_total" help:"Times a site went silent past hub.offline_after."`
+	Replays          uint64 `json:"replays" metric:"hazgate_hub_replays_requested_total" help:"Replays asked of sites whose journal the hub holds with a gap (a broker dropped or never delivered their events)."`
 }
 
 // Options are what an Ingest needs besides its config block.
@@ -74,7 +75,10 @@ type Ingest struct {
 
 	received, stored, duplicate, late          atomic.Uint64
 	refusedSite, refusedVersion, refusedFormat atomic.Uint64
-	refusedSize, storeErrors, offline          atomic.Uint64
+	refusedSize, storeErrors, offline, replays atomic.Uint64
+	// gapSince is when each site journal's gap was first seen, so events
+	// still in flight land before a replay is asked for. sendCommands only.
+	gapSince map[string]time.Time
 }
 
 // New checks the options and returns the ingest.
@@ -97,6 +101,7 @@ func New(cfg config.Hub, o Options) (*Ingest, error) {
 		in.clientID = "hazgate-hub-" + o.Name
 	}
 	in.wake = make(chan struct{}, 1)
+	in.gapSince = map[string]time.Time{}
 	for _, s := range cfg.Sites {
 		in.sites[s.ID] = s
 	}
@@ -124,7 +129,7 @@ func (in *Ingest) Stats() Stats {
 		Received: in.received.Load(), Stored: in.stored.Load(), Duplicate: in.duplicate.Load(), Late: in.late.Load(),
 		RefusedSite: in.refusedSite.Load(), RefusedVersion: in.refusedVersion.Load(),
 		RefusedMalformed: in.refusedFormat.Load(), RefusedOversize: in.refusedSize.Load(),
-		StoreErrors: in.storeErrors.Load(), Offline: in.offline.Load(),
+		StoreErrors: in.storeErrors.Load(), Offline: in.offline.Load(), Replays: in.replays.Load(),
 	}
 }
 
@@ -492,11 +497,56 @@ func (in *Ingest) sendCommands(ctx context.Context, client paho.Client) {
 				in.log.Error("hub: recording a sent command", "command", c.ID, "err", err)
 			}
 		}
+		in.askReplays(ctx, client, now)
 		select {
 		case <-ctx.Done():
 			return
 		case <-in.wake:
 		case <-tick.C:
+		}
+	}
+}
+
+// replayWait is how long a gap stays before the hub asks for a replay, and
+// between two asks of the same gap.
+func (in *Ingest) replayWait() time.Duration { return max(2*time.Second, in.cfg.OfflineAfter/6) }
+
+// askReplays asks each site whose journal the hub holds with a gap for a
+// while to send the events after the gap again.
+func (in *Ingest) askReplays(ctx context.Context, client paho.Client, now time.Time) {
+	gaps, err := in.store.Gaps(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			in.log.Error("hub: checking for gaps", "err", err)
+		}
+		return
+	}
+	open := map[string]bool{}
+	for _, g := range gaps {
+		key := g.Site + "/" + g.Journal
+		open[key] = true
+		since, seen := in.gapSince[key]
+		if !seen {
+			in.gapSince[key] = now
+			continue
+		}
+		if now.Sub(since) < in.replayWait() {
+			continue
+		}
+		c := northbound.Command{V: northbound.ContractVersion, ID: newCommandID(now), Site: g.Site, Time: now.UTC(),
+			Type: "replay", Journal: g.Journal, After: g.After, By: in.clientID}
+		b, _ := json.Marshal(c)
+		tok := client.Publish(in.cfg.TopicPrefix+"/"+g.Site+"/"+northbound.TopicCommand, 1, false, b)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			continue
+		}
+		in.replays.Add(1)
+		in.gapSince[key] = now
+		in.log.Warn("hub: a site's journal has a gap; asked for a replay", "site", g.Site, "journal", g.Journal, "after", g.After, "behind", g.Behind)
+	}
+	for key := range in.gapSince {
+		if !open[key] {
+			delete(in.gapSince, key)
 		}
 	}
 }

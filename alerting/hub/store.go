@@ -37,6 +37,13 @@ var migrations = []string{
 		config_digest TEXT NOT NULL DEFAULT '',
 		alarm_seq     BIGINT NOT NULL DEFAULT 0,
 		hazard_seq    BIGINT NOT NULL DEFAULT 0,
+		-- What the site says its journals hold (status, summary), and how
+		-- far the hub holds them without a gap: a difference that stays is
+		-- asked for again (a replay command).
+		site_alarm_seq  BIGINT NOT NULL DEFAULT 0,
+		site_hazard_seq BIGINT NOT NULL DEFAULT 0,
+		alarm_contig    BIGINT NOT NULL DEFAULT 0,
+		hazard_contig   BIGINT NOT NULL DEFAULT 0,
 		summary       TEXT NOT NULL DEFAULT '{}'
 	);
 	CREATE TABLE hub_alarm_events (
@@ -675,13 +682,14 @@ func (s *Store) seenTx(ctx context.Context, tx *txq, order []string, seen map[st
 // comm_loss alarm), a birth closes the open one.
 func (s *Store) statusTx(ctx context.Context, tx *txq, st northbound.Status, now time.Time) error {
 	online := st.State == northbound.SiteOnline
-	if _, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, online, reason, status_time, last_seen, version, config_digest)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, online, reason, status_time, last_seen, version, config_digest,
+			site_alarm_seq, site_hazard_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (site) DO UPDATE SET online = excluded.online, reason = excluded.reason,
 			status_time = excluded.status_time, last_seen = excluded.last_seen,
 			version = CASE WHEN excluded.version = '' THEN hub_sites.version ELSE excluded.version END,
-			config_digest = CASE WHEN excluded.config_digest = '' THEN hub_sites.config_digest ELSE excluded.config_digest END`,
-		st.Site, online, st.Reason, s.d.Time(st.Time), s.d.Time(now), st.Version, st.ConfigDigest); err != nil {
+			config_digest = CASE WHEN excluded.config_digest = '' THEN hub_sites.config_digest ELSE excluded.config_digest END,`+siteSeqs,
+		st.Site, online, st.Reason, s.d.Time(st.Time), s.d.Time(now), st.Version, st.ConfigDigest, st.AlarmSeq, st.HazardSeq); err != nil {
 		return err
 	}
 	if online {
@@ -743,10 +751,107 @@ func (s *Store) summaryTx(ctx context.Context, tx *txq, sum northbound.Summary, 
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, summary) VALUES ($1, $2, $3)
-		ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen, summary = excluded.summary`,
-		sum.Site, s.d.Time(now), string(raw))
+	_, err = tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, summary, site_alarm_seq, site_hazard_seq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen, summary = excluded.summary,`+siteSeqs,
+		sum.Site, s.d.Time(now), string(raw), sum.AlarmSeq, sum.HazardSeq)
 	return err
+}
+
+// siteSeqs keeps the highest seqs a site has said its journals hold.
+const siteSeqs = `
+	site_alarm_seq = CASE WHEN hub_sites.site_alarm_seq < excluded.site_alarm_seq THEN excluded.site_alarm_seq ELSE hub_sites.site_alarm_seq END,
+	site_hazard_seq = CASE WHEN hub_sites.site_hazard_seq < excluded.site_hazard_seq THEN excluded.site_hazard_seq ELSE hub_sites.site_hazard_seq END`
+
+// Gap is a journal of a site the hub holds only up to After (without a
+// gap) while the site says it holds Site.
+type Gap struct {
+	Site    string
+	Journal string // alarm or hazard
+	After   int64
+	Behind  int64
+}
+
+// gapScan bounds how many stored seqs one check walks past the
+// contiguous end; a longer run is walked at the next check.
+const gapScan = 10000
+
+// Gaps moves each site's contiguous end forward over what is stored and
+// returns the journals still short of what their site says it holds. It
+// reads the shared store, so it is right whichever hub process stored what.
+func (s *Store) Gaps(ctx context.Context) ([]Gap, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT site, alarm_contig, site_alarm_seq, hazard_contig, site_hazard_seq FROM hub_sites
+		WHERE site_alarm_seq > alarm_contig OR site_hazard_seq > hazard_contig`)
+	if err != nil {
+		return nil, fmt.Errorf("hub gaps: %w", err)
+	}
+	type behind struct {
+		site               string
+		alarm, siteAlarm   int64
+		hazard, siteHazard int64
+	}
+	var todo []behind
+	for rows.Next() {
+		var b behind
+		if err := rows.Scan(&b.site, &b.alarm, &b.siteAlarm, &b.hazard, &b.siteHazard); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("hub gaps: %w", err)
+		}
+		todo = append(todo, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("hub gaps: %w", err)
+	}
+	var out []Gap
+	for _, b := range todo {
+		for _, j := range []struct {
+			journal, table, column string
+			contig, site           int64
+		}{{"alarm", "hub_alarm_events", "alarm_contig", b.alarm, b.siteAlarm}, {"hazard", "hub_hazard_events", "hazard_contig", b.hazard, b.siteHazard}} {
+			if j.site <= j.contig {
+				continue
+			}
+			end, err := s.advance(ctx, j.table, j.column, b.site, j.contig)
+			if err != nil {
+				return nil, err
+			}
+			if j.site > end {
+				out = append(out, Gap{Site: b.site, Journal: j.journal, After: end, Behind: j.site - end})
+			}
+		}
+	}
+	return out, nil
+}
+
+// advance walks the stored seqs after contig while they follow one
+// another, and records the new end.
+func (s *Store) advance(ctx context.Context, table, column, site string, contig int64) (int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq FROM `+table+` WHERE site = $1 AND seq > $2 ORDER BY seq LIMIT `+fmt.Sprint(gapScan), site, contig)
+	if err != nil {
+		return contig, fmt.Errorf("hub gaps: site %s: %w", site, err)
+	}
+	end := contig
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return contig, err
+		}
+		if seq != end+1 {
+			break
+		}
+		end = seq
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return contig, err
+	}
+	if end > contig {
+		if _, err := s.db.ExecContext(ctx, `UPDATE hub_sites SET `+column+` = $2 WHERE site = $1 AND `+column+` < $2`, site, end); err != nil {
+			return contig, fmt.Errorf("hub gaps: site %s: %w", site, err)
+		}
+	}
+	return end, nil
 }
 
 func (s *Store) openOutage(ctx context.Context, tx *txq, site string, now time.Time, reason string) error {
