@@ -322,3 +322,95 @@ hub: {url: "${BROKER}", offline_after: 1s, sites: [{id: s1}]}
 		t.Errorf("stats %+v: the events came without a replay; the test did not test it", st)
 	}
 }
+
+// TestTwoSitesTwoHubs is the issue's whole picture: two site gateways and
+// two hub gateways (one store, PostgreSQL when the test script runs it) on
+// one Mosquitto. Alarms raised and cleared at both sites, with a broker
+// restart and a hub restart between, reach the hubs' store exactly once
+// each: every site's journal, counted event by event.
+func TestTwoSitesTwoHubs(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	if m == nil {
+		return
+	}
+	store := testenv.PostgresDB(t)
+	if store == "" {
+		store = filepath.Join(t.TempDir(), "hub.db")
+	}
+	type site struct {
+		id   string
+		ctrl *sim.GasController
+		gw   *gateway
+	}
+	var sites []*site
+	for _, id := range []string{"s1", "s2"} {
+		ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ctrl.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ctrl.Close() })
+		cfg := parseConfig(t, `
+site: {id: "${ID}"}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
+rules:
+  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
+northbound: {url: "${BROKER}", summary_interval: 1s}
+`, map[string]string{"ID": id, "DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
+		gw, _, _ := startGateway(t, cfg)
+		sites = append(sites, &site{id: id, ctrl: ctrl, gw: gw})
+	}
+	hubConfig := func(n int) string {
+		return `
+site: {id: hub-` + strconv.Itoa(n) + `}
+data_dir: ` + t.TempDir() + `
+http: {listen: "127.0.0.1:0"}
+hub:
+  url: "` + m.URL() + `"
+  client_id: hub-` + strconv.Itoa(n) + `
+  store: "` + store + `"
+  offline_after: 2s
+  sites: [{id: s1}, {id: s2}]
+`
+	}
+	hub1, _, _ := startGateway(t, parseConfig(t, hubConfig(1), nil))
+	_, _, stopHub2 := startGateway(t, parseConfig(t, hubConfig(2), nil))
+	swing := func(n int) {
+		for range n {
+			for _, lel := range []float64{30, 5} { // raise, clear
+				for _, s := range sites {
+					s.ctrl.SetLEL(0, lel)
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+	}
+	swing(2)
+	m.Stop() // the broker restarts, keeping its sessions
+	m.Start()
+	swing(2)
+	stopHub2() // one hub goes; the other carries on
+	swing(1)
+	startGateway(t, parseConfig(t, hubConfig(2), nil))
+	swing(1)
+
+	testenv.Poll(t, 30*time.Second, 200*time.Millisecond, "every site event at the hubs once", func() bool {
+		stored, _, err := hub1.hub.store.EventCounts(context.Background())
+		if err != nil {
+			return false
+		}
+		ok := true
+		for _, s := range sites {
+			want, err := s.gw.journal.LastSeq(context.Background())
+			if err != nil || want < 4 || int64(stored[s.id]) != want {
+				ok = false
+			}
+		}
+		return ok
+	})
+}
