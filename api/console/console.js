@@ -411,9 +411,9 @@ async function supervise(h) {
   } catch (e) { toast(t('failed') + e.message); }
 }
 // The export needs the token, so it is fetched and handed over as a blob.
-async function exportLedger() {
+async function exportLedger(path) {
   try {
-    const resp = await api('/api/v1/hazards/export?' + hazardQuery(), { raw: true });
+    const resp = await api(path, { raw: true });
     const name = (/filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '') || [])[1] || 'hazards.csv';
     const url = URL.createObjectURL(await resp.blob());
     el('a', { href: url, download: name }).click();
@@ -781,7 +781,12 @@ document.addEventListener('DOMContentLoaded', () => {
   $('alarm-next').addEventListener('click', () => { S.page++; renderAlarms(); });
   $('hz-status').addEventListener('change', loadHazards);
   $('hz-overdue').addEventListener('change', loadHazards);
-  $('hz-export').addEventListener('click', exportLedger);
+  $('hz-export').addEventListener('click', () => exportLedger('/api/v1/hazards/export?' + hazardQuery()));
+  // The hub's ledger: every site in the token's scope, the list's filters, no paging.
+  $('hh-export').addEventListener('click', () => {
+    const q = new URLSearchParams(hubHazardQuery()); q.delete('limit'); q.delete('offset');
+    exportLedger('/api/v1/hub/hazards/export?' + q.toString());
+  });
   const reloadHub = (kind) => () => { H[kind].offset = 0; (kind === 'alarms' ? loadHubAlarms : loadHubHazards)().catch((e) => toast(e.message)); };
   ['hs-region', 'hs-type'].forEach((id) => $(id).addEventListener('change', renderHubSites));
   ['ha-region', 'ha-type', 'ha-severity', 'ha-unacked', 'ha-limit'].forEach((id) => $(id).addEventListener('change', reloadHub('alarms')));
