@@ -68,6 +68,17 @@ hub:
 	})
 }
 
+// gasSite is a site with one Modbus gas detector (${MODBUS}, tag GT-1)
+// and the GB 50493 levels, its data in ${DIR}: append its northbound.
+const gasSite = `
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
+rules:
+  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
+`
+
 // waitSite polls /api/v1/hub/sites until site satisfies ok.
 func waitSite(t *testing.T, base, site string, ok func(map[string]any) bool) {
 	t.Helper()
@@ -106,23 +117,9 @@ func TestSiteToHubEndToEnd(t *testing.T) {
 	if store == "" {
 		store = filepath.Join(t.TempDir(), "hub.db")
 	}
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 1)
 	site := parseConfig(t, `
-site: {id: s1, name: 甲化工}
-data_dir: ${DIR}
-http: {listen: "127.0.0.1:0"}
-devices:
-  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
-rules:
-  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
-hazard_rules:
+site: {id: s1, name: 甲化工}`+gasSite+`hazard_rules:
   - {name: gas-alarm, match: {kind: combustible_gas}, rule: lel, immediate: true, level: 重大隐患, category: 重大危险源, basis: "test basis"}
 northbound: {url: "${BROKER}", summary_interval: 1s, readings: {kinds: [combustible_gas], interval: 200ms}}
 `, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
@@ -279,23 +276,9 @@ func TestHubStartedLateGetsTheWholeJournal(t *testing.T) {
 	if m == nil {
 		return
 	}
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 1)
 	site := parseConfig(t, `
-site: {id: s1}
-data_dir: ${DIR}
-http: {listen: "127.0.0.1:0"}
-devices:
-  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
-rules:
-  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
-northbound: {url: "${BROKER}", summary_interval: 1s}
+site: {id: s1}`+gasSite+`northbound: {url: "${BROKER}", summary_interval: 1s}
 `, map[string]string{"DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
 	siteGW, _, _ := startGateway(t, site)
 	for _, lel := range []float64{30, 5, 30, 5} { // raise, clear, raise, clear
@@ -344,23 +327,9 @@ func TestTwoSitesTwoHubs(t *testing.T) {
 	}
 	var sites []*site
 	for _, id := range []string{"s1", "s2"} {
-		ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ctrl.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ctrl.Close() })
+		ctrl := startGasController(t, 1)
 		cfg := parseConfig(t, `
-site: {id: "${ID}"}
-data_dir: ${DIR}
-http: {listen: "127.0.0.1:0"}
-devices:
-  - {id: gds-1, protocol: modbus, url: "tcp://${MODBUS}", interval: 100ms, tags: [{id: GT-1, kind: combustible_gas, register: {table: input, address: 0, scale: 0.1}}]}
-rules:
-  - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
-northbound: {url: "${BROKER}", summary_interval: 1s}
+site: {id: "${ID}"}`+gasSite+`northbound: {url: "${BROKER}", summary_interval: 1s}
 `, map[string]string{"ID": id, "DIR": t.TempDir(), "MODBUS": ctrl.Addr(), "BROKER": m.URL()})
 		gw, _, _ := startGateway(t, cfg)
 		sites = append(sites, &site{id: id, ctrl: ctrl, gw: gw})

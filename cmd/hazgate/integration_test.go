@@ -31,14 +31,7 @@ func TestGatewayToInflux(t *testing.T) {
 	influxURL := testenv.InfluxURL(t)
 	bucket := testenv.InfluxDatabase(t, influxURL)
 
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 3)
 	ctrl.SetLEL(0, 12.3)
 	ctrl.SetLEL(1, 60)
 	ctrl.SetLEL(2, 0)

@@ -165,6 +165,21 @@ func waitAlarm(t *testing.T, base string, within time.Duration, ok func(alerting
 	return alerting.Alarm{}
 }
 
+// startGasController runs a simulated gas controller of n detectors on a
+// loopback Modbus TCP port until the test ends.
+func startGasController(t *testing.T, n int) *sim.GasController {
+	t.Helper()
+	ctrl, err := sim.NewGasController("127.0.0.1:0", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	return ctrl
+}
+
 // startGateway runs a gateway for cfg until the test ends and returns its API base URL.
 func startGateway(t *testing.T, cfg *config.Config) (*gateway, string, func()) {
 	t.Helper()
@@ -211,14 +226,7 @@ func parseConfig(t *testing.T, text string, vars map[string]string) *config.Conf
 // TestReloadRules: SIGHUP's reload applies a changed rule to the running
 // gateway and keeps the old rules when the file has problems.
 func TestReloadRules(t *testing.T) {
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 1)
 	ctrl.SetLEL(0, 30)
 
 	file := filepath.Join(t.TempDir(), "site.yaml")
@@ -280,14 +288,7 @@ rules:
 // TestSpoolOverflowAlarm: when the InfluxDB spool drops readings, the loss is
 // an alarm an operator must acknowledge, with the dropped count as its peak.
 func TestSpoolOverflowAlarm(t *testing.T) {
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 1)
 	cfg := parseConfig(t, `
 site: {id: self}
 data_dir: ${DIR}
@@ -309,14 +310,7 @@ devices:
 // reaches a webhook and the live stream, /metrics counts it beside the Modbus
 // device's requests, and the console is served.
 func TestGatewayFeeds(t *testing.T) {
-	ctrl, err := sim.NewGasController("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctrl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
+	ctrl := startGasController(t, 1)
 
 	hooks := make(chan string, 16)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
