@@ -41,13 +41,18 @@ type Whoami struct {
 	// Authenticated is false in loopback mode, where no token is asked.
 	Authenticated bool   `json:"authenticated"`
 	Site          string `json:"site"`
+	// Scoped is true for a token limited to some sites or regions (listed):
+	// it may use the hub's routes only, so the console shows only those.
+	Scoped  bool     `json:"scoped,omitempty"`
+	Sites   []string `json:"sites,omitempty"`
+	Regions []string `json:"regions,omitempty"`
 }
 
 func (a *API) whoami() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principalFrom(r.Context())
 		writeJSON(w, http.StatusOK, Whoami{Name: p.Name, Role: p.Role, Permissions: slices.Clone(grants[p.Role]),
-			Authenticated: a.auth != nil, Site: a.site})
+			Authenticated: a.auth != nil, Site: a.site, Scoped: p.scoped(), Sites: p.Sites, Regions: p.Regions})
 	}
 }
 

@@ -419,3 +419,37 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 		t.Errorf("%d polylines without InfluxDB (%v)", n, err)
 	}
 }
+
+// TestScopedHubConsoleInChromium: a district bureau's token (regions:
+// 江北新区) sees only the hub's views, and in them only its region's sites.
+func TestScopedHubConsoleInChromium(t *testing.T) {
+	bin := Chromium(t)
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	base := serveConsole(t, f)
+	b := Browser(t, bin)
+	if err := chromedp.Do(b,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#token"),
+		chromedp.SendKeys("#token", "region-token-0123456789"),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible(`#hs-rows tr[data-site="nj-01"]`),
+	); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	type view struct {
+		Sites       []string
+		PlantHidden bool
+		HubShown    bool
+	}
+	v, err := chromedp.Run(b, chromedp.Evaluate[view](`({
+		sites: [...document.querySelectorAll('#hs-rows tr')].map(r => r.dataset.site),
+		plantHidden: [...document.querySelectorAll('nav button:not(.hub-only)')].every(b => b.hidden),
+		hubShown: [...document.querySelectorAll('nav button.hub-only')].every(b => !b.hidden)})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(v.Sites, ",") != "nj-01,nj-02" || !v.PlantHidden || !v.HubShown {
+		t.Errorf("scoped console: %+v; want sites nj-01,nj-02, the plant tabs hidden, the hub tabs shown", v)
+	}
+}

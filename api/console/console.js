@@ -173,8 +173,13 @@ async function start() {
   $('logout').hidden = !S.me.authenticated;
   $('site').textContent = S.me.site;
   $('user').textContent = S.me.name + ' (' + S.me.role + ')';
-  connect('');
-  await loadAlarms();
+  // A token limited to some sites or regions may use the hub's views only:
+  // the gateway's own alarms, points and stream span every site.
+  document.querySelectorAll('nav button:not(.hub-only)').forEach((b) => { b.hidden = !!S.me.scoped; });
+  if (!S.me.scoped) {
+    connect('');
+    await loadAlarms();
+  }
   // A hub opens on its sites; a plant gateway never shows the hub tabs.
   if (await probeHub().catch(() => false)) showTab('hub-sites');
   applyLang();
