@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -120,10 +121,6 @@ func (a *API) hazardList() http.HandlerFunc {
 // filters select, as CSV in UTF-8 with a byte-order mark.
 func (a *API) hazardExport() http.HandlerFunc {
 	return a.withHazards(func(w http.ResponseWriter, r *http.Request) {
-		if format := r.URL.Query().Get("format"); format != "" && format != "csv" {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("format=%q: only csv is available", format))
-			return
-		}
 		f, err := a.parseHazardFilter(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -138,16 +135,44 @@ func (a *API) hazardExport() http.HandlerFunc {
 	})
 }
 
-// writeLedger answers the hazard ledger of hs as a CSV download named
-// after who (the site, or the hub).
+// ledgerFormats are the ledger's download formats: ?format=csv (the
+// default) or xlsx.
+var ledgerFormats = map[string]struct {
+	write       func(io.Writer, []hazard.Hazard) error
+	contentType string
+}{
+	"csv":  {hazard.WriteCSV, "text/csv; charset=utf-8"},
+	"xlsx": {hazard.WriteXLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+}
+
+// ledgerFormat reads ?format=, answering 400 for one it does not know.
+func ledgerFormat(w http.ResponseWriter, r *http.Request) (string, bool) {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "csv"
+	}
+	if _, ok := ledgerFormats[format]; !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format=%q: want csv or xlsx", format))
+		return "", false
+	}
+	return format, true
+}
+
+// writeLedger answers the hazard ledger of hs as a download (?format=csv
+// or xlsx) named after who (the site, or the hub).
 func (a *API) writeLedger(w http.ResponseWriter, r *http.Request, who string, hs []hazard.Hazard) {
+	format, ok := ledgerFormat(w, r)
+	if !ok {
+		return
+	}
+	lf := ledgerFormats[format]
 	var buf bytes.Buffer
-	if err := hazard.WriteCSV(&buf, hs); err != nil {
+	if err := lf.write(&buf, hs); err != nil {
 		a.internalError(w, r, "writing the hazard ledger", err)
 		return
 	}
-	name := fmt.Sprintf("hazards-%s-%s.csv", who, time.Now().In(hazard.Beijing).Format("20060102"))
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	name := fmt.Sprintf("hazards-%s-%s.%s", who, time.Now().In(hazard.Beijing).Format("20060102"), format)
+	w.Header().Set("Content-Type", lf.contentType)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

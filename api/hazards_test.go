@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"hazgate/alerting"
 	"hazgate/alerting/hazard"
 	"hazgate/collector"
@@ -319,8 +321,21 @@ func TestHazardListAndExport(t *testing.T) {
 	if len(rows) != 2 || !slices.Equal(rows[0], hazard.LedgerColumns) || rows[1][1] != g.Number || rows[1][5] != hazard.LevelMajor {
 		t.Errorf("ledger rows %q", rows)
 	}
-	if rec := f.do(t, http.MethodGet, "/api/v1/hazards/export?format=xlsx", RoleViewer, ""); rec.Code != 400 {
-		t.Errorf("xlsx: %d, want 400 until it exists", rec.Code)
+	rec = f.do(t, http.MethodGet, "/api/v1/hazards/export?format=xlsx&level=重大隐患", RoleViewer, "")
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/vnd.openxmlformats") ||
+		!strings.HasSuffix(rec.Header().Get("Content-Disposition"), `.xlsx"`) {
+		t.Fatalf("xlsx: %d %v", rec.Code, rec.Header())
+	}
+	book, err := excelize.OpenReader(rec.Body)
+	if err != nil {
+		t.Fatalf("xlsx: %v", err)
+	}
+	defer book.Close()
+	if xrows, err := book.GetRows(book.GetSheetList()[0]); err != nil || len(xrows) != 2 || xrows[1][1] != g.Number {
+		t.Errorf("xlsx rows %q %v, want the header and the 重大隐患", xrows, err)
+	}
+	if rec := f.do(t, http.MethodGet, "/api/v1/hazards/export?format=pdf", RoleViewer, ""); rec.Code != 400 {
+		t.Errorf("pdf: %d, want 400", rec.Code)
 	}
 	for path, want := range map[string]int{"/api/v1/hazards/99": 404, "/api/v1/hazards/x": 400, "/api/v1/hazards/99/history": 404} {
 		if rec := f.do(t, http.MethodGet, path, RoleViewer, ""); rec.Code != want {

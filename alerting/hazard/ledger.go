@@ -21,8 +21,11 @@ var LedgerColumns = []string{"序号", "隐患编号", "单位名称", "隐患�
 const ledgerTime = "2006-01-02 15:04"
 
 // LedgerRows turns records into ledger rows, oldest found first and
-// numbered from 1.
-func LedgerRows(hs []Hazard) [][]string {
+// numbered from 1, each cell inert for a CSV reader.
+func LedgerRows(hs []Hazard) [][]string { return ledgerRows(hs, inert) }
+
+// ledgerRows is LedgerRows with each cell through cell.
+func ledgerRows(hs []Hazard, cell func(string) string) [][]string {
 	hs = slices.Clone(hs)
 	slices.SortStableFunc(hs, func(a, b Hazard) int {
 		if c := a.FoundAt.Compare(b.FoundAt); c != 0 {
@@ -39,7 +42,7 @@ func LedgerRows(hs []Hazard) [][]string {
 			h.VerifiedBy, yesNo(h.Supervised), yesNo(h.Overdue),
 		}
 		for j := range row {
-			row[j] = inert(row[j])
+			row[j] = cell(row[j])
 		}
 		rows[i] = row
 	}
