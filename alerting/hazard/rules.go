@@ -121,7 +121,14 @@ func (r *rule) describe(t *collector.Tag, a *alerting.Alarm, count int) string {
 	if tmpl == "" {
 		tmpl = "{area}{point}：{class}报警（规则 " + r.cfg.Name + "）"
 	}
-	return rep.Replace(tmpl)
+	// "{area}{point}" is where the hazard is: the area and the point, apart
+	// (罐区A 1号储罐可燃气体, not 罐区A1号储罐), and the area once when the
+	// point's name already starts with it (泵房可燃气体, not 泵房泵房可燃气体).
+	place := point
+	if t.Area != "" && !strings.HasPrefix(t.Name, t.Area) {
+		place = t.Area + " " + point
+	}
+	return rep.Replace(strings.ReplaceAll(tmpl, "{area}{point}", place))
 }
 
 // span writes a duration the way a ledger reader says it: 7天, 24小时, 30分钟.

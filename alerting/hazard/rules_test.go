@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/collector"
 	"hazgate/config"
 )
 
@@ -197,7 +198,7 @@ func TestRecordFields(t *testing.T) {
 	if g.Category != "重大危险源" || g.Level != LevelMajor || g.Basis != r.Basis || g.Measures != r.Measures || g.Responsible != "仪表车间" {
 		t.Errorf("rule fields %+v", g)
 	}
-	if want := "罐区A1号储罐区可燃气体（GT-101）可燃气体检测报警装置通信中断或故障持续超过1天，检测报警功能失效"; g.Description != want {
+	if want := "罐区A 1号储罐区可燃气体（GT-101）可燃气体检测报警装置通信中断或故障持续超过1天，检测报警功能失效"; g.Description != want {
 		t.Errorf("description %q, want %q", g.Description, want)
 	}
 	if !strings.Contains(g.Basis, "第十二项") || !strings.Contains(g.Basis, "安监总管三〔2017〕121号") {
@@ -312,6 +313,26 @@ func TestSpan(t *testing.T) {
 	for d, want := range map[time.Duration]string{7 * day: "7天", 24 * hour: "1天", 2 * hour: "2小时", 90 * time.Minute: "90分钟", 1500 * time.Millisecond: "1.5s", 0: ""} {
 		if got := span(d); got != want {
 			t.Errorf("span(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestDescribePlace: the area and the point read apart, and the area once
+// when the point's name starts with it.
+func TestDescribePlace(t *testing.T) {
+	r := &rule{cfg: config.HazardRule{Name: "r", Description: "{area}{point}可燃气体报警"}}
+	tests := []struct {
+		tag  collector.Tag
+		want string
+	}{
+		{collector.Tag{ID: "GT-1", Name: "1号储罐", Area: "罐区A"}, "罐区A 1号储罐（GT-1）可燃气体报警"},
+		{collector.Tag{ID: "GT-2", Name: "泵房东侧", Area: "泵房"}, "泵房东侧（GT-2）可燃气体报警"},
+		{collector.Tag{ID: "GT-3", Area: "泵房"}, "泵房 GT-3可燃气体报警"},
+		{collector.Tag{ID: "GT-4", Name: "装卸台"}, "装卸台（GT-4）可燃气体报警"},
+	}
+	for _, tt := range tests {
+		if got := r.describe(&tt.tag, &alerting.Alarm{}, 1); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.tag, got, tt.want)
 		}
 	}
 }
