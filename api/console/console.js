@@ -18,7 +18,7 @@ const I18N = {
     'colour.red': '红：二级报警或重大隐患', 'colour.orange': '橙：一级报警', 'colour.yellow': '黄：设备故障或一般隐患', 'colour.blue': '蓝：正常',
     'area.alarms': '报警 {n}', 'area.hazards': '隐患 {n}',
     'hz.notDone': '未销号', 'hz.all': '全部', 'hz.open': '待整改', 'hz.in_progress': '整改中', 'hz.pending_verification': '待验收',
-    'hz.closed': '已销号', 'hz.dismissed': '误报', 'hz.overdue': '超期', 'hz.export': '导出台账', 'hz.supervised': '督办',
+    'hz.closed': '已销号', 'hz.dismissed': '误报', 'hz.overdue': '超期', 'hz.export': '导出台账', 'hz.exportXlsx': '导出Excel', 'hz.supervised': '督办',
     'to.in_progress': '开始整改', 'to.pending_verification': '提交验收', 'to.closed': '销号', 'to.dismissed': '误报',
     'to.back': '退回整改', 'supervise': '挂牌督办', 'comment': '说明：',
     'quality.good': '正常', 'quality.uncertain': '可疑', 'quality.bad': '故障', 'done': '完成', 'failed': '失败：',
@@ -63,7 +63,7 @@ const I18N = {
     'colour.yellow': 'Yellow: equipment fault or general hazard', 'colour.blue': 'Blue: normal',
     'area.alarms': '{n} alarms', 'area.hazards': '{n} hazards',
     'hz.notDone': 'Not closed', 'hz.all': 'All', 'hz.open': 'Open', 'hz.in_progress': 'In progress', 'hz.pending_verification': 'Pending verification',
-    'hz.closed': 'Closed', 'hz.dismissed': 'Dismissed', 'hz.overdue': 'Overdue', 'hz.export': 'Export ledger', 'hz.supervised': 'Supervised',
+    'hz.closed': 'Closed', 'hz.dismissed': 'Dismissed', 'hz.overdue': 'Overdue', 'hz.export': 'Export ledger', 'hz.exportXlsx': 'Export Excel', 'hz.supervised': 'Supervised',
     'to.in_progress': 'Start work', 'to.pending_verification': 'Submit', 'to.closed': 'Close', 'to.dismissed': 'Dismiss',
     'to.back': 'Send back', 'supervise': 'Supervise', 'comment': 'Comment:',
     'quality.good': 'good', 'quality.uncertain': 'uncertain', 'quality.bad': 'bad', 'done': 'Done', 'failed': 'Failed: ',
@@ -786,12 +786,16 @@ document.addEventListener('DOMContentLoaded', () => {
   $('alarm-next').addEventListener('click', () => { S.page++; renderAlarms(); });
   $('hz-status').addEventListener('change', loadHazards);
   $('hz-overdue').addEventListener('change', loadHazards);
-  $('hz-export').addEventListener('click', () => exportLedger('/api/v1/hazards/export?' + hazardQuery()));
-  // The hub's ledger: every site in the token's scope, the list's filters, no paging.
-  $('hh-export').addEventListener('click', () => {
-    const q = new URLSearchParams(hubHazardQuery()); q.delete('limit'); q.delete('offset');
+  // The ledger as CSV or XLSX: the plant's, and the hub's (every site in
+  // the token's scope, the list's filters, no paging).
+  const hubLedger = (format) => {
+    const q = new URLSearchParams(hubHazardQuery()); q.delete('limit'); q.delete('offset'); q.set('format', format);
     exportLedger('/api/v1/hub/hazards/export?' + q.toString());
-  });
+  };
+  $('hz-export').addEventListener('click', () => exportLedger('/api/v1/hazards/export?' + hazardQuery()));
+  $('hz-export-xlsx').addEventListener('click', () => exportLedger('/api/v1/hazards/export?format=xlsx&' + hazardQuery()));
+  $('hh-export').addEventListener('click', () => hubLedger('csv'));
+  $('hh-export-xlsx').addEventListener('click', () => hubLedger('xlsx'));
   const reloadHub = (kind) => () => { H[kind].offset = 0; (kind === 'alarms' ? loadHubAlarms : loadHubHazards)().catch((e) => toast(e.message)); };
   ['hs-region', 'hs-type'].forEach((id) => $(id).addEventListener('change', renderHubSites));
   ['ha-region', 'ha-type', 'ha-severity', 'ha-unacked', 'ha-limit'].forEach((id) => $(id).addEventListener('change', reloadHub('alarms')));
