@@ -102,6 +102,13 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, what string, v any,
 // site named outside the caller's scope is an error (403), not an empty
 // answer, so a typo and a denial read differently.
 func (a *API) hubScope(r *http.Request) (sites []string, status int, err error) {
+	sites, _, status, err = a.hubScopeAll(r)
+	return sites, status, err
+}
+
+// hubScopeAll is hubScope that also returns the hub's sites when it had to
+// read them (nil when it did not), for a handler that needs them anyway.
+func (a *API) hubScopeAll(r *http.Request) (sites []string, all []hub.SiteHealth, status int, err error) {
 	p, _ := principalFrom(r.Context())
 	qs := r.URL.Query()
 	var named []string
@@ -113,11 +120,10 @@ func (a *API) hubScope(r *http.Request) (sites []string, status int, err error) 
 		}
 	}
 	if !p.scoped() && len(named) == 0 {
-		return nil, 0, nil
+		return nil, nil, 0, nil
 	}
-	all, err := a.hub.Sites(r.Context())
-	if err != nil {
-		return nil, http.StatusInternalServerError, err
+	if all, err = a.hub.Sites(r.Context()); err != nil {
+		return nil, nil, http.StatusInternalServerError, err
 	}
 	for _, s := range all {
 		if p.sees(s.Site, s.Region) && (len(named) == 0 || slices.Contains(named, s.Site)) {
@@ -126,26 +132,27 @@ func (a *API) hubScope(r *http.Request) (sites []string, status int, err error) 
 	}
 	for _, s := range named {
 		if !slices.Contains(sites, s) && p.scoped() {
-			return nil, http.StatusForbidden, fmt.Errorf("site %q is outside the sites and regions of token %q", s, p.Name)
+			return nil, nil, http.StatusForbidden, fmt.Errorf("site %q is outside the sites and regions of token %q", s, p.Name)
 		}
 	}
 	if sites == nil {
 		sites = []string{} // none: an empty scope, not every site
 	}
-	return sites, 0, nil
+	return sites, all, 0, nil
 }
 
 func (a *API) hubSites() http.HandlerFunc {
 	return a.withHub(func(w http.ResponseWriter, r *http.Request) {
-		scope, status, err := a.hubScope(r)
+		scope, all, status, err := a.hubScopeAll(r)
 		if err != nil {
 			a.hubError(w, r, status, err)
 			return
 		}
-		all, err := a.hub.Sites(r.Context())
-		if err != nil {
-			a.internalError(w, r, "listing hub sites", err)
-			return
+		if all == nil {
+			if all, err = a.hub.Sites(r.Context()); err != nil {
+				a.internalError(w, r, "listing hub sites", err)
+				return
+			}
 		}
 		qs := r.URL.Query()
 		out := []HubSite{}

@@ -59,6 +59,18 @@ func Browser(t *testing.T, bin string) context.Context {
 
 // serveConsole serves f's API and console on a free loopback port until
 // the test ends, and returns its base URL.
+// hubLogin signs in to the console at base with token and waits for the
+// hub's site list to show site.
+func hubLogin(base, token, site string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/"),
+		chromedp.WaitVisible("#token"),
+		chromedp.SendKeys("#token", token),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible(`#hs-rows tr[data-site="` + site + `"]`),
+	}
+}
+
 func serveConsole(t *testing.T, f *fixture) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,15 +112,8 @@ func TestHubConsoleInChromium(t *testing.T) {
 	base := serveConsole(t, f)
 	b := Browser(t, bin)
 
-	if err := chromedp.Do(b,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", "city-token-0123456789"),
-		chromedp.Click("#login-btn"),
-		chromedp.WaitVisible("#app"),
-		// A hub opens on its sites.
-		chromedp.WaitVisible(`#hs-rows tr[data-site="nj-03"]`),
-	); err != nil {
+	// A hub opens on its sites.
+	if err := chromedp.Do(b, hubLogin(base, "city-token-0123456789", "nj-03")...); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	type siteRow struct {
@@ -293,15 +298,10 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 	}
 	login := func(base string) {
 		t.Helper()
-		if err := chromedp.Do(b,
-			chromedp.Navigate(base+"/"),
-			chromedp.WaitVisible("#token"),
-			chromedp.SendKeys("#token", "city-token-0123456789"),
-			chromedp.Click("#login-btn"),
-			chromedp.WaitVisible(`#hs-rows tr[data-site="nj-01"]`),
+		if err := chromedp.Do(b, append(hubLogin(base, "city-token-0123456789", "nj-01"),
 			chromedp.Click(`#hs-rows tr[data-site="nj-01"] strong`), // the site's name
 			chromedp.WaitVisible("#hs-detail"),
-			poll(`document.querySelectorAll('#sd-readings tr[data-tag]').length === 3`),
+			poll(`document.querySelectorAll('#sd-readings tr[data-tag]').length === 3`))...,
 		); err != nil {
 			t.Fatalf("open nj-01: %v", err)
 		}
@@ -428,13 +428,7 @@ func TestScopedHubConsoleInChromium(t *testing.T) {
 	fillHub(t, f.hub)
 	base := serveConsole(t, f)
 	b := Browser(t, bin)
-	if err := chromedp.Do(b,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", "region-token-0123456789"),
-		chromedp.Click("#login-btn"),
-		chromedp.WaitVisible(`#hs-rows tr[data-site="nj-01"]`),
-	); err != nil {
+	if err := chromedp.Do(b, hubLogin(base, "region-token-0123456789", "nj-01")...); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	type view struct {

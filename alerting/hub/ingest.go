@@ -161,58 +161,70 @@ func (in *Ingest) decode(topic string, payload []byte) (Message, error) {
 			return Message{}, in.refuse(&in.refusedSite, "site %q is not in hub.sites", site)
 		}
 	}
-	var head struct {
-		V    int    `json:"v"`
-		Site string `json:"site"`
-	}
-	if err := json.Unmarshal(payload, &head); err != nil {
-		return Message{}, in.refuse(&in.refusedFormat, "not JSON: %v", err)
-	}
-	if head.V != northbound.ContractVersion {
-		return Message{}, in.refuse(&in.refusedVersion, "contract version %d, this hub reads %d", head.V, northbound.ContractVersion)
-	}
-	if head.Site != site {
-		return Message{}, in.refuse(&in.refusedSite, "payload names site %q", head.Site)
-	}
+	// One decode per message, into the kind's own type (the hot path);
+	// only a payload that does not fit it is read again, for its version.
 	m := Message{Site: site}
+	var dst any
+	var v *int
+	var named *string
 	switch kind {
 	case northbound.TopicAlarm:
 		m.Alarm = new(northbound.AlarmMessage)
-		if err := json.Unmarshal(payload, m.Alarm); err != nil || m.Alarm.Seq <= 0 || m.Alarm.Alarm.ID <= 0 {
-			return Message{}, in.refuse(&in.refusedFormat, "not an alarm message (seq %d, alarm id %d): %v", m.Alarm.Seq, m.Alarm.Alarm.ID, err)
-		}
+		dst, v, named = m.Alarm, &m.Alarm.V, &m.Alarm.Site
 	case northbound.TopicHazard:
 		m.Hazard = new(northbound.HazardMessage)
-		if err := json.Unmarshal(payload, m.Hazard); err != nil || m.Hazard.Seq <= 0 || m.Hazard.Hazard.ID <= 0 {
-			return Message{}, in.refuse(&in.refusedFormat, "not a hazard message (seq %d, hazard id %d): %v", m.Hazard.Seq, m.Hazard.Hazard.ID, err)
-		}
+		dst, v, named = m.Hazard, &m.Hazard.V, &m.Hazard.Site
 	case northbound.TopicStatus:
 		m.Status = new(northbound.Status)
-		if err := json.Unmarshal(payload, m.Status); err != nil || (m.Status.State != northbound.SiteOnline && m.Status.State != northbound.SiteOffline) {
-			return Message{}, in.refuse(&in.refusedFormat, "not a status message (state %q): %v", m.Status.State, err)
-		}
+		dst, v, named = m.Status, &m.Status.V, &m.Status.Site
 	case northbound.TopicSummary:
 		m.Summary = new(northbound.Summary)
-		if err := json.Unmarshal(payload, m.Summary); err != nil {
-			return Message{}, in.refuse(&in.refusedFormat, "not a summary message: %v", err)
-		}
+		dst, v, named = m.Summary, &m.Summary.V, &m.Summary.Site
 	case northbound.TopicReading:
 		m.Readings = new(northbound.ReadingMessage)
-		if err := json.Unmarshal(payload, m.Readings); err != nil || len(m.Readings.Readings) == 0 {
-			return Message{}, in.refuse(&in.refusedFormat, "not a reading message (%d readings): %v", len(m.Readings.Readings), err)
+		dst, v, named = m.Readings, &m.Readings.V, &m.Readings.Site
+	case northbound.TopicCommandAck:
+		m.Ack = new(northbound.CommandAck)
+		dst, v, named = m.Ack, &m.Ack.V, &m.Ack.Site
+	default:
+		return Message{}, in.refuse(&in.refusedFormat, "unknown topic kind %q", kind)
+	}
+	decodeErr := json.Unmarshal(payload, dst)
+	if decodeErr != nil {
+		var head struct {
+			V int `json:"v"`
 		}
+		if json.Unmarshal(payload, &head) != nil {
+			return Message{}, in.refuse(&in.refusedFormat, "not JSON: %v", decodeErr)
+		}
+		*v = head.V
+	}
+	if *v != northbound.ContractVersion {
+		return Message{}, in.refuse(&in.refusedVersion, "contract version %d, this hub reads %d", *v, northbound.ContractVersion)
+	}
+	if decodeErr == nil && *named != site {
+		return Message{}, in.refuse(&in.refusedSite, "payload names site %q", *named)
+	}
+	switch {
+	case m.Alarm != nil && (decodeErr != nil || m.Alarm.Seq <= 0 || m.Alarm.Alarm.ID <= 0):
+		return Message{}, in.refuse(&in.refusedFormat, "not an alarm message (seq %d, alarm id %d): %v", m.Alarm.Seq, m.Alarm.Alarm.ID, decodeErr)
+	case m.Hazard != nil && (decodeErr != nil || m.Hazard.Seq <= 0 || m.Hazard.Hazard.ID <= 0):
+		return Message{}, in.refuse(&in.refusedFormat, "not a hazard message (seq %d, hazard id %d): %v", m.Hazard.Seq, m.Hazard.Hazard.ID, decodeErr)
+	case m.Status != nil && (decodeErr != nil || (m.Status.State != northbound.SiteOnline && m.Status.State != northbound.SiteOffline)):
+		return Message{}, in.refuse(&in.refusedFormat, "not a status message (state %q): %v", m.Status.State, decodeErr)
+	case m.Readings != nil && (decodeErr != nil || len(m.Readings.Readings) == 0):
+		return Message{}, in.refuse(&in.refusedFormat, "not a reading message (%d readings): %v", len(m.Readings.Readings), decodeErr)
+	case m.Ack != nil && (decodeErr != nil || m.Ack.ID == ""):
+		return Message{}, in.refuse(&in.refusedFormat, "not a command acknowledgement (id %q): %v", m.Ack.ID, decodeErr)
+	case decodeErr != nil:
+		return Message{}, in.refuse(&in.refusedFormat, "not a %s message: %v", kind, decodeErr)
+	}
+	if m.Readings != nil {
 		for _, r := range m.Readings.Readings {
 			if r.Tag == "" || r.Time.IsZero() {
 				return Message{}, in.refuse(&in.refusedFormat, "a reading without a tag or time")
 			}
 		}
-	case northbound.TopicCommandAck:
-		m.Ack = new(northbound.CommandAck)
-		if err := json.Unmarshal(payload, m.Ack); err != nil || m.Ack.ID == "" {
-			return Message{}, in.refuse(&in.refusedFormat, "not a command acknowledgement (id %q): %v", m.Ack.ID, err)
-		}
-	default:
-		return Message{}, in.refuse(&in.refusedFormat, "unknown topic kind %q", kind)
 	}
 	return m, nil
 }

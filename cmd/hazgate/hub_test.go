@@ -79,6 +79,15 @@ rules:
   - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible}
 `
 
+// hubStore is a fresh hub store: a PostgreSQL database when the test
+// script runs one, else a SQLite file.
+func hubStore(t *testing.T) string {
+	if dsn := testenv.PostgresDB(t); dsn != "" {
+		return dsn
+	}
+	return filepath.Join(t.TempDir(), "hub.db")
+}
+
 // waitSite polls /api/v1/hub/sites until site satisfies ok.
 func waitSite(t *testing.T, base, site string, ok func(map[string]any) bool) {
 	t.Helper()
@@ -113,10 +122,7 @@ func TestSiteToHubEndToEnd(t *testing.T) {
 	if m == nil {
 		return
 	}
-	store := testenv.PostgresDB(t)
-	if store == "" {
-		store = filepath.Join(t.TempDir(), "hub.db")
-	}
+	store := hubStore(t)
 	ctrl := startGasController(t, 1)
 	site := parseConfig(t, `
 site: {id: s1, name: 甲化工}`+gasSite+`hazard_rules:
@@ -316,10 +322,7 @@ func TestTwoSitesTwoHubs(t *testing.T) {
 	if m == nil {
 		return
 	}
-	store := testenv.PostgresDB(t)
-	if store == "" {
-		store = filepath.Join(t.TempDir(), "hub.db")
-	}
+	store := hubStore(t)
 	type site struct {
 		id   string
 		ctrl *sim.GasController
