@@ -23,10 +23,19 @@ const (
 	// OutOfService: removed from service (maintenance) until returned; like
 	// Shelved without an expiry.
 	OutOfService State = "out_of_service"
+	// AwaitingDisposal (待处置): cleared and acknowledged, but its severity
+	// needs a disposal record (报警处置) before it may close.
+	AwaitingDisposal State = "awaiting_disposal"
+	// SuppressedByDesign (设计抑制): raised while its device's
+	// communication-loss alarm stands for it (ISA-18.2 designed
+	// suppression): journalled and evaluated, never annunciated, closed when
+	// its condition goes, announced if it still holds when the device
+	// answers. It needs no acknowledgement.
+	SuppressedByDesign State = "suppressed_by_design"
 )
 
 // States lists every state, in lifecycle order.
-var States = []State{ActiveUnacked, ActiveAcked, ClearedUnacked, Normal, Shelved, OutOfService}
+var States = []State{ActiveUnacked, ActiveAcked, ClearedUnacked, AwaitingDisposal, Normal, Shelved, OutOfService, SuppressedByDesign}
 
 // Open reports whether the alarm still needs attention.
 func (s State) Open() bool { return s != Normal }
@@ -35,8 +44,12 @@ func (s State) Open() bool { return s != Normal }
 // holds and it is not suppressed).
 func (s State) Active() bool { return s == ActiveUnacked || s == ActiveAcked }
 
-// Suppressed reports whether the alarm is shelved or out of service.
-func (s State) Suppressed() bool { return s == Shelved || s == OutOfService }
+// Unacked reports whether the alarm waits for an acknowledgement.
+func (s State) Unacked() bool { return s == ActiveUnacked || s == ClearedUnacked }
+
+// Suppressed reports whether the alarm is shelved, out of service or
+// suppressed by design: evaluated, not annunciated.
+func (s State) Suppressed() bool { return s == Shelved || s == OutOfService || s == SuppressedByDesign }
 
 // Classes raised by the engine itself rather than by a configured rule name.
 const (
@@ -81,7 +94,10 @@ type Alarm struct {
 	Value    float64    `json:"value"`  // value at the last transition
 	Peak     float64    `json:"peak"`   // furthest value beyond the limit while active
 	Count    int        `json:"count"`  // raises of this occurrence: 1, plus one per re-raise before it closed
-	Message  string     `json:"message,omitempty"`
+	// Message is the alarm in Chinese, as raised; MessageEN the same from
+	// the same catalogue, for a console switched to English.
+	Message   string     `json:"message,omitempty"`
+	MessageEN string     `json:"message_en,omitempty"`
 	RaisedAt time.Time  `json:"raised_at"`
 	AckedAt  *time.Time `json:"acked_at"`
 	AckedBy  string     `json:"acked_by,omitempty"`
@@ -97,13 +113,74 @@ type Alarm struct {
 	ShelvedUntil *time.Time `json:"shelved_until,omitempty"`
 	ShelvedBy    string     `json:"shelved_by,omitempty"`
 	ShelveReason string     `json:"shelve_reason,omitempty"`
+	// Disposal is how the alarm was handled (报警处置), once filed.
+	Disposal *Disposal `json:"disposal,omitempty"`
+	// Escalations counts how often the alarm waited unacknowledged past its
+	// severity's escalation time; each raised Severity one step.
+	Escalations int        `json:"escalations,omitempty"`
+	EscalatedAt *time.Time `json:"escalated_at,omitempty"`
+	// Suppressed counts the alarms of this device's tags that this root-cause
+	// alarm stood for while it was active (designed suppression); device
+	// communication-loss alarms only.
+	Suppressed int `json:"suppressed,omitempty"`
+	// Root is the id of the device alarm that suppresses this one by design
+	// (state suppressed_by_design); 0 once released or never suppressed.
+	Root int64 `json:"root_id,omitempty"`
+}
+
+// Disposal is the record of how an alarm was handled (报警处置), which
+// MEM's rules for the 风险监测预警系统 ask of every warning: why it
+// happened, what was done, who did it and when.
+type Disposal struct {
+	Cause    string    `json:"cause"`    // one of DisposalCauses
+	Measures string    `json:"measures"` // 处置措施
+	Person   string    `json:"person"`   // 处置人: who handled it on site
+	At       time.Time `json:"at"`       // 处置时间
+	Note     string    `json:"note,omitempty"`
+	By       string    `json:"by"` // the user who filed it
+}
+
+// FalseAlarm reports whether the disposal found no real condition (误报).
+func (d *Disposal) FalseAlarm() bool { return d != nil && d.Cause == CauseFalseAlarm }
+
+// Disposal causes: a fixed list, so the regulator's 处置率 and 误报率 count
+// like with like.
+const (
+	CauseFalseAlarm   = "false_alarm"   // 误报
+	CauseDeviceFault  = "device_fault"  // 设备故障
+	CauseProcessUpset = "process_upset" // 工艺波动
+	CauseLeak         = "leak"          // 泄漏
+	CauseMaintenance  = "maintenance"   // 检修作业
+	CauseDrill        = "drill"         // 测试/演练
+	CauseOther        = "other"         // 其他
+)
+
+// DisposalCauses names each cause in Chinese, in the order a form lists them.
+var DisposalCauses = []struct{ Code, Name string }{
+	{CauseFalseAlarm, "误报"},
+	{CauseDeviceFault, "设备故障"},
+	{CauseProcessUpset, "工艺波动"},
+	{CauseLeak, "泄漏"},
+	{CauseMaintenance, "检修作业"},
+	{CauseDrill, "测试/演练"},
+	{CauseOther, "其他"},
+}
+
+// IsDisposalCause reports whether code is one of DisposalCauses.
+func IsDisposalCause(code string) bool {
+	for _, c := range DisposalCauses {
+		if c.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 // Event is one committed alarm transition. Seq is its journal id: subscribers
 // resume from the last Seq they delivered.
 type Event struct {
 	Seq  int64     `json:"seq"`
-	Type string    `json:"type"` // raised, acked, cleared, closed, shelved, unshelved
+	Type string    `json:"type"` // raised, acked, cleared, closed, shelved, unshelved, disposed, escalated
 	Time time.Time `json:"time"`
 	// By is the user who made the transition (ack, shelve, unshelve); empty
 	// for the engine's own.
@@ -123,4 +200,10 @@ const (
 	// EventUnshelved: back from shelving or out of service, to active_unacked
 	// if its condition holds, else closed (normal).
 	EventUnshelved = "unshelved"
+	// EventDisposed: a disposal record was filed; an alarm awaiting it closes
+	// (the snapshot's state says normal).
+	EventDisposed = "disposed"
+	// EventEscalated: unacknowledged past its escalation time; the snapshot
+	// carries the raised severity.
+	EventEscalated = "escalated"
 )

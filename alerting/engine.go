@@ -487,7 +487,8 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 	a.Count++
 	a.Class, a.Severity, a.State, a.Active = m.class, m.severity, ActiveUnacked, true
 	a.Value = finite(s.Value, a.Value)
-	a.Message = sl.r.message(&ts.tag, s)
+	msg := sl.r.message(&ts.tag, s)
+	a.Message, a.MessageEN = msg.zh, msg.en
 	// Chattering: this raise and those before it within the window.
 	recent := sl.raises[:0:0]
 	if c := m.chatter; c.Count > 0 {

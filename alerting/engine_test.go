@@ -234,7 +234,7 @@ func TestEngineAlarmFields(t *testing.T) {
 
 	open := r.open("T1")
 	want := Alarm{ID: open["lel-2"].ID, Site: "s1", Tag: "T1", Rule: "lel-2", Level: LevelH, Class: "lel", Severity: "high", Active: true, Count: 1,
-		State: ActiveUnacked, Value: 60, Peak: 80, Message: "T1 60 %LEL above 50", RaisedAt: raisedAt}
+		State: ActiveUnacked, Value: 60, Peak: 80, Message: "T1 60 %LEL 超过高报警值 50", MessageEN: "T1 60 %LEL above high limit 50", RaisedAt: raisedAt}
 	if got := open["lel-2"]; !reflect.DeepEqual(got, want) {
 		t.Errorf("lel-2 in memory:\n got %+v\nwant %+v", got, want)
 	}
@@ -248,7 +248,7 @@ func TestEngineAlarmFields(t *testing.T) {
 	if got := o2["o2-low"]; got.Peak != 17 {
 		t.Errorf("o2-low peak %g, want 17 (the lowest)", got.Peak)
 	}
-	if got := o2["comm_loss"]; got.Class != ClassCommLoss || got.Severity != SeverityHigh || got.Message != "O2-1: communication lost" {
+	if got := o2["comm_loss"]; got.Class != ClassCommLoss || got.Severity != SeverityHigh || got.Message != "O2-1 通信中断" || got.MessageEN != "O2-1: communication lost" {
 		t.Errorf("comm_loss alarm %+v", got)
 	}
 

@@ -80,6 +80,17 @@ var migrations = []string{
 	CREATE INDEX alarms_raised ON alarms (raised_at);
 	CREATE INDEX alarm_events_time ON alarm_events (time);
 	ALTER TABLE alarm_events ADD COLUMN actor TEXT NOT NULL DEFAULT '';`,
+	// 3: disposal records (报警处置), kept whole as JSON with the columns KPIs
+	// count by beside it; escalations; root-cause suppression counts.
+	`ALTER TABLE alarms ADD COLUMN disposal TEXT NOT NULL DEFAULT '';
+	ALTER TABLE alarms ADD COLUMN disposed_at TEXT;
+	ALTER TABLE alarms ADD COLUMN disposal_cause TEXT NOT NULL DEFAULT '';
+	ALTER TABLE alarms ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE alarms ADD COLUMN escalated_at TEXT;
+	ALTER TABLE alarms ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE alarms ADD COLUMN root_id BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE alarms ADD COLUMN message_en TEXT NOT NULL DEFAULT '';
+	CREATE INDEX alarms_disposed ON alarms (disposed_at);`,
 }
 
 // OpenJournal opens (creating if needed) the store at path and brings its
@@ -118,17 +129,23 @@ func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time)
 func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Time, by string) (Event, error) {
 	a = normalize(a)
 	ev := Event{Type: typ, Time: at.UTC(), By: by}
-	err := sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error {
+	d, err := disposalColumns(a.Disposal)
+	if err != nil {
+		return Event{}, fmt.Errorf("journal %s of alarm %d: disposal: %w", typ, a.ID, err)
+	}
+	err = sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error {
 		if a.ID == 0 {
 			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
 				(site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
 				raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering,
-				shelved_at, shelved_until, shelved_by, shelve_reason)
+				shelved_at, shelved_until, shelved_by, shelve_reason,
+				disposal, disposed_at, disposal_cause, escalations, escalated_at, suppressed, root_id, message_en)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-				$19, $20, $21, $22) RETURNING id`,
+				$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) RETURNING id`,
 				a.Site, a.Tag, a.Rule, a.Level, a.Class, a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
 				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
-				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason).Scan(&a.ID)
+				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason,
+				d.json, d.at, d.cause, a.Escalations, sqlstore.NullTime(a.EscalatedAt), a.Suppressed, a.Root, a.MessageEN).Scan(&a.ID)
 			if sqlstore.IsUniqueViolation(err) {
 				return fmt.Errorf("insert: %w", ErrDuplicateOpen)
 			}
@@ -139,11 +156,14 @@ func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Tim
 			res, err := tx.ExecContext(ctx, `UPDATE alarms SET
 				severity = $1, state = $2, active = $3, value = $4, peak = $5, raise_count = $6, message = $7,
 				raised_at = $8, acked_at = $9, acked_by = $10, ack_comment = $11, cleared_at = $12, chattering = $13,
-				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18
-				WHERE id = $19`,
+				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18,
+				disposal = $19, disposed_at = $20, disposal_cause = $21, escalations = $22, escalated_at = $23, suppressed = $24,
+				root_id = $25, message_en = $26
+				WHERE id = $27`,
 				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
 				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
-				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level, a.ID)
+				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level,
+				d.json, d.at, d.cause, a.Escalations, sqlstore.NullTime(a.EscalatedAt), a.Suppressed, a.Root, a.MessageEN, a.ID)
 			if err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
@@ -176,7 +196,26 @@ type AlarmFilter struct {
 }
 
 const alarmColumns = `id, site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
-	raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering, shelved_at, shelved_until, shelved_by, shelve_reason`
+	raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering, shelved_at, shelved_until, shelved_by, shelve_reason,
+	disposal, escalations, escalated_at, suppressed, root_id, message_en`
+
+// disposalRow is a disposal as the alarms table keeps it: the whole record
+// as JSON, and its time and cause apart for KPIs to count by.
+type disposalRow struct {
+	json, cause string
+	at          any
+}
+
+func disposalColumns(d *Disposal) (disposalRow, error) {
+	if d == nil {
+		return disposalRow{}, nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return disposalRow{}, err
+	}
+	return disposalRow{json: string(b), cause: d.Cause, at: sqlstore.FormatTime(d.At)}, nil
+}
 
 // List returns the alarms f selects, newest raised first.
 func (j *Journal) List(ctx context.Context, f AlarmFilter) ([]Alarm, error) {
@@ -290,11 +329,18 @@ func (j *Journal) LastSeq(ctx context.Context) (int64, error) {
 func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	var a Alarm
 	var state, raised string
-	var acked, cleared, shelved, until sql.NullString
+	var acked, cleared, shelved, until, escalated sql.NullString
+	var disposal string
 	if err := row.Scan(&a.ID, &a.Site, &a.Tag, &a.Rule, &a.Level, &a.Class, &a.Severity, &state, &a.Active, &a.Value, &a.Peak,
 		&a.Count, &a.Message, &raised, &acked, &a.AckedBy, &a.AckComment, &cleared, &a.Chattering,
-		&shelved, &until, &a.ShelvedBy, &a.ShelveReason); err != nil {
+		&shelved, &until, &a.ShelvedBy, &a.ShelveReason, &disposal, &a.Escalations, &escalated, &a.Suppressed, &a.Root, &a.MessageEN); err != nil {
 		return Alarm{}, err
+	}
+	if disposal != "" {
+		a.Disposal = new(Disposal)
+		if err := json.Unmarshal([]byte(disposal), a.Disposal); err != nil {
+			return Alarm{}, fmt.Errorf("alarm %d disposal: %w", a.ID, err)
+		}
 	}
 	a.State = State(state)
 	var err error
@@ -313,6 +359,9 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 	if a.ShelvedUntil, err = sqlstore.ParseNullTime(until); err != nil {
 		return Alarm{}, fmt.Errorf("alarm %d shelved_until: %w", a.ID, err)
 	}
+	if a.EscalatedAt, err = sqlstore.ParseNullTime(escalated); err != nil {
+		return Alarm{}, fmt.Errorf("alarm %d escalated_at: %w", a.ID, err)
+	}
 	return a, nil
 }
 
@@ -320,11 +369,16 @@ func scanAlarm(row interface{ Scan(...any) error }) (Alarm, error) {
 // later read returns.
 func normalize(a Alarm) Alarm {
 	a.RaisedAt = a.RaisedAt.UTC()
-	for _, p := range []**time.Time{&a.AckedAt, &a.ClearedAt, &a.ShelvedAt, &a.ShelvedUntil} {
+	for _, p := range []**time.Time{&a.AckedAt, &a.ClearedAt, &a.ShelvedAt, &a.ShelvedUntil, &a.EscalatedAt} {
 		if *p != nil {
 			t := (*p).UTC()
 			*p = &t
 		}
+	}
+	if a.Disposal != nil {
+		d := *a.Disposal
+		d.At = d.At.UTC()
+		a.Disposal = &d
 	}
 	return a
 }

@@ -10,14 +10,13 @@ import (
 // to every tag; the class is also the rule name.
 type qualityRule struct {
 	ruleMeta
-	text string // what the alarm means, for messages
 }
 
 // qualityRules are applied to every tag, before the configured rules.
 var qualityRules = []rule{
-	&qualityRule{ruleMeta{name: ClassCommLoss, kind: kindQuality, class: ClassCommLoss, severity: SeverityHigh}, "communication lost"},
-	&qualityRule{ruleMeta{name: ClassSensorFault, kind: kindQuality, class: ClassSensorFault, severity: SeverityHigh}, "sensor fault"},
-	&qualityRule{ruleMeta{name: ClassBadQuality, kind: kindQuality, class: ClassBadQuality, severity: SeverityMedium}, "bad quality"},
+	&qualityRule{ruleMeta{name: ClassCommLoss, kind: kindQuality, class: ClassCommLoss, severity: SeverityHigh}},
+	&qualityRule{ruleMeta{name: ClassSensorFault, kind: kindQuality, class: ClassSensorFault, severity: SeverityHigh}},
+	&qualityRule{ruleMeta{name: ClassBadQuality, kind: kindQuality, class: ClassBadQuality, severity: SeverityMedium}},
 }
 
 // qualityClass maps a Bad sample's reason to its alarm class.
@@ -49,9 +48,6 @@ func (r *qualityRule) eval(_ *slot, _ *collector.Tag, s *collector.Sample, _ boo
 
 func (r *qualityRule) worse(float64, float64) bool { return false }
 
-func (r *qualityRule) message(t *collector.Tag, s *collector.Sample) string {
-	if s.Reason == "" || s.Reason == r.class {
-		return t.ID + ": " + r.text
-	}
-	return t.ID + ": " + r.text + " (" + s.Reason + ")"
+func (r *qualityRule) message(t *collector.Tag, s *collector.Sample) text {
+	return qualityText(t, r.class, s.Reason)
 }

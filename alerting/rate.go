@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -129,12 +128,6 @@ func (r *rate) worse(v, peak float64) bool {
 	return v < peak
 }
 
-func (r *rate) message(t *collector.Tag, s *collector.Sample) string {
-	b := reading(t, s)
-	dir := "falling"
-	if r.rising {
-		dir = "rising"
-	}
-	fmt.Fprintf(b, ": %s faster than %g per %s (over %s)", dir, r.limit*r.per.Seconds(), r.per, r.window)
-	return b.String()
+func (r *rate) message(t *collector.Tag, s *collector.Sample) text {
+	return rateText(t, s.Value, r.rising, r.limit*r.per.Seconds(), r.per, r.window)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +51,7 @@ type rule interface {
 	// worse reports whether v lies further beyond the limit than peak.
 	worse(v, peak float64) bool
 	// message describes the alarm raised by sample s.
-	message(t *collector.Tag, s *collector.Sample) string
+	message(t *collector.Tag, s *collector.Sample) text
 }
 
 // timed is a rule whose condition can change without a sample (stale).
@@ -215,17 +214,4 @@ func compileRule(c config.Rule) ([]rule, []string) {
 		return nil, errs
 	}
 	return out, nil
-}
-
-// reading starts an alarm message: the tag, its value and unit ("GT-101 28.4 %LEL").
-func reading(t *collector.Tag, s *collector.Sample) *strings.Builder {
-	b := &strings.Builder{}
-	b.WriteString(t.ID)
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
-	if t.Unit != "" {
-		b.WriteByte(' ')
-		b.WriteString(t.Unit)
-	}
-	return b
 }

@@ -246,7 +246,7 @@ func TestStateRule(t *testing.T) {
 		{at: s(5), v: 0, want: []string{"fas/fire:cleared"}},
 	})
 	a := r.open("FP1-0101.fault")["fas"]
-	if a.Class != "fault" || a.Severity != "medium" || a.Message != "FP1-0101 fault (3F东走廊感烟)" {
+	if a.Class != "fault" || a.Severity != "medium" || a.Message != "3F东走廊感烟 故障" || a.MessageEN != "3F东走廊感烟 fault" {
 		t.Errorf("fault alarm %+v", a)
 	}
 }

@@ -32,6 +32,4 @@ func (r *stale) tick(ts *tagState, now time.Time) verdict {
 
 func (r *stale) worse(float64, float64) bool { return false }
 
-func (r *stale) message(t *collector.Tag, _ *collector.Sample) string {
-	return t.ID + ": no sample for " + r.after.String()
-}
+func (r *stale) message(t *collector.Tag, _ *collector.Sample) text { return staleText(t, r.after) }

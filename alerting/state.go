@@ -71,10 +71,6 @@ func (r *discrete) eval(_ *slot, _ *collector.Tag, s *collector.Sample, _ bool) 
 
 func (r *discrete) worse(float64, float64) bool { return false }
 
-func (r *discrete) message(t *collector.Tag, _ *collector.Sample) string {
-	point := strings.TrimSuffix(t.ID, r.suffix)
-	if t.Name != "" {
-		return point + " " + r.level + " (" + t.Name + ")"
-	}
-	return point + " " + r.level
+func (r *discrete) message(t *collector.Tag, _ *collector.Sample) text {
+	return stateText(t, strings.TrimSuffix(t.ID, r.suffix), r.level)
 }

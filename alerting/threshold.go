@@ -26,14 +26,16 @@ type threshold struct {
 	limit    float64
 	high     bool
 	deadband float64
+	words    limitWords
 }
 
 // levelSpec is one limit before compilation, with the key it came from for
 // messages.
 type levelSpec struct {
-	level string
-	key   string
-	l     config.Level
+	level  string
+	key    string
+	l      config.Level
+	preset bool // from the rule's preset, whose clause messages cite
 }
 
 // newLimits compiles a limit rule: the preset's levels, overridden by
@@ -48,7 +50,7 @@ func newLimits(m ruleMeta, c config.Rule) ([]rule, error) {
 			return nil, err
 		}
 		for lvl, l := range levels {
-			specs[lvl] = levelSpec{lvl, c.Preset + " " + strings.ToLower(lvl), l}
+			specs[lvl] = levelSpec{lvl, c.Preset + " " + strings.ToLower(lvl), l, true}
 		}
 	}
 	for _, x := range []struct {
@@ -56,7 +58,7 @@ func newLimits(m ruleMeta, c config.Rule) ([]rule, error) {
 		l          *config.Level
 	}{{LevelHH, "hh", c.HH}, {LevelH, "h", c.H}, {LevelL, "l", c.L}, {LevelLL, "ll", c.LL}} {
 		if x.l != nil {
-			specs[x.level] = levelSpec{x.level, x.key, *x.l}
+			specs[x.level] = levelSpec{level: x.level, key: x.key, l: *x.l}
 		}
 	}
 	for _, x := range []struct {
@@ -70,7 +72,7 @@ func newLimits(m ruleMeta, c config.Rule) ([]rule, error) {
 		if x.l != nil {
 			return nil, fmt.Errorf("%s and %s are the same level; keep one", x.key, x.same)
 		}
-		specs[x.level] = levelSpec{x.level, x.key, config.Level{Value: *x.v, Severity: m.severity}}
+		specs[x.level] = levelSpec{level: x.level, key: x.key, l: config.Level{Value: *x.v, Severity: m.severity}}
 	}
 	// Lowest to highest; each limit must lie strictly above the one before,
 	// or an alarm could never clear.
@@ -100,7 +102,11 @@ func newLimits(m ruleMeta, c config.Rule) ([]rule, error) {
 		if !severities[lm.severity] {
 			return nil, fmt.Errorf("%s: severity %q is not one of low, medium, high, critical", sp.key, sp.l.Severity)
 		}
-		out = append(out, &threshold{ruleMeta: lm, limit: sp.l.Value, high: lvl == LevelH || lvl == LevelHH, deadband: c.Deadband})
+		words := presetWords("", "", lvl)
+		if sp.preset {
+			words = presetWords(c.Preset, c.Hydrant, lvl)
+		}
+		out = append(out, &threshold{ruleMeta: lm, limit: sp.l.Value, high: lvl == LevelH || lvl == LevelHH, deadband: c.Deadband, words: words})
 	}
 	return out, nil
 }
@@ -132,12 +138,6 @@ func (r *threshold) worse(v, peak float64) bool {
 	return v < peak
 }
 
-func (r *threshold) message(t *collector.Tag, s *collector.Sample) string {
-	b := reading(t, s)
-	if r.high {
-		fmt.Fprintf(b, " above %g", r.limit)
-	} else {
-		fmt.Fprintf(b, " below %g", r.limit)
-	}
-	return b.String()
+func (r *threshold) message(t *collector.Tag, s *collector.Sample) text {
+	return limitText(t, s.Value, r.high, r.words, r.limit)
 }

@@ -15,6 +15,9 @@ type Config struct {
 	InfluxDB *InfluxDB `yaml:"influxdb" doc:"Where readings and alarm events are written. Optional."`
 	Devices  []Device  `yaml:"devices" doc:"Devices to read."`
 	Rules    []Rule    `yaml:"rules" doc:"Alarm rules."`
+	// AlarmHandling closes the loop after an alarm: disposal, escalation,
+	// root-cause suppression.
+	AlarmHandling AlarmHandling `yaml:"alarm_handling" doc:"What the control room must do with an alarm beyond acknowledging it: dispose of it (报警处置), escalation when it waits, designed suppression."`
 	// HazardRules turn alarm history into hazard records (隐患).
 	HazardRules []HazardRule `yaml:"hazard_rules" doc:"Rules that open hazard records from alarm history; the built-in set applies when absent."`
 	// Northbound publishes alarm transitions to an upstream broker (a

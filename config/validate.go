@@ -70,6 +70,7 @@ func (d *decoder) validate(c *Config) {
 	}
 
 	d.validateRules(c.Rules)
+	d.validateAlarmHandling(&c.AlarmHandling)
 	d.validateHazardRules(c.HazardRules)
 	if c.Northbound != nil {
 		d.validateNorthbound(c.Northbound)
