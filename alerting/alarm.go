@@ -82,25 +82,25 @@ const (
 
 // Alarm is one occurrence of a rule's condition on one tag, from raise to close.
 type Alarm struct {
-	ID       int64      `json:"id"`
-	Site     string     `json:"site"`
-	Tag      string     `json:"tag"`
-	Rule     string     `json:"rule"`
-	Level    string     `json:"level,omitempty"` // HH, H, L, LL, rise, fall or a state; one open alarm per (tag, rule, level)
-	Class    string     `json:"class"`
-	Severity string     `json:"severity"`
-	State    State      `json:"state"`
-	Active   bool       `json:"active"` // the condition holds, whatever the state (a shelved alarm may be active)
-	Value    float64    `json:"value"`  // value at the last transition
-	Peak     float64    `json:"peak"`   // furthest value beyond the limit while active
-	Count    int        `json:"count"`  // raises of this occurrence: 1, plus one per re-raise before it closed
+	ID       int64   `json:"id"`
+	Site     string  `json:"site"`
+	Tag      string  `json:"tag"`
+	Rule     string  `json:"rule"`
+	Level    string  `json:"level,omitempty"` // HH, H, L, LL, rise, fall or a state; one open alarm per (tag, rule, level)
+	Class    string  `json:"class"`
+	Severity string  `json:"severity"`
+	State    State   `json:"state"`
+	Active   bool    `json:"active"` // the condition holds, whatever the state (a shelved alarm may be active)
+	Value    float64 `json:"value"`  // value at the last transition
+	Peak     float64 `json:"peak"`   // furthest value beyond the limit while active
+	Count    int     `json:"count"`  // raises of this occurrence: 1, plus one per re-raise before it closed
 	// Message is the alarm in Chinese, as raised; MessageEN the same from
 	// the same catalogue, for a console switched to English.
 	Message   string     `json:"message,omitempty"`
 	MessageEN string     `json:"message_en,omitempty"`
-	RaisedAt time.Time  `json:"raised_at"`
-	AckedAt  *time.Time `json:"acked_at"`
-	AckedBy  string     `json:"acked_by,omitempty"`
+	RaisedAt  time.Time  `json:"raised_at"`
+	AckedAt   *time.Time `json:"acked_at"`
+	AckedBy   string     `json:"acked_by,omitempty"`
 	// AckComment is what the operator wrote when acknowledging.
 	AckComment string     `json:"ack_comment,omitempty"`
 	ClearedAt  *time.Time `json:"cleared_at"`
