@@ -70,6 +70,9 @@ const (
 	LevelRise  = "rise"
 	LevelFall  = "fall"
 	LevelStale = "stale"
+	// LevelDevice is a device's communication-loss root alarm, whose tag is
+	// the device id.
+	LevelDevice = "device"
 )
 
 // Severities in rising order.

@@ -42,6 +42,9 @@ type Stats struct {
 	Raised       uint64 `json:"raised"`
 	Cleared      uint64 `json:"cleared"`
 	Acked        uint64 `json:"acked"`
+	Disposed     uint64 `json:"disposed"`
+	Escalated    uint64 `json:"escalated"`
+	Suppressed   uint64 `json:"suppressed"` // raised suppressed by design
 	CommitErrors uint64 `json:"commit_errors"`
 }
 
@@ -57,14 +60,16 @@ type Engine struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu     sync.Mutex
-	rules  []rule          // configured rules, one per level, in config order
-	byName map[string]bool // names of configured and quality rules
-	state  map[string]*tagState
-	byID   map[int64]*entry // every open alarm
-	seeded bool             // registry tags have stale timers
+	mu       sync.Mutex
+	handling config.AlarmHandling
+	roots    map[string]*tagState // per device: its communication-loss root alarm
+	rules    []rule               // configured rules, one per level, in config order
+	byName   map[string]bool      // names of configured and quality rules
+	state    map[string]*tagState
+	byID     map[int64]*entry // every open alarm
+	seeded   bool             // registry tags have stale timers
 
-	raised, cleared, acked, commitErrors atomic.Uint64
+	raised, cleared, acked, disposed, escalated, suppressed, commitErrors atomic.Uint64
 }
 
 // tagState is what the engine knows about one tag: its metadata, the rules
@@ -72,6 +77,7 @@ type Engine struct {
 type tagState struct {
 	tag      collector.Tag
 	known    bool     // found in TagLookup; until then only its id is known
+	root     bool     // a device's root-alarm state (suppress.go), not a tag
 	slots    []slot   // quality rules first, then matching configured rules
 	extra    []*entry // open alarms whose rule no longer applies to the tag
 	lastSeen time.Time
@@ -112,7 +118,7 @@ func NewEngine(site string, rules []config.Rule, tags TagLookup, j *Journal, bus
 	}
 	e := &Engine{
 		site: site, tags: tags, j: j, bus: bus, log: log, now: time.Now,
-		state: make(map[string]*tagState), byID: make(map[int64]*entry),
+		state: make(map[string]*tagState), byID: make(map[int64]*entry), roots: make(map[string]*tagState),
 	}
 	e.setRules(compiled)
 	// NewEngine's signature has no context; restoring is a local read.
@@ -122,6 +128,15 @@ func NewEngine(site string, rules []config.Rule, tags TagLookup, j *Journal, bus
 		return nil, err
 	}
 	return e, nil
+}
+
+// SetHandling sets what the site asks beyond acknowledging (disposal,
+// escalation, designed suppression); call it before the first sample, and
+// again on reload.
+func (e *Engine) SetHandling(h config.AlarmHandling) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handling = h
 }
 
 func (e *Engine) setRules(compiled []rule) {
@@ -163,7 +178,9 @@ func (e *Engine) restore(ctx context.Context) error {
 	defer e.mu.Unlock()
 	for _, a := range open {
 		ts := e.state[a.Tag]
-		if ts == nil {
+		if a.Level == LevelDevice && a.Rule == ClassCommLoss {
+			ts = e.rootState(a.Tag)
+		} else if ts == nil {
 			ts = e.newTagState(a.Tag)
 		}
 		en := &entry{alarm: a, ts: ts}
@@ -239,7 +256,45 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 		if a := en.alarm; a.State == Shelved && a.ShelvedUntil != nil && !now.Before(*a.ShelvedUntil) {
 			e.unshelve(ctx, en, "", now)
 		}
+		e.escalate(ctx, en, now)
 	}
+}
+
+// escalate raises the priority of an alarm that has waited unacknowledged
+// past its severity's escalation time: one step up (critical stays), and
+// the wait starts again, so no one can leave a critical alarm unanswered
+// without the webhooks hearing of it again.
+func (e *Engine) escalate(ctx context.Context, en *entry, now time.Time) {
+	a := en.alarm
+	after := e.handling.Escalate[a.Severity]
+	if !a.State.Unacked() || after <= 0 {
+		return
+	}
+	since := a.RaisedAt
+	if a.EscalatedAt != nil {
+		since = *a.EscalatedAt
+	}
+	if now.Sub(since) < after {
+		return
+	}
+	a.Escalations++
+	a.EscalatedAt = &now
+	a.Severity = nextSeverity(a.Severity)
+	if ev, ok := e.commit(ctx, EventEscalated, a, now); ok {
+		en.alarm = ev.Alarm
+		e.escalated.Add(1)
+	}
+}
+
+// nextSeverity is one step up from s; critical is the top.
+func nextSeverity(s string) string {
+	switch s {
+	case SeverityLow:
+		return SeverityMedium
+	case SeverityMedium:
+		return SeverityHigh
+	}
+	return SeverityCritical
 }
 
 // Run calls Tick every interval until ctx ends.
@@ -424,13 +479,17 @@ func (e *Engine) dropStrays(ctx context.Context, ts *tagState) {
 // apply takes a rule's judgement of the condition at time at and runs the
 // lifecycle.
 func (e *Engine) apply(ctx context.Context, ts *tagState, sl *slot, cond bool, s *collector.Sample, at time.Time) {
-	if cond != sl.cond {
+	changed := cond != sl.cond
+	if changed {
 		sl.cond, sl.since = cond, at
 		if en := sl.open; cond && en != nil && (en.alarm.State.Suppressed() || (en.alarm.Chattering && en.alarm.State.Active())) {
 			en.alarm.Count++ // raised again while held or suppressed: counted, not announced
 		}
 	}
 	e.judge(ctx, ts, sl, s, at)
+	if changed && !cond && ts.known && ts.tag.Device != "" && isCommLoss(sl.r) {
+		e.releaseRoot(ctx, ts.tag.Device, at)
+	}
 }
 
 // judge moves the slot's alarm to where its condition, delays, chattering
@@ -438,6 +497,10 @@ func (e *Engine) apply(ctx context.Context, ts *tagState, sl *slot, cond bool, s
 func (e *Engine) judge(ctx context.Context, ts *tagState, sl *slot, s *collector.Sample, at time.Time) {
 	m := sl.r.meta()
 	en := sl.open
+	if en != nil && en.alarm.State == SuppressedByDesign && !sl.cond {
+		e.clear(ctx, en, s.Value, at)
+		return
+	}
 	if en != nil && en.alarm.State.Suppressed() {
 		// Still evaluated, never announced; persisted with the next transition.
 		en.alarm.Active = sl.cond
@@ -483,9 +546,19 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 		if sl.r.worse(s.Value, a.Peak) {
 			a.Peak = s.Value
 		}
+		if a.State == AwaitingDisposal {
+			// Announced again: the acknowledgement was of the last condition.
+			a.AckedAt, a.AckedBy, a.AckComment = nil, "", ""
+		}
 	}
 	a.Count++
 	a.Class, a.Severity, a.State, a.Active = m.class, m.severity, ActiveUnacked, true
+	var root *entry
+	if en == nil {
+		if root = e.rootFor(ctx, ts, sl, s, at); root != nil {
+			a.State, a.Root = SuppressedByDesign, root.alarm.ID
+		}
+	}
 	a.Value = finite(s.Value, a.Value)
 	msg := sl.r.message(&ts.tag, s)
 	a.Message, a.MessageEN = msg.zh, msg.en
@@ -514,6 +587,11 @@ func (e *Engine) raise(ctx context.Context, ts *tagState, sl *slot, s *collector
 	}
 	en.alarm = ev.Alarm
 	e.byID[ev.Alarm.ID] = en
+	if root != nil {
+		root.alarm.Suppressed++ // persisted with the root's next transition
+		e.suppressed.Add(1)
+		return
+	}
 	e.raised.Add(1)
 }
 
@@ -525,9 +603,14 @@ func (e *Engine) clear(ctx context.Context, en *entry, v float64, at time.Time) 
 	a.ClearedAt = &at
 	a.Active = false
 	typ := EventCleared
-	if a.State == ActiveAcked {
+	switch {
+	case a.State == SuppressedByDesign:
+		a.State, typ = Normal, EventClosed // never annunciated: nothing to acknowledge
+	case a.State == ActiveAcked && e.needsDisposal(a):
+		a.State = AwaitingDisposal
+	case a.State == ActiveAcked:
 		a.State, typ = Normal, EventClosed
-	} else {
+	default:
 		a.State = ClearedUnacked
 	}
 	ev, ok := e.commit(ctx, typ, a, at)
@@ -536,6 +619,11 @@ func (e *Engine) clear(ctx context.Context, en *entry, v float64, at time.Time) 
 	}
 	e.cleared.Add(1)
 	e.settle(en, ev.Alarm)
+}
+
+// needsDisposal reports whether a may not close before a disposal is filed.
+func (e *Engine) needsDisposal(a Alarm) bool {
+	return a.Disposal == nil && e.handling.Requires(a.Severity)
 }
 
 // finite returns v, or else when v is NaN or infinite: a Bad reading may
@@ -624,6 +712,9 @@ func (e *Engine) AckWithComment(ctx context.Context, id int64, user, comment str
 		a.State = ActiveAcked
 	case ClearedUnacked:
 		a.State, typ = Normal, EventClosed
+		if e.needsDisposal(a) {
+			a.State, typ = AwaitingDisposal, EventAcked
+		}
 	default:
 		return en.alarm, fmt.Errorf("ack alarm %d: state %s: %w", id, a.State, ErrNotAckable)
 	}
@@ -705,6 +796,9 @@ func (e *Engine) unshelve(ctx context.Context, en *entry, user string, at time.T
 		a.State, a.AckedAt, a.AckedBy, a.AckComment, a.ClearedAt = ActiveUnacked, nil, "", "", nil
 	} else {
 		a.State = Normal
+		if e.needsDisposal(a) {
+			a.State = AwaitingDisposal
+		}
 		if a.ClearedAt == nil {
 			a.ClearedAt = &at
 		}
@@ -736,6 +830,72 @@ func (e *Engine) Stats() Stats {
 		Raised:       e.raised.Load(),
 		Cleared:      e.cleared.Load(),
 		Acked:        e.acked.Load(),
+		Disposed:     e.disposed.Load(),
+		Escalated:    e.escalated.Load(),
+		Suppressed:   e.suppressed.Load(),
 		CommitErrors: e.commitErrors.Load(),
 	}
+}
+
+// ErrInvalidDisposal is returned (wrapped) for a disposal missing a field
+// or naming an unknown cause; the error names the field.
+var ErrInvalidDisposal = errors.New("invalid disposal")
+
+// Dispose files how an open alarm was handled (报警处置) on behalf of user:
+// cause (one of DisposalCauses), measures and the person who handled it;
+// At defaults to now and may not lie in the future or before the raise. It
+// is journalled like every transition; an alarm awaiting its disposal
+// closes. A second disposal replaces the first (both stay in the
+// history). A closed alarm wraps ErrWrongState, an unknown one ErrNotFound.
+func (e *Engine) Dispose(ctx context.Context, id int64, user string, d Disposal) (Alarm, error) {
+	d.Cause, d.Measures, d.Person, d.Note = strings.TrimSpace(d.Cause), strings.TrimSpace(d.Measures), strings.TrimSpace(d.Person), strings.TrimSpace(d.Note)
+	switch {
+	case user == "":
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: user is required", id)
+	case d.Cause == "":
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: %w: cause is required", id, ErrInvalidDisposal)
+	case !IsDisposalCause(d.Cause):
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: %w: cause %q is not one of %s", id, ErrInvalidDisposal, d.Cause, causeCodes())
+	case d.Measures == "":
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: %w: measures (处置措施) is required", id, ErrInvalidDisposal)
+	}
+	if d.Person == "" {
+		d.Person = user
+	}
+	d.By = user
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	if d.At.IsZero() {
+		d.At = now
+	}
+	if d.At.After(now.Add(time.Minute)) {
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: %w: at %s is in the future", id, ErrInvalidDisposal, d.At.Format(time.RFC3339))
+	}
+	en, err := e.openEntry(ctx, "dispose of", id, ErrWrongState)
+	if err != nil {
+		return Alarm{}, err
+	}
+	a := en.alarm
+	if d.At.Before(a.RaisedAt) {
+		return Alarm{}, fmt.Errorf("dispose of alarm %d: %w: at %s is before the alarm was raised (%s)", id, ErrInvalidDisposal,
+			d.At.Format(time.RFC3339), a.RaisedAt.Format(time.RFC3339))
+	}
+	a.Disposal = &d
+	if a.State == AwaitingDisposal {
+		a.State = Normal
+	}
+	out, err := e.userAction(ctx, en, EventDisposed, a, now, user)
+	if err == nil {
+		e.disposed.Add(1)
+	}
+	return out, err
+}
+
+func causeCodes() string {
+	codes := make([]string, len(DisposalCauses))
+	for i, c := range DisposalCauses {
+		codes[i] = c.Code
+	}
+	return strings.Join(codes, ", ")
 }

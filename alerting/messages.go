@@ -173,9 +173,6 @@ func stateText(t *collector.Tag, point, state string) text {
 	return text{name + " " + w[0], name + " " + w[1]}
 }
 
-func deviceLossText(device string, tags int) text {
-	return text{
-		"设备 " + device + " 通信中断，其" + strconv.Itoa(tags) + "个点位的报警已抑制",
-		"device " + device + ": communication lost; alarms of its " + strconv.Itoa(tags) + " points suppressed",
-	}
+func deviceLossText(device string) text {
+	return text{"设备 " + device + " 通信中断（其点位报警已抑制）", "device " + device + ": communication lost (its points' alarms suppressed)"}
 }

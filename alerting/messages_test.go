@@ -73,7 +73,7 @@ func TestMessagesOfOtherKinds(t *testing.T) {
 		{"stale", staleText(&gas, 90*time.Second), "泵房可燃气体 90秒无数据", "泵房可燃气体: no sample for 1m30s"},
 		{"rate", rate[0].message(&gas, &collector.Sample{Value: 40}), "泵房可燃气体 40 %LEL，5分钟内上升速率超过每1分钟 10 %LEL", "泵房可燃气体 40 %LEL: rising faster than 10 %LEL per 1m0s (over 5m0s)"},
 		{"fire state without a name", stateText(&collector.Tag{ID: "FP1-0101.fire"}, "FP1-0101", StateFire), "FP1-0101 火警", "FP1-0101 fire"},
-		{"device", deviceLossText("gds-1", 40), "设备 gds-1 通信中断，其40个点位的报警已抑制", "device gds-1: communication lost; alarms of its 40 points suppressed"},
+		{"device", deviceLossText("gds-1"), "设备 gds-1 通信中断（其点位报警已抑制）", "device gds-1: communication lost (its points' alarms suppressed)"},
 	}
 	for _, tt := range tests {
 		if tt.got.zh != tt.zh || tt.got.en != tt.en {

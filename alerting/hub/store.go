@@ -585,7 +585,7 @@ func (s *Store) alarmEvents(ctx context.Context, tx *txq, batch []Message, idx [
 		func(i int) int64 { return msg(i).Seq },
 		func(i int) []any {
 			m, a := msg(i), msg(i).Alarm
-			return []any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), s.d.Time(a.RaisedAt), a.AckedAt != nil, snaps[i]}
+			return []any{m.Site, a.ID, m.Seq, a.Tag, a.Rule, a.Class, a.Severity, string(a.State), s.d.Time(a.RaisedAt), !a.State.Unacked(), snaps[i]}
 		})
 }
 
@@ -1115,7 +1115,9 @@ func (s *Store) Alarms(ctx context.Context, f AlarmFilter) ([]RemoteAlarm, int, 
 		w.add("a.class = " + w.arg(f.Class))
 	}
 	if f.OpenOnly || f.UnackedFor > 0 {
-		w.add("a.state <> " + w.arg(string(alerting.Normal)))
+		// An alarm its device's root alarm stands for is not the
+		// regulator's to read: the root is listed instead.
+		w.add("a.state NOT IN (" + w.arg(string(alerting.Normal)) + ", " + w.arg(string(alerting.SuppressedByDesign)) + ")")
 	}
 	if f.UnackedFor > 0 {
 		w.add("NOT a.acked AND a.raised_at < " + w.arg(s.d.Time(f.Now.Add(-f.UnackedFor))))

@@ -167,6 +167,7 @@ func (g *gateway) openEngine(context.Context) error {
 	if g.engine, err = alerting.NewEngine(cfg.Site.ID, slices.Concat(cfg.Rules, selfRules), g.registry, g.journal, g.bus, log.With("component", "alerting")); err != nil {
 		return err
 	}
+	g.engine.SetHandling(cfg.AlarmHandling)
 	return nil
 }
 
@@ -418,7 +419,7 @@ func (g *gateway) spoolOverflowed(dropped int) { selfalarm.SpoolOverflowed(g.pip
 
 // reloadRules re-reads the config file's rules (SIGHUP, or an admin through
 // the API). Open alarms are kept; a file with problems changes nothing.
-// Other sections need a restart.
+// alarm_handling is reloaded with them. Other sections need a restart.
 func (g *gateway) reloadRules(ctx context.Context) error {
 	if g.cfg.File == "" {
 		return errors.New("this gateway has no config file to reload")
@@ -426,7 +427,9 @@ func (g *gateway) reloadRules(ctx context.Context) error {
 	cfg, err := config.Load(g.cfg.File)
 	if err == nil {
 		_, selfRules := selfalarm.For(g.cfg)
-		err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules))
+		if err = g.engine.Reload(ctx, slices.Concat(cfg.Rules, selfRules)); err == nil {
+			g.engine.SetHandling(cfg.AlarmHandling)
+		}
 	}
 	if err != nil {
 		g.log.Error("rules not reloaded; the old rules stay in force", "file", g.cfg.File, "err", err)

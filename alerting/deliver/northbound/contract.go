@@ -85,7 +85,8 @@ type Summary struct {
 	// HazardSeq is the newest hazard journal seq: with AlarmSeq, what a hub
 	// checks its copy against (and asks a replay of what it lacks).
 	HazardSeq int64 `json:"hazard_seq,omitempty"`
-	// Open counts open alarms (any state but normal) by severity; Unacked
+	// Open counts open alarms (any state but normal or
+	// suppressed_by_design) by severity; Unacked
 	// those not yet acknowledged.
 	Open    map[string]int `json:"open"`
 	Unacked int            `json:"unacked"`

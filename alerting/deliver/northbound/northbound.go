@@ -411,8 +411,11 @@ func (n *Publisher) Summary(ctx context.Context) (Summary, error) {
 			return s, err
 		}
 		for _, a := range open {
+			if a.State == alerting.SuppressedByDesign {
+				continue // its device's root alarm is counted for it
+			}
 			s.Open[a.Severity]++
-			if a.State == alerting.ActiveUnacked || a.State == alerting.ClearedUnacked {
+			if a.State.Unacked() {
 				s.Unacked++
 			}
 		}

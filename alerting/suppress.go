@@ -1,0 +1,149 @@
+package alerting
+
+import (
+	"context"
+	"time"
+
+	"hazgate/collector"
+)
+
+// Designed suppression (ISA-18.2): when a device stops answering, every tag
+// it serves reads Bad at once, and forty communication-loss alarms would
+// bury the one thing the operator must know. The first of them raises one
+// root-cause alarm for the device instead (tag: the device id, level
+// device); the tags' own communication-loss alarms, and their stale and
+// process alarms while they cannot read, are still raised and journalled
+// (the hazard rules that judge a silent detector need them) but in state
+// suppressed_by_design: never annunciated, no acknowledgement, closed when
+// their condition goes. When the last of the device's tags answers again
+// the root clears and any suppressed alarm whose condition still holds is
+// announced.
+
+// deviceLoss is the root alarm's rule. It judges nothing itself: the
+// engine raises and clears it from its tags' communication-loss conditions.
+type deviceLoss struct{ ruleMeta }
+
+var deviceLossRule = &deviceLoss{ruleMeta{name: ClassCommLoss, level: LevelDevice, kind: kindQuality,
+	class: ClassCommLoss, severity: SeverityHigh}}
+
+func (*deviceLoss) matches(collector.Tag) bool { return false }
+func (*deviceLoss) eval(*slot, *collector.Tag, *collector.Sample, bool) verdict {
+	return verdictHold
+}
+func (*deviceLoss) worse(float64, float64) bool { return false }
+func (*deviceLoss) message(t *collector.Tag, _ *collector.Sample) text {
+	return deviceLossText(t.ID)
+}
+
+// isCommLoss reports whether r is the per-tag communication-loss rule.
+func isCommLoss(r rule) bool {
+	m := r.meta()
+	return m.name == ClassCommLoss && m.kind == kindQuality && m.level == ""
+}
+
+// commLost reports whether the tag's communication-loss condition holds.
+func (ts *tagState) commLost() bool {
+	for k := range ts.slots {
+		if isCommLoss(ts.slots[k].r) {
+			return ts.slots[k].cond
+		}
+	}
+	return false
+}
+
+// rootState is the device's root-alarm state, made on first use.
+func (e *Engine) rootState(device string) *tagState {
+	if ts := e.roots[device]; ts != nil {
+		return ts
+	}
+	ts := &tagState{tag: collector.Tag{ID: device, Site: e.site, Device: device}, known: true, root: true,
+		slots: []slot{{r: deviceLossRule}}}
+	e.roots[device] = ts
+	return ts
+}
+
+// standing is the root alarm of a device while it stands for its tags:
+// active, or suppressed by an operator (a shelved root still stands).
+func standing(rts *tagState) *entry {
+	if rts == nil {
+		return nil
+	}
+	if en := rts.slots[0].open; en != nil && (en.alarm.State.Active() || en.alarm.State.Suppressed()) {
+		return en
+	}
+	return nil
+}
+
+// rootFor returns the root alarm that suppresses a new alarm of rule sl on
+// ts, raising it for a communication loss, or nil when the alarm is to be
+// announced.
+func (e *Engine) rootFor(ctx context.Context, ts *tagState, sl *slot, s *collector.Sample, at time.Time) *entry {
+	if !e.handling.DeviceSuppression || ts.root || !ts.known || ts.tag.Device == "" {
+		return nil
+	}
+	m := sl.r.meta()
+	switch {
+	case isCommLoss(sl.r):
+		return e.raiseRoot(ctx, ts.tag.Device, s, at)
+	case m.kind == kindQuality:
+		return nil // a sensor fault or bad value: the device answers
+	case !ts.commLost():
+		return nil // this tag reads: what it says is announced
+	}
+	return standing(e.roots[ts.tag.Device])
+}
+
+// raiseRoot raises (or re-raises) the device's root alarm unless it stands;
+// nil if its commit failed, so the tag's own alarm is announced instead.
+func (e *Engine) raiseRoot(ctx context.Context, device string, s *collector.Sample, at time.Time) *entry {
+	rts := e.rootState(device)
+	if en := standing(rts); en != nil {
+		return en
+	}
+	sl := &rts.slots[0]
+	sl.cond, sl.since = true, at
+	e.raise(ctx, rts, sl, s, at)
+	return standing(rts)
+}
+
+// releaseRoot clears the device's root alarm once none of its tags has lost
+// communication, and releases what it suppressed.
+func (e *Engine) releaseRoot(ctx context.Context, device string, at time.Time) {
+	rts := e.roots[device]
+	root := standing(rts)
+	if root == nil {
+		return
+	}
+	for _, ts := range e.state {
+		if ts.known && ts.tag.Device == device && ts.commLost() {
+			return
+		}
+	}
+	id := root.alarm.ID
+	rts.slots[0].cond = false
+	if root.alarm.State.Suppressed() {
+		root.alarm.Active = false // closes when returned to service
+	} else {
+		e.clear(ctx, root, 0, at)
+	}
+	for _, en := range e.byID {
+		if en.alarm.State == SuppressedByDesign && en.alarm.Root == id {
+			e.release(ctx, en, at)
+		}
+	}
+}
+
+// release ends an alarm's designed suppression: announced if its condition
+// still holds, else closed.
+func (e *Engine) release(ctx context.Context, en *entry, at time.Time) {
+	a := en.alarm
+	if !a.Active {
+		e.clear(ctx, en, a.Value, at)
+		return
+	}
+	a.State, a.Root = ActiveUnacked, 0
+	if ev, ok := e.commit(ctx, EventRaised, a, at); ok {
+		en.alarm = ev.Alarm
+		e.raised.Add(1)
+	}
+}
