@@ -61,8 +61,10 @@ type Engine struct {
 	now  func() time.Time
 
 	mu       sync.Mutex
+	down     map[string]bool // devices the batch being consumed finds unreachable
 	handling config.AlarmHandling
 	roots    map[string]*tagState // per device: its communication-loss root alarm
+	devices  map[string]*devCount // per device: known tags, and those that lost communication
 	rules    []rule               // configured rules, one per level, in config order
 	byName   map[string]bool      // names of configured and quality rules
 	state    map[string]*tagState
@@ -119,6 +121,7 @@ func NewEngine(site string, rules []config.Rule, tags TagLookup, j *Journal, bus
 	e := &Engine{
 		site: site, tags: tags, j: j, bus: bus, log: log, now: time.Now,
 		state: make(map[string]*tagState), byID: make(map[int64]*entry), roots: make(map[string]*tagState),
+		devices: make(map[string]*devCount),
 	}
 	e.setRules(compiled)
 	// NewEngine's signature has no context; restoring is a local read.
@@ -188,6 +191,9 @@ func (e *Engine) restore(ctx context.Context) error {
 		ts.attach(en)
 		if sl := ts.slotOf(en); sl != nil {
 			sl.cond, sl.since = a.Active, a.RaisedAt
+			if a.Active && isCommLoss(sl.r) {
+				e.countLost(ts, true)
+			}
 		}
 	}
 	for _, ts := range e.state {
@@ -202,6 +208,11 @@ func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
+	if !e.seeded {
+		e.seed(now) // every declared tag counted in its device before judging one
+	}
+	e.judgeDevices(batch)
+	defer clear(e.down)
 	for i := range batch {
 		s := &batch[i]
 		ts := e.state[s.Tag]
@@ -257,6 +268,11 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 			e.unshelve(ctx, en, "", now)
 		}
 		e.escalate(ctx, en, now)
+	}
+	for dev, rts := range e.roots {
+		if d := e.device(dev); standing(rts) != nil && d.lost < d.tags {
+			e.releaseRoot(ctx, dev, now) // it answers for some tags: theirs are its own faults
+		}
 	}
 }
 
@@ -359,6 +375,9 @@ func (e *Engine) lookup(ts *tagState) bool {
 	t, ok := e.tags.Lookup(ts.tag.ID)
 	if !ok {
 		return false
+	}
+	if !ts.known && t.Device != "" {
+		e.device(t.Device).tags++
 	}
 	ts.tag, ts.known = t, true
 	e.match(ts)
@@ -482,12 +501,15 @@ func (e *Engine) apply(ctx context.Context, ts *tagState, sl *slot, cond bool, s
 	changed := cond != sl.cond
 	if changed {
 		sl.cond, sl.since = cond, at
+		if isCommLoss(sl.r) {
+			e.countLost(ts, cond)
+		}
 		if en := sl.open; cond && en != nil && (en.alarm.State.Suppressed() || (en.alarm.Chattering && en.alarm.State.Active())) {
 			en.alarm.Count++ // raised again while held or suppressed: counted, not announced
 		}
 	}
 	e.judge(ctx, ts, sl, s, at)
-	if changed && !cond && ts.known && ts.tag.Device != "" && isCommLoss(sl.r) {
+	if changed && !cond && ts.known && ts.tag.Device != "" && isCommLoss(sl.r) && e.device(ts.tag.Device).lost == 0 {
 		e.releaseRoot(ctx, ts.tag.Device, at)
 	}
 }

@@ -261,10 +261,10 @@ func TestDeviceSuppression(t *testing.T) {
 		if s := r.e.Stats(); s.Raised != 1 || s.Suppressed != 3 {
 			t.Errorf("stats raised %d suppressed %d, want 1 and 3", s.Raised, s.Suppressed)
 		}
-		// Another device is its own root cause.
+		// A device of one tag: the tag's alarm is the root cause.
 		batch(r, collector.Bad, 0, "H1")
-		if got := states(r)["gds-2/device"]; got != ActiveUnacked {
-			t.Errorf("gds-2 root %s", got)
+		if got := states(r); got["gds-2/device"] != "" || got["H1/"] != ActiveUnacked {
+			t.Errorf("gds-2 down: %v, want H1's own alarm", got)
 		}
 		// A tag of the half-failed device that reads is announced.
 		batch(r, collector.Good, 60, "G1")
@@ -281,9 +281,33 @@ func TestDeviceSuppression(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ev := range evs {
-			if a := ev.Alarm; a.Rule == ClassCommLoss && a.Level == "" && a.State != SuppressedByDesign && a.State != Normal {
+			if a := ev.Alarm; a.Tag != "H1" && a.Rule == ClassCommLoss && a.Level == "" && a.State != SuppressedByDesign && a.State != Normal {
 				t.Errorf("a tag's comm-loss alarm was announced: %s %+v", ev.Type, a)
 			}
+		}
+	})
+	t.Run("one dead detector on a live controller is its own alarm", func(t *testing.T) {
+		r := newRig(t, "", rules, tags...)
+		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		batch(r, collector.Good, 1, "G1", "G2", "G3")
+		r.now = r.now.Add(time.Second)
+		r.e.Consume(ctx, []collector.Sample{
+			{Tag: "G1", Quality: collector.Bad, Reason: collector.ReasonCommLoss, Time: r.now},
+			{Tag: "G2", Value: 1, Quality: collector.Good, Time: r.now},
+			{Tag: "G3", Value: 1, Quality: collector.Good, Time: r.now},
+		})
+		if got := states(r); !reflect.DeepEqual(got, map[string]State{"G1/": ActiveUnacked}) {
+			t.Errorf("open alarms %v, want G1's own", got)
+		}
+	})
+	t.Run("a device answering for some tags again: the rest are their own", func(t *testing.T) {
+		r := newRig(t, "", rules, tags...)
+		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		batch(r, collector.Bad, 0, "G1", "G2", "G3")
+		batch(r, collector.Good, 1, "G1", "G2")
+		r.e.Tick(ctx, r.now)
+		if got := states(r); !reflect.DeepEqual(got, map[string]State{"gds-1/device": ClearedUnacked, "G3/": ActiveUnacked}) {
+			t.Errorf("open alarms %v, want the root cleared and G3's alarm announced", got)
 		}
 	})
 	t.Run("off: one alarm per tag", func(t *testing.T) {
@@ -298,15 +322,15 @@ func TestDeviceSuppression(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "hazgate.db")
 		r := newRig(t, path, rules, tags...)
 		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
-		batch(r, collector.Bad, 0, "G1", "G2")
+		batch(r, collector.Bad, 0, "G1", "G2", "G3")
 		r.j.Close()
 		r2 := newRig(t, path, rules, tags...)
 		r2.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
-		batch(r2, collector.Bad, 0, "G1", "G2") // still down: nothing new
+		batch(r2, collector.Bad, 0, "G1", "G2", "G3") // still down: nothing new
 		if got := r2.levelEvents(); len(got) != 0 {
 			t.Errorf("restart, still down: events %v", got)
 		}
-		batch(r2, collector.Good, 1, "G1", "G2")
+		batch(r2, collector.Good, 1, "G1", "G2", "G3")
 		if got := states(r2); !reflect.DeepEqual(got, map[string]State{"gds-1/device": ClearedUnacked}) {
 			t.Errorf("restart, device back: %v", got)
 		}

@@ -15,9 +15,81 @@ import (
 // process alarms while they cannot read, are still raised and journalled
 // (the hazard rules that judge a silent detector need them) but in state
 // suppressed_by_design: never annunciated, no acknowledgement, closed when
-// their condition goes. When the last of the device's tags answers again
-// the root clears and any suppressed alarm whose condition still holds is
-// announced.
+// their condition goes. A device is down when every tag of it (two or more)
+// has lost communication; one dead detector on a live controller is its own
+// alarm. When the device answers again the root clears and any suppressed
+// alarm whose condition still holds is announced: all at once when every
+// tag is back, at the next Tick when only some are (theirs are then their
+// own faults).
+
+// devCount is what the engine knows of a device's tags.
+type devCount struct{ tags, lost int }
+
+func (e *Engine) device(id string) *devCount {
+	d := e.devices[id]
+	if d == nil {
+		d = new(devCount)
+		e.devices[id] = d
+	}
+	return d
+}
+
+// countLost follows a tag's communication-loss condition in its device's count.
+func (e *Engine) countLost(ts *tagState, lost bool) {
+	if !ts.known || ts.tag.Device == "" {
+		return
+	}
+	d := e.device(ts.tag.Device)
+	if lost {
+		d.lost++
+	} else if d.lost > 0 {
+		d.lost--
+	}
+}
+
+// judgeDevices finds the devices a batch says are unreachable: every known
+// tag of theirs (two or more) has lost communication, with this batch. A
+// device that still answers for some tags is not down: a dead detector on
+// a live controller is an alarm of its own. Judged before the batch's
+// samples, so the first tag of a dead device already knows.
+func (e *Engine) judgeDevices(batch []collector.Sample) {
+	if !e.handling.DeviceSuppression {
+		return
+	}
+	var fresh map[string]int // tags newly lost in this batch, per device
+	for i := range batch {
+		s := &batch[i]
+		if s.Quality != collector.Bad || s.Reason != collector.ReasonCommLoss {
+			continue
+		}
+		ts := e.state[s.Tag]
+		if ts == nil || !ts.known || ts.tag.Device == "" || ts.commLost() {
+			continue
+		}
+		if fresh == nil {
+			fresh = map[string]int{}
+		}
+		fresh[ts.tag.Device]++
+	}
+	if fresh == nil {
+		return // the common case: nothing lost, nothing more to look at
+	}
+	answers := map[string]bool{}
+	for i := range batch {
+		if s := &batch[i]; s.Quality != collector.Bad || s.Reason != collector.ReasonCommLoss {
+			if ts := e.state[s.Tag]; ts != nil && ts.known {
+				answers[ts.tag.Device] = true
+			}
+		}
+	}
+	if e.down == nil {
+		e.down = map[string]bool{}
+	}
+	for dev, n := range fresh {
+		d := e.device(dev)
+		e.down[dev] = !answers[dev] && d.tags > 1 && d.lost+n >= d.tags
+	}
+}
 
 // deviceLoss is the root alarm's rule. It judges nothing itself: the
 // engine raises and clears it from its tags' communication-loss conditions.
@@ -82,15 +154,22 @@ func (e *Engine) rootFor(ctx context.Context, ts *tagState, sl *slot, s *collect
 		return nil
 	}
 	m := sl.r.meta()
+	dev := ts.tag.Device
 	switch {
 	case isCommLoss(sl.r):
-		return e.raiseRoot(ctx, ts.tag.Device, s, at)
+		if root := standing(e.roots[dev]); root != nil {
+			return root
+		}
+		if !e.down[dev] {
+			return nil // one tag of a device that answers: its own alarm
+		}
+		return e.raiseRoot(ctx, dev, s, at)
 	case m.kind == kindQuality:
 		return nil // a sensor fault or bad value: the device answers
 	case !ts.commLost():
 		return nil // this tag reads: what it says is announced
 	}
-	return standing(e.roots[ts.tag.Device])
+	return standing(e.roots[dev])
 }
 
 // raiseRoot raises (or re-raises) the device's root alarm unless it stands;
@@ -106,18 +185,13 @@ func (e *Engine) raiseRoot(ctx context.Context, device string, s *collector.Samp
 	return standing(rts)
 }
 
-// releaseRoot clears the device's root alarm once none of its tags has lost
-// communication, and releases what it suppressed.
+// releaseRoot clears the device's root alarm and releases what it
+// suppressed; called once the device answers.
 func (e *Engine) releaseRoot(ctx context.Context, device string, at time.Time) {
 	rts := e.roots[device]
 	root := standing(rts)
 	if root == nil {
 		return
-	}
-	for _, ts := range e.state {
-		if ts.known && ts.tag.Device == device && ts.commLost() {
-			return
-		}
 	}
 	id := root.alarm.ID
 	rts.slots[0].cond = false

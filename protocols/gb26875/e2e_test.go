@@ -92,7 +92,7 @@ func TestFireRaisesHighAlarm(t *testing.T) {
 	if a := ev.Alarm; a.Severity != alerting.SeverityHigh || a.Rule != "fire-panel" || a.Value != 1 {
 		t.Errorf("alarm %+v", a)
 	}
-	if want := "UITD-000000001234.S1-1.Z3-P27 fire (3号楼2层烟感)"; ev.Alarm.Message != want {
+	if want := "3号楼2层烟感 火警"; ev.Alarm.Message != want {
 		t.Errorf("message %q, want %q", ev.Alarm.Message, want)
 	}
 
