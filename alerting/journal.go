@@ -191,8 +191,11 @@ type AlarmFilter struct {
 	Site     string
 	States   []State
 	OpenOnly bool // state other than normal
-	Tag      string
-	Limit    int // 0: no limit
+	// NotStates leaves these states out (suppressed_by_design, for a
+	// control room's list).
+	NotStates []State
+	Tag       string
+	Limit     int // 0: no limit
 }
 
 const alarmColumns = `id, site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
@@ -240,6 +243,9 @@ func (j *Journal) List(ctx context.Context, f AlarmFilter) ([]Alarm, error) {
 			ph[i] = arg(string(s))
 		}
 		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	for _, s := range f.NotStates {
+		where = append(where, "state <> "+arg(string(s)))
 	}
 	q := "SELECT " + alarmColumns + " FROM alarms"
 	if len(where) > 0 {

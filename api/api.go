@@ -51,6 +51,7 @@ type AlarmControl interface {
 	Shelve(ctx context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error)
 	RemoveFromService(ctx context.Context, id int64, user, reason string) (alerting.Alarm, error)
 	Unshelve(ctx context.Context, id int64, user string) (alerting.Alarm, error)
+	Dispose(ctx context.Context, id int64, user string, d alerting.Disposal) (alerting.Alarm, error)
 }
 
 // AlarmHistory reads the alarm journal's transitions (*alerting.Journal).
@@ -198,7 +199,9 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
 	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
+	{http.MethodGet, "/api/v1/alarms/causes", PermRead, (*API).alarmCauses},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
+	{http.MethodPost, "/api/v1/alarms/{id}/dispose", PermDispose, (*API).alarmDispose},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/out-of-service", PermAdmin, (*API).alarmOutOfService},

@@ -123,6 +123,22 @@ func (f *fakeAlarms) AckWithComment(ctx context.Context, id int64, user, comment
 	return a, err
 }
 
+func (f *fakeAlarms) Dispose(_ context.Context, id int64, user string, d alerting.Disposal) (alerting.Alarm, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.alarms[id]
+	if !ok {
+		return a, fmt.Errorf("dispose of alarm %d: %w", id, alerting.ErrNotFound)
+	}
+	if !a.State.Open() {
+		return a, fmt.Errorf("dispose of alarm %d: %w", id, alerting.ErrWrongState)
+	}
+	d.By = user
+	a.Disposal = &d
+	f.alarms[id] = a
+	return a, nil
+}
+
 // Shelve and Unshelve return the engine's own errors, as the engine does
 // when passed to Options.Control directly.
 func (f *fakeAlarms) Shelve(_ context.Context, id int64, user, reason string, until time.Time) (alerting.Alarm, error) {
@@ -346,6 +362,8 @@ func (f *fixture) do(t *testing.T, method, path, token string) *httptest.Respons
 	switch {
 	case strings.HasSuffix(path, "/shelve"):
 		body = `{"minutes": 60, "reason": "maintenance"}`
+	case strings.HasSuffix(path, "/dispose"):
+		body = `{"cause": "leak", "measures": "关闭阀门"}`
 	case strings.HasSuffix(path, "/out-of-service"):
 		body = `{"reason": "detector recalibration"}`
 	case strings.HasSuffix(path, "/return-to-service"):
@@ -400,6 +418,8 @@ func concrete(pattern string) string {
 	return strings.NewReplacer("{id}", "1", "{tag}", "T101-LEL", "{site}", "nj-01").Replace(pattern)
 }
 
+var notSuppressed = []alerting.State{alerting.SuppressedByDesign}
+
 func TestRoutesByRole(t *testing.T) {
 	callers := []struct {
 		name  string
@@ -417,6 +437,7 @@ func TestRoutesByRole(t *testing.T) {
 	// The expectations spelled out, so a change to grants shows up here.
 	wantRead := map[Role]int{RoleViewer: 200, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 200, RoleAdmin: 200}
 	wantAck := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
+	wantDispose := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
 	wantHazardWork := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 403, RoleAdmin: 200}
 	wantSupervise := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 200, RoleAdmin: 200}
 	wantAdmin := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
@@ -432,6 +453,8 @@ func TestRoutesByRole(t *testing.T) {
 						want = wantRead[c.role]
 					case PermAck:
 						want = wantAck[c.role]
+					case PermDispose:
+						want = wantDispose[c.role]
 					case PermHazardWork:
 						want = wantHazardWork[c.role]
 					case PermSupervise:
@@ -652,16 +675,21 @@ func TestAlarmFilter(t *testing.T) {
 		want   alerting.AlarmFilter
 		ids    []int64
 	}{
-		{"", 200, alerting.AlarmFilter{OpenOnly: true}, []int64{1, 2, 3}},
-		{"?state=active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}}, []int64{1}},
+		{"", 200, alerting.AlarmFilter{OpenOnly: true, NotStates: notSuppressed}, []int64{1, 2, 3}},
+		{"?state=active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}, NotStates: notSuppressed}, []int64{1}},
 		{"?state=active_unacked,cleared_unacked", 200,
-			alerting.AlarmFilter{States: []alerting.State{"active_unacked", "cleared_unacked"}}, []int64{1, 3}},
+			alerting.AlarmFilter{States: []alerting.State{"active_unacked", "cleared_unacked"}, NotStates: notSuppressed}, []int64{1, 3}},
 		{"?state=active_acked&state=normal", 200,
-			alerting.AlarmFilter{States: []alerting.State{"active_acked", "normal"}}, []int64{2, 4}},
-		{"?state=active_unacked,,active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}}, []int64{1}},
-		{"?all=1", 200, alerting.AlarmFilter{}, []int64{1, 2, 3, 4}},
-		{"?all=0", 200, alerting.AlarmFilter{OpenOnly: true}, []int64{1, 2, 3}},
-		{"?all=1&tag=T101-LEL&limit=10", 200, alerting.AlarmFilter{Tag: "T101-LEL", Limit: 10}, []int64{1, 3}},
+			alerting.AlarmFilter{States: []alerting.State{"active_acked", "normal"}, NotStates: notSuppressed}, []int64{2, 4}},
+		{"?state=active_unacked,,active_unacked", 200, alerting.AlarmFilter{States: []alerting.State{"active_unacked"}, NotStates: notSuppressed}, []int64{1}},
+		{"?all=1", 200, alerting.AlarmFilter{NotStates: notSuppressed}, []int64{1, 2, 3, 4}},
+		{"?all=0", 200, alerting.AlarmFilter{OpenOnly: true, NotStates: notSuppressed}, []int64{1, 2, 3}},
+		{"?all=1&tag=T101-LEL&limit=10", 200, alerting.AlarmFilter{Tag: "T101-LEL", Limit: 10, NotStates: notSuppressed}, []int64{1, 3}},
+		{"?state=suppressed_by_design", 200, alerting.AlarmFilter{States: []alerting.State{"suppressed_by_design"}}, nil},
+		{"?suppressed=1&limit=5&offset=5", 200, alerting.AlarmFilter{OpenOnly: true, Limit: 10}, []int64{}},
+		{"?sort=loudest", 400, alerting.AlarmFilter{}, nil},
+		{"?severity=urgent", 400, alerting.AlarmFilter{}, nil},
+		{"?offset=-1", 400, alerting.AlarmFilter{}, nil},
 		{"?state=cleared_acked", 400, alerting.AlarmFilter{}, nil},
 		{"?state=active_unacked,bogus", 400, alerting.AlarmFilter{}, nil},
 		{"?all=maybe", 400, alerting.AlarmFilter{}, nil},

@@ -36,6 +36,9 @@ type Permission string
 const (
 	PermRead Permission = "read"
 	PermAck  Permission = "ack"
+	// PermDispose files how an alarm was handled (报警处置): the control
+	// room's, like acknowledging.
+	PermDispose Permission = "dispose"
 	// Hazard workflow: PermHazardWork lets a request reach the transition
 	// route; which change it may make follows from PermRectify (整改: the
 	// plant) and PermVerify (验收, 销号, 误报). PermSupervise is 挂牌督办.
@@ -51,10 +54,10 @@ const (
 // review of who may do what reads it in one place.
 var grants = map[Role][]Permission{
 	RoleViewer:    {PermRead},
-	RoleOperator:  {PermRead, PermAck, PermHazardWork, PermRectify},
+	RoleOperator:  {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify},
 	RoleVerifier:  {PermRead, PermHazardWork, PermVerify},
 	RoleRegulator: {PermRead, PermSupervise},
-	RoleAdmin:     {PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin},
+	RoleAdmin:     {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin},
 }
 
 // Can reports whether role holds perm.

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,72 +61,6 @@ func (a *API) tagList() http.HandlerFunc {
 			tags = []collector.Tag{}
 		}
 		writeJSON(w, http.StatusOK, tags)
-	}
-}
-
-// knownStates are the states ?state= accepts, in lifecycle order.
-var knownStates = alerting.States
-
-// parseAlarmFilter reads ?state=a,b (repeatable), ?all=1, ?tag= and ?limit=.
-// Without state or all it selects the open alarms.
-func parseAlarmFilter(r *http.Request) (alerting.AlarmFilter, error) {
-	qs := r.URL.Query()
-	var q alerting.AlarmFilter
-	for _, v := range qs["state"] {
-		for s := range strings.SplitSeq(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			st := alerting.State(s)
-			if !slices.Contains(knownStates, st) {
-				names := make([]string, len(knownStates))
-				for i, k := range knownStates {
-					names[i] = string(k)
-				}
-				return q, fmt.Errorf("unknown alarm state %q (want one of %s)", s, strings.Join(names, ", "))
-			}
-			if !slices.Contains(q.States, st) {
-				q.States = append(q.States, st)
-			}
-		}
-	}
-	all := false
-	if v := qs.Get("all"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return q, fmt.Errorf("all=%q: want 1 or 0", v)
-		}
-		all = b
-	}
-	q.OpenOnly = len(q.States) == 0 && !all
-	q.Tag = qs.Get("tag")
-	if v := qs.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return q, fmt.Errorf("limit=%q: want a positive integer", v)
-		}
-		q.Limit = n
-	}
-	return q, nil
-}
-
-func (a *API) alarmList() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseAlarmFilter(r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		alarms, err := a.alarms.List(r.Context(), q)
-		if err != nil {
-			a.internalError(w, r, "listing alarms", err)
-			return
-		}
-		if alarms == nil {
-			alarms = []alerting.Alarm{}
-		}
-		writeJSON(w, http.StatusOK, alarms)
 	}
 }
 
