@@ -81,8 +81,8 @@ func TestAlarmListForTheControlRoom(t *testing.T) {
 	c := newControlRoom(t, roomTags, roomRules, config.AlarmHandling{DeviceSuppression: true})
 	t0 := time.Now().Add(-time.Hour)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	c.send(t, collector.Sample{Tag: "GT-101", Value: 30, Time: at(1)})                                   // level 1 (high)
-	c.send(t, collector.Sample{Tag: "GT-102", Value: 60, Time: at(2)})                                   // levels 1 and 2
+	c.send(t, collector.Sample{Tag: "GT-101", Value: 30, Time: at(1)})                                                // level 1 (high)
+	c.send(t, collector.Sample{Tag: "GT-102", Value: 60, Time: at(2)})                                                // levels 1 and 2
 	c.send(t, collector.Sample{Tag: "GT-201", Quality: collector.Bad, Reason: collector.ReasonCommLoss, Time: at(3)}, // gds-2 down
 		collector.Sample{Tag: "GT-202", Quality: collector.Bad, Reason: collector.ReasonCommLoss, Time: at(3)})
 	var first alerting.Alarm
