@@ -96,7 +96,10 @@ type alarmStats struct {
 // how often a bus subscriber fell behind (*alerting.Bus).
 func AlarmCollector(engine interface{ Stats() alerting.Stats }, bus interface{ Lagged() uint64 }) prometheus.Collector {
 	return statmetrics.New("", statmetrics.One(func() alarmStats { return alarmStats{engine.Stats(), bus.Lagged()} }),
-		statmetrics.Counter("hazgate_alarms_raised_total", "Alarms raised.", func(s alarmStats) float64 { return float64(s.Raised) }),
+		statmetrics.Counter("hazgate_alarms_raised_total", "Alarms raised and annunciated.", func(s alarmStats) float64 { return float64(s.Raised) }),
+		statmetrics.Counter("hazgate_alarms_suppressed_total", "Alarms raised suppressed by design: their device's communication-loss alarm stood for them.", func(s alarmStats) float64 { return float64(s.Suppressed) }),
+		statmetrics.Counter("hazgate_alarms_disposed_total", "Disposal records (报警处置) filed.", func(s alarmStats) float64 { return float64(s.Disposed) }),
+		statmetrics.Counter("hazgate_alarms_escalated_total", "Escalations of alarms left unacknowledged past their severity's time.", func(s alarmStats) float64 { return float64(s.Escalated) }),
 		statmetrics.Counter("hazgate_alarms_cleared_total", "Alarms cleared.", func(s alarmStats) float64 { return float64(s.Cleared) }),
 		statmetrics.Counter("hazgate_alarms_acked_total", "Alarms acknowledged.", func(s alarmStats) float64 { return float64(s.Acked) }),
 		statmetrics.Counter("hazgate_alarm_commit_errors_total", "Alarm transitions the journal failed to commit (retried).", func(s alarmStats) float64 { return float64(s.CommitErrors) }),

@@ -20,6 +20,10 @@ type Filter struct {
 	Severities []string
 	// Classes are alarm classes and hazard categories.
 	Classes []string
+	// Annunciated leaves out alarms suppressed by design, for receivers
+	// that notify people (an SMS gateway): the device's root alarm is the
+	// one to send. A journal copy (northbound) keeps them.
+	Annunciated bool
 }
 
 // Keep reports whether ev passes.
@@ -32,6 +36,12 @@ func (f *Filter) Keep(ev Event) bool {
 
 // Alarm reports whether an alarm event passes.
 func (f *Filter) Alarm(ev *alerting.Event) bool {
+	if f.Annunciated && ev.Alarm.State == alerting.SuppressedByDesign {
+		return false
+	}
+	if f.Annunciated && ev.Type == alerting.EventClosed && ev.Alarm.Root != 0 {
+		return false // closed while suppressed: never announced
+	}
 	return f.event("alarm", ev.Type) && in(f.Sites, ev.Alarm.Site) && in(f.Severities, ev.Alarm.Severity) && in(f.Classes, ev.Alarm.Class)
 }
 

@@ -48,3 +48,27 @@ func TestEventID(t *testing.T) {
 		t.Errorf("hazard id %q", id)
 	}
 }
+
+func TestFilterAnnunciated(t *testing.T) {
+	ev := func(typ string, st alerting.State, root int64) Event {
+		return AlarmEvent(&alerting.Event{Seq: 1, Type: typ, Alarm: alerting.Alarm{Site: "s1", State: st, Root: root}})
+	}
+	cases := []struct {
+		name string
+		ev   Event
+		want bool
+	}{
+		{"a suppressed raise", ev(alerting.EventRaised, alerting.SuppressedByDesign, 7), false},
+		{"closed while suppressed", ev(alerting.EventClosed, alerting.Normal, 7), false},
+		{"released: announced", ev(alerting.EventRaised, alerting.ActiveUnacked, 0), true},
+		{"an ordinary close", ev(alerting.EventClosed, alerting.Normal, 0), true},
+	}
+	for _, c := range cases {
+		if got := (&Filter{Annunciated: true}).Keep(c.ev); got != c.want {
+			t.Errorf("%s: kept %v, want %v", c.name, got, c.want)
+		}
+		if !(&Filter{}).Keep(c.ev) {
+			t.Errorf("%s: a journal copy left it out", c.name)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func New(opts Options) (*Dispatcher, error) {
 	follower := func(journal string, j deliver.Journal, cur deliver.Cursor) *deliver.Follower {
 		return &deliver.Follower{
 			Name: "webhook " + c.Name + ": " + journal + " journal", Journal: j, Cursor: cur,
-			Filter:  deliver.Filter{Events: c.Events, Severities: c.Severities},
+			Filter:  deliver.Filter{Events: c.Events, Severities: c.Severities, Annunciated: true},
 			Channel: d, Retry: deliver.Backoff{Min: c.MinBackoff, Max: c.MaxBackoff, Jitter: true},
 			// Resending the journal gives repeats the receiver drops by
 			// id; stopping would lose every later event.
