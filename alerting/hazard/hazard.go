@@ -90,8 +90,17 @@ type Hazard struct {
 	SupervisedAt  *time.Time `json:"supervised_at,omitempty"`
 	SuperviseNote string     `json:"supervise_note,omitempty"`
 
-	VerifiedBy string     `json:"verified_by,omitempty"` // 验收人
-	ClosedAt   *time.Time `json:"closed_at"`             // 销号时间, or when dismissed
+	// Funds (整改资金) is in yuan, nil until someone states it.
+	Funds   *float64 `json:"funds"`
+	Remarks string   `json:"remarks"` // 备注
+	// Source is where the record came from: SourceRule or SourceManual.
+	Source string `json:"source"`
+
+	RectifiedAt   *time.Time `json:"rectified_at"`             // 整改完成时间: when it last went to 待验收
+	VerifiedBy    string     `json:"verified_by,omitempty"`    // 验收人
+	VerifiedAt    *time.Time `json:"verified_at"`              // 验收时间: the last verify step
+	VerifyComment string     `json:"verify_comment,omitempty"` // 验收意见: that step's comment
+	ClosedAt      *time.Time `json:"closed_at"`                // 销号时间, or when dismissed
 
 	// The linked alarms as evidence, and whether their condition holds:
 	// ConditionActive while any of them is active; otherwise NormalSince is
@@ -105,6 +114,12 @@ type Hazard struct {
 
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// Sources of a record.
+const (
+	SourceRule   = "rule"   // a hazard rule opened it from alarms
+	SourceManual = "manual" // entered by hand after a walk-round (排查)
+)
 
 // Event types.
 const (

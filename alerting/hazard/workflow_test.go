@@ -3,6 +3,7 @@ package hazard
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -284,5 +285,41 @@ func TestBusReplaysThenLive(t *testing.T) {
 	}
 	if err := sub.Err(); err != nil {
 		t.Errorf("Err after Close: %v", err)
+	}
+}
+
+// TestTransitionFunds: 整改资金 is the rectifier's and a real amount; a
+// refused request changes nothing.
+func TestTransitionFunds(t *testing.T) {
+	neg, nan, ok := -1.0, math.NaN(), 800.0
+	tests := []struct {
+		name  string
+		actor Actor
+		req   TransitionRequest
+		want  error
+	}{
+		{"negative", operator, TransitionRequest{To: InProgress, Funds: &neg}, ErrInvalid},
+		{"not a number", operator, TransitionRequest{To: InProgress, Funds: &nan}, ErrInvalid},
+		{"a verifier's", verifier, TransitionRequest{To: Dismissed, Comment: "误报", Funds: &ok}, ErrForbidden},
+		{"the rectifier's", operator, TransitionRequest{To: InProgress, Funds: &ok, Remarks: "夜班处理"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			id := newMajor(h)
+			g, err := h.e.Transition(h.ctx, id, tt.actor, tt.req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if tt.want != nil {
+				if g, _ := h.e.Get(h.ctx, id); g.Status != Open || g.Funds != nil {
+					t.Errorf("refused request changed the record: %+v", g)
+				}
+				return
+			}
+			if g.Funds == nil || *g.Funds != ok || g.Remarks != "夜班处理" {
+				t.Errorf("funds %v remarks %q", g.Funds, g.Remarks)
+			}
+		})
 	}
 }
