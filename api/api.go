@@ -219,6 +219,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
 	{http.MethodGet, "/api/v1/hub/stream", PermRead, (*API).hubStream},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
+	{http.MethodPost, "/api/v1/hazards", PermHazardCreate, (*API).hazardCreate},
 	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
 	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
 	{http.MethodGet, "/api/v1/hazards/{id}/history", PermRead, (*API).hazardHistory},

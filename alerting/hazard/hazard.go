@@ -153,6 +153,7 @@ type Actor struct {
 	Rectify   bool // move 待整改 → 整改中 → 待验收 (plant operators)
 	Verify    bool // 验收: close, reject, dismiss (verifiers)
 	Supervise bool // 挂牌督办 (regulators)
+	Create    bool // enter a record found on a walk-round (排查)
 }
 
 // Errors a change can fail with, wrapped.

@@ -62,16 +62,18 @@ func inert(s string) string {
 }
 
 // location is the 隐患部位: area, point name and tag id, or the area alone
-// for a record by area.
+// for a record by area; a manual record's point may be a place, no tag.
 func location(h Hazard) string {
 	var parts []string
 	if h.Area != "" {
 		parts = append(parts, h.Area)
 	}
-	if strings.HasPrefix(h.Scope, "tag:") {
+	if strings.HasPrefix(h.Scope, "tag:") || h.Source == SourceManual {
 		switch {
-		case h.TagName != "":
+		case h.TagName != "" && h.Tag != "":
 			parts = append(parts, h.TagName+"（"+h.Tag+"）")
+		case h.TagName != "":
+			parts = append(parts, h.TagName)
 		case h.Tag != "":
 			parts = append(parts, h.Tag)
 		}
