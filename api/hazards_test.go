@@ -212,7 +212,8 @@ func TestHazardWorkflowThroughAPI(t *testing.T) {
 		{"submitting needs a comment", RoleOperator, `{"to": "pending_verification"}`, 400, hazard.InProgress},
 		{"operator submits", RoleOperator, `{"to": "pending_verification", "comment": "已更换探测器"}`, 200, hazard.PendingVerification},
 		{"operator cannot close", RoleOperator, `{"to": "closed"}`, 403, hazard.PendingVerification},
-		{"verifier closes", RoleVerifier, `{"to": "closed", "comment": "验收合格"}`, 200, hazard.Closed},
+		{"销号 while the detector is still silent is refused", RoleVerifier, `{"to": "closed", "comment": "验收合格"}`, 409, hazard.PendingVerification},
+		{"verifier closes, saying why", RoleVerifier, `{"to": "closed", "comment": "验收合格", "override_reason": "探测器已更换，旧点位通信报警待清除"}`, 200, hazard.Closed},
 		{"closed stays closed", RoleAdmin, `{"to": "in_progress", "comment": "x"}`, 409, hazard.Closed},
 	}
 	for _, s := range steps {
@@ -239,6 +240,9 @@ func TestHazardWorkflowThroughAPI(t *testing.T) {
 	}
 	if want := []string{":", "ctrl-room:in_progress", "ctrl-room:pending_verification", "checker:closed"}; !slices.Equal(got, want) {
 		t.Errorf("history %v, want %v", got, want)
+	}
+	if last := hist[len(hist)-1]; last.OverrideReason != "探测器已更换，旧点位通信报警待清除" {
+		t.Errorf("the override reason is not in the history: %+v", last)
 	}
 }
 

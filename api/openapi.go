@@ -100,9 +100,10 @@ var docs = map[string]routeDoc{
 			"funds": "number (yuan), optional", "remarks": "string, optional"}},
 	"GET /api/v1/hazards/{id}":         {summary: "One hazard record"},
 	"GET /api/v1/hazards/{id}/history": {summary: "A hazard record's changes"},
-	"POST /api/v1/hazards/{id}/transition": {summary: "Change a record's status (整改, 验收, 销号, 误报); which changes a role may make the workflow decides",
+	"POST /api/v1/hazards/{id}/transition": {summary: "Change a record's status (整改, 验收, 销号, 误报); which changes a role may make the workflow decides. 销号 (to closed) of a record whose alarms are still active (condition_active) is 409 unless override_reason says why; the reason is kept in the history",
 		body: map[string]string{"to": "status", "comment": "string", "measures": "string, optional", "person": "string, optional",
-			"funds": "number (整改资金, yuan), optional; the rectifier's", "remarks": "string (备注), optional"}},
+			"funds": "number (整改资金, yuan), optional; the rectifier's", "remarks": "string (备注), optional",
+			"override_reason": "string: why close a record whose condition is still active, optional"}},
 	"POST /api/v1/hazards/{id}/supervise": {summary: "挂牌督办: set or lift supervision", body: map[string]string{"note": "string", "lift": "boolean, optional"}},
 }
 

@@ -8,6 +8,7 @@ package hazard
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -143,7 +144,10 @@ type Event struct {
 	Comment string    `json:"comment,omitempty"`
 	// AlarmIDs are the alarms a created or linked event attached.
 	AlarmIDs []int64 `json:"alarm_ids,omitempty"`
-	Hazard   Hazard  `json:"hazard"` // the record after the change
+	// OverrideReason is why a verifier closed (销号) the record while its
+	// condition still held.
+	OverrideReason string `json:"override_reason,omitempty"`
+	Hazard         Hazard `json:"hazard"` // the record after the change
 }
 
 // Actor is who asks for a change and what the caller's role allows: the API
@@ -165,4 +169,7 @@ var (
 	ErrWrongState = errors.New("hazard state does not allow this")
 	// ErrInvalid: the request lacks something the change needs (a reason).
 	ErrInvalid = errors.New("invalid request")
+	// ErrConditionActive: 销号 of a record whose condition still holds,
+	// without an override reason; a kind of ErrWrongState.
+	ErrConditionActive = fmt.Errorf("condition still active: %w", ErrWrongState)
 )

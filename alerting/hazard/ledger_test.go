@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // over-pressure, with a person whose name would be a spreadsheet formula.
 func ledgerFixture(t *testing.T) *harness {
 	h := newHarness(t, nil)
-	closed := newMajor(h) // GT-101 down, found t0+1d
+	closed := newRestoredMajor(h) // GT-101 down, found t0+1d, back an hour later
 	walk(h, closed, InProgress)
 	h.clock.Set(t0.Add(day + 6*hour))
 	funds := 3200.5

@@ -121,6 +121,8 @@ var migrations = []string{
 	ALTER TABLE hazards ADD COLUMN verified_at TEXT;
 	ALTER TABLE hazards ADD COLUMN verify_comment TEXT NOT NULL DEFAULT '';
 	ALTER TABLE hazards ADD COLUMN source TEXT NOT NULL DEFAULT 'rule';`,
+	// 3: why a verifier closed a record whose condition still held.
+	`ALTER TABLE hazard_events ADD COLUMN override_reason TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenStore brings the hazard tables in db up to date. db is the alarm
@@ -374,7 +376,7 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-const eventColumns = `seq, type, time, actor, from_status, to_status, comment, alarm_ids, hazard`
+const eventColumns = `seq, type, time, actor, from_status, to_status, comment, alarm_ids, hazard, override_reason`
 
 func (s *Store) events(ctx context.Context, q string, args ...any) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
@@ -386,7 +388,7 @@ func (s *Store) events(ctx context.Context, q string, args ...any) ([]Event, err
 	for rows.Next() {
 		var ev Event
 		var at, from, to, ids, snap string
-		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &ev.By, &from, &to, &ev.Comment, &ids, &snap); err != nil {
+		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &ev.By, &from, &to, &ev.Comment, &ids, &snap, &ev.OverrideReason); err != nil {
 			return nil, err
 		}
 		ev.From, ev.To = Status(from), Status(to)
@@ -425,9 +427,10 @@ func appendEvent(ctx context.Context, tx *sql.Tx, id int64, ev Event, at time.Ti
 	}
 	ev.Time, ev.Hazard = at.UTC(), h
 	err = tx.QueryRowContext(ctx, `INSERT INTO hazard_events
-		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-		id, ev.Type, sqlstore.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
+		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard, override_reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+		id, ev.Type, sqlstore.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap),
+		ev.OverrideReason).Scan(&ev.Seq)
 	if err != nil {
 		return Event{}, fmt.Errorf("hazard %d: append %s event: %w", id, ev.Type, err)
 	}

@@ -69,12 +69,17 @@ type TransitionRequest struct {
 	Funds *float64 `json:"funds"`
 	// Remarks (备注), when given, replace the record's; anyone acting may.
 	Remarks string `json:"remarks"`
+	// OverrideReason lets a verifier close (销号) a record whose condition
+	// is still active, saying why; kept in the history. Ignored otherwise.
+	OverrideReason string `json:"override_reason"`
 }
 
 // Transition moves record id to req.To on behalf of actor, recording who,
 // when, from, to and why. It fails wrapping ErrNotFound, ErrWrongState (no
-// such step from the current status), ErrForbidden (the actor lacks the
-// step's right) or ErrInvalid (a comment is required).
+// such step from the current status), ErrConditionActive (销号 while the
+// record's alarms are still active, without an override reason),
+// ErrForbidden (the actor lacks the step's right) or ErrInvalid (a comment
+// is required).
 func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req TransitionRequest) (Hazard, error) {
 	if actor.Name == "" {
 		return Hazard{}, fmt.Errorf("hazard %d: %w: who is acting is required", id, ErrInvalid)
@@ -101,6 +106,15 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		}
 		if err := checkFunds(req.Funds); err != nil {
 			return Event{}, fmt.Errorf("hazard %s: %w", h.Number, err)
+		}
+		// A record is closed when its hazard is gone: while the alarms
+		// behind it hold, only a verifier who says why may close it.
+		override := ""
+		if req.To == Closed && h.ConditionActive {
+			if override = strings.TrimSpace(req.OverrideReason); override == "" {
+				return Event{}, fmt.Errorf("hazard %s: 销号 refused while alarms %v behind it are still active; clear them or state override_reason: %w",
+					h.Number, h.AlarmIDs, ErrConditionActive)
+			}
 		}
 		now := e.store.now()
 		if req.Person != "" {
@@ -143,7 +157,8 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		if n, _ := res.RowsAffected(); n != 1 {
 			return Event{}, fmt.Errorf("hazard %d changed meanwhile: %w", id, ErrWrongState)
 		}
-		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment}, now)
+		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment,
+			OverrideReason: override}, now)
 	})
 }
 
