@@ -129,6 +129,9 @@ const (
 	EventTransition   = "transition"   // status changed by a user
 	EventSupervised   = "supervised"   // 挂牌督办 set
 	EventUnsupervised = "unsupervised" // 挂牌督办 lifted
+	// EventOverdue: the record passed its 整改时限 undone (超期); once per
+	// record, the history remembering it was sent.
+	EventOverdue = "overdue"
 )
 
 // Event is one committed change of a record, its history entry: who, when,
