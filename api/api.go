@@ -73,7 +73,9 @@ type Reloader interface {
 // Options configures New.
 type Options struct {
 	// Site is the id of the site this gateway serves, for logs.
-	Site   string
+	Site string
+	// Notice is a line the console shows every user (http.notice).
+	Notice string
 	Latest Latest
 	Tags   Tags
 	Alarms Alarms
@@ -137,6 +139,7 @@ type Options struct {
 // API is the handler New builds.
 type API struct {
 	site       string
+	notice     string
 	latest     Latest
 	tags       Tags
 	alarms     Alarms
@@ -255,6 +258,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{
 		site:       opts.Site,
+		notice:     opts.Notice,
 		latest:     opts.Latest,
 		tags:       opts.Tags,
 		alarms:     opts.Alarms,
