@@ -56,7 +56,7 @@ type HTTP struct {
 	// attacker controls, resolved to the gateway, sends that name as Host.
 	// Notice is for what an operator must not mistake for the real thing:
 	// the demo's shortened hazard timing.
-	Notice string `yaml:"notice" doc:"A line the console shows every user under its header, for example 演示: 重大隐患判定时长缩短为 1 分钟; empty shows none. hazgate demo sets it."`
+	Notice       string   `yaml:"notice" doc:"A line the console shows every user under its header, for example 演示: 重大隐患判定时长缩短为 1 分钟; empty shows none. hazgate demo sets it."`
 	AllowedHosts []string `yaml:"allowed_hosts" doc:"Names (host, or host:port) the API answers to in the Host header, besides its listen address (and 127.0.0.1, localhost and [::1] on its port when it listens on loopback or every interface, and any IP address on its port when it listens on every interface: a DNS-rebinding page always sends a name); a request for any other Host is refused with 421. List the names clients and a reverse proxy use, for example gw.plant.example. With http.tokens and no allowed_hosts any Host is accepted, as before; without tokens only the listen address and these names are."`
 }
 
