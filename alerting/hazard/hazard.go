@@ -1,5 +1,6 @@
 // Package hazard turns alarm history into hazard records (隐患) that people
-// rectify and close: rules read the alarm event stream, records follow the
+// rectify and close: rules read the alarm event stream (and people enter
+// what a walk-round, 排查, finds), records follow the
 // 待整改 → 整改中 → 待验收 → 已销号 workflow with a history of every change,
 // and the ledger (隐患排查治理台账) exports them. Records live in the alarm
 // journal's database file, and every change is committed before it is
