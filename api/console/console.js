@@ -155,6 +155,7 @@ function applyLang() {
 function showLogin(msg) {
   if (S.stream) { S.stream.abort(); S.stream = null; }
   $('app').hidden = true; $('login').hidden = false;
+  $('token').value = ''; // the last user's token must not wait in the field for the next
   $('login-error').textContent = msg || '';
 }
 
