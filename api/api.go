@@ -74,7 +74,9 @@ type Reloader interface {
 // Options configures New.
 type Options struct {
 	// Site is the id of the site this gateway serves, for logs.
-	Site   string
+	Site string
+	// Notice is a line the console shows every user (http.notice).
+	Notice string
 	Latest Latest
 	Tags   Tags
 	Alarms Alarms
@@ -138,6 +140,7 @@ type Options struct {
 // API is the handler New builds.
 type API struct {
 	site       string
+	notice     string
 	latest     Latest
 	tags       Tags
 	alarms     Alarms
@@ -222,6 +225,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
 	{http.MethodGet, "/api/v1/hub/stream", PermRead, (*API).hubStream},
 	{http.MethodGet, "/api/v1/hazards", PermRead, (*API).hazardList},
+	{http.MethodPost, "/api/v1/hazards", PermHazardCreate, (*API).hazardCreate},
 	{http.MethodGet, "/api/v1/hazards/export", PermRead, (*API).hazardExport},
 	{http.MethodGet, "/api/v1/hazards/{id}", PermRead, (*API).hazardGet},
 	{http.MethodGet, "/api/v1/hazards/{id}/history", PermRead, (*API).hazardHistory},
@@ -257,6 +261,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{
 		site:       opts.Site,
+		notice:     opts.Notice,
 		latest:     opts.Latest,
 		tags:       opts.Tags,
 		alarms:     opts.Alarms,

@@ -377,6 +377,8 @@ func (f *fixture) do(t *testing.T, method, path, token string) *httptest.Respons
 		body = `{"to": "in_progress"}`
 	case strings.HasSuffix(path, "/supervise"):
 		body = `{"note": "挂牌督办"}`
+	case method == http.MethodPost && path == "/api/v1/hazards":
+		body = `{"description": "消防通道堵塞", "level": "一般隐患", "area": "厂区", "days": 3, "person": "张三"}`
 	}
 	return f.doBody(t, method, path, token, body)
 }
@@ -440,6 +442,7 @@ func TestRoutesByRole(t *testing.T) {
 	wantDispose := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
 	wantHazardWork := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 403, RoleAdmin: 200}
 	wantSupervise := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 200, RoleAdmin: 200}
+	wantHazardCreate := map[Role]int{RoleViewer: 403, RoleOperator: 200, RoleVerifier: 200, RoleRegulator: 403, RoleAdmin: 200}
 	wantAdmin := map[Role]int{RoleViewer: 403, RoleOperator: 403, RoleVerifier: 403, RoleRegulator: 403, RoleAdmin: 200}
 	for _, rt := range routes {
 		for _, c := range callers {
@@ -459,6 +462,8 @@ func TestRoutesByRole(t *testing.T) {
 						want = wantHazardWork[c.role]
 					case PermSupervise:
 						want = wantSupervise[c.role]
+					case PermHazardCreate:
+						want = wantHazardCreate[c.role]
 					case PermAdmin:
 						want = wantAdmin[c.role]
 					default:
@@ -503,7 +508,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 }
 
 func TestEveryRoleIsGranted(t *testing.T) {
-	perms := []Permission{PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin}
+	perms := []Permission{PermRead, PermAck, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermHazardCreate, PermAdmin}
 	for _, p := range perms {
 		if !RoleAdmin.Can(p) {
 			t.Errorf("admin lacks %q", p)

@@ -46,6 +46,10 @@ const (
 	PermRectify    Permission = "rectify"
 	PermVerify     Permission = "verify"
 	PermSupervise  Permission = "supervise"
+	// PermHazardCreate enters a hazard found on a walk-round (排查): the
+	// plant's people who walk it (operators, verifiers), not the regulator,
+	// whose findings are the plant's to record.
+	PermHazardCreate Permission = "hazard_create"
 	// PermAdmin: gateway administration (rule reload).
 	PermAdmin Permission = "admin"
 )
@@ -54,10 +58,10 @@ const (
 // review of who may do what reads it in one place.
 var grants = map[Role][]Permission{
 	RoleViewer:    {PermRead},
-	RoleOperator:  {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify},
-	RoleVerifier:  {PermRead, PermHazardWork, PermVerify},
+	RoleOperator:  {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify, PermHazardCreate},
+	RoleVerifier:  {PermRead, PermHazardWork, PermVerify, PermHazardCreate},
 	RoleRegulator: {PermRead, PermSupervise},
-	RoleAdmin:     {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermAdmin},
+	RoleAdmin:     {PermRead, PermAck, PermDispose, PermHazardWork, PermRectify, PermVerify, PermSupervise, PermHazardCreate, PermAdmin},
 }
 
 // Can reports whether role holds perm.

@@ -24,13 +24,14 @@ type Hazards interface {
 	History(ctx context.Context, id int64) ([]hazard.Event, error)
 	Transition(ctx context.Context, id int64, actor hazard.Actor, req hazard.TransitionRequest) (hazard.Hazard, error)
 	Supervise(ctx context.Context, id int64, actor hazard.Actor, req hazard.SuperviseRequest) (hazard.Hazard, error)
+	Create(ctx context.Context, actor hazard.Actor, req hazard.CreateRequest) (hazard.Hazard, error)
 }
 
 // actorOf maps the caller's role to the workflow's rights; the workflow
 // (not the API) decides which change each right allows.
 func actorOf(p principal) hazard.Actor {
 	return hazard.Actor{Name: p.Name, Rectify: p.Role.Can(PermRectify), Verify: p.Role.Can(PermVerify),
-		Supervise: p.Role.Can(PermSupervise)}
+		Supervise: p.Role.Can(PermSupervise), Create: p.Role.Can(PermHazardCreate)}
 }
 
 // withHazards answers 501 when the gateway runs without hazard records.
@@ -240,6 +241,30 @@ func (a *API) hazardTransition() http.HandlerFunc {
 			a.log.Info("api: hazard transition", "hazard", h.Number, "to", h.Status, "user", p.Name, "site", a.site)
 		}
 		a.hazardResult(w, r, "transition", id, h, err)
+	})
+}
+
+// hazardCreate enters a hazard found on a walk-round (排查): 200 with the
+// record, or 400 naming the field that is missing or wrong.
+func (a *API) hazardCreate() http.HandlerFunc {
+	return a.withHazards(func(w http.ResponseWriter, r *http.Request) {
+		var body hazard.CreateRequest
+		if !readBody(w, r, &body, false) {
+			return
+		}
+		p, _ := principalFrom(r.Context())
+		h, err := a.hazards.Create(r.Context(), actorOf(p), body)
+		switch {
+		case errors.Is(err, hazard.ErrForbidden):
+			writeError(w, http.StatusForbidden, err.Error())
+		case errors.Is(err, hazard.ErrInvalid):
+			writeError(w, http.StatusBadRequest, err.Error())
+		case err != nil:
+			a.internalError(w, r, "entering a hazard", err)
+		default:
+			a.log.Info("api: hazard entered", "hazard", h.Number, "level", h.Level, "user", p.Name, "site", a.site)
+			writeJSON(w, http.StatusOK, h)
+		}
 	})
 }
 

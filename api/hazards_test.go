@@ -58,6 +58,13 @@ func (f *fakeHazards) Transition(_ context.Context, id int64, a hazard.Actor, _ 
 	return f.record(id)
 }
 
+func (f *fakeHazards) Create(_ context.Context, a hazard.Actor, _ hazard.CreateRequest) (hazard.Hazard, error) {
+	f.mu.Lock()
+	f.actor = a
+	f.mu.Unlock()
+	return f.record(1)
+}
+
 func (f *fakeHazards) Supervise(_ context.Context, id int64, a hazard.Actor, _ hazard.SuperviseRequest) (hazard.Hazard, error) {
 	f.mu.Lock()
 	f.actor = a
@@ -67,10 +74,10 @@ func (f *fakeHazards) Supervise(_ context.Context, id int64, a hazard.Actor, _ h
 
 func TestHazardActorsFromRoles(t *testing.T) {
 	want := map[Role]hazard.Actor{
-		RoleOperator:  {Name: "ctrl-room", Rectify: true},
-		RoleVerifier:  {Name: "checker", Verify: true},
+		RoleOperator:  {Name: "ctrl-room", Rectify: true, Create: true},
+		RoleVerifier:  {Name: "checker", Verify: true, Create: true},
 		RoleRegulator: {Name: "bureau", Supervise: true},
-		RoleAdmin:     {Name: "root", Rectify: true, Verify: true, Supervise: true},
+		RoleAdmin:     {Name: "root", Rectify: true, Verify: true, Supervise: true, Create: true},
 	}
 	for role, w := range want {
 		fh := newFakeHazards()
@@ -205,7 +212,8 @@ func TestHazardWorkflowThroughAPI(t *testing.T) {
 		{"submitting needs a comment", RoleOperator, `{"to": "pending_verification"}`, 400, hazard.InProgress},
 		{"operator submits", RoleOperator, `{"to": "pending_verification", "comment": "已更换探测器"}`, 200, hazard.PendingVerification},
 		{"operator cannot close", RoleOperator, `{"to": "closed"}`, 403, hazard.PendingVerification},
-		{"verifier closes", RoleVerifier, `{"to": "closed", "comment": "验收合格"}`, 200, hazard.Closed},
+		{"销号 while the detector is still silent is refused", RoleVerifier, `{"to": "closed", "comment": "验收合格"}`, 409, hazard.PendingVerification},
+		{"verifier closes, saying why", RoleVerifier, `{"to": "closed", "comment": "验收合格", "override_reason": "探测器已更换，旧点位通信报警待清除"}`, 200, hazard.Closed},
 		{"closed stays closed", RoleAdmin, `{"to": "in_progress", "comment": "x"}`, 409, hazard.Closed},
 	}
 	for _, s := range steps {
@@ -232,6 +240,72 @@ func TestHazardWorkflowThroughAPI(t *testing.T) {
 	}
 	if want := []string{":", "ctrl-room:in_progress", "ctrl-room:pending_verification", "checker:closed"}; !slices.Equal(got, want) {
 		t.Errorf("history %v, want %v", got, want)
+	}
+	if last := hist[len(hist)-1]; last.OverrideReason != "探测器已更换，旧点位通信报警待清除" {
+		t.Errorf("the override reason is not in the history: %+v", last)
+	}
+}
+
+// TestHazardCreateThroughAPI: roles without hazard_create are refused, bad
+// input is a 400 naming the field and records nothing, and a good entry is
+// a manual record whose creator is in its history.
+func TestHazardCreateThroughAPI(t *testing.T) {
+	f := newEngineFixture(t)
+	const good = `{"description": "东门消防通道堆放杂物", "level": "一般隐患", "area": "厂区", "point": "东门消防通道",
+		"days": 3, "person": "张三", "measures": "清理杂物", "funds": 0, "remarks": "巡检发现"}`
+	tests := []struct {
+		name   string
+		role   Role
+		body   string
+		status int
+		field  string // the 400 names it
+	}{
+		{"viewer", RoleViewer, good, 403, ""},
+		{"regulator", RoleRegulator, good, 403, ""},
+		{"no body", RoleOperator, ``, 400, "body"},
+		{"unknown field", RoleOperator, `{"description": "x", "levl": "一般隐患"}`, 400, "levl"},
+		{"no description", RoleOperator, `{"level": "一般隐患", "area": "厂区", "days": 3, "person": "张三"}`, 400, "description"},
+		{"bad level", RoleOperator, `{"description": "x", "level": "较大", "area": "厂区", "days": 3, "person": "张三"}`, 400, "level"},
+		{"no place", RoleOperator, `{"description": "x", "level": "一般隐患", "days": 3, "person": "张三"}`, 400, "area"},
+		{"no deadline", RoleOperator, `{"description": "x", "level": "一般隐患", "area": "厂区", "person": "张三"}`, 400, "deadline"},
+		{"bad deadline", RoleOperator, `{"description": "x", "level": "一般隐患", "area": "厂区", "deadline": "tomorrow", "person": "张三"}`, 400, "deadline"},
+		{"no person", RoleOperator, `{"description": "x", "level": "一般隐患", "area": "厂区", "days": 3}`, 400, "person"},
+		{"negative funds", RoleOperator, `{"description": "x", "level": "一般隐患", "area": "厂区", "days": 3, "person": "张三", "funds": -5}`, 400, "funds"},
+		{"operator enters", RoleOperator, good, 200, ""},
+		{"verifier enters", RoleVerifier, good, 200, ""},
+		{"admin enters", RoleAdmin, good, 200, ""},
+	}
+	before, _ := f.eng.List(context.Background(), hazard.Filter{})
+	made := 0
+	for _, tt := range tests {
+		rec := f.do(t, http.MethodPost, "/api/v1/hazards", tt.role, tt.body)
+		if rec.Code != tt.status {
+			t.Errorf("%s: %d, want %d: %s", tt.name, rec.Code, tt.status, rec.Body)
+			continue
+		}
+		hs, _ := f.eng.List(context.Background(), hazard.Filter{})
+		if tt.status != 200 {
+			assertErrorBody(t, rec)
+			if !strings.Contains(rec.Body.String(), tt.field) {
+				t.Errorf("%s: %s does not name %q", tt.name, rec.Body, tt.field)
+			}
+			if len(hs) != len(before)+made {
+				t.Errorf("%s: refused entry changed the records (%d)", tt.name, len(hs))
+			}
+			continue
+		}
+		made++
+		var g hazard.Hazard
+		if err := json.Unmarshal(rec.Body.Bytes(), &g); err != nil {
+			t.Fatal(err)
+		}
+		if g.Source != hazard.SourceManual || g.Person != "张三" || g.TagName != "东门消防通道" || g.Funds == nil || *g.Funds != 0 {
+			t.Errorf("%s: record %+v", tt.name, g)
+		}
+		hist, err := f.eng.History(context.Background(), g.ID)
+		if err != nil || len(hist) != 1 || hist[0].Type != hazard.EventCreated || hist[0].By != tokenNameOf(tt.role) {
+			t.Errorf("%s: history %+v %v", tt.name, hist, err)
+		}
 	}
 }
 
@@ -342,4 +416,14 @@ func TestHazardListAndExport(t *testing.T) {
 			t.Errorf("%s: %d, want %d", path, rec.Code, want)
 		}
 	}
+}
+
+// tokenNameOf is the name a role's test token acts under.
+func tokenNameOf(role Role) string {
+	for _, t := range testTokens {
+		if Role(t.Role) == role {
+			return t.Name
+		}
+	}
+	panic("no token for role " + role)
 }

@@ -328,3 +328,27 @@ func BenchmarkStreamFanout(b *testing.B) {
 		})
 	}
 }
+
+// TestStreamCarriesOverdue: a record passing its deadline reaches the live
+// stream as a hazard event of type overdue.
+func TestStreamCarriesOverdue(t *testing.T) {
+	f := newStreamFixture(t, time.Hour)
+	c := f.connect(t, "?kind=hazard", "")
+	if ev := c.next(t); ev.event != "ready" {
+		t.Fatalf("first event %+v, want ready", ev)
+	}
+	g, err := f.eng.Get(context.Background(), f.major)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.Tick(context.Background(), g.Deadline.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the 一般隐患's deadline has passed too
+		ev := c.next(t)
+		var he hazard.Event
+		if err := json.Unmarshal([]byte(ev.data), &he); err != nil || ev.event != "hazard" || he.Type != hazard.EventOverdue || !he.Hazard.Overdue {
+			t.Fatalf("event %+v (%v), want a hazard overdue", ev, err)
+		}
+	}
+}

@@ -55,6 +55,9 @@ type HTTP struct {
 	// the server: a body that never arrives, connections that never close.
 	BodyTimeout       time.Duration `yaml:"body_timeout" default:"10s" doc:"How long a request may take to send its body once its headers are in; a client that declares a body and does not send it is cut off then. The live stream has no body and is not affected."`
 	MaxConnsPerClient int           `yaml:"max_conns_per_client" default:"32" doc:"Most connections one client IP address may hold open; more are answered 503 and closed. A browser tab holds its live stream and a few more. Behind a reverse proxy every client shares the proxy's address: raise it to cover them all."`
+	// Notice is for what an operator must not mistake for the real thing:
+	// the demo's shortened hazard timing.
+	Notice string `yaml:"notice" doc:"A line the console shows every user under its header, for example 演示: 重大隐患判定时长缩短为 1 分钟; empty shows none. hazgate demo sets it."`
 	// AllowedHosts defends against DNS rebinding: a page on a name the
 	// attacker controls, resolved to the gateway, sends that name as Host.
 	AllowedHosts []string `yaml:"allowed_hosts" doc:"Names (host, or host:port) the API answers to in the Host header, besides its listen address (and 127.0.0.1, localhost and [::1] on its port when it listens on loopback or every interface, and any IP address on its port when it listens on every interface: a DNS-rebinding page always sends a name); a request for any other Host is refused with 421. List the names clients and a reverse proxy use, for example gw.plant.example. With http.tokens and no allowed_hosts any Host is accepted, as before; without tokens only the listen address and these names are."`

@@ -61,19 +61,23 @@ const (
 	DemoLeakDetector   = 2
 	DemoSilentDetector = 5
 	DemoDetectors      = 8
+	// DemoSilentFor is how long the silent detector stays so: two minutes,
+	// past the demo's one-minute 重大隐患 persistence with room to spare.
+	DemoSilentFor = 2 * time.Minute
 )
 
 // DemoSteps is the demo's timeline for a controller of DemoDetectors: detector 2
 // leaks past level 1 (25 %LEL) by about 11 s and holds there, passes level 2
 // (50 %LEL) at about 27 s, and is back at baseline by 50 s; detector 5 goes
-// silent at 30 s and answers again at 90 s, so its comm-loss alarm is seen.
+// silent at 30 s and answers again at DemoSilentFor later, so its comm-loss
+// alarm is seen and outlasts the demo's shortened hazard persistence.
 func DemoSteps() []Step {
 	return []Step{
 		{At: 3 * time.Second, Detector: DemoLeakDetector, Action: Ramp, LEL: 32, For: 10 * time.Second},
 		{At: 20 * time.Second, Detector: DemoLeakDetector, Action: Ramp, LEL: 62, For: 12 * time.Second},
 		{At: 30 * time.Second, Detector: DemoSilentDetector, Action: Silence},
 		{At: 38 * time.Second, Detector: DemoLeakDetector, Action: Baseline, For: 12 * time.Second},
-		{At: 90 * time.Second, Detector: DemoSilentDetector, Action: Resume},
+		{At: 30*time.Second + DemoSilentFor, Detector: DemoSilentDetector, Action: Resume},
 	}
 }
 

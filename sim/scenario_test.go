@@ -40,7 +40,8 @@ func TestDemoTimeline(t *testing.T) {
 		{35 * time.Second, []check{{DemoLeakDetector, Level2LEL, FullScaleLEL, false}}},
 		{55 * time.Second, []check{{DemoLeakDetector, 0, BaselineMaxLEL, false}, {DemoSilentDetector, 0, BaselineMaxLEL, true}}},
 		{89 * time.Second, []check{{DemoSilentDetector, 0, BaselineMaxLEL, true}}},
-		{91 * time.Second, []check{{DemoSilentDetector, 0, BaselineMaxLEL, false}}},
+		{149 * time.Second, []check{{DemoSilentDetector, 0, BaselineMaxLEL, true}}},
+		{151 * time.Second, []check{{DemoSilentDetector, 0, BaselineMaxLEL, false}}},
 	}
 	var now time.Duration
 	for _, pt := range points {

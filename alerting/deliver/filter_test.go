@@ -72,3 +72,18 @@ func TestFilterAnnunciated(t *testing.T) {
 		}
 	}
 }
+
+// TestOverdueEventName: a record's 超期 reaches webhooks as hazard.overdue,
+// which a webhook may select by name.
+func TestOverdueEventName(t *testing.T) {
+	ev := HazardEvent(&hazard.Event{Seq: 9, Type: hazard.EventOverdue, Hazard: hazard.Hazard{Site: "s1", Overdue: true}})
+	if ev.Type != "hazard.overdue" {
+		t.Errorf("type %q", ev.Type)
+	}
+	if f := (Filter{Events: []string{"hazard.overdue"}}); !f.Hazard(ev.Hazard) {
+		t.Error("a hazard.overdue filter drops the overdue event")
+	}
+	if f := (Filter{Events: []string{"hazard.created"}}); f.Hazard(ev.Hazard) {
+		t.Error("a hazard.created filter keeps the overdue event")
+	}
+}

@@ -193,7 +193,7 @@ func TestDemoSilentDetector(t *testing.T) {
 	polled := make(chan error, 1)
 	go func() { polled <- p.Run(ctx) }()
 	defer func() { cancel(); <-polled }()
-	go sim.Play(ctx, ctrl, sim.DemoSteps(), 10) // silent from 3 s to 9 s
+	go sim.Play(ctx, ctrl, sim.DemoSteps(), 10) // silent from 3 s to 15 s
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()

@@ -69,6 +69,9 @@ type Engine struct {
 	rules  []*rule
 	byName map[string]*rule
 	minFor time.Duration // the shortest persistence: no watch is due before
+	// lastOverdue is when Tick last looked for overdue records (Tick runs
+	// from one goroutine, Run's).
+	lastOverdue time.Time
 }
 
 // Get, List, History, EventsAfter and LastSeq read the store: the engine is
@@ -469,8 +472,83 @@ func evidenceOf(a *alerting.Alarm) evidence {
 }
 
 // Tick judges what time alone changes: persistence rules whose alarms
-// have stayed active long enough. Run calls it; now is the engine's clock.
+// have stayed active long enough, and records past their deadline. Run
+// calls it; now is the engine's clock.
 func (e *Engine) Tick(ctx context.Context, now time.Time) error {
+	if err := e.tickWatches(ctx, now); err != nil {
+		return err
+	}
+	return e.tickOverdue(ctx, now)
+}
+
+// overdueCheck is how often Tick looks for records past their deadline:
+// a deadline is a day, not a second, so once a minute is soon enough.
+const overdueCheck = time.Minute
+
+// tickOverdue emits one overdue event for each record past its deadline
+// and not done that has none in its history yet, so a restart (which
+// forgets lastOverdue) sends nothing twice.
+func (e *Engine) tickOverdue(ctx context.Context, now time.Time) error {
+	if !e.lastOverdue.IsZero() && now.Sub(e.lastOverdue) < overdueCheck && !now.Before(e.lastOverdue) {
+		return nil
+	}
+	const due = `SELECT id FROM hazards WHERE site = $1 AND deadline < $2 AND status NOT IN ('closed', 'dismissed')
+		AND NOT EXISTS (SELECT 1 FROM hazard_events ev WHERE ev.hazard_id = hazards.id AND ev.type = $3) ORDER BY deadline, id`
+	ids, err := e.ids(ctx, e.store.db, due, e.site, sqlstore.FormatTime(now), EventOverdue)
+	if err != nil {
+		return fmt.Errorf("hazard tick: overdue records: %w", err)
+	}
+	if len(ids) == 0 {
+		e.lastOverdue = now
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Event
+	err = sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
+		out = out[:0]
+		ids, err := e.ids(ctx, tx, due, e.site, sqlstore.FormatTime(now), EventOverdue) // again, under the lock
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			ev, err := appendEvent(ctx, tx, id, Event{Type: EventOverdue}, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("hazard tick: overdue records: %w", err)
+	}
+	e.lastOverdue = now
+	e.published(out)
+	return nil
+}
+
+// ids runs a query of one id column.
+func (e *Engine) ids(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// tickWatches opens the records of persistence rules whose alarms have
+// stayed active for the rule's time.
+func (e *Engine) tickWatches(ctx context.Context, now time.Time) error {
 	// Most ticks find nothing due: look without taking the write lock.
 	var due int
 	if err := e.store.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hazard_watch WHERE since <= $1`,

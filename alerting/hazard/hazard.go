@@ -1,5 +1,6 @@
 // Package hazard turns alarm history into hazard records (隐患) that people
-// rectify and close: rules read the alarm event stream, records follow the
+// rectify and close: rules read the alarm event stream (and people enter
+// what a walk-round, 排查, finds), records follow the
 // 待整改 → 整改中 → 待验收 → 已销号 workflow with a history of every change,
 // and the ledger (隐患排查治理台账) exports them. Records live in the alarm
 // journal's database file, and every change is committed before it is
@@ -8,6 +9,7 @@ package hazard
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -90,8 +92,17 @@ type Hazard struct {
 	SupervisedAt  *time.Time `json:"supervised_at,omitempty"`
 	SuperviseNote string     `json:"supervise_note,omitempty"`
 
-	VerifiedBy string     `json:"verified_by,omitempty"` // 验收人
-	ClosedAt   *time.Time `json:"closed_at"`             // 销号时间, or when dismissed
+	// Funds (整改资金) is in yuan, nil until someone states it.
+	Funds   *float64 `json:"funds"`
+	Remarks string   `json:"remarks"` // 备注
+	// Source is where the record came from: SourceRule or SourceManual.
+	Source string `json:"source"`
+
+	RectifiedAt   *time.Time `json:"rectified_at"`             // 整改完成时间: when it last went to 待验收
+	VerifiedBy    string     `json:"verified_by,omitempty"`    // 验收人
+	VerifiedAt    *time.Time `json:"verified_at"`              // 验收时间: the last verify step
+	VerifyComment string     `json:"verify_comment,omitempty"` // 验收意见: that step's comment
+	ClosedAt      *time.Time `json:"closed_at"`                // 销号时间, or when dismissed
 
 	// The linked alarms as evidence, and whether their condition holds:
 	// ConditionActive while any of them is active; otherwise NormalSince is
@@ -106,6 +117,12 @@ type Hazard struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// Sources of a record.
+const (
+	SourceRule   = "rule"   // a hazard rule opened it from alarms
+	SourceManual = "manual" // entered by hand after a walk-round (排查)
+)
+
 // Event types.
 const (
 	EventCreated      = "created"      // a rule opened the record
@@ -113,6 +130,9 @@ const (
 	EventTransition   = "transition"   // status changed by a user
 	EventSupervised   = "supervised"   // 挂牌督办 set
 	EventUnsupervised = "unsupervised" // 挂牌督办 lifted
+	// EventOverdue: the record passed its 整改时限 undone (超期); once per
+	// record, the history remembering it was sent.
+	EventOverdue = "overdue"
 )
 
 // Event is one committed change of a record, its history entry: who, when,
@@ -128,7 +148,10 @@ type Event struct {
 	Comment string    `json:"comment,omitempty"`
 	// AlarmIDs are the alarms a created or linked event attached.
 	AlarmIDs []int64 `json:"alarm_ids,omitempty"`
-	Hazard   Hazard  `json:"hazard"` // the record after the change
+	// OverrideReason is why a verifier closed (销号) the record while its
+	// condition still held.
+	OverrideReason string `json:"override_reason,omitempty"`
+	Hazard         Hazard `json:"hazard"` // the record after the change
 }
 
 // Actor is who asks for a change and what the caller's role allows: the API
@@ -138,6 +161,7 @@ type Actor struct {
 	Rectify   bool // move 待整改 → 整改中 → 待验收 (plant operators)
 	Verify    bool // 验收: close, reject, dismiss (verifiers)
 	Supervise bool // 挂牌督办 (regulators)
+	Create    bool // enter a record found on a walk-round (排查)
 }
 
 // Errors a change can fail with, wrapped.
@@ -149,4 +173,7 @@ var (
 	ErrWrongState = errors.New("hazard state does not allow this")
 	// ErrInvalid: the request lacks something the change needs (a reason).
 	ErrInvalid = errors.New("invalid request")
+	// ErrConditionActive: 销号 of a record whose condition still holds,
+	// without an override reason; a kind of ErrWrongState.
+	ErrConditionActive = fmt.Errorf("condition still active: %w", ErrWrongState)
 )

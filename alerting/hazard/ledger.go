@@ -12,10 +12,11 @@ import (
 )
 
 // LedgerColumns are the columns of the 隐患排查治理台账, in order: those the
-// regulators' forms share, then 验收人, 挂牌督办 and 是否超期.
+// regulators' forms share, then 关联报警, 挂牌督办, 是否超期 and 备注 last,
+// as the forms put it.
 var LedgerColumns = []string{"序号", "隐患编号", "单位名称", "隐患部位", "隐患类别", "隐患等级", "隐患描述", "判定依据",
-	"整改措施", "责任单位", "责任人", "发现时间", "整改时限", "整改状态", "销号时间", "关联报警",
-	"验收人", "挂牌督办", "是否超期"}
+	"整改措施", "整改资金", "责任单位", "责任人", "发现时间", "整改时限", "整改完成时间", "整改状态",
+	"验收人", "验收时间", "验收意见", "销号时间", "关联报警", "挂牌督办", "是否超期", "备注"}
 
 // ledgerTime is how the ledger writes times, in Beijing time.
 const ledgerTime = "2006-01-02 15:04"
@@ -37,9 +38,10 @@ func ledgerRows(hs []Hazard, cell func(string) string) [][]string {
 	for i, h := range hs {
 		row := []string{
 			strconv.Itoa(i + 1), h.Number, h.Unit, location(h), h.Category, h.Level, h.Description, h.Basis,
-			h.Measures, h.Responsible, h.Person, ledgerFormat(&h.FoundAt), ledgerFormat(&h.Deadline),
-			h.Status.Label(), ledgerFormat(h.ClosedAt), alarmList(h.AlarmIDs),
-			h.VerifiedBy, yesNo(h.Supervised), yesNo(h.Overdue),
+			h.Measures, yuan(h.Funds), h.Responsible, h.Person, ledgerFormat(&h.FoundAt), ledgerFormat(&h.Deadline),
+			ledgerFormat(h.RectifiedAt), h.Status.Label(),
+			h.VerifiedBy, ledgerFormat(h.VerifiedAt), h.VerifyComment, ledgerFormat(h.ClosedAt), alarmList(h.AlarmIDs),
+			yesNo(h.Supervised), yesNo(h.Overdue), h.Remarks,
 		}
 		for j := range row {
 			row[j] = cell(row[j])
@@ -60,16 +62,18 @@ func inert(s string) string {
 }
 
 // location is the 隐患部位: area, point name and tag id, or the area alone
-// for a record by area.
+// for a record by area; a manual record's point may be a place, no tag.
 func location(h Hazard) string {
 	var parts []string
 	if h.Area != "" {
 		parts = append(parts, h.Area)
 	}
-	if strings.HasPrefix(h.Scope, "tag:") {
+	if strings.HasPrefix(h.Scope, "tag:") || h.Source == SourceManual {
 		switch {
-		case h.TagName != "":
+		case h.TagName != "" && h.Tag != "":
 			parts = append(parts, h.TagName+"（"+h.Tag+"）")
+		case h.TagName != "":
+			parts = append(parts, h.TagName)
 		case h.Tag != "":
 			parts = append(parts, h.Tag)
 		}
@@ -82,6 +86,14 @@ func ledgerFormat(t *time.Time) string {
 		return ""
 	}
 	return t.In(Beijing).Format(ledgerTime)
+}
+
+// yuan writes 整改资金 with two decimals, empty when not stated.
+func yuan(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*f, 'f', 2, 64)
 }
 
 func alarmList(ids []int64) string {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"hazgate/alerting"
 )
 
@@ -22,10 +24,17 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // over-pressure, with a person whose name would be a spreadsheet formula.
 func ledgerFixture(t *testing.T) *harness {
 	h := newHarness(t, nil)
-	closed := newMajor(h) // GT-101 down, found t0+1d
-	walk(h, closed, InProgress, PendingVerification)
+	closed := newRestoredMajor(h) // GT-101 down, found t0+1d, back an hour later
+	walk(h, closed, InProgress)
+	h.clock.Set(t0.Add(day + 6*hour))
+	funds := 3200.5
+	if _, err := h.e.Transition(h.ctx, closed, operator, TransitionRequest{To: PendingVerification, Comment: "更换探测器",
+		Funds: &funds, Remarks: "厂家上门"}); err != nil {
+		t.Fatal(err)
+	}
 	h.clock.Set(t0.Add(2 * day))
-	if _, err := h.e.Transition(h.ctx, closed, verifier, TransitionRequest{To: Closed}); err != nil {
+	if _, err := h.e.Transition(h.ctx, closed, verifier, TransitionRequest{To: Closed, Comment: "验收合格",
+		Remarks: "备件已入库"}); err != nil {
 		t.Fatal(err)
 	}
 	h.raise("GT-102", "comm_loss", "", alerting.ClassCommLoss, 0, t0.Add(day))
@@ -121,6 +130,8 @@ func TestLedgerCSVGolden(t *testing.T) {
 			"隐患描述": g.Description, "判定依据": g.Basis, "整改措施": g.Measures, "责任单位": g.Responsible,
 			"整改时限": g.Deadline.In(Beijing).Format(ledgerTime), "整改状态": g.Status.Label(),
 			"关联报警": strings.Join(ids, ","), "验收人": g.VerifiedBy, "挂牌督办": yesNo(g.Supervised), "是否超期": yesNo(g.Overdue),
+			"验收意见": g.VerifyComment, "备注": g.Remarks, "整改资金": yuan(g.Funds),
+			"整改完成时间": ledgerFormat(g.RectifiedAt), "验收时间": ledgerFormat(g.VerifiedAt),
 		}
 		for name, want := range checks {
 			if got := col(row, name); got != want {
@@ -135,6 +146,54 @@ func TestLedgerCSVGolden(t *testing.T) {
 		}
 		if g.Tag != "" && !strings.Contains(col(row, "隐患部位"), g.Tag) {
 			t.Errorf("row %d 隐患部位 %q lacks the tag", i+1, col(row, "隐患部位"))
+		}
+	}
+}
+
+// TestLedgerStandardColumns: the closed record carries what its rectifier
+// and verifier stated, in both formats.
+func TestLedgerStandardColumns(t *testing.T) {
+	h := ledgerFixture(t)
+	hs := h.hazards()
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, hs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(buf.Bytes()[3:])).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xbuf bytes.Buffer
+	if err := WriteXLSX(&xbuf, hs); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&xbuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	xrows, err := f.GetRows(ledgerSheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"整改资金": "3200.50", "整改完成时间": "2025-11-23 14:00", "验收时间": "2025-11-24 08:00",
+		"验收意见": "验收合格", "销号时间": "2025-11-24 08:00", "备注": "备件已入库", "整改状态": "已销号",
+	}
+	for name, rows := range map[string][][]string{"csv": recs, "xlsx": xrows} {
+		var row []string
+		for _, r := range rows[1:] {
+			if slices.Contains(r, "已销号") {
+				row = r
+			}
+		}
+		if row == nil {
+			t.Fatalf("%s: no closed row", name)
+		}
+		for col, v := range want {
+			if i := slices.Index(LedgerColumns, col); i >= len(row) || row[i] != v {
+				t.Errorf("%s %s: row %q, want %q", name, col, row, v)
+			}
 		}
 	}
 }

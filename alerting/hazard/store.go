@@ -112,6 +112,17 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		seq  BIGINT NOT NULL
 	);`,
+	// 2: the standard 台账 columns the first lacked (整改资金, 整改完成时间,
+	// 验收时间, 验收意见, 备注), and where a record came from (a rule, or a
+	// walk-round entered by hand).
+	`ALTER TABLE hazards ADD COLUMN funds DOUBLE PRECISION;
+	ALTER TABLE hazards ADD COLUMN remarks TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hazards ADD COLUMN rectified_at TEXT;
+	ALTER TABLE hazards ADD COLUMN verified_at TEXT;
+	ALTER TABLE hazards ADD COLUMN verify_comment TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hazards ADD COLUMN source TEXT NOT NULL DEFAULT 'rule';`,
+	// 3: why a verifier closed a record whose condition still held.
+	`ALTER TABLE hazard_events ADD COLUMN override_reason TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenStore brings the hazard tables in db up to date. db is the alarm
@@ -134,18 +145,24 @@ type querier interface {
 const hazardColumns = `id, number, site, unit, rule, scope, area, tag, tag_name, device, category, level,
 	description, basis, measures, responsible, person, found_at, deadline, status,
 	supervised, supervised_by, supervised_at, supervise_note, verified_by, closed_at,
-	normal_for, condition_active, normal_since, updated_at`
+	normal_for, condition_active, normal_since, updated_at,
+	funds, remarks, rectified_at, verified_at, verify_comment, source`
 
 func scanHazard(row interface{ Scan(...any) error }) (Hazard, error) {
 	var h Hazard
 	var found, deadline, updated, status string
-	var supAt, closed, normalSince sql.NullString
+	var supAt, closed, normalSince, rectified, verified sql.NullString
+	var funds sql.NullFloat64
 	var normalFor int64
 	if err := row.Scan(&h.ID, &h.Number, &h.Site, &h.Unit, &h.Rule, &h.Scope, &h.Area, &h.Tag, &h.TagName, &h.Device,
 		&h.Category, &h.Level, &h.Description, &h.Basis, &h.Measures, &h.Responsible, &h.Person,
 		&found, &deadline, &status, &h.Supervised, &h.SupervisedBy, &supAt, &h.SuperviseNote, &h.VerifiedBy, &closed,
-		&normalFor, &h.ConditionActive, &normalSince, &updated); err != nil {
+		&normalFor, &h.ConditionActive, &normalSince, &updated,
+		&funds, &h.Remarks, &rectified, &verified, &h.VerifyComment, &h.Source); err != nil {
 		return Hazard{}, err
+	}
+	if funds.Valid {
+		h.Funds = &funds.Float64
 	}
 	h.Status, h.NormalFor = Status(status), time.Duration(normalFor)*time.Second
 	var err error
@@ -160,7 +177,8 @@ func scanHazard(row interface{ Scan(...any) error }) (Hazard, error) {
 	for _, t := range []struct {
 		dst **time.Time
 		src sql.NullString
-	}{{&h.SupervisedAt, supAt}, {&h.ClosedAt, closed}, {&h.NormalSince, normalSince}} {
+	}{{&h.SupervisedAt, supAt}, {&h.ClosedAt, closed}, {&h.NormalSince, normalSince},
+		{&h.RectifiedAt, rectified}, {&h.VerifiedAt, verified}} {
 		if *t.dst, err = sqlstore.ParseNullTime(t.src); err != nil {
 			return Hazard{}, fmt.Errorf("hazard %d: %w", h.ID, err)
 		}
@@ -358,7 +376,7 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-const eventColumns = `seq, type, time, actor, from_status, to_status, comment, alarm_ids, hazard`
+const eventColumns = `seq, type, time, actor, from_status, to_status, comment, alarm_ids, hazard, override_reason`
 
 func (s *Store) events(ctx context.Context, q string, args ...any) ([]Event, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
@@ -370,7 +388,7 @@ func (s *Store) events(ctx context.Context, q string, args ...any) ([]Event, err
 	for rows.Next() {
 		var ev Event
 		var at, from, to, ids, snap string
-		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &ev.By, &from, &to, &ev.Comment, &ids, &snap); err != nil {
+		if err := rows.Scan(&ev.Seq, &ev.Type, &at, &ev.By, &from, &to, &ev.Comment, &ids, &snap, &ev.OverrideReason); err != nil {
 			return nil, err
 		}
 		ev.From, ev.To = Status(from), Status(to)
@@ -409,9 +427,10 @@ func appendEvent(ctx context.Context, tx *sql.Tx, id int64, ev Event, at time.Ti
 	}
 	ev.Time, ev.Hazard = at.UTC(), h
 	err = tx.QueryRowContext(ctx, `INSERT INTO hazard_events
-		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-		id, ev.Type, sqlstore.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap)).Scan(&ev.Seq)
+		(hazard_id, type, time, actor, from_status, to_status, comment, alarm_ids, hazard, override_reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+		id, ev.Type, sqlstore.FormatTime(at), ev.By, string(ev.From), string(ev.To), ev.Comment, ids, string(snap),
+		ev.OverrideReason).Scan(&ev.Seq)
 	if err != nil {
 		return Event{}, fmt.Errorf("hazard %d: append %s event: %w", id, ev.Type, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 
 	"hazgate/alerting/sqlstore"
@@ -63,12 +64,22 @@ type TransitionRequest struct {
 	// Person (责任人) and Measures (整改措施), when given, replace the record's.
 	Person   string `json:"person"`
 	Measures string `json:"measures"`
+	// Funds (整改资金, yuan), when given, replaces the record's; the
+	// rectifier's, like person and measures.
+	Funds *float64 `json:"funds"`
+	// Remarks (备注), when given, replace the record's; anyone acting may.
+	Remarks string `json:"remarks"`
+	// OverrideReason lets a verifier close (销号) a record whose condition
+	// is still active, saying why; kept in the history. Ignored otherwise.
+	OverrideReason string `json:"override_reason"`
 }
 
 // Transition moves record id to req.To on behalf of actor, recording who,
 // when, from, to and why. It fails wrapping ErrNotFound, ErrWrongState (no
-// such step from the current status), ErrForbidden (the actor lacks the
-// step's right) or ErrInvalid (a comment is required).
+// such step from the current status), ErrConditionActive (销号 while the
+// record's alarms are still active, without an override reason),
+// ErrForbidden (the actor lacks the step's right) or ErrInvalid (a comment
+// is required).
 func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req TransitionRequest) (Hazard, error) {
 	if actor.Name == "" {
 		return Hazard{}, fmt.Errorf("hazard %d: %w: who is acting is required", id, ErrInvalid)
@@ -93,6 +104,18 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		if st.reason && comment == "" {
 			return Event{}, fmt.Errorf("hazard %s: %s → %s needs a comment saying what was done or why: %w", h.Number, h.Status, req.To, ErrInvalid)
 		}
+		if err := checkFunds(req.Funds); err != nil {
+			return Event{}, fmt.Errorf("hazard %s: %w", h.Number, err)
+		}
+		// A record is closed when its hazard is gone: while the alarms
+		// behind it hold, only a verifier who says why may close it.
+		override := ""
+		if req.To == Closed && h.ConditionActive {
+			if override = strings.TrimSpace(req.OverrideReason); override == "" {
+				return Event{}, fmt.Errorf("hazard %s: 销号 refused while alarms %v behind it are still active; clear them or state override_reason: %w",
+					h.Number, h.AlarmIDs, ErrConditionActive)
+			}
+		}
 		now := e.store.now()
 		if req.Person != "" {
 			h.Person = req.Person
@@ -100,21 +123,59 @@ func (e *Engine) Transition(ctx context.Context, id int64, actor Actor, req Tran
 		if req.Measures != "" {
 			h.Measures = req.Measures
 		}
+		if req.Funds != nil {
+			h.Funds = req.Funds
+		}
+		if r := strings.TrimSpace(req.Remarks); r != "" {
+			h.Remarks = r
+		}
 		closedAt, verifiedBy := h.ClosedAt, h.VerifiedBy
 		if req.To.Done() {
 			closedAt, verifiedBy = &now, actor.Name
 		}
+		// 整改完成时间 is the last hand-over to 待验收 (a rejection clears it);
+		// 验收时间 and 验收意见 are the last verify step's.
+		rectifiedAt, verifiedAt, opinion := h.RectifiedAt, h.VerifiedAt, h.VerifyComment
+		switch {
+		case req.To == PendingVerification:
+			rectifiedAt = &now
+		case st.right == verify:
+			verifiedAt, opinion = &now, comment
+			if req.To == InProgress {
+				rectifiedAt = nil
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE hazards SET status = $1, person = $2, measures = $3,
-			verified_by = $4, closed_at = $5, updated_at = $6 WHERE id = $7 AND status = $8`,
-			string(req.To), h.Person, h.Measures, verifiedBy, sqlstore.NullTime(closedAt), sqlstore.FormatTime(now), id, string(h.Status))
+			verified_by = $4, closed_at = $5, updated_at = $6, funds = $7, remarks = $8, rectified_at = $9,
+			verified_at = $10, verify_comment = $11 WHERE id = $12 AND status = $13`,
+			string(req.To), h.Person, h.Measures, verifiedBy, sqlstore.NullTime(closedAt), sqlstore.FormatTime(now),
+			nullFloat(h.Funds), h.Remarks, sqlstore.NullTime(rectifiedAt), sqlstore.NullTime(verifiedAt), opinion,
+			id, string(h.Status))
 		if err != nil {
 			return Event{}, err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return Event{}, fmt.Errorf("hazard %d changed meanwhile: %w", id, ErrWrongState)
 		}
-		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment}, now)
+		return appendEvent(ctx, tx, id, Event{Type: EventTransition, By: actor.Name, From: h.Status, To: req.To, Comment: comment,
+			OverrideReason: override}, now)
 	})
+}
+
+// checkFunds refuses an amount no ledger can carry.
+func checkFunds(f *float64) error {
+	if f != nil && (math.IsNaN(*f) || math.IsInf(*f, 0) || *f < 0) {
+		return fmt.Errorf("funds (整改资金) %v: want an amount in yuan, 0 or more: %w", *f, ErrInvalid)
+	}
+	return nil
+}
+
+// nullFloat is f for a nullable column.
+func nullFloat(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
 
 // separateDuties keeps rectification and its acceptance in different hands
@@ -126,8 +187,8 @@ func separateDuties(ctx context.Context, tx *sql.Tx, h Hazard, st *step, actor A
 	if st.right != verify {
 		return nil
 	}
-	if req.Person != "" || req.Measures != "" {
-		return fmt.Errorf("hazard %s: person (责任人) and measures (整改措施) are the rectifier's; a verifier's opinion goes in the comment: %w", h.Number, ErrForbidden)
+	if req.Person != "" || req.Measures != "" || req.Funds != nil {
+		return fmt.Errorf("hazard %s: person (责任人), measures (整改措施) and funds (整改资金) are the rectifier's; a verifier's opinion goes in the comment: %w", h.Number, ErrForbidden)
 	}
 	rectified, err := didRectify(ctx, tx, h.ID, actor.Name)
 	if err != nil {

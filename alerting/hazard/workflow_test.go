@@ -3,6 +3,7 @@ package hazard
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -23,6 +24,16 @@ func newMajor(h *harness) int64 {
 	h.t.Helper()
 	h.raise("GT-101", "comm_loss", "", alerting.ClassCommLoss, 0, t0)
 	h.tick(t0.Add(day))
+	return h.only().ID
+}
+
+// newRestoredMajor is newMajor with the detector back an hour after the
+// record opened: its condition no longer holds, so it may be closed (销号).
+func newRestoredMajor(h *harness) int64 {
+	h.t.Helper()
+	a := h.raise("GT-101", "comm_loss", "", alerting.ClassCommLoss, 0, t0)
+	h.tick(t0.Add(day))
+	h.clear(a, t0.Add(day+hour))
 	return h.only().ID
 }
 
@@ -95,7 +106,7 @@ func TestTransitions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			id := newMajor(h)
+			id := newRestoredMajor(h)
 			walkBy(h, id, tt.by, tt.from...)
 			before, _ := h.e.Get(h.ctx, id)
 			nEvents := len(h.events())
@@ -147,7 +158,7 @@ func TestTransitionUnknownRecord(t *testing.T) {
 
 func TestFullWorkflowHistory(t *testing.T) {
 	h := newHarness(t, nil)
-	id := newMajor(h)
+	id := newRestoredMajor(h)
 	steps := []struct {
 		actor Actor
 		req   TransitionRequest
@@ -242,7 +253,7 @@ func TestSupervise(t *testing.T) {
 
 func TestBusReplaysThenLive(t *testing.T) {
 	h := newHarness(t, nil)
-	newMajor(h)
+	newRestoredMajor(h)
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	sub := h.e.Subscribe(ctx, 0)
@@ -284,5 +295,95 @@ func TestBusReplaysThenLive(t *testing.T) {
 	}
 	if err := sub.Err(); err != nil {
 		t.Errorf("Err after Close: %v", err)
+	}
+}
+
+// TestTransitionFunds: 整改资金 is the rectifier's and a real amount; a
+// refused request changes nothing.
+func TestTransitionFunds(t *testing.T) {
+	neg, nan, ok := -1.0, math.NaN(), 800.0
+	tests := []struct {
+		name  string
+		actor Actor
+		req   TransitionRequest
+		want  error
+	}{
+		{"negative", operator, TransitionRequest{To: InProgress, Funds: &neg}, ErrInvalid},
+		{"not a number", operator, TransitionRequest{To: InProgress, Funds: &nan}, ErrInvalid},
+		{"a verifier's", verifier, TransitionRequest{To: Dismissed, Comment: "误报", Funds: &ok}, ErrForbidden},
+		{"the rectifier's", operator, TransitionRequest{To: InProgress, Funds: &ok, Remarks: "夜班处理"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			id := newMajor(h)
+			g, err := h.e.Transition(h.ctx, id, tt.actor, tt.req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if tt.want != nil {
+				if g, _ := h.e.Get(h.ctx, id); g.Status != Open || g.Funds != nil {
+					t.Errorf("refused request changed the record: %+v", g)
+				}
+				return
+			}
+			if g.Funds == nil || *g.Funds != ok || g.Remarks != "夜班处理" {
+				t.Errorf("funds %v remarks %q", g.Funds, g.Remarks)
+			}
+		})
+	}
+}
+
+// TestCloseWhileConditionActive: 销号 of a record whose alarm still holds is
+// refused unless the verifier says why (kept in the history), and allowed
+// once the alarm has cleared.
+func TestCloseWhileConditionActive(t *testing.T) {
+	tests := []struct {
+		name     string
+		cleared  bool
+		req      TransitionRequest
+		err      error
+		override string // in the closing event
+	}{
+		{"refused while active", false, TransitionRequest{To: Closed, Comment: "验收合格"}, ErrConditionActive, ""},
+		{"a blank reason is none", false, TransitionRequest{To: Closed, OverrideReason: "  "}, ErrConditionActive, ""},
+		{"allowed with a reason", false, TransitionRequest{To: Closed, Comment: "已更换", OverrideReason: "探测器已拆除停用，报警待平台清除"}, nil,
+			"探测器已拆除停用，报警待平台清除"},
+		{"allowed once cleared", true, TransitionRequest{To: Closed, Comment: "验收合格"}, nil, ""},
+		{"a reason when cleared is not kept", true, TransitionRequest{To: Closed, OverrideReason: "x"}, nil, ""},
+		{"sending back needs none", false, TransitionRequest{To: InProgress, Comment: "报警仍在"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			a := h.raise("GT-101", "comm_loss", "", alerting.ClassCommLoss, 0, t0)
+			h.tick(t0.Add(day))
+			id := h.only().ID
+			walk(h, id, InProgress, PendingVerification)
+			if tt.cleared {
+				h.clear(a, t0.Add(day+hour))
+			}
+			n := len(h.events())
+			got, err := h.e.Transition(h.ctx, id, verifier, tt.req)
+			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			evs := h.events()
+			if tt.err != nil {
+				if !errors.Is(err, ErrWrongState) {
+					t.Errorf("%v is not a wrong state (409)", err)
+				}
+				if g, _ := h.e.Get(h.ctx, id); g.Status != PendingVerification || len(evs) != n {
+					t.Errorf("refused 销号 changed the record: %s, %d events", g.Status, len(evs))
+				}
+				return
+			}
+			if got.Status != tt.req.To {
+				t.Errorf("status %s", got.Status)
+			}
+			if last := evs[len(evs)-1]; last.OverrideReason != tt.override {
+				t.Errorf("override reason %q in the history, want %q", last.OverrideReason, tt.override)
+			}
+		})
 	}
 }

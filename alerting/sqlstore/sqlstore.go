@@ -30,10 +30,16 @@ func OpenSQLite(path string) (*sql.DB, error) {
 	// every commit, so a transition we published survives kill -9 and power
 	// loss; _txlock=immediate takes the write lock at BEGIN instead of failing
 	// with SQLITE_BUSY half way through a transaction.
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
+	// In a file: URI '?' starts the parameters and '#' a fragment, so a
+	// path holding either (a subtest's temp dir, TestX#01) would open
+	// another file, one every such path shares: percent-encode them.
+	dsn := "file:" + uriPath.Replace(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	return sql.Open("sqlite", dsn)
 }
+
+// uriPath escapes what a file: URI would read as other than the path.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"

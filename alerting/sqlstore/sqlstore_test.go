@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -413,6 +414,25 @@ func TestSqlstoreIsPostgresURL(t *testing.T) {
 	} {
 		if got := IsPostgresURL(in); got != want {
 			t.Errorf("IsPostgresURL(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestOpenSQLiteOddPath: a path holding URI syntax ('?', '#', '%'), as a
+// subtest's temp dir does, opens that file, not one every such path shares.
+func TestOpenSQLiteOddPath(t *testing.T) {
+	for _, name := range []string{"a#01", "b?x=1", "c%23"} {
+		dir := filepath.Join(t.TempDir(), name)
+		db, err := OpenSQLite(filepath.Join(dir, "store.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`CREATE TABLE t (x INTEGER)`); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		db.Close()
+		if _, err := os.Stat(filepath.Join(dir, "store.db")); err != nil {
+			t.Errorf("%s: the file is not where asked: %v", name, err)
 		}
 	}
 }

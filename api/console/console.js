@@ -155,6 +155,7 @@ function applyLang() {
 function showLogin(msg) {
   if (S.stream) { S.stream.abort(); S.stream = null; }
   $('app').hidden = true; $('login').hidden = false;
+  $('token').value = ''; // the last user's token must not wait in the field for the next
   $('login-error').textContent = msg || '';
 }
 
@@ -173,6 +174,7 @@ async function start() {
   $('logout').hidden = !S.me.authenticated;
   $('site').textContent = S.me.site;
   $('user').textContent = S.me.name + ' (' + S.me.role + ')';
+  showNotice(); // hazards.js: http.notice, such as the demo's shortened timing
   // A token limited to some sites or regions may use the hub's views only:
   // the gateway's own alarms, points and stream span every site.
   document.querySelectorAll('nav button:not(.hub-only)').forEach((b) => { b.hidden = !!S.me.scoped; });
@@ -367,54 +369,9 @@ function drawTrend(svg, pts, fmt) {
   return true;
 }
 
-function hazardQuery() {
-  const q = new URLSearchParams();
-  if ($('hz-status').value) q.set('status', $('hz-status').value);
-  if ($('hz-overdue').checked) q.set('overdue', '1');
-  return q.toString();
-}
+// The plant's hazard tab (hazardQuery, STEPS, loadHazards, renderHazards,
+// transition, supervise) is in hazards.js.
 
-// Which status changes a role may ask for; the server's workflow decides.
-const STEPS = {
-  open: [['in_progress', 'rectify', 'to.in_progress'], ['dismissed', 'verify', 'to.dismissed']],
-  in_progress: [['pending_verification', 'rectify', 'to.pending_verification'], ['dismissed', 'verify', 'to.dismissed']],
-  pending_verification: [['closed', 'verify', 'to.closed'], ['in_progress', 'verify', 'to.back'], ['dismissed', 'verify', 'to.dismissed']],
-};
-
-async function loadHazards() {
-  S.hazards = await api('/api/v1/hazards?' + hazardQuery());
-  renderHazards();
-}
-function renderHazards() {
-  $('hz-rows').replaceChildren(...S.hazards.map((h) => {
-    const acts = el('td');
-    for (const [to, perm, label] of STEPS[h.status] || []) {
-      if (can(perm)) acts.append(el('button', { className: 'to-' + to, onclick: () => transition(h, to) }, t(label)));
-    }
-    if (can('supervise') && h.level === '重大隐患' && !h.supervised && !['closed', 'dismissed'].includes(h.status)) {
-      acts.append(el('button', { className: 'supervise', onclick: () => supervise(h) }, t('supervise')));
-    }
-    return el('tr', { 'data-id': h.id },
-      el('td', {}, h.number), el('td', {}, h.area), el('td', {}, h.level + (h.supervised ? ' · ' + t('hz.supervised') : '')),
-      el('td', { className: 'msg' }, h.description), el('td', { className: h.overdue ? 'overdue' : '' }, fmtTime(h.deadline)),
-      el('td', {}, t('hz.' + h.status)), acts);
-  }));
-}
-async function transition(h, to) {
-  const comment = prompt(t('comment')) || '';
-  try {
-    await api('/api/v1/hazards/' + h.id + '/transition', { method: 'POST', body: JSON.stringify({ to, comment }) });
-    toast(t('done')); loadHazards();
-  } catch (e) { toast(t('failed') + e.message); }
-}
-async function supervise(h) {
-  const note = prompt(t('comment'));
-  if (!note) return;
-  try {
-    await api('/api/v1/hazards/' + h.id + '/supervise', { method: 'POST', body: JSON.stringify({ note }) });
-    toast(t('done')); loadHazards();
-  } catch (e) { toast(t('failed') + e.message); }
-}
 // The export needs the token, so it is fetched and handed over as a blob.
 async function exportLedger(path) {
   try {
@@ -784,16 +741,12 @@ document.addEventListener('DOMContentLoaded', () => {
   $('alarm-state').addEventListener('change', () => { S.page = 0; renderAlarms(); });
   $('alarm-prev').addEventListener('click', () => { S.page--; renderAlarms(); });
   $('alarm-next').addEventListener('click', () => { S.page++; renderAlarms(); });
-  $('hz-status').addEventListener('change', loadHazards);
-  $('hz-overdue').addEventListener('change', loadHazards);
-  // The ledger as CSV or XLSX: the plant's, and the hub's (every site in
-  // the token's scope, the list's filters, no paging).
+  // The hub's ledger as CSV or XLSX: every site in the token's scope, the
+  // list's filters, no paging (the plant's is in hazards.js).
   const hubLedger = (format) => {
     const q = new URLSearchParams(hubHazardQuery()); q.delete('limit'); q.delete('offset'); q.set('format', format);
     exportLedger('/api/v1/hub/hazards/export?' + q.toString());
   };
-  $('hz-export').addEventListener('click', () => exportLedger('/api/v1/hazards/export?' + hazardQuery()));
-  $('hz-export-xlsx').addEventListener('click', () => exportLedger('/api/v1/hazards/export?format=xlsx&' + hazardQuery()));
   $('hh-export').addEventListener('click', () => hubLedger('csv'));
   $('hh-export-xlsx').addEventListener('click', () => hubLedger('xlsx'));
   const reloadHub = (kind) => () => { H[kind].offset = 0; (kind === 'alarms' ? loadHubAlarms : loadHubHazards)().catch((e) => toast(e.message)); };

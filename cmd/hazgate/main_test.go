@@ -10,15 +10,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"hazgate/alerting"
+	"hazgate/alerting/hazard"
 	"hazgate/alerting/selfalarm"
 	"hazgate/collector"
 	"hazgate/config"
@@ -80,13 +83,16 @@ func TestVersion(t *testing.T) {
 
 // TestDemo plays the demo scenario ten times faster through the real
 // pipeline and watches the API: GT-103 reaches level 2 and recovers, GT-106
-// goes silent and raises comm_loss.
+// goes silent, raises comm_loss and becomes a 重大隐患 within the demo's
+// first two minutes of scenario time, and the console is told the timing is
+// the demo's.
 func TestDemo(t *testing.T) {
+	const speed = 10
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- cmdDemo(ctx, []string{"-listen", "127.0.0.1:0", "-speed", "10", "-data-dir", t.TempDir()}, &out, &logs)
+		done <- cmdDemo(ctx, []string{"-listen", "127.0.0.1:0", "-speed", strconv.Itoa(speed), "-data-dir", t.TempDir()}, &out, &logs)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -101,6 +107,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	base := waitAPI(t, &out, &logs)
+	start := time.Now() // the scenario starts once the API is up
 	waitAlarm(t, base, 30*time.Second, func(a alerting.Alarm) bool {
 		return a.Tag == "GT-103" && a.Rule == "lel" && a.Level == alerting.LevelHH && a.State == alerting.ClearedUnacked && a.Peak > 50
 	})
@@ -111,6 +118,29 @@ func TestDemo(t *testing.T) {
 		if a.Tag != "GT-103" && a.Tag != "GT-106" {
 			t.Errorf("unexpected alarm %+v", a)
 		}
+	}
+	// Two minutes of scenario time, in real time at this speed.
+	within := time.Until(start.Add(2 * time.Minute / speed))
+	var major hazard.Hazard
+	testenv.Poll(t, within, 100*time.Millisecond, "a 重大隐患 within the demo's first two minutes", func() bool {
+		var hs []hazard.Hazard
+		getJSON(t, base+"/api/v1/hazards?level="+url.QueryEscape(hazard.LevelMajor), &hs)
+		for _, h := range hs {
+			if h.Rule == "gas-detector-down" && h.Tag == "GT-106" {
+				major = h
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("%s after %s of scenario time: %s", major.Number, time.Since(start)*speed, major.Description)
+	var who struct{ Notice string }
+	getJSON(t, base+"/api/v1/whoami", &who)
+	if !strings.Contains(who.Notice, "演示") || !strings.Contains(who.Notice, "1 分钟") {
+		t.Errorf("whoami notice %q: the console must say the demo's timing is shortened", who.Notice)
+	}
+	if !strings.Contains(out.String(), who.Notice) {
+		t.Errorf("the banner does not carry the notice:\n%s", out.String())
 	}
 }
 
@@ -132,7 +162,7 @@ func waitAPI(t *testing.T, out, logs *testenv.Buffer) string {
 
 func getAlarms(t *testing.T, base string) []alerting.Alarm {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/alarms")
+	resp, err := http.Get(base + "/api/v1/alarms?suppressed=1") // every open alarm, those suppressed by design too
 	if err != nil {
 		t.Fatalf("GET alarms: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -563,4 +564,39 @@ func TestIntegrationSummary(t *testing.T) {
 		return false
 	})
 	t.Logf("checked against the schema: %v", live.checkSchema(t, "hz/s1/"))
+}
+
+// TestIntegrationHazardOverdue: a record past its deadline reaches the
+// hazard topic once as an overdue message the schema accepts.
+func TestIntegrationHazardOverdue(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	s := newTestSite(t)
+	sub := subscribe(t, m.URL(), "hz/s1/#", true)
+	time.Sleep(200 * time.Millisecond)
+	dir := t.TempDir()
+	runPublisher(t, testConfig(m.URL()), Options{
+		Site: "s1", Source: s.bus, Cursor: deliver.NewFileCursor(filepath.Join(dir, "northbound.seq")), Journal: s.j,
+		Hazards: s.hz, HazardCursor: deliver.NewFileCursor(filepath.Join(dir, "northbound-hazards.seq")), Log: quiet,
+	})
+	s.raise("L-1", alerting.SeverityHigh) // a 重大隐患, 72 h to rectify
+	for _, at := range []time.Time{time.Now().Add(73 * time.Hour), time.Now().Add(74 * time.Hour)} {
+		if err := s.hz.Tick(s.ctx, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, "the overdue message", func() bool { return len(sub.on("hz/s1/hazard")) >= 2 })
+	time.Sleep(300 * time.Millisecond) // a second overdue would be here by now
+	msgs := sub.on("hz/s1/hazard")
+	var types []string
+	for _, r := range msgs {
+		var hm HazardMessage
+		if err := json.Unmarshal(r.Payload, &hm); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, hm.Type)
+	}
+	if !slices.Equal(types, []string{hazard.EventCreated, hazard.EventOverdue}) {
+		t.Errorf("hazard messages %v, want created then one overdue", types)
+	}
+	t.Logf("checked against the schema: %v", sub.checkSchema(t, "hz/s1/"))
 }
