@@ -60,9 +60,11 @@ type AlarmHistory interface {
 	LastSeq(ctx context.Context) (int64, error)
 }
 
-// KPIs computes the alarm-system KPIs (*kpi.Reader).
+// KPIs computes the alarm-system KPIs (*kpi.Reader): over a period, and
+// per Beijing day with the site's point count.
 type KPIs interface {
 	KPI(ctx context.Context, site string, from, to time.Time) (kpi.Report, error)
+	Daily(ctx context.Context, site string, from, to time.Time, points int) ([]kpi.Day, error)
 }
 
 // Reloader re-reads the configuration's rules (the gateway's SIGHUP path).
@@ -198,6 +200,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
 	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
+	{http.MethodGet, "/api/v1/alarms/kpi/daily", PermRead, (*API).alarmKPIDaily},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
