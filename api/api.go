@@ -84,6 +84,9 @@ type Options struct {
 	History AlarmHistory
 	// KPIs serves the alarm-system KPIs; nil answers that route with 501.
 	KPIs KPIs
+	// Shift builds 交接班 reports (*shift.Builder); nil answers that route
+	// with 501.
+	Shift ShiftReports
 	// UITD sends commands to GB/T 26875.3 transmission devices (the
 	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
@@ -145,6 +148,7 @@ type API struct {
 	control    AlarmControl
 	history    AlarmHistory
 	kpis       KPIs
+	shift      ShiftReports
 	uitd       UITDControl
 	hazards    Hazards
 	hub        HubView
@@ -201,6 +205,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
 	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
 	{http.MethodGet, "/api/v1/alarms/kpi/daily", PermRead, (*API).alarmKPIDaily},
+	{http.MethodGet, "/api/v1/reports/shift", PermRead, (*API).shiftReport},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
@@ -263,6 +268,7 @@ func New(opts Options) (*API, error) {
 		control:    opts.Control,
 		history:    opts.History,
 		kpis:       opts.KPIs,
+		shift:      opts.Shift,
 		hub:        opts.Hub,
 		hubControl: opts.HubControl,
 		hubLive:    opts.HubLive,

@@ -85,6 +85,11 @@ var docs = map[string]routeDoc{
 		"报警率 (per point), 处置率 and 误报率 (share of the day's alarms disposed, disposed as false_alarm), median seconds to acknowledge and to dispose, " +
 		"离线率 (share of point-hours Bad), floods, chattering and the top 10 sources; with the point count and EEMUA 191's 144 a day per operator",
 		query: []param{{"from", "First day, 2025-03-01 in Beijing time (default: six days before to)"}, {"to", "Last day, included (default: today)"}}},
+	"GET /api/v1/reports/shift": {summary: "交接班 shift report: alarms open at the end (as they stood then), alarms acknowledged, disposed or closed during the shift (who, when, cause, measures), " +
+		"hazard records created or changed, devices offline; a printable Chinese HTML page (default), an XLSX workbook (a sheet each, frozen headers, Beijing time) or JSON. Any role that reads may read it.",
+		produces: "text/html",
+		query: []param{{"from", "Start, RFC 3339 (default: to minus 8 hours)"}, {"to", "End, RFC 3339 (default: now); at most 7 days after from"},
+			{"format", "html (default), xlsx or json"}}},
 	"POST /api/v1/alarms/{id}/ack":      {summary: "Acknowledge", body: map[string]string{"comment": "string, optional"}},
 	"POST /api/v1/alarms/{id}/shelve":   {summary: "Shelve for some minutes, with a reason", body: map[string]string{"minutes": "integer 1-10080", "reason": "string"}},
 	"POST /api/v1/alarms/{id}/unshelve": {summary: "Return a shelved alarm to service (an out-of-service one needs return-to-service)"},
