@@ -106,18 +106,28 @@ type dailyInput struct {
 // Daily computes site's KPIs for each Beijing day that overlaps [from, to),
 // oldest first; points is the site's tag count.
 func (r *Reader) Daily(ctx context.Context, site string, from, to time.Time, points int) ([]Day, error) {
-	if !to.After(from) {
-		return nil, fmt.Errorf("daily alarm KPIs: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
-	}
-	first, end := DayStart(from), DayStart(to.Add(-time.Nanosecond)).AddDate(0, 0, 1)
-	if n := int(end.Sub(first) / (24 * time.Hour)); n > MaxDays {
-		return nil, fmt.Errorf("daily alarm KPIs: %d days asked, at most %d", n, MaxDays)
+	first, end, err := dayRange(from, to)
+	if err != nil {
+		return nil, err
 	}
 	in, err := r.readDaily(ctx, site, first, end)
 	if err != nil {
 		return nil, fmt.Errorf("daily alarm KPIs of site %s: %w", site, err)
 	}
 	return computeDaily(in, first, end, r.now(), points), nil
+}
+
+// dayRange is the Beijing days that overlap [from, to): the first's
+// midnight and the midnight after the last.
+func dayRange(from, to time.Time) (first, end time.Time, err error) {
+	if !to.After(from) {
+		return first, end, fmt.Errorf("daily alarm KPIs: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	first, end = DayStart(from), DayStart(to.Add(-time.Nanosecond)).AddDate(0, 0, 1)
+	if n := int(end.Sub(first) / (24 * time.Hour)); n > MaxDays {
+		return first, end, fmt.Errorf("daily alarm KPIs: %d days asked, at most %d", n, MaxDays)
+	}
+	return first, end, nil
 }
 
 func (r *Reader) now() time.Time {
@@ -349,4 +359,48 @@ func median(xs []float64) *float64 {
 		m = (xs[len(xs)/2-1] + m) / 2
 	}
 	return &m
+}
+
+// Raise is one annunciation of an alarm, as a store other than the
+// journal (a hub's) keeps its alarm events.
+type Raise struct {
+	Time    time.Time
+	AlarmID int64
+}
+
+// Compute is Daily for alarms read from another store: alarms holds every
+// alarm raised in the days and every Bad one that may overlap them, raises
+// their raise events from 10 minutes before the first day (any order).
+func Compute(alarms []alerting.Alarm, raises []Raise, from, to, now time.Time, points int) ([]Day, error) {
+	first, end, err := dayRange(from, to)
+	if err != nil {
+		return nil, err
+	}
+	var in dailyInput
+	byID := make(map[int64]*alerting.Alarm, len(alarms))
+	for i := range alarms {
+		a := &alarms[i]
+		byID[a.ID] = a
+		if a.Root == 0 && !a.RaisedAt.Before(first) && a.RaisedAt.Before(end) {
+			d := dailyAlarm{raised: a.RaisedAt, acked: a.AckedAt, hasDisposal: a.Disposal != nil}
+			if a.Disposal != nil {
+				at := a.Disposal.At
+				d.disposed, d.cause = &at, a.Disposal.Cause
+			}
+			in.alarms = append(in.alarms, d)
+		}
+		if slices.Contains(badClasses, a.Class) && a.Level != levelDevice && a.RaisedAt.Before(end) &&
+			(a.ClearedAt == nil || a.ClearedAt.After(first)) {
+			in.bad = append(in.bad, badSpan{tag: a.Tag, start: a.RaisedAt, end: a.ClearedAt})
+		}
+	}
+	for _, r := range raises {
+		a, ok := byID[r.AlarmID]
+		if !ok || a.Root != 0 || r.Time.Before(first.Add(-Bucket)) || !r.Time.Before(end) {
+			continue
+		}
+		in.raises = append(in.raises, dailyRaise{raiseAt: raiseAt{r.Time, a.Tag}, alarm: a.ID, chattering: a.Chattering})
+	}
+	slices.SortStableFunc(in.raises, func(a, b dailyRaise) int { return a.t.Compare(b.t) })
+	return computeDaily(in, first, end, now, points), nil
 }

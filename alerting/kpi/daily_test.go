@@ -245,3 +245,49 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestComputeMatchesDaily: the days computed from the alarms and their
+// raise events (as a hub keeps them) are the journal's days.
+func TestComputeMatchesDaily(t *testing.T) {
+	j := loadJournal(t, filepath.Join("testdata", "daily.json"))
+	ctx := context.Background()
+	now := bj(3, 12, 0)
+	r := NewReader(j.DB())
+	r.Now = func() time.Time { return now }
+	from, to := bj(1, 0, 0), bj(4, 0, 0)
+	want, err := r.Daily(ctx, "s1", from, to, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarms, err := j.List(ctx, alerting.AlarmFilter{Site: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := j.History(ctx, alerting.HistoryFilter{Site: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raises []Raise
+	for _, ev := range evs {
+		if ev.Type == alerting.EventRaised {
+			raises = append(raises, Raise{ev.Time, ev.Alarm.ID})
+		}
+	}
+	got, err := Compute(alarms, raises, from, to, now, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d days, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameDay(got[i], want[i]) {
+			g, _ := json.Marshal(got[i])
+			w, _ := json.Marshal(want[i])
+			t.Errorf("day %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
+	if _, err := Compute(alarms, raises, to, from, now, 4); err == nil {
+		t.Error("reversed period accepted")
+	}
+}
