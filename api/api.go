@@ -222,6 +222,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/hazards/{site}/{id}/history", PermRead, (*API).hubHazardHistory},
 	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/availability", PermRead, (*API).hubAvailability},
+	{http.MethodGet, "/api/v1/hub/sites/{site}/kpi/daily", PermRead, (*API).hubKPIDaily},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/readings", PermRead, (*API).hubReadings},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/points/{tag}/history", PermRead, (*API).hubTrend},
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},

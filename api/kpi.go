@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"hazgate/alerting/kpi"
@@ -64,6 +65,43 @@ func (a *API) alarmKPIDaily() http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, dailyKPIs{Site: a.site, Points: points, Guidance: kpi.DailyGuidance, Days: days})
 	}
+}
+
+// maxPoints bounds ?points= at a hub.
+const maxPoints = 1_000_000
+
+// hubKPIDaily is a site's daily KPIs at a hub, from the alarms the site
+// sent, as its own gateway computes them. The hub does not know a site's
+// tags: the points are ?points=, else the tags it publishes readings of
+// (northbound.readings), else 0 (no per-point rates).
+func (a *API) hubKPIDaily() http.HandlerFunc {
+	return a.withSite(func(w http.ResponseWriter, r *http.Request, site string) {
+		now := time.Now()
+		from, to, err := parseDays(r, now)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		points := 0
+		if v := r.URL.Query().Get("points"); v != "" {
+			if points, err = strconv.Atoi(v); err != nil || points < 1 || points > maxPoints {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("points=%q: want 1 to %d", v, maxPoints))
+				return
+			}
+		} else {
+			rs, err := a.hub.Readings(r.Context(), site)
+			if err != nil {
+				a.internalError(w, r, "reading a site's tags", err)
+				return
+			}
+			points = len(rs)
+		}
+		days, err := a.hub.DailyKPI(r.Context(), site, from, to, now, points)
+		if days == nil {
+			days = []kpi.Day{}
+		}
+		a.answer(w, r, "computing a site's daily alarm KPIs", dailyKPIs{Site: site, Points: points, Guidance: kpi.DailyGuidance, Days: days}, err)
+	})
 }
 
 // sitePoints is the site's point count the rates divide by: its tags.

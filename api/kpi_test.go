@@ -114,3 +114,44 @@ func TestDailyKPIRoute(t *testing.T) {
 		t.Errorf("without KPIs: %d, want 501", rec.Code)
 	}
 }
+
+// TestHubDailyKPI: a site's daily KPIs at the hub, within the token's
+// scope: the region bureau reads nj-01 (two alarms in the last hour) and
+// not nj-03.
+func TestHubDailyKPI(t *testing.T) {
+	f := newFixture(t, scopedTokens)
+	fillHub(t, f.hub)
+	rec := f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-01/kpi/daily?points=4", "region-token-0123456789")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	var got dailyKPIs
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, d := range got.Days {
+		total += d.Alarms
+	}
+	if got.Site != "nj-01" || got.Points != 4 || len(got.Days) != 7 || total != 2 {
+		t.Errorf("answer %s", rec.Body)
+	}
+	// Without ?points= the hub counts the tags the site publishes: none here.
+	rec = f.do(t, http.MethodGet, "/api/v1/hub/sites/nj-01/kpi/daily?from=2025-03-01&to=2025-03-01", "city-token-0123456789")
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || got.Points != 0 || len(got.Days) != 1 || got.Days[0].Alarms != 0 {
+		t.Errorf("2025-03-01: %d %s", rec.Code, rec.Body)
+	}
+	for path, want := range map[string]int{
+		"/api/v1/hub/sites/nj-03/kpi/daily":               http.StatusForbidden,
+		"/api/v1/hub/sites/nj-01/kpi/daily?points=0":      http.StatusBadRequest,
+		"/api/v1/hub/sites/nj-01/kpi/daily?points=many":   http.StatusBadRequest,
+		"/api/v1/hub/sites/nj-01/kpi/daily?from=03-01":    http.StatusBadRequest,
+		"/api/v1/hub/sites/nj-01/kpi/daily?to=2025-02-30": http.StatusBadRequest,
+	} {
+		rec := f.do(t, http.MethodGet, path, "region-token-0123456789")
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d (%s)", path, rec.Code, want, rec.Body)
+		}
+		assertErrorBody(t, rec)
+	}
+}
