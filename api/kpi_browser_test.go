@@ -123,6 +123,11 @@ func TestKPIConsoleInChromium(t *testing.T) {
 	if err != nil || n != 30 {
 		t.Errorf("30 days: %d bars (%v)", n, err)
 	}
+	// Every fifth day labelled, counting back from today.
+	labels, err := chromedp.Run(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#kpi-bars text.day-label')].map((e) => e.textContent)`))
+	if err != nil || len(labels) != 6 || labels[5] != day(0)[5:] {
+		t.Errorf("30 days: labels %v (%v), want 6 ending with today", labels, err)
+	}
 
 	// 交接班报表 opens the printable page in a new tab, styled: the console's
 	// policy, which the page's blob inherits, allows its stylesheet. The tab

@@ -291,3 +291,16 @@ func TestComputeMatchesDaily(t *testing.T) {
 		t.Error("reversed period accepted")
 	}
 }
+
+// TestKPIExcludesSuppressedByDesign: the period KPIs count annunciations,
+// which alarms suppressed by design never were (A4, T4c on 03-01).
+func TestKPIExcludesSuppressedByDesign(t *testing.T) {
+	j := loadJournal(t, filepath.Join("testdata", "daily.json"))
+	k, err := NewReader(j.DB()).KPI(context.Background(), "s1", bj(1, 0, 0), bj(2, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Alarms != 9 || k.Chattering != 1 {
+		t.Errorf("03-01: %d annunciations, %d chattering; want 9, 1", k.Alarms, k.Chattering)
+	}
+}

@@ -105,8 +105,8 @@ function drawBars(svg, days, guidance) {
     if (days.length <= 14 || x.alarms > 0) {
       svgKid(svg, 'text', { class: 'bar-value', x: (bx + bw / 2).toFixed(1), y: (Y(x.alarms) - 3).toFixed(1), 'text-anchor': 'middle', fill: '#dde', 'font-size': 11 }, String(x.alarms));
     }
-    if (days.length <= 14 || i % 5 === days.length % 5 - 1 || i === days.length - 1) {
-      svgKid(svg, 'text', { x: (bx + bw / 2).toFixed(1), y: H - B + 14, 'text-anchor': 'middle', fill: '#9aa', 'font-size': 11 }, x.date.slice(5));
+    if (days.length <= 14 || (days.length - 1 - i) % 5 === 0) {
+      svgKid(svg, 'text', { class: 'day-label', x: (bx + bw / 2).toFixed(1), y: H - B + 14, 'text-anchor': 'middle', fill: '#9aa', 'font-size': 11 }, x.date.slice(5));
     }
   });
   const gy = Y(guidance).toFixed(1);
@@ -144,7 +144,7 @@ function drawRates(svg, days) {
     svgKid(svg, 'text', { x: L + 26 + k * 120, y: 12, fill: '#cdd', 'font-size': 11 }, label);
   });
   days.forEach((x, i) => {
-    if (days.length <= 14 || i % 5 === days.length % 5 - 1 || i === days.length - 1) {
+    if (days.length <= 14 || (days.length - 1 - i) % 5 === 0) {
       svgKid(svg, 'text', { x: X(i).toFixed(1), y: H - B + 14, 'text-anchor': 'middle', fill: '#9aa', 'font-size': 11 }, x.date.slice(5));
     }
   });
