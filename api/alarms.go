@@ -230,23 +230,3 @@ func (a *API) alarmHistory() http.HandlerFunc {
 		writeJSON(w, http.StatusOK, evs)
 	}
 }
-
-func (a *API) alarmKPI() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.kpis == nil {
-			writeError(w, http.StatusNotImplemented, "alarm KPIs are not available on this gateway")
-			return
-		}
-		from, to, err := parsePeriod(r, defaultPeriod)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		k, err := a.kpis.KPI(r.Context(), a.site, from, to)
-		if err != nil {
-			a.internalError(w, r, "computing alarm KPIs", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, k)
-	}
-}

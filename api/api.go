@@ -61,9 +61,11 @@ type AlarmHistory interface {
 	LastSeq(ctx context.Context) (int64, error)
 }
 
-// KPIs computes the alarm-system KPIs (*kpi.Reader).
+// KPIs computes the alarm-system KPIs (*kpi.Reader): over a period, and
+// per Beijing day with the site's point count.
 type KPIs interface {
 	KPI(ctx context.Context, site string, from, to time.Time) (kpi.Report, error)
+	Daily(ctx context.Context, site string, from, to time.Time, points int) ([]kpi.Day, error)
 }
 
 // Reloader re-reads the configuration's rules (the gateway's SIGHUP path).
@@ -85,6 +87,9 @@ type Options struct {
 	History AlarmHistory
 	// KPIs serves the alarm-system KPIs; nil answers that route with 501.
 	KPIs KPIs
+	// Shift builds 交接班 reports (*shift.Builder); nil answers that route
+	// with 501.
+	Shift ShiftReports
 	// UITD sends commands to GB/T 26875.3 transmission devices (the
 	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
@@ -147,6 +152,7 @@ type API struct {
 	control    AlarmControl
 	history    AlarmHistory
 	kpis       KPIs
+	shift      ShiftReports
 	uitd       UITDControl
 	hazards    Hazards
 	hub        HubView
@@ -201,6 +207,8 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms", PermRead, (*API).alarmList},
 	{http.MethodGet, "/api/v1/alarms/{id}", PermRead, (*API).alarmGet},
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
+	{http.MethodGet, "/api/v1/alarms/kpi/daily", PermRead, (*API).alarmKPIDaily},
+	{http.MethodGet, "/api/v1/reports/shift", PermRead, (*API).shiftReport},
 	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
 	{http.MethodGet, "/api/v1/alarms/causes", PermRead, (*API).alarmCauses},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
@@ -220,6 +228,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/hub/hazards/{site}/{id}/history", PermRead, (*API).hubHazardHistory},
 	{http.MethodPost, "/api/v1/hub/hazards/{site}/{id}/supervise", PermSupervise, (*API).hubSupervise},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/availability", PermRead, (*API).hubAvailability},
+	{http.MethodGet, "/api/v1/hub/sites/{site}/kpi/daily", PermRead, (*API).hubKPIDaily},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/readings", PermRead, (*API).hubReadings},
 	{http.MethodGet, "/api/v1/hub/sites/{site}/points/{tag}/history", PermRead, (*API).hubTrend},
 	{http.MethodGet, "/api/v1/hub/commands", PermRead, (*API).hubCommands},
@@ -268,6 +277,7 @@ func New(opts Options) (*API, error) {
 		control:    opts.Control,
 		history:    opts.History,
 		kpis:       opts.KPIs,
+		shift:      opts.Shift,
 		hub:        opts.Hub,
 		hubControl: opts.HubControl,
 		hubLive:    opts.HubLive,

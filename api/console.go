@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+
+	"hazgate/alerting/shift"
 )
 
 // The console is plain HTML, CSS and JavaScript embedded in the binary: no
@@ -15,6 +17,8 @@ var consoleFiles embed.FS
 
 const consolePath = "/console/"
 
+var consoleCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' " + shift.StyleHash + "; frame-ancestors 'none'"
+
 func (a *API) console() http.HandlerFunc {
 	sub, err := fs.Sub(consoleFiles, "console")
 	if err != nil {
@@ -24,7 +28,9 @@ func (a *API) console() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		// The page runs only its own scripts and talks only to this origin.
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+		// The shift report's style is allowed by its hash: the report,
+		// shown from a blob, inherits this policy.
+		h.Set("Content-Security-Policy", consoleCSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 	"hazgate/alerting/deliver/northbound"
 	"hazgate/alerting/hazard"
 	"hazgate/alerting/hub"
+	"hazgate/alerting/kpi"
 )
 
 // HubView is a regulator hub's store of the sites' alarms, hazard records
@@ -28,6 +29,7 @@ type HubView interface {
 	HazardHistory(ctx context.Context, site string, id int64) ([]hazard.Event, error)
 	Outages(ctx context.Context, site string, from, to time.Time) ([]hub.Outage, error)
 	Readings(ctx context.Context, site string) ([]northbound.Reading, error)
+	DailyKPI(ctx context.Context, site string, from, to, now time.Time, points int) ([]kpi.Day, error)
 }
 
 // HubControl sends a regulator's instructions south to a site (*hub.Ingest):

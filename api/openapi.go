@@ -65,6 +65,18 @@ var docs = map[string]routeDoc{
 	"GET /api/v1/hub/hazards/{site}/{id}/history": {summary: "At a hub: one site's hazard record's events as the site sent them, oldest first"},
 	"GET /api/v1/hub/sites/{site}/availability": {summary: "At a hub: a site's 在线率 and 离线时长 per day (Beijing time), and its outages",
 		query: []param{{"days", "Days up to today (default 7, at most 90)"}}},
+	"GET /api/v1/hub/sites/{site}/kpi/daily": {summary: "At a hub: a site's alarm KPIs per Beijing day (as GET /api/v1/alarms/kpi/daily on the site), from the alarms the site sent, in the caller's scope",
+		query: []param{{"from", "First day, 2025-03-01 in Beijing time (default: six days before to)"}, {"to", "Last day, included (default: today)"},
+			{"points", "The site's point count for the per-point rates (default: the tags it publishes readings of)"}}},
+	"GET /api/v1/alarms/kpi/daily": {summary: "Alarm KPIs per Beijing day, as regulators read them beside EEMUA 191: 报警次数 (alarms annunciated; suppressed by design not counted), " +
+		"报警率 (per point), 处置率 and 误报率 (share of the day's alarms disposed, disposed as false_alarm), median seconds to acknowledge and to dispose, " +
+		"离线率 (share of point-hours Bad), floods, chattering and the top 10 sources; with the point count and EEMUA 191's 144 a day per operator",
+		query: []param{{"from", "First day, 2025-03-01 in Beijing time (default: six days before to)"}, {"to", "Last day, included (default: today)"}}},
+	"GET /api/v1/reports/shift": {summary: "交接班 shift report: alarms open at the end (as they stood then), alarms acknowledged, disposed or closed during the shift (who, when, cause, measures), " +
+		"hazard records created or changed, devices offline; a printable Chinese HTML page (default), an XLSX workbook (a sheet each, frozen headers, Beijing time) or JSON. Any role that reads may read it.",
+		produces: "text/html",
+		query: []param{{"from", "Start, RFC 3339 (default: to minus 8 hours)"}, {"to", "End, RFC 3339 (default: now); at most 7 days after from"},
+			{"format", "html (default), xlsx or json"}}},
 	"GET /api/v1/hub/sites/{site}/readings":             {summary: "At a hub: a site's newest reading per tag, from what it publishes with northbound.readings (kinds, deadband, refresh); the trends stay in the site's InfluxDB"},
 	"GET /api/v1/hub/sites/{site}/points/{tag}/history": {summary: "At a hub: a site's tag's readings in a period from the central InfluxDB (where the sites' influxdb blocks write), at most 5000, thinned evenly", query: periodParams},
 	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",

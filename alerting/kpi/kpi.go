@@ -72,7 +72,11 @@ type raiseAt struct {
 }
 
 // Reader computes KPIs from the alarm journal's tables.
-type Reader struct{ db *sql.DB }
+type Reader struct {
+	db *sql.DB
+	// Now ends intervals still open (today's 离线率); nil is time.Now.
+	Now func() time.Time
+}
 
 // NewReader reads the journal in db (alerting.Journal.DB).
 func NewReader(db *sql.DB) *Reader { return &Reader{db: db} }
@@ -83,8 +87,9 @@ func (r *Reader) KPI(ctx context.Context, site string, from, to time.Time) (Repo
 		return Report{}, fmt.Errorf("alarm KPIs: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	// Raises from 10 minutes earlier count toward the rate at the start.
+	// Alarms suppressed by design were never annunciated.
 	rows, err := r.db.QueryContext(ctx, `SELECT e.time, a.tag FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
-		WHERE a.site = $1 AND e.type = $2 AND e.time >= $3 AND e.time < $4 ORDER BY e.time`,
+		WHERE a.site = $1 AND a.root_id = 0 AND e.type = $2 AND e.time >= $3 AND e.time < $4 ORDER BY e.time`,
 		site, alerting.EventRaised, sqlstore.FormatTime(from.Add(-Bucket)), sqlstore.FormatTime(to))
 	if err != nil {
 		return Report{}, fmt.Errorf("alarm KPIs: %w", err)
@@ -108,7 +113,7 @@ func (r *Reader) KPI(ctx context.Context, site string, from, to time.Time) (Repo
 	k := computeKPI(raises, from, to)
 
 	err = r.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT a.id) FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
-		WHERE a.site = $1 AND a.chattering AND e.type = $2 AND e.time >= $3 AND e.time < $4`,
+		WHERE a.site = $1 AND a.root_id = 0 AND a.chattering AND e.type = $2 AND e.time >= $3 AND e.time < $4`,
 		site, alerting.EventRaised, sqlstore.FormatTime(from), sqlstore.FormatTime(to)).Scan(&k.Chattering)
 	if err != nil {
 		return Report{}, fmt.Errorf("alarm KPIs: chattering: %w", err)

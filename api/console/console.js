@@ -716,6 +716,7 @@ function renderAll() {
   renderAlarms();
   const tab = currentTab();
   if (tab === 'hazards') renderHazards();
+  if (tab === 'kpi') renderKPI(); // kpi.js
   if (tab === 'overview') loadAreas().catch((e) => toast(e.message));
   if (S.hub) {
     fillHubFilters();
@@ -728,7 +729,7 @@ function showTab(name) {
   if (name === 'hub-sites' && S.hub) closeSite();
   document.querySelectorAll('nav button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
   document.querySelectorAll('.tab').forEach((s) => { s.hidden = s.id !== 'tab-' + name; });
-  const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms,
+  const load = { overview: loadAreas, tags: loadTags, hazards: loadHazards, alarms: loadAlarms, kpi: loadKPI,
     'hub-sites': loadHubSites, 'hub-alarms': loadHubAlarms, 'hub-hazards': loadHubHazards }[name];
   load().catch((e) => toast(e.message));
 }

@@ -25,6 +25,7 @@ import (
 	"hazgate/alerting/hazard"
 	"hazgate/alerting/kpi"
 	"hazgate/alerting/selfalarm"
+	"hazgate/alerting/shift"
 	"hazgate/api"
 	"hazgate/collector"
 	"hazgate/config"
@@ -283,7 +284,8 @@ func (g *gateway) openAPI(ctx context.Context) error {
 	}
 	h, err := api.New(api.Options{
 		Site: cfg.Site.ID, Notice: cfg.HTTP.Notice, Latest: g.latest, Tags: g.registry,
-		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards, UITD: uitd,
+		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards,
+		Shift: &shift.Builder{Site: cfg.Site.ID, Unit: cfg.Site.Name, DB: g.journal.DB(), Tags: g.registry, Hazards: g.hazards}, UITD: uitd,
 		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},
 		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"hazgate/alerting"
+	"hazgate/alerting/shift"
+	"hazgate/config"
+)
+
+// fakeShift answers an empty report for the period asked.
+type fakeShift struct{}
+
+func (fakeShift) Build(_ context.Context, from, to time.Time) (shift.Report, error) {
+	return shift.Report{Site: "cz-demo-01", From: from, To: to}, nil
+}
+
+// shiftFixture serves reports built from the fixture's real journal, with
+// an open alarm whose message carries markup.
+func shiftFixture(t *testing.T, tokens []config.Token) *fixture {
+	t.Helper()
+	f := newFixture(t, tokens)
+	f.h.shift = &shift.Builder{Site: "cz-demo-01", Unit: "演示化工有限公司", DB: f.journal.DB(), Tags: testTags(t)}
+	a := alerting.Alarm{Site: "cz-demo-01", Tag: "T101-LEL", Rule: "lel", Level: alerting.LevelHH, Class: "lel", Severity: alerting.SeverityCritical,
+		State: alerting.ActiveUnacked, Active: true, RaisedAt: time.Now().Add(-time.Hour), Count: 1, Message: `<script>alert(1)</script>超限`}
+	if _, err := f.journal.Commit(context.Background(), alerting.EventRaised, a, a.RaisedAt); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestShiftReportFormats(t *testing.T) {
+	f := shiftFixture(t, testTokens)
+	rec := f.do(t, http.MethodGet, "/api/v1/reports/shift", tokenOf(RoleViewer))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("html: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	page := rec.Body.String()
+	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;超限") || strings.Contains(page, "<script") {
+		t.Errorf("the message is not escaped text:\n%s", page)
+	}
+	if !strings.Contains(page, "1号罐区可燃气体") || !strings.Contains(page, "未关闭报警（1）") {
+		t.Errorf("the open alarm is missing:\n%s", page)
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, shift.StyleHash) {
+		t.Errorf("CSP %q", csp)
+	}
+
+	rec = f.do(t, http.MethodGet, "/api/v1/reports/shift?format=xlsx", tokenOf(RoleOperator))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Content-Disposition"), ".xlsx") {
+		t.Fatalf("xlsx: %d %v", rec.Code, rec.Header())
+	}
+	x, err := excelize.OpenReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rows, err := x.GetRows("未关闭报警")
+	if err != nil || len(rows) != 2 || rows[1][5] != `<script>alert(1)</script>超限` {
+		t.Errorf("open alarms sheet %q %v", rows, err)
+	}
+
+	from, to := "2025-03-01T08:00:00%2B08:00", "2025-03-01T16:00:00%2B08:00"
+	rec = f.do(t, http.MethodGet, "/api/v1/reports/shift?format=json&from="+from+"&to="+to, tokenOf(RoleViewer))
+	var rep shift.Report
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &rep) != nil {
+		t.Fatalf("json: %d %s", rec.Code, rec.Body)
+	}
+	if rep.To.Sub(rep.From) != 8*time.Hour || len(rep.Open) != 0 {
+		t.Errorf("report of 2025-03-01 %+v", rep)
+	}
+
+	for q, want := range map[string]string{
+		"format=pdf":                 `format="pdf"`,
+		"from=yesterday":             `from="yesterday"`,
+		"to=16:00":                   `to="16:00"`,
+		"from=" + to + "&to=" + from: "must be before",
+		"from=2025-03-01T00:00:00Z&to=2025-03-09T00:00:00Z": "at most",
+	} {
+		rec := f.do(t, http.MethodGet, "/api/v1/reports/shift?"+q, tokenOf(RoleViewer))
+		var body struct{ Error string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(body.Error, want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", q, rec.Code, rec.Body, want)
+		}
+	}
+	f.h.shift = nil
+	if rec := f.do(t, http.MethodGet, "/api/v1/reports/shift", tokenOf(RoleViewer)); rec.Code != http.StatusNotImplemented {
+		t.Errorf("without reports: %d, want 501", rec.Code)
+	}
+}
+
+// TestShiftReportRoles: every role reads the report (it holds nothing a
+// viewer cannot read elsewhere); no token, a wrong one or a token scoped
+// to some sites (hub routes only) do not.
+func TestShiftReportRoles(t *testing.T) {
+	tokens := append(append([]config.Token{}, testTokens...), scopedTokens...)
+	f := shiftFixture(t, tokens)
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"viewer", tokenOf(RoleViewer), 200}, {"operator", tokenOf(RoleOperator), 200}, {"verifier", tokenOf(RoleVerifier), 200},
+		{"regulator", tokenOf(RoleRegulator), 200}, {"admin", tokenOf(RoleAdmin), 200},
+		{"no token", "", 401}, {"wrong token", "not-a-configured-token", 401},
+		{"scoped to a region", "region-token-0123456789", 403}, {"scoped to a site", "site-token-0123456789", 403},
+	} {
+		for _, format := range []string{"html", "xlsx"} {
+			rec := f.do(t, http.MethodGet, "/api/v1/reports/shift?format="+format, c.token)
+			if rec.Code != c.want {
+				t.Errorf("%s, %s: %d, want %d", c.name, format, rec.Code, c.want)
+			}
+			if c.want != 200 {
+				assertErrorBody(t, rec)
+			}
+		}
+	}
+}
+
+// TestConsoleAllowsShiftStyle: the console's CSP names the report's style
+// hash, as the report it opens from a blob inherits the console's policy.
+func TestConsoleAllowsShiftStyle(t *testing.T) {
+	f := newFixture(t, testTokens)
+	rec := f.do(t, http.MethodGet, "/console/", "")
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "style-src 'self' "+shift.StyleHash) || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("console CSP %q", csp)
+	}
+}
