@@ -74,14 +74,15 @@ var qualityWords = map[string][2]string{
 	ClassBadQuality:  {"数据质量坏", "bad quality"},
 }
 
-// PointName is how people name a tag: its area and name, the area once when
-// the name starts with it (泵房可燃气体, not 泵房泵房可燃气体), else its id.
+// PointName is how people name a tag: its area and name apart (罐区A
+// 1号储罐可燃气体, not 罐区A1号储罐), the area once when the name starts with
+// it (泵房可燃气体, not 泵房泵房可燃气体), else its id.
 func PointName(t *collector.Tag) string {
 	if t.Name == "" {
 		return t.ID
 	}
 	if t.Area != "" && !strings.HasPrefix(t.Name, t.Area) {
-		return t.Area + t.Name
+		return t.Area + " " + t.Name
 	}
 	return t.Name
 }

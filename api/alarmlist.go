@@ -19,6 +19,7 @@ import (
 type AlarmView struct {
 	alerting.Alarm
 	Point string `json:"point,omitempty"` // PointName: area and name
+	Name  string `json:"name,omitempty"`
 	Area  string `json:"area,omitempty"`
 	Kind  string `json:"kind,omitempty"`
 	Unit  string `json:"unit,omitempty"`
@@ -27,7 +28,7 @@ type AlarmView struct {
 func (a *API) view(al alerting.Alarm) AlarmView {
 	v := AlarmView{Alarm: al}
 	if t, ok := a.tags.Lookup(al.Tag); ok && al.Level != alerting.LevelDevice {
-		v.Point, v.Area, v.Kind, v.Unit = alerting.PointName(&t), t.Area, t.Kind, t.Unit
+		v.Point, v.Name, v.Area, v.Kind, v.Unit = alerting.PointName(&t), t.Name, t.Area, t.Kind, t.Unit
 	}
 	return v
 }

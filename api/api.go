@@ -79,9 +79,12 @@ type Options struct {
 	Site string
 	// Notice is a line the console shows every user (http.notice).
 	Notice string
-	Latest Latest
-	Tags   Tags
-	Alarms Alarms
+	// SiteName is the enterprise's name (site.name), which the console's
+	// header shows instead of the id.
+	SiteName string
+	Latest   Latest
+	Tags     Tags
+	Alarms   Alarms
 	// Control acknowledges and shelves; History serves history.
 	Control AlarmControl
 	History AlarmHistory
@@ -146,6 +149,7 @@ type Options struct {
 type API struct {
 	site       string
 	notice     string
+	siteName   string
 	latest     Latest
 	tags       Tags
 	alarms     Alarms
@@ -271,6 +275,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		site:       opts.Site,
 		notice:     opts.Notice,
+		siteName:   opts.SiteName,
 		latest:     opts.Latest,
 		tags:       opts.Tags,
 		alarms:     opts.Alarms,

@@ -50,6 +50,8 @@ type Whoami struct {
 	// Notice is http.notice: a line for every user (the demo's shortened
 	// timing), empty for none.
 	Notice string `json:"notice,omitempty"`
+	// SiteName is site.name, the enterprise's name, for the header.
+	SiteName string `json:"site_name,omitempty"`
 	// Scoped is true for a token limited to some sites or regions (listed):
 	// it may use the hub's routes only, so the console shows only those.
 	Scoped  bool     `json:"scoped,omitempty"`
@@ -61,7 +63,7 @@ func (a *API) whoami() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principalFrom(r.Context())
 		writeJSON(w, http.StatusOK, Whoami{Name: p.Name, Role: p.Role, Permissions: slices.Clone(grants[p.Role]),
-			Authenticated: a.auth != nil, Site: a.site, Notice: a.notice, Scoped: p.scoped(), Sites: p.Sites, Regions: p.Regions})
+			Authenticated: a.auth != nil, Site: a.site, SiteName: a.siteName, Notice: a.notice, Scoped: p.scoped(), Sites: p.Sites, Regions: p.Regions})
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -64,6 +63,7 @@ devices:
       - {id: GT-102, name: 泵房可燃气体, kind: combustible_gas, unit: "%%LEL", area: 泵房, register: {table: input, address: 1, scale: 0.1}}
 rules:
   - {name: lel, match: {kind: combustible_gas}, preset: gb50493-combustible, deadband: 2}
+alarm_handling: {require_disposal: [critical]}
 `, httpBlock, gas.URL())
 	cfg, err := config.Parse("browser.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -80,6 +80,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
+	eng.SetHandling(cfg.AlarmHandling)
 	hz, err := hazard.NewEngine(ctx, j.DB(), hazard.Options{Site: cfg.Site.ID, Unit: cfg.Site.Name, Tags: reg, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ rules:
 			t.Fatal(err)
 		}
 	}
-	h, err := api.New(api.Options{Site: cfg.Site.ID, Latest: latest, Tags: reg, Alarms: j, Control: eng, History: j,
+	h, err := api.New(api.Options{Site: cfg.Site.ID, SiteName: cfg.Site.Name, Latest: latest, Tags: reg, Alarms: j, Control: eng, History: j,
 		Hazards: hz, AlarmFeed: bus, HazardFeed: hz, Points: api.MemoryHistory(hist), Tokens: cfg.HTTP.Tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -216,15 +217,7 @@ func TestConsoleInChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	path := filepath.Join(t.ArtifactDir(), "console-"+strconv.Itoa(os.Getpid())+".png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
+	api.Screenshot(t, ctx, "console")
 }
 
 // TestTokenlessConsoleInChromium: without tokens the API takes changes only

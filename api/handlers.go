@@ -91,7 +91,7 @@ func (a *API) alarmGet() http.HandlerFunc {
 		case err != nil:
 			a.internalError(w, r, fmt.Sprintf("reading alarm %d", id), err)
 		default:
-			writeJSON(w, http.StatusOK, al)
+			writeJSON(w, http.StatusOK, a.view(al))
 		}
 	}
 }

@@ -102,7 +102,7 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if g, _ := f.eng.Get(ctx, f.major); g.Status != hazard.PendingVerification {
 		t.Fatalf("after the refusal the record is %s", g.Status)
 	}
-	screenshotTo(t, b, "hazard-close-refused")
+	Screenshot(t, b, "hazard-close-refused")
 
 	const reason = "探测器已整体更换，旧点位通信中断报警待平台清除"
 	if err := chromedp.Do(b,
@@ -123,17 +123,17 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if n, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#hz-error').length`)); n != 0 {
 		t.Error("the refusal is still shown after closing")
 	}
-	screenshotTo(t, b, "hazard-closed-with-reason")
+	Screenshot(t, b, "hazard-closed-with-reason")
 
 	// The operator enters a walk-round finding (排查) by the form.
 	// Log out, and in as the operator on the same page: the field no
 	// longer holds the verifier's token.
 	if err := chromedp.Do(b, append([]chromedp.Action[chromedp.Void]{chromedp.Click("#logout")}, login(RoleOperator)...)...); err != nil {
-		screenshotTo(t, b, "debug")
+		Screenshot(t, b, "debug")
 		t.Fatalf("operator login: %v", err)
 	}
 	if err := chromedp.Do(b, chromedp.WaitVisible("#hz-new")); err != nil {
-		screenshotTo(t, b, "debug")
+		Screenshot(t, b, "debug")
 		t.Fatalf("new button: %v", err)
 	}
 	if err := chromedp.Do(b,
@@ -150,7 +150,7 @@ func TestHazardConsoleInChromium(t *testing.T) {
 		chromedp.WaitVisible("#hz-detail"),
 		poll(`document.getElementById('hz-new-form').hidden && document.getElementById('hz-detail').textContent.includes('现场排查录入')`),
 	); err != nil {
-		screenshotTo(t, b, "debug")
+		Screenshot(t, b, "debug")
 		t.Fatalf("manual entry: %v", err)
 	}
 	hs, err := f.eng.List(ctx, hazard.Filter{})
@@ -170,5 +170,5 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if got := text("#hz-events"); !strings.Contains(got, "ctrl-room") || !strings.Contains(got, "登记") {
 		t.Errorf("the new record's history reads %q, want its 登记 by ctrl-room", got)
 	}
-	screenshotTo(t, b, "hazard-manual-entry")
+	Screenshot(t, b, "hazard-manual-entry")
 }

@@ -86,9 +86,9 @@ func serveConsole(t *testing.T, f *fixture) string {
 	return "http://" + srv.Addr()
 }
 
-// screenshotTo saves the whole page as a PNG in the test's artifact
+// Screenshot saves the whole page as a PNG in the test's artifact
 // directory and logs where.
-func screenshotTo(t *testing.T, b context.Context, name string) {
+func Screenshot(t *testing.T, b context.Context, name string) {
 	t.Helper()
 	shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
@@ -234,7 +234,7 @@ func TestHubConsoleInChromium(t *testing.T) {
 		t.Errorf("%d 挂牌督办 buttons left (%v), want nj-02's and nj-03's", n, err)
 	}
 
-	screenshot := func(name string) { t.Helper(); screenshotTo(t, b, name) }
+	screenshot := func(name string) { t.Helper(); Screenshot(t, b, name) }
 	screenshot("hub-hazards")
 	if err := chromedp.Do(b,
 		chromedp.Click(`nav button[data-tab="hub-sites"]`),
@@ -383,7 +383,7 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 	if got, err := chromedp.Run(b, chromedp.Text("#sd-trend-title")); err != nil || got != "T101-LEL combustible_gas (%LEL)" {
 		t.Errorf("trend title %q (%v)", got, err)
 	}
-	screenshotTo(t, b, "hub-site-detail")
+	Screenshot(t, b, "hub-site-detail")
 
 	// The language toggle keeps the drill-down open, in English.
 	if err := chromedp.Do(b, chromedp.Click("#lang"), poll(`document.getElementById('sd-back').textContent === '‹ Back to sites'`),

@@ -112,7 +112,7 @@ func TestKPIConsoleInChromium(t *testing.T) {
 	if len(got.Top) < 5 || got.Top[1] != "T101-LEL" || got.Top[2] != "1号罐区可燃气体" || got.Top[3] != "3" {
 		t.Errorf("top source %q", got.Top)
 	}
-	screenshotTo(t, b, "console-kpi")
+	Screenshot(t, b, "console-kpi")
 
 	if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('kpi-days');
 		s.value = '30'; return s.dispatchEvent(new Event('change')); })()`)); err != nil {
@@ -166,7 +166,7 @@ func TestKPIConsoleInChromium(t *testing.T) {
 	if p.Heading != "演示化工有限公司 交接班报表" || p.Open != 1 || p.Colour != "rgb(48, 84, 150)" {
 		t.Errorf("report %+v: want its heading and its stylesheet's #305496 section marks", p)
 	}
-	screenshotTo(t, b, "console-shift-report")
+	Screenshot(t, b, "console-shift-report")
 }
 
 func equal(a, b []string) bool {

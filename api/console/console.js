@@ -93,12 +93,11 @@ const I18N = {
   },
 };
 
-const PAGE = 100; // alarm rows per page: the list stays fast with thousands open
 const $ = (id) => document.getElementById(id);
 const S = {
   lang: localStorage.getItem('hazgate.lang') || 'zh',
   token: sessionStorage.getItem('hazgate.token') || '',
-  me: null, alarms: new Map(), page: 0, sound: false, tag: null, hazards: [], stream: null,
+  me: null, tag: null, hazards: [], stream: null,
 };
 
 function t(key, vars) {
@@ -146,8 +145,8 @@ async function api(path, opts) {
 function applyLang() {
   document.documentElement.lang = S.lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
   $('lang').textContent = S.lang === 'zh' ? 'English' : '中文';
-  $('sound').textContent = t(S.sound ? 'sound.on' : 'sound.off');
   $('live').textContent = t(S.stream ? 'live.on' : 'live.off');
   renderAll();
 }
@@ -172,7 +171,7 @@ async function start() {
   S.me = await resp.json();
   $('login').hidden = true; $('app').hidden = false;
   $('logout').hidden = !S.me.authenticated;
-  $('site').textContent = S.me.site;
+  $('site').textContent = S.me.site_name ? S.me.site_name + ' (' + S.me.site + ')' : S.me.site;
   $('user').textContent = S.me.name + ' (' + S.me.role + ')';
   showNotice(); // hazards.js: http.notice, such as the demo's shortened timing
   // A token limited to some sites or regions may use the hub's views only:
@@ -181,6 +180,7 @@ async function start() {
   if (!S.me.scoped) {
     connect('');
     await loadAlarms();
+    fillAreas().catch(() => {});
   }
   // A hub opens on its sites; a plant gateway never shows the hub tabs.
   if (await probeHub().catch(() => false)) showTab('hub-sites');
@@ -227,14 +227,6 @@ async function connect(lastId) {
   setTimeout(() => { if (S.stream === ctl) connect(id); }, 3000);
 }
 
-function onAlarmEvent(ev) {
-  const a = ev.alarm;
-  const isNew = !S.alarms.has(a.id) && a.state === 'active_unacked';
-  if (a.state === 'normal') S.alarms.delete(a.id); else S.alarms.set(a.id, a);
-  if (isNew) beep();
-  renderAlarms();
-  scheduleRefresh();
-}
 function onHazardEvent() { scheduleRefresh(); }
 
 // Overview and hazards reload at most once a second during a burst.
@@ -246,76 +238,6 @@ function scheduleRefresh() {
     if (tab === 'overview') loadAreas();
     if (tab === 'hazards') loadHazards();
   }, 1000);
-}
-
-function beep() {
-  if (!S.sound) return;
-  try {
-    S.audio = S.audio || new AudioContext();
-    const o = S.audio.createOscillator(), g = S.audio.createGain();
-    o.frequency.value = 880; g.gain.value = 0.2;
-    o.connect(g); g.connect(S.audio.destination);
-    o.start(); o.stop(S.audio.currentTime + 0.4);
-  } catch (e) { /* no audio device */ }
-}
-
-async function loadAlarms() {
-  const list = await api('/api/v1/alarms');
-  S.alarms = new Map(list.map((a) => [a.id, a]));
-  renderAlarms();
-}
-
-function sortedAlarms() {
-  const want = $('alarm-state').value;
-  const order = { active_unacked: 0, cleared_unacked: 1, active_acked: 2, shelved: 3, out_of_service: 4 };
-  return [...S.alarms.values()]
-    .filter((a) => !want || a.state === want)
-    .sort((x, y) => (order[x.state] - order[y.state]) || (y.raised_at < x.raised_at ? -1 : y.raised_at > x.raised_at ? 1 : y.id - x.id));
-}
-
-function renderAlarms() {
-  const all = sortedAlarms();
-  const pages = Math.max(1, Math.ceil(all.length / PAGE));
-  S.page = Math.min(S.page, pages - 1);
-  $('alarm-count').textContent = t('count', { n: all.length });
-  $('alarm-page').textContent = t('page', { p: S.page + 1, n: pages });
-  $('alarm-prev').disabled = S.page === 0;
-  $('alarm-next').disabled = S.page >= pages - 1;
-  const rows = all.slice(S.page * PAGE, (S.page + 1) * PAGE).map((a) => {
-    const acts = el('td');
-    if (can('ack')) {
-      if (a.state === 'active_unacked' || a.state === 'cleared_unacked') {
-        acts.append(el('button', { className: 'ack', onclick: () => act(a.id, 'ack', {}) }, t('ack')));
-      }
-      if (a.state === 'out_of_service') {
-        // Ending maintenance is an admin's call (the API refuses an operator).
-        if (can('admin')) acts.append(el('button', { className: 'return-to-service', onclick: () => act(a.id, 'return-to-service') }, t('return-to-service')));
-      } else if (a.state === 'shelved') {
-        acts.append(el('button', { className: 'unshelve', onclick: () => act(a.id, 'unshelve') }, t('unshelve')));
-      } else {
-        acts.append(el('button', { className: 'shelve', onclick: () => shelve(a.id) }, t('shelve')));
-      }
-    }
-    return el('tr', { 'data-id': a.id, className: 'state-' + a.state + (a.state === 'active_unacked' ? ' flash' : '') },
-      el('td', {}, fmtTime(a.raised_at)), el('td', {}, a.tag), el('td', { className: 'msg' }, a.message || a.rule),
-      el('td', { className: 'sev-' + a.severity }, t('sev.' + a.severity)), el('td', {}, String(a.value)),
-      el('td', { className: 'state', 'data-state': a.state }, t('state.' + a.state)), acts);
-  });
-  $('alarm-rows').replaceChildren(...rows);
-}
-
-async function act(id, what, body) {
-  try {
-    const a = await api('/api/v1/alarms/' + id + '/' + what, { method: 'POST', body: body ? JSON.stringify(body) : undefined });
-    if (a.state === 'normal') S.alarms.delete(a.id); else S.alarms.set(a.id, a);
-    renderAlarms();
-  } catch (e) { toast(t('failed') + e.message); }
-}
-function shelve(id) {
-  const reason = prompt(t('shelve.reason'));
-  if (!reason) return;
-  const minutes = parseInt(prompt(t('shelve.minutes'), '60'), 10);
-  if (minutes > 0) act(id, 'shelve', { minutes, reason });
 }
 
 async function loadAreas() {
@@ -737,11 +659,8 @@ function showTab(name) {
 document.addEventListener('DOMContentLoaded', () => {
   document.querySelectorAll('nav button').forEach((b) => b.addEventListener('click', () => showTab(b.dataset.tab)));
   $('lang').addEventListener('click', () => { S.lang = S.lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('hazgate.lang', S.lang); applyLang(); });
-  $('sound').addEventListener('click', () => { S.sound = !S.sound; if (S.sound) beep(); applyLang(); });
   $('logout').addEventListener('click', () => { sessionStorage.removeItem('hazgate.token'); S.token = ''; S.me = null; showLogin(); });
-  $('alarm-state').addEventListener('change', () => { S.page = 0; renderAlarms(); });
-  $('alarm-prev').addEventListener('click', () => { S.page--; renderAlarms(); });
-  $('alarm-next').addEventListener('click', () => { S.page++; renderAlarms(); });
+  initAlarms(); // alarms.js: the list's filters, pager, horn
   // The hub's ledger as CSV or XLSX: every site in the token's scope, the
   // list's filters, no paging (the plant's is in hazards.js).
   const hubLedger = (format) => {

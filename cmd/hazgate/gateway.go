@@ -283,7 +283,7 @@ func (g *gateway) openAPI(ctx context.Context) error {
 		g.webhooks = append(g.webhooks, d)
 	}
 	h, err := api.New(api.Options{
-		Site: cfg.Site.ID, Notice: cfg.HTTP.Notice, Latest: g.latest, Tags: g.registry,
+		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Notice: cfg.HTTP.Notice, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards,
 		Shift: &shift.Builder{Site: cfg.Site.ID, Unit: cfg.Site.Name, DB: g.journal.DB(), Tags: g.registry, Hazards: g.hazards}, UITD: uitd,
 		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},

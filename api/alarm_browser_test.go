@@ -1,0 +1,121 @@
+package api_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"hazgate/alerting"
+	"hazgate/api"
+)
+
+// TestAlarmHandlingInChromium is the control room's loop on a real page: a
+// level-2 gas alarm sounds the horn in its critical pattern; the operator
+// acknowledges it with a comment (the horn drops to the level-1 alarm's
+// pattern); the gas clears and, since the site requires a disposal for
+// critical alarms, the alarm waits for one (待处置) until the operator
+// files it with the form.
+func TestAlarmHandlingInChromium(t *testing.T) {
+	bin := api.Chromium(t)
+	g := startGateway(t, true)
+	ctx := api.Browser(t, bin)
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	// The horn is on in this browser, for every severity.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.setItem('hazgate.horn',
+		JSON.stringify({on: true, critical: true, high: true, medium: true, low: true})), true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible("#token"),
+		chromedp.SendKeys("#token", operatorToken),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible("#live.on"),
+	); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if site, _ := chromedp.Run(ctx, chromedp.Text("#site")); site != "浏览器测试化工 (browser-01)" {
+		t.Errorf("header shows %q, want the enterprise's name", site)
+	}
+
+	g.gas.SetLEL(0, 60) // above both levels: H (high) and HH (critical)
+	hh := `#alarm-rows tr.state-active_unacked`
+	horn := func(want string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.horn === `+strconv.Quote(want),
+			chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.horn`))
+			t.Fatalf("horn %q, want %q", got, want)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(hh+` + tr.state-active_unacked`)); err != nil {
+		t.Fatalf("two alarm rows: %v", err)
+	}
+	horn("critical")
+	// The first row is the most urgent: level 2, in Chinese, no English.
+	first, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(() => { const r = document.querySelector('#alarm-rows tr');
+		return { id: r.dataset.id, level: r.querySelector('.level').textContent, msg: r.querySelector('.msg').textContent,
+			point: r.querySelector('.point').textContent, value: r.querySelector('.value').textContent }; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first["level"] != "二级" || first["point"] != "1号储罐区可燃气体 GT-101" || first["value"] != "60 %LEL" ||
+		first["msg"] != "罐区A 1号储罐区可燃气体 60 %LEL 超过二级报警值 50（GB/T 50493-2019 5.5.1）" {
+		t.Errorf("first row %v", first)
+	}
+	id := first["id"]
+	byID := `#alarm-rows tr[data-id="` + id + `"]`
+
+	if err := chromedp.Do(ctx,
+		chromedp.Click(byID+` td.msg`),
+		chromedp.WaitVisible(`#ack-comment`),
+		chromedp.SendKeys(`#ack-comment`, "现场已确认，启动排风"),
+		chromedp.Click(`#ack-with-comment`),
+		chromedp.WaitVisible(byID+`.state-active_acked`),
+	); err != nil {
+		t.Fatalf("ack with comment: %v", err)
+	}
+	if a := g.alarm(t, id); a.State != alerting.ActiveAcked || a.AckComment != "现场已确认，启动排风" || a.AckedBy != "ctrl-room" {
+		t.Fatalf("after ack the API has %+v", a)
+	}
+	horn("high") // the level-1 alarm still waits
+
+	g.gas.SetLEL(0, 0)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(byID+`.state-awaiting_disposal button.dispose`)); err != nil {
+		t.Fatalf("awaiting disposal: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(byID+` button.dispose`),
+		chromedp.WaitVisible(`#dp-measures`),
+		chromedp.SendKeys(`#dp-measures`, "关闭根部阀，更换法兰垫片"),
+		chromedp.SetValue(`#dp-person`, "李班长"),
+	); err != nil {
+		t.Fatalf("disposal form: %v", err)
+	}
+	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('dp-cause');
+		s.value = 'leak'; return s.options[s.selectedIndex].textContent === '泄漏'; })()`)); err != nil || !ok {
+		t.Fatalf("cause 泄漏 not offered: %v", err)
+	}
+	api.Screenshot(t, ctx, "alarm-disposal")
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`#dp-submit`),
+		chromedp.WaitNotPresent(byID),
+	); err != nil {
+		t.Fatalf("dispose: %v", err)
+	}
+	a := g.alarm(t, id)
+	if a.State != alerting.Normal || a.Disposal == nil || a.Disposal.Cause != alerting.CauseLeak ||
+		a.Disposal.Measures != "关闭根部阀，更换法兰垫片" || a.Disposal.Person != "李班长" || a.Disposal.By != "ctrl-room" {
+		t.Fatalf("after the disposal the API has %+v (disposal %+v)", a, a.Disposal)
+	}
+	// The detail shows the history: raised, acked with its comment, cleared, disposed.
+	hist, err := chromedp.Run(ctx, chromedp.Poll[[]string](`(() => { const r = [...document.querySelectorAll('#ad-history tr')].map(tr => tr.children[1].textContent);
+		return r.length >= 4 && r; })()`, chromedp.WithPollingTimeout(5*time.Second)))
+	if err != nil || len(hist) != 4 || hist[0] != "报警" || hist[1] != "确认" || hist[3] != "处置" {
+		t.Errorf("history %v (%v)", hist, err)
+	}
+}
