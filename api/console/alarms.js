@@ -95,8 +95,8 @@ async function loadAlarms() {
 }
 
 function onAlarmEvent(ev) {
-  // A new annunciation sounds the horn again after a silence.
-  if (ev.type === 'raised' && ev.alarm.state === 'active_unacked') A.silenced = false;
+  // A new annunciation, or an escalation, sounds the horn again after a silence.
+  if ((ev.type === 'raised' && ev.alarm.state === 'active_unacked') || ev.type === 'escalated') A.silenced = false;
   if (A.sel && A.sel.id === ev.alarm.id) showAlarm(ev.alarm.id);
   clearTimeout(onAlarmEvent.timer);
   onAlarmEvent.timer = setTimeout(() => loadAlarms().catch((e) => toast(e.message)), 150);
@@ -175,7 +175,7 @@ async function showAlarm(id, focusDisposal) {
   const box = $('alarm-detail');
   const dl = el('dl', {});
   const field = (k, v) => { if (v) dl.append(el('dt', {}, t(k)), el('dd', {}, v)); };
-  field('col.point', (a.point || a.tag) + (a.area ? '（' + a.area + '）' : ''));
+  field('col.point', (a.name ? a.name + ' ' : '') + a.tag + (a.area ? '（' + a.area + '）' : ''));
   field('col.alarmLevel', levelLabel(a) + ' · ' + t('sev.' + a.severity) + (a.escalations ? ' · ' + t('ad.escalated', { n: a.escalations }) : ''));
   field('col.state', t('state.' + a.state));
   field('ad.raised', fmtTime(a.raised_at));
