@@ -81,3 +81,12 @@ func TestMessagesOfOtherKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestSpanZH(t *testing.T) {
+	for d, want := range map[time.Duration]string{7 * 24 * time.Hour: "7天", 24 * time.Hour: "1天", 2 * time.Hour: "2小时",
+		90 * time.Minute: "90分钟", 45 * time.Second: "45秒", 1500 * time.Millisecond: "1.5s", 0: ""} {
+		if got := SpanZH(d); got != want {
+			t.Errorf("SpanZH(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

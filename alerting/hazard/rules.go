@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"hazgate/alerting"
 	"hazgate/collector"
@@ -116,7 +115,7 @@ func (r *rule) describe(t *collector.Tag, a *alerting.Alarm, count int) string {
 		"{class}", a.Class, "{level}", a.Level,
 		"{value}", strconv.FormatFloat(a.Value, 'f', -1, 64)+t.Unit,
 		"{peak}", strconv.FormatFloat(a.Peak, 'f', -1, 64)+t.Unit,
-		"{count}", strconv.Itoa(count), "{for}", span(r.cfg.For), "{within}", span(r.cfg.Within))
+		"{count}", strconv.Itoa(count), "{for}", alerting.SpanZH(r.cfg.For), "{within}", alerting.SpanZH(r.cfg.Within))
 	tmpl := r.cfg.Description
 	if tmpl == "" {
 		tmpl = "{area}{point}：{class}报警（规则 " + r.cfg.Name + "）"
@@ -129,19 +128,4 @@ func (r *rule) describe(t *collector.Tag, a *alerting.Alarm, count int) string {
 		place = t.Area + " " + point
 	}
 	return rep.Replace(strings.ReplaceAll(tmpl, "{area}{point}", place))
-}
-
-// span writes a duration the way a ledger reader says it: 7天, 24小时, 30分钟.
-func span(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return ""
-	case d%(24*time.Hour) == 0:
-		return strconv.Itoa(int(d/(24*time.Hour))) + "天"
-	case d%time.Hour == 0:
-		return strconv.Itoa(int(d/time.Hour)) + "小时"
-	case d%time.Minute == 0:
-		return strconv.Itoa(int(d/time.Minute)) + "分钟"
-	}
-	return d.String()
 }

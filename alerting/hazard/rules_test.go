@@ -309,14 +309,6 @@ func TestCompileRejects(t *testing.T) {
 	}
 }
 
-func TestSpan(t *testing.T) {
-	for d, want := range map[time.Duration]string{7 * day: "7天", 24 * hour: "1天", 2 * hour: "2小时", 90 * time.Minute: "90分钟", 1500 * time.Millisecond: "1.5s", 0: ""} {
-		if got := span(d); got != want {
-			t.Errorf("span(%s) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 // TestDescribePlace: the area and the point read apart, and the area once
 // when the point's name starts with it.
 func TestDescribePlace(t *testing.T) {
