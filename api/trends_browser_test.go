@@ -57,7 +57,8 @@ type trendLimit struct {
 // TestTrendInChromium: an operator opens 点位, clicks a gas detector,
 // chooses 24小时; the history is asked for the last 24 hours, and the
 // trend shows the preset's 一级/二级报警值 as dashed lines at 25 and 50 on
-// the same scale as the reading. The choice survives a reload.
+// the same scale as the reading. The choice survives a reload; a week is
+// labelled by day, and English names the limits in English.
 func TestTrendInChromium(t *testing.T) {
 	bin := api.Chromium(t)
 	g := startGateway(t, true)
@@ -172,4 +173,18 @@ func TestTrendInChromium(t *testing.T) {
 		t.Fatalf("reload: %v", err)
 	}
 	checkRange(24*time.Hour, before)
+
+	// A week is labelled by day; in English the limits take the standard's
+	// English words.
+	_, before = g.history.last()
+	if err := chromedp.Do(b,
+		chromedp.Click(`#trend-ranges button[data-range="7d"]`),
+		poll(`[...document.querySelectorAll('#trend text.time')].every((e) => /^\d\d-\d\d$/.test(e.textContent)) && `+
+			`document.querySelectorAll('#trend text.time').length >= 6`),
+		chromedp.Click(`#lang`),
+		poll(`document.querySelector('#trend text.label[data-level="HH"]').textContent === 'level-2 alarm value 50'`),
+	); err != nil {
+		t.Fatalf("a week, in English: %v", err)
+	}
+	checkRange(7*24*time.Hour, before)
 }
