@@ -62,7 +62,7 @@ async function showTrend(p) {
     return;
   }
   if (TR.req !== req) return;
-  TR.drawn = { pts, opts: { from, to, limits } };
+  TR.drawn = { pts, opts: { from, to, limits }, at: Date.now() };
   redrawTrend();
 }
 
@@ -186,4 +186,10 @@ document.addEventListener('DOMContentLoaded', () => {
   redrawTrend();
   // console.js switches the language first: its listener was added before.
   $('lang').addEventListener('click', redrawTrend);
+  // The trend moves on while its tab is open: a 240th of its range, at
+  // least 15 s apart (15 s for an hour, 42 min for a week).
+  setInterval(() => {
+    if (!S.me || !TR.point || !TR.drawn || currentTab() !== 'tags') return;
+    if (Date.now() - TR.drawn.at >= Math.max(15e3, TREND_RANGES[trendRange()] / 240)) showTrend(TR.point).catch(() => {});
+  }, 5000);
 });
