@@ -68,6 +68,12 @@ type KPIs interface {
 	Daily(ctx context.Context, site string, from, to time.Time, points int) ([]kpi.Day, error)
 }
 
+// PointLimits gives the alarm limits a tag is judged by (*alerting.Engine),
+// for a trend to draw.
+type PointLimits interface {
+	Limits(tag string) []alerting.Limit
+}
+
 // Reloader re-reads the configuration's rules (the gateway's SIGHUP path).
 type Reloader interface {
 	Reload(ctx context.Context) error
@@ -118,6 +124,9 @@ type Options struct {
 	// Points serves reading history: collector.InfluxHistory with InfluxDB,
 	// else MemoryHistory; nil answers the route with 501.
 	Points PointHistory
+	// Limits gives a tag's alarm limits (*alerting.Engine); nil answers
+	// that route with 501.
+	Limits PointLimits
 	// Reload re-reads the rules for an admin; nil answers 501.
 	Reload Reloader
 	// Metrics is the registry /metrics serves; the API adds its HTTP
@@ -176,6 +185,7 @@ type API struct {
 	alarmFeed  AlarmFeed
 	hazardFeed HazardFeed
 	points     PointHistory
+	limits     PointLimits
 	reloader   Reloader
 	heartbeat  time.Duration
 	metrics    *apiMetrics
@@ -205,6 +215,7 @@ var routes = []route{
 	{http.MethodGet, streamPath, PermRead, (*API).stream},
 	{http.MethodGet, "/api/v1/points/latest", PermRead, (*API).pointsLatest},
 	{http.MethodGet, "/api/v1/points/{tag}/history", PermRead, (*API).pointHistory},
+	{http.MethodGet, "/api/v1/points/{tag}/limits", PermRead, (*API).pointLimits},
 	{http.MethodGet, "/api/v1/tags", PermRead, (*API).tagList},
 	{http.MethodGet, "/api/v1/areas", PermRead, (*API).areas},
 	{http.MethodPost, "/api/v1/admin/reload", PermAdmin, (*API).reload},
@@ -295,6 +306,7 @@ func New(opts Options) (*API, error) {
 		alarmFeed:  opts.AlarmFeed,
 		hazardFeed: opts.HazardFeed,
 		points:     opts.Points,
+		limits:     opts.Limits,
 		reloader:   opts.Reload,
 		heartbeat:  opts.Heartbeat,
 	}

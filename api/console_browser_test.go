@@ -29,8 +29,9 @@ const operatorToken = "console-operator-token-0123"
 // controller polled over Modbus, the pipeline, the alarm and hazard
 // engines on a journal, and the API on a loopback port.
 type gateway struct {
-	gas  *sim.GasController
-	base string
+	gas     *sim.GasController
+	base    string
+	history *recordedHistory // what the history route was asked
 }
 
 // startGateway starts one; withTokens gives it the operator token, else it
@@ -95,8 +96,9 @@ alarm_handling: {require_disposal: [critical]}
 			t.Fatal(err)
 		}
 	}
+	points := &recordedHistory{PointHistory: api.MemoryHistory(hist)}
 	h, err := api.New(api.Options{Site: cfg.Site.ID, SiteName: cfg.Site.Name, Latest: latest, Tags: reg, Alarms: j, Control: eng, History: j,
-		Hazards: hz, AlarmFeed: bus, HazardFeed: hz, Points: api.MemoryHistory(hist), Tokens: cfg.HTTP.Tokens, Log: log})
+		Hazards: hz, AlarmFeed: bus, HazardFeed: hz, Points: points, Limits: eng, Tokens: cfg.HTTP.Tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ alarm_handling: {require_disposal: [critical]}
 		j.Close()
 		gas.Close()
 	})
-	return &gateway{gas: gas, base: "http://" + srv.Addr()}
+	return &gateway{gas: gas, base: "http://" + srv.Addr(), history: points}
 }
 
 func (g *gateway) alarm(t *testing.T, id string) alerting.Alarm {

@@ -46,6 +46,9 @@ var docs = map[string]routeDoc{
 	"GET /api/v1/points/{tag}/history": {summary: "A tag's readings in a period (InfluxDB, or the in-memory window), at most 5000, thinned evenly; " +
 		"header " + HistorySourceHeader + " says which store answered: memory while InfluxDB is unreachable (the last hour or so only)",
 		query: periodParams, headers: []param{{HistorySourceHeader, "influxdb or memory: the store that answered"}}},
+	"GET /api/v1/points/{tag}/limits": {summary: "The alarm limits a tag is judged by, from its limit rules (a tag's own rule replacing the general ones): " +
+		"rule, level (HH, H, L, LL), value, high (alarms above it), deadband, severity, words and words_en as its alarm messages name it (二级报警值), " +
+		"clause its preset cites (GB/T 50493-2019 5.5.1); [] when none applies, 404 for a tag no device declares"},
 	"GET /api/v1/tags":          {summary: "Tag metadata"},
 	"GET /api/v1/areas":         {summary: "Site overview: each area coloured red, orange, yellow or blue by its most urgent open alarm or hazard"},
 	"POST /api/v1/admin/reload": {summary: "Re-read the configuration's alarm rules"},

@@ -103,6 +103,31 @@ func (a *API) pointHistory() http.HandlerFunc {
 	}
 }
 
+// pointLimits serves GET /api/v1/points/{tag}/limits: the alarm limits the
+// engine judges the tag by, [] when no limit rule applies.
+func (a *API) pointLimits() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.limits == nil {
+			writeError(w, http.StatusNotImplemented, "no alarm engine serves limits on this gateway")
+			return
+		}
+		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
+			return
+		}
+		if _, ok := a.tags.Lookup(tag); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("tag %q not found: no device of this gateway declares it", tag))
+			return
+		}
+		limits := a.limits.Limits(tag)
+		if limits == nil {
+			limits = []alerting.Limit{}
+		}
+		writeJSON(w, http.StatusOK, limits)
+	}
+}
+
 // areas serves GET /api/v1/areas: every area of the registry's tags with
 // the colour of its most urgent open alarm or hazard.
 func (a *API) areas() http.HandlerFunc {

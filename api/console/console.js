@@ -255,41 +255,8 @@ async function loadTags() {
     el('td', {}, p.value == null ? '—' : p.value + ' ' + (p.unit || '')), el('td', {}, t('quality.' + p.quality)), el('td', {}, fmtTime(p.time)))));
 }
 
-// showTrend draws the last hour as an inline SVG polyline; bad readings
-// break the line.
-async function showTrend(p) {
-  S.tag = p.tag;
-  document.querySelectorAll('#tag-rows tr').forEach((r) => r.classList.toggle('sel', r.dataset.tag === p.tag));
-  $('trend-title').textContent = p.tag + ' ' + (p.name || '') + ' (' + (p.unit || '') + ')';
-  drawTrend($('trend'), await api('/api/v1/points/' + encodeURIComponent(p.tag) + '/history'), fmtTime);
-}
-
-// drawTrend draws history points ({time, value?}) into svg (600x240) as
-// polylines, with fmt for the times on the axis; it reports whether there
-// was a value to draw. The plant's tags and a hub's site readings share it.
-function drawTrend(svg, pts, fmt) {
-  const ns = 'http://www.w3.org/2000/svg';
-  const vals = pts.filter((x) => x.value != null);
-  svg.replaceChildren();
-  if (!vals.length) return false;
-  const t0 = Date.parse(pts[0].time), t1 = Math.max(Date.parse(pts[pts.length - 1].time), t0 + 1);
-  let lo = Math.min(...vals.map((x) => x.value)), hi = Math.max(...vals.map((x) => x.value));
-  if (hi === lo) { hi += 1; lo -= 1; }
-  const X = (s) => 40 + (Date.parse(s) - t0) / (t1 - t0) * 550, Y = (v) => 220 - (v - lo) / (hi - lo) * 200;
-  const mk = (tag, attrs, text) => { const e = document.createElementNS(ns, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (text) e.textContent = text; svg.append(e); return e; };
-  mk('line', { x1: 40, y1: 220, x2: 590, y2: 220, class: 'axis' });
-  mk('line', { x1: 40, y1: 20, x2: 40, y2: 220, class: 'axis' });
-  mk('text', { x: 2, y: 24 }, hi.toFixed(1)); mk('text', { x: 2, y: 220 }, lo.toFixed(1));
-  mk('text', { x: 40, y: 236 }, fmt(pts[0].time)); mk('text', { x: 470, y: 236 }, fmt(pts[pts.length - 1].time));
-  let seg = [];
-  const flush = () => { if (seg.length) mk('polyline', { points: seg.join(' '), class: 'line' }); seg = []; };
-  for (const x of pts) {
-    if (x.value == null) { flush(); continue; }
-    seg.push(X(x.time).toFixed(1) + ',' + Y(x.value).toFixed(1));
-  }
-  flush();
-  return true;
-}
+// The tag's trend (showTrend, and drawTrend, which showSiteTrend shares)
+// is in trends.js.
 
 // The plant's hazard tab (hazardQuery, STEPS, loadHazards, renderHazards,
 // transition, supervise) is in hazards.js.

@@ -286,7 +286,7 @@ func (g *gateway) openAPI(ctx context.Context) error {
 		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Notice: cfg.HTTP.Notice, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards,
 		Shift: &shift.Builder{Site: cfg.Site.ID, Unit: cfg.Site.Name, DB: g.journal.DB(), Tags: g.registry, Hazards: g.hazards}, UITD: uitd,
-		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},
+		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Limits: g.engine, Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},
 		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
 	})

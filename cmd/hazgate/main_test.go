@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,8 +254,22 @@ func parseConfig(t *testing.T, text string, vars map[string]string) *config.Conf
 	return cfg
 }
 
+// limitValues is what /api/v1/points/{tag}/limits answers for tag: the
+// limits' values, lowest first.
+func limitValues(t *testing.T, base, tag string) []float64 {
+	t.Helper()
+	var ls []alerting.Limit
+	getJSON(t, base+"/api/v1/points/"+tag+"/limits", &ls)
+	vs := []float64{}
+	for _, l := range ls {
+		vs = append(vs, l.Value)
+	}
+	return vs
+}
+
 // TestReloadRules: SIGHUP's reload applies a changed rule to the running
-// gateway and keeps the old rules when the file has problems.
+// gateway (and to the limits its trends draw) and keeps the old rules when
+// the file has problems.
 func TestReloadRules(t *testing.T) {
 	ctrl := startGasController(t, 1)
 	ctrl.SetLEL(0, 30)
@@ -288,6 +303,9 @@ rules:
 	if as := getAlarms(t, base); len(as) != 0 {
 		t.Fatalf("alarms at 30 %%LEL with the limit at 50: %+v", as)
 	}
+	if got := limitValues(t, base, "GT-1"); !slices.Equal(got, []float64{50}) {
+		t.Errorf("limits %v, want [50]", got)
+	}
 
 	write("  - {name: lel, match: {kind: combustible_gas}, above: 25}\n")
 	if err := g.reloadRules(context.Background()); err != nil {
@@ -296,6 +314,9 @@ rules:
 	raised := waitAlarm(t, base, 10*time.Second, func(a alerting.Alarm) bool {
 		return a.Tag == "GT-1" && a.Rule == "lel" && a.State == alerting.ActiveUnacked
 	})
+	if got := limitValues(t, base, "GT-1"); !slices.Equal(got, []float64{25}) {
+		t.Errorf("limits after the reload %v, want [25]", got)
+	}
 
 	// A broken file changes nothing: the alarm stays active through more polls.
 	write("  - {name: lel, match: {kind: combustible_gas}, above: bogus}\n")
