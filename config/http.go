@@ -15,7 +15,7 @@ import (
 type Webhook struct {
 	Name   string   `yaml:"name" required:"true" doc:"Short id (letters, digits, - and _): names the webhook in logs and its cursor files under data_dir."`
 	URL    string   `yaml:"url" required:"true" doc:"http:// or https:// URL events are POSTed to."`
-	Events []string `yaml:"events" doc:"Event types to send: alarm.raised, alarm.acked, alarm.cleared, alarm.closed, alarm.shelved, alarm.unshelved, hazard.created, hazard.linked, hazard.transition, hazard.supervised, hazard.unsupervised, hazard.overdue, or alarm.* / hazard.*; empty sends every event."`
+	Events []string `yaml:"events" doc:"Event types to send: alarm.raised, alarm.acked, alarm.cleared, alarm.closed, alarm.shelved, alarm.unshelved, alarm.disposed, alarm.escalated, hazard.created, hazard.linked, hazard.transition, hazard.supervised, hazard.unsupervised, hazard.overdue, or alarm.* / hazard.*; empty sends every event."`
 	// Severities narrows alarm events; hazard events are not filtered by it.
 	Severities []string      `yaml:"severities" doc:"Alarm severities to send (low, medium, high, critical); empty sends all. Hazard events are not filtered by it."`
 	Secret     string        `yaml:"secret" secret:"true" doc:"HMAC-SHA256 key signing each delivery (X-Hazgate-Signature); write ${ENV_NAME}, never the value. Optional."`
@@ -26,7 +26,7 @@ type Webhook struct {
 
 // WebhookEvents are the event types a webhook may select.
 var WebhookEvents = []string{
-	"alarm.raised", "alarm.acked", "alarm.cleared", "alarm.closed", "alarm.shelved", "alarm.unshelved",
+	"alarm.raised", "alarm.acked", "alarm.cleared", "alarm.closed", "alarm.shelved", "alarm.unshelved", "alarm.disposed", "alarm.escalated",
 	"hazard.created", "hazard.linked", "hazard.transition", "hazard.supervised", "hazard.unsupervised",
 	"hazard.overdue",
 }

@@ -15,6 +15,7 @@ import (
 	"hazgate/alerting"
 	"hazgate/alerting/deliver"
 	"hazgate/alerting/hazard"
+	"hazgate/collector"
 	"hazgate/config"
 	"hazgate/sim/testenv"
 )
@@ -209,5 +210,44 @@ func TestFiltersAndRefusals(t *testing.T) {
 	flt := d.followers[0].Filter
 	if flt.Hazard(&hazard.Event{Type: "created"}) || !flt.Alarm(&alerting.Event{Type: "cleared", Alarm: alerting.Alarm{Severity: alerting.SeverityHigh}}) {
 		t.Error("events filter")
+	}
+}
+
+// TestEscalationsAndSuppression: a duty manager's hook that takes only
+// alarm.escalated gets the engine's escalation, and the alarms a device's
+// root alarm stands for never reach it.
+func TestEscalationsAndSuppression(t *testing.T) {
+	r := newReceiver(t)
+	f := newFixture(t)
+	cfg := hookConfig(r.srv.URL)
+	cfg.Events = []string{"alarm.escalated", "alarm.raised"}
+	d := f.start(t, cfg)
+	reg := collector.NewRegistry()
+	for _, id := range []string{"G1", "G2"} {
+		if err := reg.Add(collector.Tag{ID: id, Site: "cz-demo-01", Device: "gds-1", Kind: "combustible_gas"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng, err := alerting.NewEngine("cz-demo-01", nil, reg, f.j, f.bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.SetHandling(config.AlarmHandling{DeviceSuppression: true, Escalate: map[string]time.Duration{alerting.SeverityHigh: time.Minute}})
+	ctx := context.Background()
+	at := time.Now()
+	eng.Consume(ctx, []collector.Sample{
+		{Tag: "G1", Quality: collector.Bad, Reason: collector.ReasonCommLoss, Time: at},
+		{Tag: "G2", Quality: collector.Bad, Reason: collector.ReasonCommLoss, Time: at},
+	})
+	eng.Tick(ctx, time.Now().Add(2*time.Minute))
+	testenv.WaitFor(t, 10*time.Second, "the root's raise and escalation", func() bool { got, _ := r.got(); return len(got) == 2 })
+	time.Sleep(200 * time.Millisecond) // anything more would have come by now
+	got, _ := r.got()
+	if len(got) != 2 || got[0].Event != "alarm.raised" || got[1].Event != "alarm.escalated" ||
+		got[0].Data.Alarm.Tag != "gds-1" || got[1].Data.Alarm.Severity != alerting.SeverityCritical {
+		t.Fatalf("delivered %+v", got)
+	}
+	if s := d.Stats(); s.Filtered != 2 {
+		t.Errorf("stats %+v: want the two suppressed raises filtered", s)
 	}
 }
