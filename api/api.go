@@ -99,6 +99,9 @@ type Options struct {
 	// Shift builds 交接班 reports (*shift.Builder); nil answers that route
 	// with 501.
 	Shift ShiftReports
+	// Forward is the link to the fire remote-monitoring centre (the
+	// forward block); nil answers its routes with 501.
+	Forward Forwarder
 	// UITD sends commands to GB/T 26875.3 transmission devices (the
 	// gateway's listeners); nil answers those routes with 501.
 	UITD UITDControl
@@ -166,6 +169,7 @@ type API struct {
 	history    AlarmHistory
 	kpis       KPIs
 	shift      ShiftReports
+	forward    Forwarder
 	uitd       UITDControl
 	hazards    Hazards
 	hub        HubView
@@ -228,6 +232,8 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms/causes", PermRead, (*API).alarmCauses},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},
 	{http.MethodPost, "/api/v1/alarms/{id}/dispose", PermDispose, (*API).alarmDispose},
+	{http.MethodGet, "/api/v1/forward", PermRead, (*API).forwardStatus},
+	{http.MethodPost, "/api/v1/forward/duty-check", PermAck, (*API).answerDutyCheck},
 	{http.MethodPost, "/api/v1/alarms/{id}/shelve", PermAck, (*API).alarmShelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/unshelve", PermAck, (*API).alarmUnshelve},
 	{http.MethodPost, "/api/v1/alarms/{id}/out-of-service", PermAdmin, (*API).alarmOutOfService},
@@ -294,6 +300,7 @@ func New(opts Options) (*API, error) {
 		history:    opts.History,
 		kpis:       opts.KPIs,
 		shift:      opts.Shift,
+		forward:    opts.Forward,
 		hub:        opts.Hub,
 		hubControl: opts.HubControl,
 		hubLive:    opts.HubLive,

@@ -323,7 +323,7 @@ func newFixtureWith(t *testing.T, tokens []config.Token, with func(*Options)) *f
 	}
 	f.ingest = hubIngest
 	opts := Options{Site: "cz-demo-01", Latest: testLatest(), Tags: testTags(t),
-		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, Shift: fakeShift{}, UITD: &fakeUITD{}, Hazards: newFakeHazards(),
+		Alarms: f.alarms, Control: f.alarms, History: f.alarms, KPIs: f.alarms, Shift: fakeShift{}, Forward: newFakeForward(), UITD: &fakeUITD{}, Hazards: newFakeHazards(),
 		AlarmFeed: f.bus, Points: MemoryHistory(hist), Limits: testLimits, Reload: f.reloader, Hub: f.hub, HubControl: hubIngest, HubLive: hubIngest.Live(), HubTrends: trendsOf{MemoryHistory(hist)},
 		Tokens: tokens, Log: log}
 	if with != nil {

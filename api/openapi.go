@@ -104,6 +104,8 @@ var docs = map[string]routeDoc{
 		body: map[string]string{"cause": "false_alarm, device_fault, process_upset, leak, maintenance, drill or other", "measures": "string (处置措施)",
 			"person": "string, optional (处置人; default the user)", "at": "RFC 3339, optional (default now)", "note": "string, optional"}},
 	"GET /api/v1/alarms/causes":         {summary: "The disposal causes, with their Chinese names"},
+	"GET /api/v1/forward":               {summary: "The link to the fire remote-monitoring centre (this gateway as its transmission device): connected, what waits by class and for how long, p99 to the centre's confirm against GB 25506's 10 s / 100 s, the clock offset, the 查岗 waiting and the recent ones"},
+	"POST /api/v1/forward/duty-check":   {summary: "Answer the centre's waiting 查岗 (duty check) as the user on duty; 409 when none waits"},
 	"POST /api/v1/alarms/{id}/shelve":   {summary: "Shelve for some minutes, with a reason", body: map[string]string{"minutes": "integer 1-10080", "reason": "string"}},
 	"POST /api/v1/alarms/{id}/unshelve": {summary: "Return a shelved alarm to service (an out-of-service one needs return-to-service)"},
 	"POST /api/v1/alarms/{id}/out-of-service": {summary: "Take an open alarm out of service (maintenance) until returned; suppressed like shelving, with no expiry",
