@@ -71,13 +71,8 @@ func (a *API) pointHistory() http.HandlerFunc {
 			writeError(w, http.StatusNotImplemented, "no reading history is kept on this gateway")
 			return
 		}
-		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
-			return
-		}
-		if _, ok := a.tags.Lookup(tag); !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("tag %q not found", tag))
+		tag, ok := a.knownTag(w, r)
+		if !ok {
 			return
 		}
 		from, to, err := parsePeriod(r, defaultHistoryPeriod)
@@ -111,13 +106,8 @@ func (a *API) pointLimits() http.HandlerFunc {
 			writeError(w, http.StatusNotImplemented, "no alarm engine serves limits on this gateway")
 			return
 		}
-		tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
-			return
-		}
-		if _, ok := a.tags.Lookup(tag); !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("tag %q not found: no device of this gateway declares it", tag))
+		tag, ok := a.knownTag(w, r)
+		if !ok {
 			return
 		}
 		limits := a.limits.Limits(tag)
@@ -151,4 +141,19 @@ func (a *API) areas() http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, alerting.Overview(a.tags, open, hazards))
 	}
+}
+
+// knownTag reads the {tag} path parameter and answers 400 or 404 itself
+// unless it names a tag of this gateway.
+func (a *API) knownTag(w http.ResponseWriter, r *http.Request) (string, bool) {
+	tag, err := url.PathUnescape(chi.URLParam(r, "tag"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: %v", chi.URLParam(r, "tag"), err))
+		return "", false
+	}
+	if _, ok := a.tags.Lookup(tag); !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("tag %q not found: no device of this gateway declares it", tag))
+		return "", false
+	}
+	return tag, true
 }
