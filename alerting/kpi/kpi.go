@@ -52,7 +52,9 @@ type Report struct {
 	TopShare   float64       `json:"top_share"`
 	// Chattering counts alarms raised in the period that were chattering.
 	Chattering int `json:"chattering"`
-	// Standing counts alarms active now for more than 24 hours, Shelved and
+	// Standing counts alarms annunciated as active now for more than 24
+	// hours (a shelved, out-of-service or design-suppressed alarm whose
+	// condition holds is counted as what it is, not as standing), Shelved and
 	// OutOfService those suppressed now.
 	Standing     int `json:"standing"`
 	Shelved      int `json:"shelved"`
@@ -119,11 +121,12 @@ func (r *Reader) KPI(ctx context.Context, site string, from, to time.Time) (Repo
 		return Report{}, fmt.Errorf("alarm KPIs: chattering: %w", err)
 	}
 	err = r.db.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN active AND raised_at <= $2 THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN state IN ($6, $7) AND raised_at <= $2 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = $3 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = $4 THEN 1 ELSE 0 END), 0)
 		FROM alarms WHERE site = $1 AND state <> $5`,
-		site, sqlstore.FormatTime(to.Add(-StandingAfter)), string(alerting.Shelved), string(alerting.OutOfService), string(alerting.Normal)).
+		site, sqlstore.FormatTime(to.Add(-StandingAfter)), string(alerting.Shelved), string(alerting.OutOfService), string(alerting.Normal),
+		string(alerting.ActiveUnacked), string(alerting.ActiveAcked)).
 		Scan(&k.Standing, &k.Shelved, &k.OutOfService)
 	if err != nil {
 		return Report{}, fmt.Errorf("alarm KPIs: standing: %w", err)

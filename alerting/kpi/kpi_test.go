@@ -132,6 +132,12 @@ func TestReaderKPI(t *testing.T) {
 	sh = commit(alerting.EventRaised, sh, sh.RaisedAt)
 	sh.State, sh.Active = alerting.Shelved, false // shelved, then its condition went
 	commit(alerting.EventShelved, sh, t0.Add(40*time.Second))
+	// T3 is shelved while its condition still holds: shelved, not standing.
+	held := alerting.Alarm{Site: "s1", Tag: "T3", Rule: "lel", Level: alerting.LevelH, Severity: alerting.SeverityHigh,
+		State: alerting.ActiveUnacked, Active: true, RaisedAt: t0.Add(50 * time.Second), Count: 1}
+	held = commit(alerting.EventRaised, held, held.RaisedAt)
+	held.State = alerting.Shelved
+	commit(alerting.EventShelved, held, t0.Add(55*time.Second))
 
 	r := NewReader(j.DB())
 	from, to := t0, t0.Add(time.Hour)
@@ -139,11 +145,11 @@ func TestReaderKPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Alarms != 5 || k.Chattering != 1 || k.Standing != 0 || k.Shelved != 1 || k.TopSources[0] != (SourceCount{"T1", 3}) {
+	if k.Alarms != 6 || k.Chattering != 1 || k.Standing != 0 || k.Shelved != 2 || k.TopSources[0] != (SourceCount{"T1", 3}) {
 		t.Errorf("kpi %+v", k)
 	}
-	// A day later the oxygen alarm is standing; the shelved one, no longer
-	// active, is not.
+	// A day later the oxygen alarm is standing; the shelved ones, active or
+	// not, are counted as shelved.
 	if k, _ = r.KPI(ctx, "s1", from, t0.Add(25*time.Hour)); k.Standing != 1 {
 		t.Errorf("standing %d, want 1", k.Standing)
 	}
