@@ -25,7 +25,10 @@ type Config struct {
 	Northbound *Northbound `yaml:"northbound" doc:"Where alarm and hazard events are published over MQTT. Optional."`
 	// Hub makes this process a regulator's hub over the sites' northbound
 	// topics.
-	Hub      *Hub      `yaml:"hub" doc:"Makes this process a regulator's hub: it keeps every listed site's alarms, hazard records and health from their northbound topics. Optional."`
+	Hub *Hub `yaml:"hub" doc:"Makes this process a regulator's hub: it keeps every listed site's alarms, hazard records and health from their northbound topics. Optional."`
+	// Forward sends fire panel states to the city's fire remote-monitoring
+	// centre as a GB/T 26875.3 transmission device.
+	Forward  *Forward  `yaml:"forward" doc:"Makes the gateway the site's GB/T 26875.3 transmission device (用户信息传输装置) to the city's fire remote-monitoring centre. Optional."`
 	Webhooks []Webhook `yaml:"webhooks" doc:"HTTP receivers (a group platform, an SMS gateway) of alarm and hazard events, signed and retried."`
 	// TimeBounds refuses device-supplied times a far-off clock would make
 	// freeze a tag; receipt times are the gateway's own and never checked.

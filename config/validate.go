@@ -78,6 +78,9 @@ func (d *decoder) validate(c *Config) {
 	if c.Hub != nil {
 		d.validateHub(c.Hub)
 	}
+	if c.Forward != nil {
+		d.validateForward(c.Forward)
+	}
 	d.validateWebhooks(c.Webhooks)
 }
 

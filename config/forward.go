@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Forward makes the gateway the site's GB/T 26875.3 transmission device
+// (用户信息传输装置): fire panel states go to the city's fire
+// remote-monitoring centre (城市消防远程监控中心), fire alarms first, kept on
+// disk in data_dir/forward until the centre confirms them.
+type Forward struct {
+	Centres       []string `yaml:"centres" required:"true" doc:"The monitoring centre's host:port, the primary first, then standbys: the gateway dials the next when one refuses or drops."`
+	Address       string   `yaml:"address" required:"true" doc:"This site's transmission-device address (用户信息传输装置地址), the 12 digits the centre registered it under."`
+	CentreAddress string   `yaml:"centre_address" doc:"The centre's own 12-digit address, the frames' destination; default 000000000000."`
+	// What goes: fire panel points by kind, or by tag glob.
+	Kinds []string `yaml:"kinds" doc:"Tag kinds whose states go to the centre. Default [fire_panel]: every <point>.<state> tag (fire, fault, supervisory, disabled, start, feedback) of MQTT, Modbus or GB/T 26875.3 fire panels."`
+	Tags  []string `yaml:"tags" doc:"Tag id globs that go as well as the kinds, for example [\"FP1.*\"]."`
+	// Gas sends gas alarms into the control room too (GA 767, GB 25506 5.2.2).
+	Gas    bool           `yaml:"gas" doc:"Also send combustible and toxic gas detectors' alarm states (GB 25506 5.2.2: gas alarms reach the centre like fire alarms), as component type 10 (combustible) or 74 (toxic) with the fire bit for level 2."`
+	Points []ForwardPoint `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
+
+	Heartbeat      time.Duration `yaml:"heartbeat" default:"30s" doc:"How often the link says it is alive when it has nothing to send."`
+	ConfirmTimeout time.Duration `yaml:"confirm_timeout" default:"10s" doc:"How long to wait for the centre's confirm of a frame before sending it again (GB/T 26875.3: 10 s)."`
+	Retries        int           `yaml:"retries" default:"3" doc:"Sends of a frame before the link is dropped and dialled again (GB/T 26875.3: 3); the message stays queued."`
+	DialTimeout    time.Duration `yaml:"dial_timeout" default:"5s" doc:"How long one connection attempt to a centre may take."`
+	// AlarmAfter: the control room's own alarm on the link.
+	AlarmAfter time.Duration `yaml:"alarm_after" default:"30s" doc:"The link down this long, or a fire alarm waiting this long for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn); GB 25506 asks a failed transmission be shown by sound and light."`
+	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, per class; beyond it the oldest status messages are dropped and counted (hazgate_forward_dropped_total); fire alarms are kept."`
+}
+
+// ForwardPoint names a point's component as the centre knows it.
+type ForwardPoint struct {
+	Tag      string `yaml:"tag" required:"true" doc:"The point: a tag id without its .<state> suffix, or a glob of them."`
+	SysType  uint8  `yaml:"sys_type" default:"1" doc:"System type: 1 fire alarm system, 10 linkage controller, 11 hydrant system..."`
+	SysAddr  uint8  `yaml:"sys_addr" default:"1" doc:"System address."`
+	CompType uint8  `yaml:"comp_type" doc:"Component type: 40-44 smoke detectors, 23 manual call point, 24 hydrant button, 10-13 combustible gas detectors..."`
+	Zone     uint16 `yaml:"zone" doc:"Component address, high part (回路/区)."`
+	Position uint16 `yaml:"position" doc:"Component address, low part (位号)."`
+}
+
+// ParseUITDAddress checks a 12-digit transmission-device address.
+func ParseUITDAddress(s string) (uint64, error) {
+	if len(s) != 12 {
+		return 0, fmt.Errorf("%q: want 12 digits", s)
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want 12 digits", s)
+	}
+	return n, nil
+}
+
+func (d *decoder) validateForward(f *Forward) {
+	const p = "forward"
+	if len(f.Centres) == 0 {
+		d.errorAt(p+".centres", "forward.centres: at least one host:port of the monitoring centre is required")
+	}
+	for i, c := range f.Centres {
+		if _, port, err := net.SplitHostPort(c); err != nil || port == "" {
+			d.errorAt(fmt.Sprintf("%s.centres[%d]", p, i), "forward.centres[%d] %q: want host:port", i, c)
+		}
+	}
+	if _, err := ParseUITDAddress(f.Address); err != nil {
+		d.errorAt(p+".address", "forward.address %v", err)
+	}
+	if f.CentreAddress != "" {
+		if _, err := ParseUITDAddress(f.CentreAddress); err != nil {
+			d.errorAt(p+".centre_address", "forward.centre_address %v", err)
+		}
+	}
+	for i, g := range f.Tags {
+		if _, err := path.Match(g, ""); err != nil {
+			d.errorAt(fmt.Sprintf("%s.tags[%d]", p, i), "forward.tags[%d] %q: %v", i, g, err)
+		}
+	}
+	for i, pt := range f.Points {
+		if _, err := path.Match(pt.Tag, ""); err != nil {
+			d.errorAt(fmt.Sprintf("%s.points[%d].tag", p, i), "forward.points[%d].tag %q: %v", i, pt.Tag, err)
+		}
+	}
+	for _, x := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+	}{{"heartbeat", f.Heartbeat, time.Second}, {"confirm_timeout", f.ConfirmTimeout, 100 * time.Millisecond},
+		{"dial_timeout", f.DialTimeout, 100 * time.Millisecond}, {"alarm_after", f.AlarmAfter, time.Second}} {
+		if x.v < x.min {
+			d.errorAt(p+"."+x.key, "forward.%s %v: want at least %v", x.key, x.v, x.min)
+		}
+	}
+	if f.Retries < 1 || f.Retries > 10 {
+		d.errorAt(p+".retries", "forward.retries %d: want 1 to 10", f.Retries)
+	}
+}
