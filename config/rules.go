@@ -11,11 +11,15 @@ var severities = []string{"low", "medium", "high", "critical"}
 
 // reservedRules are the classes the alarm engine raises by itself on every
 // tag; a configured rule of the same name would be ambiguous in the journal.
-var reservedRules = []string{"comm_loss", "sensor_fault", "bad_quality", SpoolOverflowRule}
+var reservedRules = []string{"comm_loss", "sensor_fault", "bad_quality", SpoolOverflowRule, ForwardLinkRule}
 
 // SpoolOverflowRule is the gateway's own alarm when its InfluxDB spool is
 // full and the oldest readings are dropped.
 const SpoolOverflowRule = "spool_overflow"
+
+// ForwardLinkRule is the control room's alarm when the link to the fire
+// remote-monitoring centre fails (forward block).
+const ForwardLinkRule = "forward_link"
 
 // Rule raises alarms on the tags it matches. A rule is one kind: limits
 // (above, below, hh/h/l/ll, or a preset that fills them), rate, stale or

@@ -69,13 +69,43 @@ func HubRules() []config.Rule {
 	}}
 }
 
-// For returns the gateway's own tags and rules for cfg: the spool's, and a
-// hub's sites'.
+// The link to the fire remote-monitoring centre is a tag too: forward.link
+// reads how many seconds the link has failed its promise, the longer of
+// the time it has been down and the time the oldest fire alarm has waited
+// for the centre's confirm (0 while all is well). Past forward.alarm_after
+// it is the control room's alarm forward_link, class comm_loss: GB 25506
+// asks a failed transmission be shown by sound and light.
+const (
+	ForwardLinkTag  = "forward.link"
+	ForwardLinkRule = config.ForwardLinkRule
+)
+
+// ForwardTags is the link's tag at site.
+func ForwardTags(site string) []collector.Tag {
+	return []collector.Tag{{ID: ForwardLinkTag, Name: "监控中心联网 (link to the monitoring centre)", Site: site,
+		Device: "hazgate", Kind: "gateway", Unit: "s"}}
+}
+
+// ForwardRules raise forward_link once the link has failed for alarmAfter.
+func ForwardRules(alarmAfter time.Duration) []config.Rule {
+	limit := alarmAfter.Seconds()
+	return []config.Rule{{
+		Name: ForwardLinkRule, Match: config.Match{Tag: ForwardLinkTag},
+		Above: &limit, Class: alerting.ClassCommLoss, Severity: alerting.SeverityHigh,
+	}}
+}
+
+// For returns the gateway's own tags and rules for cfg: the spool's, a
+// hub's sites', and the forwarding link's.
 func For(cfg *config.Config) ([]collector.Tag, []config.Rule) {
 	tags, rules := Tags(cfg.Site.ID), Rules()
 	if cfg.Hub != nil {
 		tags = append(tags, HubTags(cfg.Site.ID, cfg.Hub.Sites)...)
 		rules = append(rules, HubRules()...)
+	}
+	if cfg.Forward != nil {
+		tags = append(tags, ForwardTags(cfg.Site.ID)...)
+		rules = append(rules, ForwardRules(cfg.Forward.AlarmAfter)...)
 	}
 	return tags, rules
 }

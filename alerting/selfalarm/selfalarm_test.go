@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"hazgate/collector"
 	"hazgate/config"
@@ -49,14 +50,19 @@ func TestSpoolOverflowed(t *testing.T) {
 // name is one config reserves, so a site's rules cannot shadow it.
 func TestRulesMatchTags(t *testing.T) {
 	tags := map[string]bool{}
-	for _, tg := range Tags("s1") {
+	cfg := &config.Config{Site: config.Site{ID: "s1"}, Forward: &config.Forward{AlarmAfter: 30 * time.Second}}
+	selfTags, rules := For(cfg)
+	for _, tg := range selfTags {
 		tags[tg.ID] = true
 	}
-	for _, r := range Rules() {
+	if len(rules) != 2 {
+		t.Fatalf("rules %+v, want the spool's and the forwarding link's", rules)
+	}
+	for _, r := range rules {
 		if !tags[r.Match.Tag] {
 			t.Errorf("rule %s matches tag %q, which is not a self tag", r.Name, r.Match.Tag)
 		}
-		if r.Name != config.SpoolOverflowRule {
+		if _, err := config.Parse("x.yaml", []byte("site: {id: s}\nrules: [{name: "+r.Name+", above: 1}]\n"), func(string) (string, bool) { return "", false }); err == nil {
 			t.Errorf("rule %s is not reserved in config", r.Name)
 		}
 	}
