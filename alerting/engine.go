@@ -832,17 +832,27 @@ func (e *Engine) unshelve(ctx context.Context, en *entry, user string, at time.T
 // the peak of the last transition), newest raised first.
 func (e *Engine) Open() []Alarm {
 	e.mu.Lock()
-	out := make([]Alarm, 0, len(e.byID))
+	all := make([]Alarm, 0, len(e.byID))
 	for _, en := range e.byID {
-		out = append(out, en.alarm)
+		all = append(all, en.alarm)
 	}
 	e.mu.Unlock()
-	slices.SortFunc(out, func(a, b Alarm) int {
+	// Sorted as pointers: an Alarm is hundreds of bytes, and a flood is
+	// thousands of them (BenchmarkAlarmListFlood).
+	ptrs := make([]*Alarm, len(all))
+	for i := range all {
+		ptrs[i] = &all[i]
+	}
+	slices.SortFunc(ptrs, func(a, b *Alarm) int {
 		if c := b.RaisedAt.Compare(a.RaisedAt); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.ID, a.ID)
 	})
+	out := make([]Alarm, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
 	return out
 }
 

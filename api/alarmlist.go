@@ -138,6 +138,42 @@ func parseAlarmFilter(r *http.Request) (alarmQuery, error) {
 	return q, nil
 }
 
+// openAlarms is the engine's memory of every open alarm (*alerting.Engine),
+// the same rows the journal holds as open, in the journal's order.
+type openAlarms interface {
+	Open() []alerting.Alarm
+}
+
+// openOnly reports whether q selects open alarms only, which the engine's
+// memory answers.
+func (q *alarmQuery) openOnly() bool {
+	if q.OpenOnly {
+		return true
+	}
+	for _, s := range q.States {
+		if !s.Open() {
+			return false
+		}
+	}
+	return len(q.States) > 0
+}
+
+// pick applies the journal's part of q to open alarms.
+func (q *alarmQuery) pick(open []alerting.Alarm) []alerting.Alarm {
+	out := open[:0]
+	for _, al := range open {
+		if (len(q.States) > 0 && !slices.Contains(q.States, al.State)) || slices.Contains(q.NotStates, al.State) ||
+			(q.Tag != "" && al.Tag != q.Tag) {
+			continue
+		}
+		out = append(out, al)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out
+}
+
 // keep reports whether v passes the filters the journal cannot apply.
 func (q *alarmQuery) keep(v *AlarmView) bool {
 	if len(q.areas) > 0 && !slices.Contains(q.areas, v.Area) {
@@ -174,7 +210,7 @@ var severityOrder = map[string]int{alerting.SeverityCritical: 0, alerting.Severi
 
 // byAttention: unacknowledged first, the most severe first, and among
 // those the one waiting longest first; the rest newest first.
-func byAttention(a, b AlarmView) int {
+func byAttention(a, b *AlarmView) int {
 	ra, rb := attentionRank(a.State), attentionRank(b.State)
 	if c := cmp.Compare(ra, rb); c != 0 {
 		return c
@@ -197,19 +233,22 @@ func (a *API) alarmList() http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		alarms, err := a.alarms.List(r.Context(), q.AlarmFilter)
-		if err != nil {
+		var alarms []alerting.Alarm
+		if mem, ok := a.control.(openAlarms); ok && q.openOnly() {
+			alarms = q.pick(mem.Open()) // a flood's first page without reading the journal
+		} else if alarms, err = a.alarms.List(r.Context(), q.AlarmFilter); err != nil {
 			a.internalError(w, r, "listing alarms", err)
 			return
 		}
-		out := make([]AlarmView, 0, len(alarms))
-		for _, al := range alarms {
-			if v := a.view(al); q.keep(&v) {
-				out = append(out, v)
+		views := make([]AlarmView, len(alarms))
+		out := make([]*AlarmView, 0, len(alarms)) // sorted as pointers: a view is hundreds of bytes
+		for i, al := range alarms {
+			if views[i] = a.view(al); q.keep(&views[i]) {
+				out = append(out, &views[i])
 			}
 		}
 		if q.attention {
-			slices.SortStableFunc(out, byAttention)
+			slices.SortFunc(out, byAttention) // a total order: ties go by id
 		}
 		if q.Limit == 0 { // else the journal cut the list and cannot say how long it was
 			w.Header().Set("X-Total-Count", strconv.Itoa(len(out)))

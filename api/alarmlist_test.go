@@ -190,3 +190,66 @@ func TestDisposeRoute(t *testing.T) {
 		t.Errorf("causes: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// BenchmarkAlarmListFlood is the control room's first page during a flood:
+// 5,000 open alarms on 1,000 tags, sorted by attention and filtered by area
+// on the server, one page of 100 answered.
+func BenchmarkAlarmListFlood(b *testing.B) {
+	ctx := context.Background()
+	j, err := alerting.OpenJournal(ctx, filepath.Join(b.TempDir(), "hazgate.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	reg := collector.NewRegistry()
+	now := time.Now()
+	for i := range 1000 {
+		id := fmt.Sprintf("GT-%04d", i)
+		if err := reg.Add(collector.Tag{ID: id, Name: "可燃气体" + id, Area: fmt.Sprintf("区域%d", i%10), Kind: "combustible_gas", Unit: "%LEL"}); err != nil {
+			b.Fatal(err)
+		}
+		for k, lvl := range []string{"HH", "H", "L", "LL", "rise"} {
+			rule := "lel"
+			if lvl == "rise" {
+				rule = "lel-rate"
+			}
+			a := alerting.Alarm{Site: "s1", Tag: id, Rule: rule, Level: lvl, Severity: alerting.SeverityHigh, State: alerting.ActiveUnacked,
+				Active: true, Value: 60, Count: 1, Message: id + " 60 %LEL", RaisedAt: now.Add(time.Duration(i*5+k) * time.Millisecond)}
+			if _, err := j.Commit(ctx, alerting.EventRaised, a, a.RaisedAt); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	lvl := func(v float64) *config.Level { return &config.Level{Value: v} }
+	rules := []config.Rule{{Name: "lel", HH: lvl(50), H: lvl(25), L: lvl(1), LL: lvl(0.5)},
+		{Name: "lel-rate", Rate: &config.Rate{Rising: 10, Per: time.Minute, Window: time.Minute}}}
+	eng, err := alerting.NewEngine("s1", rules, reg, j, alerting.NewBus(j, nil), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(eng.Open()); n != 5000 {
+		b.Fatalf("%d open alarms, want 5000", n)
+	}
+	// The engine answers from memory; a control without Open sends the
+	// list to the journal, as before.
+	for _, src := range []struct {
+		name string
+		c    AlarmControl
+	}{{"memory", eng}, {"journal", &fakeAlarms{}}} {
+		h, err := New(Options{Site: "s1", Latest: collector.NewLatest(), Tags: reg, Alarms: j, Control: src.c, History: j})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{"?sort=attention&limit=100", "?sort=attention&limit=100&area=区域3"} {
+			b.Run(src.name+q, func(b *testing.B) {
+				for b.Loop() {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/alarms"+q, nil))
+					if rec.Code != 200 || rec.Header().Get("X-Total-Count") == "" {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}
