@@ -117,17 +117,24 @@ func (o *Spooled) Put(ctx context.Context, msgs ...Message) error {
 		return err
 	}
 	var recs [2][]spool.Batch
+	// One buffer for every body: a spreading fire's thousands of messages
+	// cost a few allocations. Growing it leaves earlier bodies valid.
+	var buf []byte
 	for i := range msgs {
 		m := &msgs[i]
 		c := m.Class
 		if c != ClassAlarm {
 			c = ClassStatus
 		}
-		body, err := encodeRecord(m)
-		if err != nil {
+		if cap(buf)-len(buf) < 128 {
+			buf = make([]byte, 0, 80*(len(msgs)-i)+48) // a component state's record is about 70
+		}
+		start := len(buf)
+		var err error
+		if buf, err = encodeRecord(buf, m); err != nil {
 			return fmt.Errorf("forward outbox: message %d of %d (type %d): %w", i+1, len(msgs), m.Unit.Type, err)
 		}
-		recs[c] = append(recs[c], spool.Batch{Points: 1, Oldest: m.Entered, Body: body})
+		recs[c] = append(recs[c], spool.Batch{Points: 1, Oldest: m.Entered, Body: buf[start:len(buf):len(buf)]})
 	}
 	for c, rs := range recs {
 		if err := o.q[c].sp.AppendAll(rs); err != nil {
@@ -373,8 +380,7 @@ func (o *Spooled) Stats() OutboxStats {
 
 // A record is: version, class, Entered in Unix ns (varint), the unit's
 // wire form (gb26875.Unit.Encode).
-func encodeRecord(m *Message) ([]byte, error) {
-	b := make([]byte, 0, 16+2+len(m.Unit.Components)*46)
+func encodeRecord(b []byte, m *Message) ([]byte, error) {
 	b = append(b, recordVersion, byte(m.Class))
 	b = binary.AppendVarint(b, m.Entered.UnixNano())
 	return m.Unit.Encode(b)
