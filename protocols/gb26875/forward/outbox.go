@@ -334,17 +334,16 @@ func (o *Spooled) closeSpools() error {
 
 // ClassStats describe one class's queue.
 type ClassStats struct {
-	Depth int           // messages waiting, handed out or not
-	Bytes int64         // on disk
-	Age   time.Duration // of the oldest waiting message (since Entered); 0 if none
-	// Oldest is when the oldest waiting message entered the gateway.
-	Oldest  time.Time
-	Puts    uint64 // messages put since Open
-	Dones   uint64 // messages confirmed and removed since Open
-	Dropped uint64 // messages dropped unsent by the MaxBytes bound
+	Depth   int           `json:"depth" metric:"hazgate_forward_outbox_depth" help:"Messages waiting for the centre's confirm, by class."`
+	Bytes   int64         `json:"bytes" metric:"hazgate_forward_outbox_bytes" help:"Bytes of the class's outbox on disk."`
+	Age     time.Duration `json:"oldest_age" metric:"hazgate_forward_outbox_oldest_age_seconds" help:"Age of the oldest waiting message since it entered the gateway; 0 if none."`
+	Oldest  time.Time     `json:"oldest"` // when the oldest waiting message entered the gateway
+	Puts    uint64        `json:"puts" metric:"hazgate_forward_outbox_put_total" help:"Messages put in the outbox."`
+	Dones   uint64        `json:"dones" metric:"hazgate_forward_outbox_done_total" help:"Messages the centre confirmed, removed from the outbox."`
+	Dropped uint64        `json:"dropped" metric:"hazgate_forward_outbox_dropped_total" help:"Messages dropped unsent: the outbox reached its max bytes."`
 	// Skipped counts messages lost to a torn or corrupt record, or a record
 	// this build cannot decode.
-	Skipped uint64
+	Skipped uint64 `json:"skipped" metric:"hazgate_forward_outbox_skipped_total" help:"Messages lost to a torn or corrupt record on disk."`
 }
 
 // OutboxStats are the outbox's figures by class, for /metrics.

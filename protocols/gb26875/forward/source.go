@@ -145,12 +145,12 @@ func (p *point) word() uint16 {
 
 // SourceStats count what the source did since start.
 type SourceStats struct {
-	Points     int    // points tracked
-	Alarms     uint64 // ClassAlarm messages put
-	Statuses   uint64 // ClassStatus messages put, snapshots among them
-	Snapshots  uint64 // first reports of a state after start
-	PutErrors  uint64 // batches the outbox refused; their changes go again with the point's next sample
-	Collisions uint64 // points given an address another point has
+	Points     int    `json:"points" metric:"hazgate_forward_source_points" help:"Fire-panel and gas points tracked for the centre."`
+	Alarms     uint64 `json:"alarms" metric:"hazgate_forward_source_alarm_messages_total" help:"Fire, start and feedback changes put in the outbox (class alarm)."`
+	Statuses   uint64 `json:"statuses" metric:"hazgate_forward_source_status_messages_total" help:"Other state changes and snapshots put in the outbox (class status)."`
+	Snapshots  uint64 `json:"snapshots" metric:"hazgate_forward_source_snapshots_total" help:"First reports of a point since start."`
+	PutErrors  uint64 `json:"put_errors" metric:"hazgate_forward_source_put_errors_total" help:"Batches of changes the outbox refused; they go again with the points' next samples."`
+	Collisions uint64 `json:"collisions" metric:"hazgate_forward_source_address_collisions_total" help:"Points given a centre address another point has."`
 }
 
 // NewSource checks opts and returns a source.
