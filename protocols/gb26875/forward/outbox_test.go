@@ -443,3 +443,51 @@ func TestOutboxKillNine(t *testing.T) {
 	}
 	t.Logf("killed after put %d returned; %d messages there", last, len(got))
 }
+
+// The bound may drop segments the link holds messages of; what it holds
+// still goes, and the rest follows in order, none twice.
+func TestOutboxDropWhileHandedOut(t *testing.T) {
+	o := openBox(t, t.TempDir(), SpooledOptions{MaxBytes: 4096})
+	for i := range 20 {
+		put(t, o, msg(ClassAlarm, i))
+	}
+	held := next(t, o, 10)
+	for i := 20; i < 300; i++ {
+		put(t, o, msg(ClassAlarm, i))
+	}
+	if o.Stats().Alarm.Dropped == 0 {
+		t.Fatal("nothing dropped: the test needs a smaller bound")
+	}
+	if err := o.Done(held...); err != nil {
+		t.Fatal(err)
+	}
+	got := nums(held)
+	for _, s := range drainBox(t, o, 22) {
+		got = append(got, s.nums...)
+	}
+	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) || got[len(got)-1] != 299 {
+		t.Fatalf("sent %v: want rising, none twice, ending with 299", got)
+	}
+}
+
+// A producer and the link at once: everything arrives, in order.
+func TestOutboxConcurrentPutAndNext(t *testing.T) {
+	o := openBox(t, t.TempDir(), SpooledOptions{})
+	const n = 500
+	go func() {
+		for i := 0; i < n; i += 5 {
+			o.Put(context.Background(), msg(ClassStatus, i), msg(ClassStatus, i+1), msg(ClassStatus, i+2), msg(ClassStatus, i+3), msg(ClassStatus, i+4))
+		}
+	}()
+	var got []int
+	for len(got) < n {
+		ps := next(t, o, 22)
+		got = append(got, nums(ps)...)
+		if err := o.Done(ps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, seq(0, n)) {
+		t.Fatalf("got %v", got)
+	}
+}
