@@ -82,6 +82,13 @@ var stateBits = map[string]uint8{
 	"fire": 1, "fault": 2, "disabled": 3, "supervisory": 4, "start": 5, "feedback": 6, "power_fault": 8,
 }
 
+// systemBits are a system's (type 1): a received UITD's
+// UITD-<addr>.S<type>-<addr>.<state> tags.
+var systemBits = map[string]uint8{
+	"fire": 1, "fault": 2, "disabled": 3, "supervisory": 4, "start": 5, "feedback": 6,
+	"main_power_fault": 8, "backup_power_fault": 9, "bus_fault": 10, "manual": 11,
+}
+
 const (
 	bitNormal = 1 << 0 // normal operation, not test
 	bitFire   = 1 << 1
@@ -92,7 +99,9 @@ const (
 
 // Source is a collector consumer that turns fire-panel state samples into
 // type 2 (component state) messages, one object each, and puts them in the
-// outbox as they change. Consume returns once the outbox has them on disk,
+// outbox as they change. A received transmission device's system states
+// (UITD-<addr>.S<type>-<addr>.<state>) go as type 1 (system state); its own
+// state (UITD-<addr>.<state>) does not go: this device reports its own. Consume returns once the outbox has them on disk,
 // so a device's data the gateway confirms is already queued for the
 // centre.
 type Source struct {
@@ -118,8 +127,9 @@ type point struct {
 	id    string
 	comp  gb26875.Component
 	desc  [gb26875.DescLen]byte
-	gas   bool
-	level float64
+	gas    bool
+	system bool // a fire-facility system's state (type 1), not a component's
+	level  float64
 
 	cur   uint16 // state bits from the latest good samples
 	bad   uint16 // states whose latest sample was Bad
@@ -242,17 +252,17 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 			// One panel frame gives all of a point's states at one time:
 			// one message. A later change is a message of its own.
 			m := &s.out[p.pend-1]
-			c := &m.Unit.Components[0]
-			if c.Time == tt {
-				if c.Status != w {
-					c.Status, p.sent = w, w
+			status, mt := object(&m.Unit)
+			if mt == tt {
+				if *status != w {
+					*status, p.sent = w, w
 					if !(first && settling) && (p.base^w)&alarmBits != 0 {
 						m.Class = ClassAlarm
 					}
 				}
 				continue
 			}
-			if c.Status == w {
+			if *status == w {
 				continue
 			}
 		} else if w == p.sent && p.announced {
@@ -265,10 +275,13 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		if !p.announced {
 			s.st.Snapshots++
 		}
-		s.out = append(s.out, Message{Class: class, Entered: now, Unit: gb26875.Unit{
-			Type:       gb26875.TypeComponentState,
-			Components: s.component(gb26875.ComponentState{Component: p.comp, Status: w, Desc: p.desc, Time: tt}),
-		}})
+		u := gb26875.Unit{Type: gb26875.TypeComponentState,
+			Components: s.component(gb26875.ComponentState{Component: p.comp, Status: w, Desc: p.desc, Time: tt})}
+		if p.system {
+			u = gb26875.Unit{Type: gb26875.TypeSystemState,
+				Systems: []gb26875.SystemState{{SysType: p.comp.SysType, SysAddr: p.comp.SysAddr, Status: w, Time: tt}}}
+		}
+		s.out = append(s.out, Message{Class: class, Entered: now, Unit: u})
 		p.pend = len(s.out)
 		p.base, p.sent, p.announced = p.sent, w, true
 	}
@@ -294,6 +307,14 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		}
 	}
 	clear(s.out) // the outbox has them on disk; drop the references
+}
+
+// object returns the status word and time of a message's one object.
+func object(u *gb26875.Unit) (*uint16, gb26875.TimeTag) {
+	if u.Type == gb26875.TypeSystemState {
+		return &u.Systems[0].Status, u.Systems[0].Time
+	}
+	return &u.Components[0].Status, u.Components[0].Time
 }
 
 // component returns a one-object slice from a slab, so a spreading fire's
@@ -334,11 +355,28 @@ func (s *Source) classify(t collector.Tag) *tagInfo {
 	if i < 0 {
 		return nil
 	}
-	bit, ok := stateBits[t.ID[i+1:]]
+	id, state := t.ID[:i], t.ID[i+1:]
+	if rest, ok := strings.CutPrefix(id, "UITD-"); ok && !strings.Contains(rest, ".") {
+		return nil // a received device's own state: not this device's to report
+	}
+	if st, sa, ok := uitdSystem(id); ok {
+		bit, ok := systemBits[state]
+		if !ok {
+			return nil
+		}
+		p := s.points[id]
+		if p == nil {
+			p = &point{id: id, system: true, comp: gb26875.Component{SysType: st, SysAddr: sa}}
+			s.points[id] = p
+			s.st.Points = len(s.points)
+		}
+		return &tagInfo{p: p, bit: bit}
+	}
+	bit, ok := stateBits[state]
 	if !ok {
 		return nil
 	}
-	return &tagInfo{p: s.pointFor(t.ID[:i], t, false), bit: bit}
+	return &tagInfo{p: s.pointFor(id, t, false), bit: bit}
 }
 
 func (s *Source) selected(t collector.Tag) bool {
@@ -427,6 +465,21 @@ func uitdComponent(id string) (gb26875.Component, bool) {
 		return gb26875.Component{}, false
 	}
 	return gb26875.Component{SysType: uint8(st), SysAddr: uint8(sa), Zone: uint16(z), Position: uint16(pos)}, true
+}
+
+// uitdSystem reads a system's point from a transmission device:
+// UITD-<addr>.S<type>-<addr>.
+func uitdSystem(id string) (sysType, sysAddr uint8, ok bool) {
+	rest, ok := strings.CutPrefix(id, "UITD-")
+	if !ok {
+		return 0, 0, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 2 || !strings.HasPrefix(parts[1], "S") {
+		return 0, 0, false
+	}
+	st, sa, ok := pair(parts[1][1:], "-", 8)
+	return uint8(st), uint8(sa), ok
 }
 
 func pair(s, sep string, bits int) (a, b uint64, ok bool) {

@@ -41,6 +41,11 @@ func (w want) String() string {
 func got(ms []Message) []want {
 	var out []want
 	for _, m := range ms {
+		if m.Unit.Type == gb26875.TypeSystemState {
+			sy := m.Unit.Systems[0]
+			out = append(out, want{m.Class, gb26875.Component{SysType: sy.SysType, SysAddr: sy.SysAddr, Type: 255}, sy.Status})
+			continue
+		}
 		c := m.Unit.Components[0]
 		out = append(out, want{m.Class, c.Component, c.Status})
 	}
@@ -65,6 +70,8 @@ func registry(t *testing.T) *collector.Registry {
 	}
 	all := []string{"fire", "fault", "disabled", "supervisory", "start", "feedback", "power_fault"}
 	add(uitd, gb26875.KindFirePanel, "3区4号感烟", "火灾报警系统 / 点型光电感烟火灾探测器", all...)
+	add("UITD-000000001234.S10-3", gb26875.KindFirePanel, "消防联动控制器 3号", "消防联动控制器", "fire", "manual", "bus_fault")
+	add("UITD-000000001234", gb26875.KindFirePanel, "用户信息传输装置", "用户信息传输装置", "fire", "link_fault")
 	add("FP1.loop1.det7", gb26875.KindFirePanel, "一层东侧感烟探测器", "", all...)
 	add("FP2.loop3.mcp1", gb26875.KindFirePanel, "二层手报", "", all...)
 	add("FP3.pump", gb26875.KindFirePanel, "", "", all...)
@@ -135,6 +142,12 @@ func TestSource(t *testing.T) {
 		{"mapped, globbed and fallback addresses", SourceOptions{Points: points, FallbackSysAddr: 9}, []batch{
 			{late, []collector.Sample{s("FP1.loop1.det7.fire", 1), s("FP2.loop3.mcp1.fire", 1), s("FP3.pump.start", 1)}},
 		}, []want{{ClassAlarm, det7, 3}, {ClassAlarm, mcp, 3}, {ClassAlarm, pump, 1 | 1<<5}}},
+		{"a received UITD's system goes as a system state, its own state not at all", SourceOptions{}, []batch{
+			{late, []collector.Sample{s("UITD-000000001234.S10-3.manual", 1), s("UITD-000000001234.S10-3.fire", 0),
+				s("UITD-000000001234.fire", 1), s("UITD-000000001234.link_fault", 1)}},
+			{late.Add(time.Second), []collector.Sample{s("UITD-000000001234.S10-3.fire", 1)}},
+		}, []want{{ClassStatus, gb26875.Component{SysType: 10, SysAddr: 3, Type: 255}, 1 | 1<<11},
+			{ClassAlarm, gb26875.Component{SysType: 10, SysAddr: 3, Type: 255}, 3 | 1<<11}}},
 		{"two changes of a point in one batch are two messages", SourceOptions{}, []batch{
 			{late, []collector.Sample{s(uitd+".fire", 1), {Tag: uitd + ".fire", Value: 0, Time: late.Add(time.Second)}}},
 		}, []want{{ClassAlarm, uitdComp, 3}, {ClassAlarm, uitdComp, 1}}},
