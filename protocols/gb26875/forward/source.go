@@ -124,9 +124,9 @@ type tagInfo struct {
 }
 
 type point struct {
-	id    string
-	comp  gb26875.Component
-	desc  [gb26875.DescLen]byte
+	id     string
+	comp   gb26875.Component
+	desc   [gb26875.DescLen]byte
 	gas    bool
 	system bool // a fire-facility system's state (type 1), not a component's
 	level  float64
