@@ -341,9 +341,9 @@ type ClassStats struct {
 	Puts    uint64        `json:"puts" metric:"hazgate_forward_outbox_put_total" help:"Messages put in the outbox."`
 	Dones   uint64        `json:"dones" metric:"hazgate_forward_outbox_done_total" help:"Messages the centre confirmed, removed from the outbox."`
 	Dropped uint64        `json:"dropped" metric:"hazgate_forward_outbox_dropped_total" help:"Messages dropped unsent: the outbox reached its max bytes."`
-	// Skipped counts messages lost to a torn or corrupt record, or a record
-	// this build cannot decode.
-	Skipped uint64 `json:"skipped" metric:"hazgate_forward_outbox_skipped_total" help:"Messages lost to a torn or corrupt record on disk."`
+	// Skipped counts torn or corrupt records on disk with the messages
+	// known lost with them, and records this build cannot decode.
+	Skipped uint64 `json:"skipped" metric:"hazgate_forward_outbox_skipped_total" help:"Torn or corrupt records in the outbox on disk and the messages known lost with them."`
 }
 
 // OutboxStats are the outbox's figures by class, for /metrics.
