@@ -459,3 +459,40 @@ func TestSpoolAppendAllAndNextAfter(t *testing.T) {
 		})
 	}
 }
+
+// Reading ahead stops at a corrupt record; once the reader has committed
+// up to it, Next skips the rest of its segment as before.
+func TestSpoolNextAfterStopsAtCorruptRecord(t *testing.T) {
+	dir := t.TempDir()
+	rec := int64(len(appendRecord(nil, batch(0))))
+	s := open(t, Options{Dir: dir, SegmentBytes: 3 * rec})
+	appendN(t, s, 0, 9)
+	s.Close()
+	files := segFiles(t, dir)
+	data, err := os.ReadFile(files[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[rec+headerLen+10] ^= 0xff // record 4
+	if err := os.WriteFile(files[1], data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir, SegmentBytes: 3 * rec})
+	_, p, ok, err := s.Next()
+	var ps []Pos
+	for ok && err == nil {
+		ps = append(ps, p)
+		_, p, ok, err = s.NextAfter(p)
+	}
+	if err != nil || len(ps) != 4 {
+		t.Fatalf("read ahead %d batches, %v; want 0..3, stopping at the corrupt one", len(ps), err)
+	}
+	for _, p := range ps {
+		if err := s.Commit(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := drain(t, s, 100); !slices.Equal(got, seq(6, 9)) {
+		t.Fatalf("then drained %v, want 6..8", got)
+	}
+}
