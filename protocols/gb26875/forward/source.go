@@ -24,7 +24,7 @@ type Putter interface {
 // Select chooses the fire-panel state tags (<point>.<state>, 0/1) that go
 // to the centre. Every non-empty field must match.
 type Select struct {
-	Kinds []string `yaml:"kinds" doc:"Tag kinds of fire-panel state tags to forward." default:"[fire_panel]"`
+	Kinds []string `yaml:"kinds" doc:"Tag kinds of fire-panel state tags to forward; empty means fire_panel."`
 	Tags  []string `yaml:"tags" doc:"Tag id globs, for example FP1.*; empty takes every tag of the kinds."`
 }
 
