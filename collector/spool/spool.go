@@ -88,6 +88,12 @@ type Spool struct {
 	cursor *os.File
 	bytes  int64
 	points int
+	// nextID names the next segment: past every segment and the cursor, so
+	// a segment begun after all were removed is not mistaken at the next
+	// Open for one the cursor has passed.
+	nextID uint64
+	ra     *os.File // a segment after the head, for NextAfter
+	raID   uint64
 	buf    []byte
 	st     Stats
 }
@@ -145,6 +151,10 @@ func (s *Spool) load() error {
 	}
 	slices.Sort(ids)
 	curID, curOff := s.readCursor()
+	s.nextID = max(curID, 1)
+	if len(ids) > 0 {
+		s.nextID = max(s.nextID, ids[len(ids)-1]+1)
+	}
 	for i, id := range ids {
 		path := s.segPath(id)
 		if id < curID {
@@ -239,18 +249,32 @@ func (s *Spool) loadSegment(id uint64, from int64, last bool) (seg *segment, sta
 // Append writes b as one record and fsyncs it. If the spool would pass
 // MaxBytes, the oldest segments go first and OnOverflow is told.
 func (s *Spool) Append(b Batch) error {
+	return s.AppendAll([]Batch{b})
+}
+
+// AppendAll writes bs as consecutive records, each read back on its own,
+// with one fsync for all: many small records cost one disk flush.
+func (s *Spool) AppendAll(bs []Batch) error {
+	if len(bs) == 0 {
+		return nil
+	}
 	s.mu.Lock()
 	if s.cursor == nil {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	s.buf = appendRecord(s.buf[:0], b)
+	s.buf = s.buf[:0]
+	points := 0
+	for _, b := range bs {
+		s.buf = appendRecord(s.buf, b)
+		points += b.Points
+	}
 	if n := int64(len(s.buf)); n > s.opts.MaxBytes {
 		s.mu.Unlock()
 		return fmt.Errorf("spool %s: a batch of %d bytes does not fit in max bytes %d", s.opts.Dir, n, s.opts.MaxBytes)
 	}
 	dropped := s.makeRoom(int64(len(s.buf)))
-	err := s.appendLocked(b.Points)
+	err := s.appendLocked(points)
 	s.mu.Unlock()
 	if dropped > 0 && s.opts.OnOverflow != nil {
 		s.opts.OnOverflow(dropped)
@@ -260,10 +284,7 @@ func (s *Spool) Append(b Batch) error {
 
 func (s *Spool) appendLocked(points int) error {
 	if s.w == nil {
-		id := uint64(1)
-		if len(s.segs) > 0 {
-			id = s.segs[len(s.segs)-1].id + 1
-		}
+		id := max(s.nextID, 1)
 		f, err := os.OpenFile(s.segPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
@@ -275,6 +296,7 @@ func (s *Spool) appendLocked(points int) error {
 			return fmt.Errorf("spool: %w", err)
 		}
 		s.w = f
+		s.nextID = id + 1
 		s.segs = append(s.segs, &segment{id: id})
 	}
 	seg := s.segs[len(s.segs)-1]
@@ -360,6 +382,74 @@ func (s *Spool) Next() (b Batch, p Pos, ok bool, err error) {
 	return Batch{}, Pos{}, false, nil
 }
 
+// NextAfter returns the batch after the one at p, which Next or NextAfter
+// handed out, without committing either: a reader may look ahead of the
+// cursor and Commit in order later. ok is false when nothing follows yet or
+// the next record is corrupt (Next skips it once it is the head). If the
+// bound dropped p's segment, it returns the head, as Next does.
+func (s *Spool) NextAfter(p Pos) (b Batch, q Pos, ok bool, err error) {
+	s.mu.Lock()
+	if s.cursor == nil {
+		s.mu.Unlock()
+		return Batch{}, Pos{}, false, ErrClosed
+	}
+	i := slices.IndexFunc(s.segs, func(g *segment) bool { return g.id == p.seg })
+	if i < 0 {
+		head := len(s.segs) > 0 && p.seg < s.segs[0].id
+		s.mu.Unlock()
+		if head {
+			return s.Next()
+		}
+		return Batch{}, Pos{}, false, nil
+	}
+	defer s.mu.Unlock()
+	off := p.next
+	for ; i < len(s.segs); i, off = i+1, 0 {
+		seg := s.segs[i]
+		if off >= seg.size {
+			continue
+		}
+		f, err := s.readerOf(i)
+		if err != nil {
+			return Batch{}, Pos{}, false, err
+		}
+		b, next, err := readRecord(f, off, seg.size)
+		if errors.Is(err, errCorrupt) {
+			return Batch{}, Pos{}, false, nil
+		}
+		if err != nil {
+			return Batch{}, Pos{}, false, fmt.Errorf("spool: %w", err)
+		}
+		return b, Pos{seg: seg.id, off: off, next: next, points: b.Points}, true, nil
+	}
+	return Batch{}, Pos{}, false, nil
+}
+
+// readerOf returns a file to read segment i from: the head's reader, or
+// one kept for the segment being read ahead.
+func (s *Spool) readerOf(i int) (*os.File, error) {
+	if i == 0 {
+		if err := s.openReader(); err != nil {
+			return nil, err
+		}
+		return s.r, nil
+	}
+	id := s.segs[i].id
+	if s.ra != nil && s.raID == id {
+		return s.ra, nil
+	}
+	if s.ra != nil {
+		s.ra.Close()
+		s.ra = nil
+	}
+	f, err := os.Open(s.segPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s.ra, s.raID = f, id
+	return f, nil
+}
+
 // Commit marks the batch at p as delivered. A batch the bound dropped after
 // Next handed it out is already gone; committing it does nothing.
 func (s *Spool) Commit(p Pos) error {
@@ -411,9 +501,11 @@ func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeWriter()
-	if s.r != nil {
-		s.r.Close()
-		s.r = nil
+	for _, f := range []**os.File{&s.r, &s.ra} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
 	}
 	var err error
 	if s.cursor != nil {
@@ -458,6 +550,10 @@ func (s *Spool) removeHead() error {
 	if s.r != nil && s.rID == head.id {
 		s.r.Close()
 		s.r = nil
+	}
+	if s.ra != nil && s.raID == head.id {
+		s.ra.Close()
+		s.ra = nil
 	}
 	s.segs[0] = nil
 	s.segs = s.segs[1:]

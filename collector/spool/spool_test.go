@@ -399,3 +399,100 @@ func TestSpoolClosed(t *testing.T) {
 		t.Errorf("Stats after Close: %+v", st)
 	}
 }
+
+// A segment begun after every earlier one was replayed and removed must
+// not take a used id: the cursor already points past it, and the next Open
+// would delete it as replayed.
+func TestSpoolNewSegmentAfterAllRemovedSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: 1})
+	appendN(t, s, 0, 2) // each record closes its segment
+	if got := drain(t, s, 10); !slices.Equal(got, seq(0, 2)) {
+		t.Fatalf("drained %v, want %v", got, seq(0, 2))
+	}
+	appendN(t, s, 2, 4)
+	s.Close()
+	s = open(t, Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: 1})
+	if got := drain(t, s, 10); !slices.Equal(got, seq(2, 4)) {
+		t.Fatalf("after reopen drained %v, want %v", got, seq(2, 4))
+	}
+}
+
+func TestSpoolAppendAllAndNextAfter(t *testing.T) {
+	for _, segBytes := range []int64{0, 1, 200} {
+		t.Run(fmt.Sprint(segBytes), func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: segBytes})
+			var bs []Batch
+			for i := range 10 {
+				bs = append(bs, batch(i))
+			}
+			if err := s.AppendAll(bs[:6]); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AppendAll(bs[6:]); err != nil {
+				t.Fatal(err)
+			}
+			// Read all ten ahead of the cursor, commit the first four.
+			b, p, ok, err := s.Next()
+			var ps []Pos
+			for i := 0; ok; i++ {
+				if err != nil || !bytes.Equal(b.Body, bs[i].Body) {
+					t.Fatalf("batch %d: %q, %v; want %q", i, b.Body, err, bs[i].Body)
+				}
+				ps = append(ps, p)
+				b, p, ok, err = s.NextAfter(p)
+			}
+			if len(ps) != 10 {
+				t.Fatalf("read ahead %d batches, want 10", len(ps))
+			}
+			for _, p := range ps[:4] {
+				if err := s.Commit(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			s = open(t, Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: segBytes})
+			if got := drain(t, s, 20); !slices.Equal(got, seq(4, 10)) {
+				t.Fatalf("after reopen drained %v, want %v", got, seq(4, 10))
+			}
+		})
+	}
+}
+
+// Reading ahead stops at a corrupt record; once the reader has committed
+// up to it, Next skips the rest of its segment as before.
+func TestSpoolNextAfterStopsAtCorruptRecord(t *testing.T) {
+	dir := t.TempDir()
+	rec := int64(len(appendRecord(nil, batch(0))))
+	s := open(t, Options{Dir: dir, SegmentBytes: 3 * rec})
+	appendN(t, s, 0, 9)
+	s.Close()
+	files := segFiles(t, dir)
+	data, err := os.ReadFile(files[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[rec+headerLen+10] ^= 0xff // record 4
+	if err := os.WriteFile(files[1], data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir, SegmentBytes: 3 * rec})
+	_, p, ok, err := s.Next()
+	var ps []Pos
+	for ok && err == nil {
+		ps = append(ps, p)
+		_, p, ok, err = s.NextAfter(p)
+	}
+	if err != nil || len(ps) != 4 {
+		t.Fatalf("read ahead %d batches, %v; want 0..3, stopping at the corrupt one", len(ps), err)
+	}
+	for _, p := range ps {
+		if err := s.Commit(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := drain(t, s, 100); !slices.Equal(got, seq(6, 9)) {
+		t.Fatalf("then drained %v, want 6..8", got)
+	}
+}

@@ -3,6 +3,7 @@ package gb26875
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"hazgate/collector"
@@ -227,4 +228,33 @@ func readings(a Address, u *Unit, now time.Time, bounds collector.TimeBounds) (o
 		out = bits(out, DevicePrefix(a), "用户信息传输装置", "用户信息传输装置", uint16(s.Flags), uitdBits, at)
 	}
 	return out, bad
+}
+
+// componentTypes maps a component type's name back to its number.
+var componentTypes = func() map[string]uint8 {
+	m := make(map[string]uint8, len(componentNames))
+	for t, n := range componentNames {
+		m[n] = t
+	}
+	return m
+}()
+
+// ComponentTypeOf reads the component type back from the description of a
+// component state tag ("火灾报警系统 / 感烟火灾探测器"), so what came from a
+// transmission device can be sent on with its type. ok is false for a
+// description this package did not write or a type it has no name for.
+func ComponentTypeOf(desc string) (t uint8, ok bool) {
+	_, name, found := strings.Cut(desc, " / ")
+	if !found {
+		return 0, false
+	}
+	if t, ok = componentTypes[name]; ok {
+		return t, true
+	}
+	if n, ok := strings.CutPrefix(name, "部件"); ok {
+		if v, err := strconv.ParseUint(n, 10, 8); err == nil {
+			return uint8(v), true
+		}
+	}
+	return 0, false
 }

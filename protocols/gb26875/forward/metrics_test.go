@@ -1,0 +1,43 @@
+package forward
+
+import (
+	"testing"
+	"time"
+
+	"hazgate/collector/statmetrics/statmetricstest"
+)
+
+func TestOutboxMetrics(t *testing.T) {
+	stats := func() OutboxStats {
+		return OutboxStats{
+			Alarm:  ClassStats{Depth: 3, Bytes: 210, Age: 1500 * time.Millisecond, Puts: 10, Dones: 7},
+			Status: ClassStats{Depth: 40, Puts: 41, Dones: 1, Dropped: 2, Skipped: 1},
+		}
+	}
+	statmetricstest.Scrape(t, outboxMetrics(stats), nil,
+		`hazgate_forward_outbox_depth{class="alarm"} 3`,
+		`hazgate_forward_outbox_depth{class="status"} 40`,
+		`hazgate_forward_outbox_bytes{class="alarm"} 210`,
+		`hazgate_forward_outbox_oldest_age_seconds{class="alarm"} 1.5`,
+		`hazgate_forward_outbox_put_total{class="status"} 41`,
+		`hazgate_forward_outbox_done_total{class="alarm"} 7`,
+		`hazgate_forward_outbox_dropped_total{class="status"} 2`,
+		`hazgate_forward_outbox_skipped_total{class="status"} 1`,
+	)
+}
+
+func TestSourceMetrics(t *testing.T) {
+	src, err := NewSource(SourceOptions{Tags: registry(t), Out: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.st = SourceStats{Points: 2000, Alarms: 5, Statuses: 9, Snapshots: 4, PutErrors: 1, Collisions: 1}
+	statmetricstest.Scrape(t, src.Metrics(), nil,
+		`hazgate_forward_source_points 2000`,
+		`hazgate_forward_source_alarm_messages_total 5`,
+		`hazgate_forward_source_status_messages_total 9`,
+		`hazgate_forward_source_snapshots_total 4`,
+		`hazgate_forward_source_put_errors_total 1`,
+		`hazgate_forward_source_address_collisions_total 1`,
+	)
+}
