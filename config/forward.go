@@ -20,7 +20,7 @@ type Forward struct {
 	Kinds []string `yaml:"kinds" doc:"Tag kinds whose states go to the centre. Default [fire_panel]: every <point>.<state> tag (fire, fault, supervisory, disabled, start, feedback) of MQTT, Modbus or GB/T 26875.3 fire panels."`
 	Tags  []string `yaml:"tags" doc:"Tag id globs that go as well as the kinds, for example [\"FP1.*\"]."`
 	// Gas sends gas alarms into the control room too (GA 767, GB 25506 5.2.2).
-	Gas    bool           `yaml:"gas" doc:"Also send combustible and toxic gas detectors' alarm states (GB 25506 5.2.2: gas alarms reach the centre like fire alarms), as component type 10 (combustible) or 74 (toxic) with the fire bit for level 2."`
+	Gas    bool           `yaml:"gas" doc:"Also send combustible gas detectors (kind combustible_gas) as component type 10: at or above 25 %LEL (GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
 	Points []ForwardPoint `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
 
 	Heartbeat      time.Duration `yaml:"heartbeat" default:"30s" doc:"How often the link says it is alive when it has nothing to send."`
@@ -35,9 +35,9 @@ type Forward struct {
 // ForwardPoint names a point's component as the centre knows it.
 type ForwardPoint struct {
 	Tag      string `yaml:"tag" required:"true" doc:"The point: a tag id without its .<state> suffix, or a glob of them."`
-	SysType  uint8  `yaml:"sys_type" default:"1" doc:"System type: 1 fire alarm system, 10 linkage controller, 11 hydrant system..."`
-	SysAddr  uint8  `yaml:"sys_addr" default:"1" doc:"System address."`
-	CompType uint8  `yaml:"comp_type" doc:"Component type: 40-44 smoke detectors, 23 manual call point, 24 hydrant button, 10-13 combustible gas detectors..."`
+	SysType  uint8  `yaml:"system_type" default:"1" doc:"System type: 1 fire alarm system, 10 linkage controller, 11 hydrant system..."`
+	SysAddr  uint8  `yaml:"system_address" default:"1" doc:"System address."`
+	CompType uint8  `yaml:"component_type" doc:"Component type: 40-44 smoke detectors, 23 manual call point, 24 hydrant button, 10-13 combustible gas detectors..."`
 	Zone     uint16 `yaml:"zone" doc:"Component address, high part (回路/区)."`
 	Position uint16 `yaml:"position" doc:"Component address, low part (位号)."`
 }

@@ -57,6 +57,9 @@ type gateway struct {
 	influxAlarms *influx.Feed
 	// hub is the regulator hub's store and ingest; nil without a hub block.
 	hub *hubStage
+	// forward is the link to the fire remote-monitoring centre; nil
+	// without a forward block.
+	forward *forwardStage
 }
 
 // newGateway builds every stage and binds the API listener, so a config the
@@ -206,6 +209,12 @@ func (g *gateway) openSinks(context.Context) error {
 		return err
 	}
 	consumers = append(consumers, g.tagMemory)
+	if cfg.Forward != nil {
+		if g.forward, err = openForward(cfg, g.registry, log.With("component", "forward")); err != nil {
+			return err
+		}
+		consumers = append(consumers, g.forward.source)
+	}
 	g.pipeline = collector.NewPipeline(g.latest, consumers...)
 	return nil
 }
@@ -286,7 +295,7 @@ func (g *gateway) openAPI(ctx context.Context) error {
 		Site: cfg.Site.ID, SiteName: cfg.Site.Name, Notice: cfg.HTTP.Notice, Latest: g.latest, Tags: g.registry,
 		Alarms: g.journal, Control: g.engine, History: g.journal, KPIs: kpi.NewReader(g.journal.DB()), Hazards: g.hazards,
 		Shift: &shift.Builder{Site: cfg.Site.ID, Unit: cfg.Site.Name, DB: g.journal.DB(), Tags: g.registry, Hazards: g.hazards}, UITD: uitd,
-		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Limits: g.engine, Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},
+		AlarmFeed: g.bus, HazardFeed: g.hazards, Points: points, Limits: g.engine, Forward: g.forward.forwarder(), Hub: g.hub.view(), HubControl: g.hub.control(), HubLive: g.hub.live(), HubTrends: g.hub.trends(g.flux), Reload: reloader{g},
 		Metrics: g.metrics(), Tokens: cfg.HTTP.Tokens, AllowedHosts: cfg.HTTP.AllowedHosts,
 		BodyTimeout: cfg.HTTP.BodyTimeout, MaxConnsPerClient: cfg.HTTP.MaxConnsPerClient, Log: log.With("component", "api"),
 	})
@@ -353,6 +362,11 @@ func (g *gateway) run(ctx context.Context) error {
 	sinks.Go(func() { g.hazards.Run(sinkCtx, g.bus, g.journal, time.Second) })
 	for _, d := range g.webhooks {
 		sinks.Go(func() { d.Run(sinkCtx) })
+	}
+	if g.forward != nil {
+		// Stopped with the sinks: what the last samples queued goes on
+		// trying until then, and the outbox keeps the rest.
+		sinks.Go(func() { g.forward.Run(sinkCtx, g.pipeline) })
 	}
 	if g.northbound != nil {
 		sinks.Go(func() {
@@ -468,6 +482,9 @@ func (g *gateway) metrics() *prometheus.Registry {
 	}
 	if g.hub != nil {
 		reg.MustRegister(g.hub.ingest.Metrics())
+	}
+	if g.forward != nil {
+		reg.MustRegister(g.forward.metrics()...)
 	}
 	return reg
 }

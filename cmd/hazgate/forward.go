@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazgate/alerting/selfalarm"
+	"hazgate/api"
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols/gb26875"
+	"hazgate/protocols/gb26875/forward"
+)
+
+// GB 25506-2010's limits, which /api/v1/forward compares the p99 with.
+var forwardLimits = map[string]float64{forward.ClassAlarm.String(): 10, forward.ClassStatus.String(): 100}
+
+// dutyBookSize is how many 查岗 the gateway keeps, answered or missed.
+const dutyBookSize = 200
+
+// forwardStage is the site as a transmission device of the city's fire
+// remote-monitoring centre: the source turns fire panel samples into
+// messages, the outbox keeps them on disk, the link sends them; the stage
+// watches the link for the control room's own alarm and keeps the 查岗
+// book (who answered which, and when).
+type forwardStage struct {
+	cfg    *config.Forward
+	log    *slog.Logger
+	outbox *forward.Spooled
+	source *forward.Source
+	link   *forward.Link
+
+	mu        sync.Mutex
+	book      []api.DutyCheck // newest first
+	bookPath  string
+	downSince time.Time // zero while the link is up
+	lastValue float64
+	lastEmit  time.Time
+}
+
+// openForward opens the outbox in data_dir/forward and builds the source
+// and the link; Run starts them.
+func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger) (*forwardStage, error) {
+	fc := cfg.Forward
+	addr, err := config.ParseUITDAddress(fc.Address)
+	if err != nil {
+		return nil, fmt.Errorf("forward.address %w", err)
+	}
+	var centre uint64
+	if fc.CentreAddress != "" {
+		if centre, err = config.ParseUITDAddress(fc.CentreAddress); err != nil {
+			return nil, fmt.Errorf("forward.centre_address %w", err)
+		}
+	}
+	dir := filepath.Join(cfg.DataDir, "forward")
+	f := &forwardStage{cfg: fc, log: log, bookPath: filepath.Join(dir, "duty-checks.json")}
+	if f.outbox, err = forward.OpenSpooled(forward.SpooledOptions{Dir: dir, MaxBytes: int64(fc.MaxBytes), Log: log}); err != nil {
+		return nil, err
+	}
+	points := make([]forward.PointMap, len(fc.Points))
+	for i, p := range fc.Points {
+		points[i] = forward.PointMap{Tag: p.Tag, SysType: p.SysType, SysAddr: p.SysAddr, CompType: p.CompType, Zone: p.Zone, Position: p.Position}
+	}
+	f.source, err = forward.NewSource(forward.SourceOptions{Select: forward.Select{Kinds: fc.Kinds, Tags: fc.Tags},
+		Points: points, Gas: fc.Gas, Tags: tags, Out: f.outbox, Log: log})
+	if err == nil {
+		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
+			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
+			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck})
+	}
+	if err == nil {
+		err = f.loadBook()
+	}
+	if err != nil {
+		f.outbox.Close()
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	log.Info("forwarding to the monitoring centre", "centres", fc.Centres, "address", fc.Address, "outbox", dir)
+	return f, nil
+}
+
+// Run runs the link and, every second, the watch on it until ctx ends.
+func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := f.link.Run(ctx); err != nil && ctx.Err() == nil {
+			f.log.Error("forward link stopped", "err", err)
+		}
+	})
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			f.outbox.Close()
+			return
+		case now := <-t.C:
+			f.watch(ctx, emit, now)
+		}
+	}
+}
+
+// watch emits forward.link: how long the link has failed its promise, the
+// longer of its time down and the oldest fire alarm's wait; and closes a
+// 查岗 whose minutes ran out as missed.
+func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now time.Time) {
+	st := f.link.Stats()
+	f.mu.Lock()
+	up := st.Connected && !st.LastConfirm.IsZero() && now.Sub(st.LastConfirm) < 3*f.cfg.Heartbeat+f.cfg.ConfirmTimeout
+	switch {
+	case up:
+		f.downSince = time.Time{}
+	case f.downSince.IsZero():
+		f.downSince = now
+	}
+	var failing time.Duration
+	if !f.downSince.IsZero() {
+		failing = now.Sub(f.downSince)
+	}
+	failing = max(failing, f.outbox.Stats().Alarm.Age)
+	v := float64(int64(failing.Seconds()))
+	// Every second while failing, once when it ends, a minute apart when well.
+	send := v != f.lastValue || now.Sub(f.lastEmit) >= time.Minute
+	if send {
+		f.lastValue, f.lastEmit = v, now
+	}
+	missed := false
+	if len(f.book) > 0 && f.book[0].AnsweredAt == nil && !f.book[0].Missed && now.After(f.book[0].Deadline) {
+		f.book[0].Missed, missed = true, true
+	}
+	f.mu.Unlock()
+	if missed {
+		f.log.Warn("查岗 missed: the centre's duty check was not answered in time")
+		f.saveBook()
+	}
+	if !send {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := emit.Emit(ctx, []collector.Sample{{Tag: selfalarm.ForwardLinkTag, Value: v, Time: now}}); err != nil {
+		f.log.Error("forward link state not recorded: pipeline busy", "err", err)
+	}
+}
+
+// dutyCheck is the link's report of a 查岗; it must not block.
+func (f *forwardStage) dutyCheck(dc forward.DutyCheck) {
+	f.mu.Lock()
+	if len(f.book) > 0 && f.book[0].AnsweredAt == nil && !f.book[0].Missed {
+		f.book[0].Missed = true // replaced by the new one before it was answered
+	}
+	f.book = append([]api.DutyCheck{{Received: dc.Received, Deadline: dc.Deadline()}}, f.book...)
+	f.book = f.book[:min(len(f.book), dutyBookSize)]
+	f.mu.Unlock()
+	f.log.Warn("查岗: the monitoring centre asks who is on duty", "minutes", dc.Minutes, "deadline", dc.Deadline())
+	go f.saveBook()
+}
+
+// ForwardStatus is the API's view of the link.
+func (f *forwardStage) ForwardStatus(context.Context) (api.ForwardStatus, error) {
+	st, ob := f.link.Stats(), f.outbox.Stats()
+	out := api.ForwardStatus{Connected: st.Connected, Centre: st.Centre, LimitSeconds: forwardLimits,
+		Pending: map[string]int{}, OldestSeconds: map[string]float64{}, P99Seconds: map[string]float64{},
+		ClockOffsetSeconds: st.ClockOffset.Seconds()}
+	for _, c := range []forward.Class{forward.ClassAlarm, forward.ClassStatus} {
+		cs := ob.Class(c)
+		out.Pending[c.String()], out.OldestSeconds[c.String()] = cs.Depth, cs.Age.Seconds()
+		out.P99Seconds[c.String()] = st.Latency[c].Quantile(0.99).Seconds()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out.DutyChecks = append([]api.DutyCheck{}, f.book...)
+	if len(f.book) > 0 && f.book[0].AnsweredAt == nil && !f.book[0].Missed {
+		open := f.book[0]
+		out.DutyCheck = &open
+	}
+	return out, nil
+}
+
+// AnswerDutyCheck answers the waiting 查岗 for user and records who and when.
+func (f *forwardStage) AnswerDutyCheck(ctx context.Context, user string) (api.DutyCheck, error) {
+	f.mu.Lock()
+	waiting := len(f.book) > 0 && f.book[0].AnsweredAt == nil && !f.book[0].Missed && time.Now().Before(f.book[0].Deadline)
+	f.mu.Unlock()
+	if !waiting {
+		return api.DutyCheck{}, fmt.Errorf("查岗: %w", api.ErrNoDutyCheck)
+	}
+	// The protocol's answer carries an operator number, not a name: the
+	// name is the gateway's to keep.
+	if err := f.link.AnswerDutyCheck(ctx, 1); err != nil {
+		return api.DutyCheck{}, fmt.Errorf("查岗 answer to the centre: %w", err)
+	}
+	now := time.Now()
+	f.mu.Lock()
+	f.book[0].AnsweredAt, f.book[0].AnsweredBy = &now, user
+	dc := f.book[0]
+	f.mu.Unlock()
+	f.saveBook()
+	f.log.Info("查岗 answered", "user", user, "received", dc.Received, "after", now.Sub(dc.Received))
+	return dc, nil
+}
+
+func (f *forwardStage) loadBook() error {
+	b, err := os.ReadFile(f.bookPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &f.book)
+	}
+	if err != nil {
+		return fmt.Errorf("duty-check book %s: %w", f.bookPath, err)
+	}
+	return nil
+}
+
+// saveBook writes the book whole, through a rename, so a crash leaves the
+// old or the new one.
+func (f *forwardStage) saveBook() {
+	f.mu.Lock()
+	b, err := json.MarshalIndent(f.book, "", "  ")
+	f.mu.Unlock()
+	if err == nil {
+		tmp := f.bookPath + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, f.bookPath)
+		}
+	}
+	if err != nil {
+		f.log.Error("duty-check book not saved", "path", f.bookPath, "err", err)
+	}
+}
+
+// forwarder is the API's link, nil (untyped, so the routes answer 501)
+// without a forward block.
+func (f *forwardStage) forwarder() api.Forwarder {
+	if f == nil {
+		return nil
+	}
+	return f
+}
+
+// metrics are the outbox's, the source's and the link's series.
+func (f *forwardStage) metrics() []prometheus.Collector {
+	return []prometheus.Collector{f.outbox.Metrics(), f.source.Metrics(), f.link.Metrics()}
+}
