@@ -255,7 +255,7 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 
 	for {
 		if len(l.inflight) == 0 {
-			wait := time.Until(s.lastConfirm.Add(l.opts.Heartbeat))
+			wait := time.Until(time.Unix(0, s.lastConfirm.Load()).Add(l.opts.Heartbeat))
 			nctx, ncancel := context.WithTimeout(sctx, wait)
 			ps, err := l.opts.Outbox.Next(nctx, l.opts.MaxObjects)
 			idle := nctx.Err() != nil
@@ -397,8 +397,10 @@ type session struct {
 	pending map[uint16]chan gb26875.Command
 	err     error // why the reader ended
 
-	done        chan struct{} // closed when the reader ends
-	lastConfirm time.Time     // Run's goroutine only
+	done chan struct{} // closed when the reader ends
+	// lastConfirm is when a frame was last confirmed (unix ns): the
+	// heartbeat is due Heartbeat after it.
+	lastConfirm atomic.Int64
 }
 
 // cause is why the session ended.
@@ -473,7 +475,7 @@ func (s *session) exchange(ctx context.Context, data []byte) error {
 				l.mu.Lock()
 				l.lastRTT = rtt
 				l.mu.Unlock()
-				s.lastConfirm = time.Now()
+				s.lastConfirm.Store(time.Now().UnixNano())
 				return nil
 			}
 			l.denied.Add(1)

@@ -160,14 +160,14 @@ func TestListenerCommandsToLink(t *testing.T) {
 	if _, err := lst.SyncClock(ctx, uitdAddr, "ctrl-room"); err != nil {
 		t.Fatal(err)
 	}
-	if off := <-synced; off > time.Second || off < -time.Second {
+	if off := recv(t, synced, "clock sync"); off > time.Second || off < -time.Second {
 		t.Errorf("offset %v from a centre on the same clock", off)
 	}
 	res, err := lst.DutyCheck(ctx, uitdAddr, 10, "ctrl-room")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := <-duty
+	d := recv(t, duty, "duty check")
 	if d.Minutes != 10 || d.Serial != res.Serial {
 		t.Errorf("duty check %+v, centre sent %+v", d, res)
 	}
