@@ -104,7 +104,9 @@ type Link struct {
 	framesSent, confirmed, denied, timeouts, resends, reconnects, heartbeats,
 	messages, rejected, badFrames, dutyChecks, dutyAnswered, clockSyncs,
 	requests, outboxErrors atomic.Uint64
-	latency [2]histogram
+	lastConfirm atomic.Int64 // unix ns of the last confirm from any centre
+	unconfirmed atomic.Int64 // len(inflight)
+	latency     [2]histogram
 }
 
 // NewLink checks opts and fills in the defaults.
@@ -277,6 +279,7 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 				continue
 			}
 			l.inflight = ps
+			l.unconfirmed.Store(int64(len(ps)))
 		}
 		for len(l.inflight) > 0 {
 			n, data, err := pack(l.inflight)
@@ -287,6 +290,7 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 				l.log.Error("gb26875 link: message cannot be sent, dropped", "type", l.inflight[0].Unit.Type, "class", l.inflight[0].Class, "err", err)
 				l.done(l.inflight[:n])
 				l.inflight = l.inflight[n:]
+				l.unconfirmed.Store(int64(len(l.inflight)))
 				continue
 			}
 			if err := s.exchange(sctx, data); err != nil {
@@ -299,6 +303,7 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 			l.messages.Add(uint64(n))
 			l.done(l.inflight[:n])
 			l.inflight = l.inflight[n:]
+			l.unconfirmed.Store(int64(len(l.inflight)))
 		}
 	}
 }
@@ -476,6 +481,7 @@ func (s *session) exchange(ctx context.Context, data []byte) error {
 				l.lastRTT = rtt
 				l.mu.Unlock()
 				s.lastConfirm.Store(time.Now().UnixNano())
+				l.lastConfirm.Store(l.opts.Now().UnixNano())
 				return nil
 			}
 			l.denied.Add(1)
@@ -689,6 +695,13 @@ type Stats struct {
 	ClockOffset time.Duration `json:"clock_offset"`
 	// LastRoundTrip is from the last confirmed frame's write to its confirm.
 	LastRoundTrip time.Duration `json:"last_round_trip"`
+	// LastConfirm is when a centre last confirmed a frame (heartbeats
+	// included), zero before the first: a link silent past a few
+	// heartbeats is a comm loss whatever Connected says.
+	LastConfirm time.Time `json:"last_confirm"`
+	// Unconfirmed is how many messages the link holds from the outbox,
+	// sent or about to be, not yet confirmed.
+	Unconfirmed int `json:"unconfirmed"`
 	// Latency is by Class: ClassAlarm, ClassStatus.
 	Latency [2]Histogram `json:"latency"`
 }
@@ -707,6 +720,10 @@ func (l *Link) Stats() Stats {
 	st.Rejected, st.BadFrames, st.OutboxErrors = l.rejected.Load(), l.badFrames.Load(), l.outboxErrors.Load()
 	st.DutyChecks, st.DutyAnswered, st.ClockSyncs, st.Requests = l.dutyChecks.Load(), l.dutyAnswered.Load(), l.clockSyncs.Load(), l.requests.Load()
 	st.ClockOffset = l.ClockOffset()
+	if ns := l.lastConfirm.Load(); ns != 0 {
+		st.LastConfirm = time.Unix(0, ns)
+	}
+	st.Unconfirmed = int(l.unconfirmed.Load())
 	for i := range l.latency {
 		st.Latency[i] = l.latency[i].snapshot()
 	}

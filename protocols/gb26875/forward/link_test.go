@@ -319,8 +319,11 @@ func TestLinkReconnectsAfterRetries(t *testing.T) {
 	if ob.ndone() != 0 {
 		t.Fatal("a message done without a confirm")
 	}
+	if st := link.Stats(); st.Unconfirmed != 1 || st.LastConfirm.IsZero() {
+		t.Errorf("stats while the message waits: %+v", st)
+	}
 	second.reply(second.message(0), gb26875.CmdConfirm)
-	testenv.WaitFor(t, 5*time.Second, "message done", func() bool { return ob.ndone() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "message done", func() bool { return ob.ndone() == 1 && link.Stats().Unconfirmed == 0 })
 	ob.check(t)
 	if st := link.Stats(); st.Timeouts != 3 || st.Resends != 2 || st.Reconnects != 1 {
 		t.Errorf("stats %+v", st)
