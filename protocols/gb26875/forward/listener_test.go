@@ -44,9 +44,17 @@ func (s *samples) fires() []string {
 // startListener runs the project's own centre side on a loopback port.
 func startListener(t testing.TB) (*gb26875.Listener, string, *samples) {
 	t.Helper()
+	l, addr, rec, stop := listenAt(t, "127.0.0.1:0")
+	t.Cleanup(stop)
+	return l, addr, rec
+}
+
+// listenAt runs a listener on listen until stop.
+func listenAt(t testing.TB, listen string) (*gb26875.Listener, string, *samples, func()) {
+	t.Helper()
 	rec := &samples{}
 	dev := config.Device{ID: "city-centre", Protocol: "gb26875", Timeout: time.Second,
-		Block: &gb26875.Config{Listen: "127.0.0.1:0", Heartbeat: time.Second, CommLossAfter: 3, MaxConnections: 10,
+		Block: &gb26875.Config{Listen: listen, Heartbeat: time.Second, CommLossAfter: 3, MaxConnections: 10,
 			HandshakeTimeout: 5 * time.Second, CommandTimeout: time.Second, CommandTries: 3}}
 	l, err := gb26875.New(protocols.Env{Site: "s1", Emit: rec, Tags: collector.NewRegistry(), Log: slog.New(slog.DiscardHandler)}, dev)
 	if err != nil {
@@ -55,17 +63,23 @@ func startListener(t testing.TB) (*gb26875.Listener, string, *samples) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("listener: %v", err)
-		}
-	})
-	a, err := l.Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("listener: %v", err)
+			}
+		})
 	}
-	return l, a.String(), rec
+	actx, acancel := context.WithTimeout(ctx, 5*time.Second) // Run fails to bind: no address ever
+	defer acancel()
+	a, err := l.Addr(actx)
+	if err != nil {
+		stop()
+		t.Fatalf("listener on %s: %v", listen, err)
+	}
+	return l, a.String(), rec, stop
 }
 
 // runLink starts a link and stops it at the end of the test.
@@ -180,6 +194,48 @@ func TestListenerCommandsToLink(t *testing.T) {
 	}
 	if ls := link.Stats(); ls.DutyChecks != 1 || ls.DutyAnswered != 1 || ls.ClockSyncs != 1 {
 		t.Errorf("stats %+v", ls)
+	}
+}
+
+// The centre restarts: what is put while it is down goes once it is back,
+// in order, nothing twice.
+func TestListenerRestarts(t *testing.T) {
+	_, addr, first, stop := listenAt(t, "127.0.0.1:0")
+	ob := newMemOutbox()
+	link := runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Outbox: ob})
+	now := time.Now()
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			ob.Put(context.Background(), fire(ClassAlarm, 1, uint16(i), now))
+		}
+	}
+	put(0, 50)
+	testenv.WaitFor(t, 5*time.Second, "the first 50 confirmed", func() bool { return ob.ndone() == 50 })
+	stop()
+	testenv.WaitFor(t, 5*time.Second, "the link down", func() bool { return !link.Stats().Connected })
+	put(50, 100)
+	_, _, second, stop2 := listenAt(t, addr)
+	defer stop2()
+	testenv.WaitFor(t, 10*time.Second, "the rest confirmed", func() bool { return ob.ndone() == 100 })
+	ob.check(t)
+	for _, tc := range []struct {
+		name     string
+		rec      *samples
+		from, to int
+	}{{"before the restart", first, 0, 50}, {"after", second, 50, 100}} {
+		got := tc.rec.fires()
+		if len(got) != tc.to-tc.from {
+			t.Fatalf("%s: %d fire alarms, want %d", tc.name, len(got), tc.to-tc.from)
+		}
+		for i, tag := range got {
+			if want := fmt.Sprintf("UITD-%s.S1-1.Z1-P%d.fire", uitdAddr, tc.from+i); tag != want {
+				t.Fatalf("%s: fire alarm %d is %s, want %s", tc.name, i, tag, want)
+			}
+		}
+	}
+	if st := link.Stats(); st.Reconnects < 1 || !st.Connected {
+		t.Errorf("stats %+v", st)
 	}
 }
 
