@@ -57,8 +57,10 @@ type LinkOptions struct {
 	// city's devices do not reconnect in step.
 	Backoff, MaxBackoff time.Duration
 	// MaxObjects is how many messages the link takes from the outbox at
-	// once (default 22, one frame of component states); a frame carries at
-	// most the unit type's object maximum.
+	// once, so the most one frame carries (default 22, one frame of
+	// component states); a frame never has more objects than its unit
+	// type allows (gb26875.MaxObjects). Raising it fills frames of system
+	// states (102) but holds more status ahead of an alarm that comes.
 	MaxObjects int
 	Outbox     Outbox
 	// Now is the gateway's clock (default time.Now).
