@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -255,9 +256,7 @@ func BenchmarkLinkToListener(b *testing.B) {
 	before := link.Stats()
 	b.ResetTimer()
 	ob.Put(context.Background(), msgs...)
-	for ob.ndone() < b.N {
-		time.Sleep(100 * time.Microsecond)
-	}
+	ob.waitDone(b.N)
 	b.StopTimer()
 	st := link.Stats()
 	frames := st.Confirmed - before.Confirmed
@@ -265,4 +264,40 @@ func BenchmarkLinkToListener(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alarms/s")
 	b.ReportMetric(float64(st.LastRoundTrip.Microseconds()), "rtt-µs")
 	b.ReportMetric(float64(st.Latency[ClassAlarm].Quantile(0.99).Milliseconds()), "p99-ms")
+}
+
+// BenchmarkFireSpread: 2,000 fire-panel points in alarm at once (a real
+// fire spreads fast), put in the outbox together; the time until our own
+// listener has confirmed them all, and the CPU the process (link and
+// listener) took for it.
+func BenchmarkFireSpread(b *testing.B) {
+	_, addr, _ := startListener(b)
+	ob := newMemOutbox()
+	link := runLink(b, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+	testenv.WaitFor(b, 5*time.Second, "link up", func() bool { return link.Stats().Connected })
+	const points = 2000
+	var wall, cpu time.Duration
+	for i := range b.N {
+		now := time.Now()
+		msgs := make([]Message, points)
+		for p := range msgs {
+			msgs[p] = fire(ClassAlarm, uint16(i%1000), uint16(p), now)
+		}
+		want := (i + 1) * points
+		c0 := cpuTime()
+		ob.Put(context.Background(), msgs...)
+		ob.waitDone(want)
+		wall += time.Since(now)
+		cpu += cpuTime() - c0
+	}
+	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "ms-all-confirmed")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms")
+	b.ReportMetric(float64(link.Stats().Latency[ClassAlarm].Quantile(0.99).Milliseconds()), "p99-ms")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
