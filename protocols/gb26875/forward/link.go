@@ -195,18 +195,19 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		failed = 0
-		progress, err := l.serve(ctx, nc, addr)
+		began, sent := time.Now(), l.messages.Load()
+		err = l.serve(ctx, nc, addr)
 		if ctx.Err() != nil {
 			break
 		}
 		l.reconnects.Add(1)
 		l.log.Warn("gb26875 link: connection to the centre lost", "centre", addr, "err", err, "unconfirmed", len(l.inflight))
 		idx = (idx + 1) % n
-		if progress {
-			backoff = l.opts.Backoff
+		if l.messages.Load() > sent || time.Since(began) >= l.opts.Heartbeat {
+			backoff = l.opts.Backoff // a working link dropped: the standby at once
 		} else {
-			// Connected but nothing confirmed: a centre that accepts and
-			// drops must not make the link spin.
+			// A centre that accepts and drops, or denies a message every
+			// time, must not make the link spin.
 			sleep(ctx, jitter(backoff))
 			backoff = min(2*backoff, l.opts.MaxBackoff)
 		}
@@ -229,8 +230,8 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // serve runs one connection: a heartbeat first (the link is up once the
 // centre confirms it), then the outbox's messages, heartbeats when idle.
-// progress is whether the centre confirmed anything.
-func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bool, err error) {
+// It returns why the connection ended.
+func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) error {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &session{l: l, nc: nc, addr: addr, pending: make(map[uint16]chan gb26875.Command), done: make(chan struct{})}
 	go func() {
@@ -249,9 +250,8 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 	}()
 
 	if err := s.heartbeat(sctx); err != nil {
-		return false, err
+		return err
 	}
-	progress = true
 	l.mu.Lock()
 	l.sess, l.remote = s, addr
 	l.mu.Unlock()
@@ -266,10 +266,10 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 			ncancel()
 			switch {
 			case sctx.Err() != nil:
-				return true, s.cause(sctx)
+				return s.cause(sctx)
 			case err != nil && idle:
 				if err := s.heartbeat(sctx); err != nil {
-					return true, err
+					return err
 				}
 				continue
 			case err != nil:
@@ -296,7 +296,7 @@ func (l *Link) serve(ctx context.Context, nc net.Conn, addr string) (progress bo
 				continue
 			}
 			if err := s.exchange(sctx, data); err != nil {
-				return true, err
+				return err
 			}
 			now := l.opts.Now()
 			for _, p := range l.inflight[:n] {

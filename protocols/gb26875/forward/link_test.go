@@ -391,3 +391,33 @@ func TestAlarmOvertakesStatus(t *testing.T) {
 		t.Fatalf("status after the alarm: %+v", u)
 	}
 }
+
+// A centre that denies a message every time: the link reconnects, but
+// after a growing backoff, not in a spin; the message stays undone.
+func TestLinkBacksOffFromADenyingCentre(t *testing.T) {
+	c := newScripted(t)
+	ob := newMemOutbox()
+	ob.Put(context.Background(), fire(ClassAlarm, 1, 0, time.Now()))
+	runLink(t, LinkOptions{Centres: []string{c.addr()}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Minute, ConfirmTimeout: time.Second, Retries: 1,
+		Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, Outbox: ob})
+	var accepted []time.Time
+	for range 3 {
+		s := c.accept()
+		accepted = append(accepted, time.Now())
+		s.reply(s.heartbeat(), gb26875.CmdConfirm)
+		s.reply(s.message(0), gb26875.CmdDeny)
+		s.reply(s.message(0), gb26875.CmdDeny)
+	}
+	// Jitter is ±50 %: at least 50 ms, then at least 100 ms.
+	if d := accepted[1].Sub(accepted[0]); d < 50*time.Millisecond {
+		t.Errorf("reconnected after %v", d)
+	}
+	if d := accepted[2].Sub(accepted[1]); d < 100*time.Millisecond {
+		t.Errorf("reconnected again after %v, want the backoff doubled", d)
+	}
+	if ob.ndone() != 0 {
+		t.Error("a denied message done")
+	}
+	ob.check(t)
+}
