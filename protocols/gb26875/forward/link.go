@@ -83,6 +83,22 @@ type DutyCheck struct {
 	Received time.Time
 }
 
+// Deadline is when the answer window ends.
+func (d DutyCheck) Deadline() time.Time {
+	return d.Received.Add(time.Duration(d.Minutes) * time.Minute)
+}
+
+// OpenDutyCheck is the last duty check while it waits for its answer (a
+// new one replaces it), for the console's countdown.
+func (l *Link) OpenDutyCheck() (DutyCheck, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.duty == nil {
+		return DutyCheck{}, false
+	}
+	return *l.duty, true
+}
+
 // Link is the device side of GB/T 26875.3: one TCP connection out to the
 // monitoring centre, stop-and-wait, sending the outbox's messages.
 type Link struct {
@@ -98,6 +114,8 @@ type Link struct {
 	sess    *session
 	remote  string
 	lastRTT time.Duration
+	duty    *DutyCheck // the last 查岗, until answered
+	inTime  uint64     // duty checks answered within their minutes
 
 	// inflight are messages taken from the outbox and not yet confirmed;
 	// only Run's goroutine touches it. They survive a reconnect.
@@ -389,6 +407,12 @@ func (l *Link) AnswerDutyCheck(ctx context.Context, operator uint8) error {
 		return fmt.Errorf("duty-check answer of operator %d: %w", operator, err)
 	}
 	l.dutyAnswered.Add(1)
+	l.mu.Lock()
+	if l.duty != nil && !l.opts.Now().After(l.duty.Deadline()) {
+		l.inTime++
+	}
+	l.duty = nil
+	l.mu.Unlock()
 	l.log.Info("gb26875 link: duty check answered", "operator", operator, "centre", s.addr)
 	return nil
 }
@@ -573,9 +597,12 @@ func (s *session) handle(in Inbound) {
 				l.opts.OnClockSync(off)
 			}
 		case gb26875.TypeDutyCheck:
-			l.dutyChecks.Add(1)
 			s.reply(f, gb26875.CmdConfirm, nil)
 			dc := DutyCheck{Serial: f.Serial, Minutes: in.Minutes, Received: l.opts.Now()}
+			l.mu.Lock()
+			l.duty = &dc
+			l.dutyChecks.Add(1)
+			l.mu.Unlock()
 			l.log.Info("gb26875 link: duty check (查岗) from the centre", "centre", s.addr, "serial", f.Serial, "minutes", in.Minutes)
 			if l.opts.OnDutyCheck != nil {
 				l.opts.OnDutyCheck(dc)
@@ -691,8 +718,11 @@ type Stats struct {
 	OutboxErrors uint64 `json:"outbox_errors"`
 	DutyChecks   uint64 `json:"duty_checks"`
 	DutyAnswered uint64 `json:"duty_answered"`
-	ClockSyncs   uint64 `json:"clock_syncs"`
-	Requests     uint64 `json:"requests"`
+	// DutyUnanswered are duty checks not answered within their minutes
+	// (replaced by the next one, or past their deadline now).
+	DutyUnanswered uint64 `json:"duty_unanswered"`
+	ClockSyncs     uint64 `json:"clock_syncs"`
+	Requests       uint64 `json:"requests"`
 	// ClockOffset is the centre's time minus the gateway's.
 	ClockOffset time.Duration `json:"clock_offset"`
 	// LastRoundTrip is from the last confirmed frame's write to its confirm.
@@ -712,6 +742,8 @@ type Stats struct {
 func (l *Link) Stats() Stats {
 	l.mu.Lock()
 	st := Stats{Connected: l.sess != nil, LastRoundTrip: l.lastRTT}
+	pending := l.duty != nil && !l.opts.Now().After(l.duty.Deadline())
+	inTime := l.inTime
 	if l.sess != nil {
 		st.Centre = l.remote
 	}
@@ -721,6 +753,10 @@ func (l *Link) Stats() Stats {
 	st.Resends, st.Reconnects, st.Heartbeats, st.Messages = l.resends.Load(), l.reconnects.Load(), l.heartbeats.Load(), l.messages.Load()
 	st.Rejected, st.BadFrames, st.OutboxErrors = l.rejected.Load(), l.badFrames.Load(), l.outboxErrors.Load()
 	st.DutyChecks, st.DutyAnswered, st.ClockSyncs, st.Requests = l.dutyChecks.Load(), l.dutyAnswered.Load(), l.clockSyncs.Load(), l.requests.Load()
+	st.DutyUnanswered = st.DutyChecks - inTime
+	if pending {
+		st.DutyUnanswered--
+	}
 	st.ClockOffset = l.ClockOffset()
 	if ns := l.lastConfirm.Load(); ns != 0 {
 		st.LastConfirm = time.Unix(0, ns)

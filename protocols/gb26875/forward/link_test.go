@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,7 +170,9 @@ func TestLinkScriptedCentre(t *testing.T) {
 	}
 	duty := make(chan DutyCheck, 1)
 	synced := make(chan time.Duration, 1)
+	var skew atomic.Int64 // the gateway's clock ahead of the test's
 	link := runLink(t, LinkOptions{Centres: []string{primary.addr(), standby.addr()}, Address: uitdAddr, CentreAddress: centreAddr,
+		Now:       func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 		Heartbeat: time.Minute, ConfirmTimeout: 100 * time.Millisecond, Retries: 2, MaxObjects: 1,
 		Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Outbox: ob,
 		OnDutyCheck: func(d DutyCheck) { duty <- d }, OnClockSync: func(o time.Duration) { synced <- o }})
@@ -236,6 +239,9 @@ func TestLinkScriptedCentre(t *testing.T) {
 	if d := recv(t, duty, "duty check reported"); d.Minutes != 5 || d.Serial != serial {
 		t.Errorf("duty check %+v", d)
 	}
+	if open, ok := link.OpenDutyCheck(); !ok || open.Serial != serial || open.Deadline().Sub(open.Received) != 5*time.Minute {
+		t.Errorf("open duty check %+v %v", open, ok)
+	}
 	answered := make(chan error, 1)
 	go func() { answered <- link.AnswerDutyCheck(context.Background(), 7) }()
 	f = s.next()
@@ -247,6 +253,9 @@ func TestLinkScriptedCentre(t *testing.T) {
 	s.reply(f, gb26875.CmdConfirm)
 	if err := recv(t, answered, "answer confirmed"); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := link.OpenDutyCheck(); ok {
+		t.Error("duty check still open after its answer")
 	}
 
 	// Clock sync an hour ahead: the offset is reported and stamped on the
@@ -266,6 +275,18 @@ func TestLinkScriptedCentre(t *testing.T) {
 		t.Errorf("frame time %v (%v), want an hour ahead", at, err)
 	}
 	s.reply(f, gb26875.CmdConfirm)
+
+	// A 查岗 of one minute nobody answers is counted once the minute is over.
+	s.command(gb26875.CmdControl, []byte{gb26875.TypeDutyCheck, 1, 1})
+	s.next()
+	recv(t, duty, "second duty check reported")
+	if st := link.Stats(); st.DutyUnanswered != 0 {
+		t.Errorf("unanswered %d while the minute runs", st.DutyUnanswered)
+	}
+	skew.Store(int64(61 * time.Second))
+	if st := link.Stats(); st.DutyUnanswered != 1 {
+		t.Errorf("unanswered %d after the minute", st.DutyUnanswered)
+	}
 
 	// Requests: the UITD state is answered, the rest denied; an unknown
 	// control command and a broken frame are denied.
@@ -294,7 +315,7 @@ func TestLinkScriptedCentre(t *testing.T) {
 	if c := s.next(); c.Cmd != gb26875.CmdDeny || c.Serial != 999 {
 		t.Errorf("bad checksum answered with %v serial %d", c.Cmd, c.Serial)
 	}
-	if st := link.Stats(); st.DutyChecks != 1 || st.DutyAnswered != 1 || st.ClockSyncs != 1 || st.BadFrames != 2 || st.Requests != 3 {
+	if st := link.Stats(); st.DutyChecks != 2 || st.DutyAnswered != 1 || st.DutyUnanswered != 1 || st.ClockSyncs != 1 || st.BadFrames != 2 || st.Requests != 3 {
 		t.Errorf("stats %+v", st)
 	}
 	ob.check(t)
