@@ -78,9 +78,9 @@ type LinkOptions struct {
 // DutyCheck is a 查岗 received from the centre: the person on duty has
 // Minutes to answer (Link.AnswerDutyCheck).
 type DutyCheck struct {
-	Serial   uint16
-	Minutes  int
-	Received time.Time
+	Serial   uint16    `json:"serial"`
+	Minutes  int       `json:"minutes"`
+	Received time.Time `json:"received"`
 }
 
 // Deadline is when the answer window ends.
@@ -640,10 +640,10 @@ var LatencyBuckets = [...]time.Duration{
 // to LatencyBuckets[i] and over the one before (not cumulative); the last
 // counts those over 100 s.
 type Histogram struct {
-	Counts [len(LatencyBuckets) + 1]uint64
-	Count  uint64
-	Sum    time.Duration
-	Max    time.Duration
+	Counts [len(LatencyBuckets) + 1]uint64 `json:"counts"`
+	Count  uint64                          `json:"count"`
+	Sum    time.Duration                   `json:"sum"`
+	Max    time.Duration                   `json:"max"`
 }
 
 // Quantile is the upper bound of the bucket holding quantile q (0.99 for
