@@ -32,6 +32,10 @@ var objectSpec = map[uint8]struct{ size, max int }{
 	TypeUITDOperation:  {2, 127},
 }
 
+// MaxObjects is the most objects one unit of type t may carry, 0 for a type
+// this package does not decode: what a sender may pack into one frame.
+func MaxObjects(t uint8) int { return objectSpec[t].max }
+
 // DescLen is the size of a component description (部件说明), GB 18030.
 const DescLen = 31
 

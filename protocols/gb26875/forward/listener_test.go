@@ -1,0 +1,303 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"hazgate/collector"
+	"hazgate/config"
+	"hazgate/protocols"
+	"hazgate/protocols/gb26875"
+	"hazgate/sim/testenv"
+)
+
+// samples records every sample the centre's listener hands on, in order.
+type samples struct {
+	mu  sync.Mutex
+	all []collector.Sample
+}
+
+func (s *samples) Emit(_ context.Context, b []collector.Sample) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = append(s.all, b...)
+	return nil
+}
+
+// fires is the tags whose fire state went to 1, in the order received.
+func (s *samples) fires() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, x := range s.all {
+		if len(x.Tag) > 5 && x.Tag[len(x.Tag)-5:] == ".fire" && x.Value == 1 {
+			out = append(out, x.Tag)
+		}
+	}
+	return out
+}
+
+// startListener runs the project's own centre side on a loopback port.
+func startListener(t testing.TB) (*gb26875.Listener, string, *samples) {
+	t.Helper()
+	l, addr, rec, stop := listenAt(t, "127.0.0.1:0")
+	t.Cleanup(stop)
+	return l, addr, rec
+}
+
+// listenAt runs a listener on listen until stop.
+func listenAt(t testing.TB, listen string) (*gb26875.Listener, string, *samples, func()) {
+	t.Helper()
+	rec := &samples{}
+	dev := config.Device{ID: "city-centre", Protocol: "gb26875", Timeout: time.Second,
+		Block: &gb26875.Config{Listen: listen, Heartbeat: time.Second, CommLossAfter: 3, MaxConnections: 10,
+			HandshakeTimeout: 5 * time.Second, CommandTimeout: time.Second, CommandTries: 3}}
+	l, err := gb26875.New(protocols.Env{Site: "s1", Emit: rec, Tags: collector.NewRegistry(), Log: slog.New(slog.DiscardHandler)}, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("listener: %v", err)
+			}
+		})
+	}
+	actx, acancel := context.WithTimeout(ctx, 5*time.Second) // Run fails to bind: no address ever
+	defer acancel()
+	a, err := l.Addr(actx)
+	if err != nil {
+		stop()
+		t.Fatalf("listener on %s: %v", listen, err)
+	}
+	return l, a.String(), rec, stop
+}
+
+// runLink starts a link and stops it at the end of the test.
+func runLink(t testing.TB, opts LinkOptions) *Link {
+	t.Helper()
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	l, err := NewLink(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("link: %v", err)
+		}
+	})
+	return l
+}
+
+const (
+	uitdAddr   gb26875.Address = 1234
+	centreAddr gb26875.Address = 88888
+)
+
+// Against our own listener as the centre: every fire alarm arrives once,
+// in order, and ahead of the status queued with them.
+func TestLinkToListener(t *testing.T) {
+	lst, addr, rec := startListener(t)
+	ob := newMemOutbox()
+	now := time.Now()
+	const alarms, status = 300, 100
+	var msgs []Message
+	for i := range status {
+		msgs = append(msgs, fire(ClassStatus, 2, uint16(i), now))
+	}
+	for i := range alarms {
+		msgs = append(msgs, fire(ClassAlarm, 1, uint16(i), now))
+	}
+	ob.Put(context.Background(), msgs...)
+	link := runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+
+	testenv.WaitFor(t, 10*time.Second, "every message confirmed", func() bool { return ob.ndone() == alarms+status })
+	ob.check(t)
+	got := rec.fires()
+	if len(got) != alarms {
+		t.Fatalf("%d fire alarms at the centre, want %d", len(got), alarms)
+	}
+	for i, tag := range got {
+		if want := fmt.Sprintf("UITD-%s.S1-1.Z1-P%d.fire", uitdAddr, i); tag != want {
+			t.Fatalf("fire alarm %d is %s, want %s", i, tag, want)
+		}
+	}
+	// The alarms were queued after the status and went first.
+	for i, id := range ob.doneIDs()[:alarms] {
+		if id <= status {
+			t.Fatalf("confirm %d is status message %d, want the alarms first", i, id)
+		}
+	}
+	st := link.Stats()
+	if !st.Connected || st.Centre != addr || st.Messages != alarms+status || st.Denied != 0 || st.Resends != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	// 22 component states a frame: 14 frames of alarms, 5 of status, and the greeting.
+	if want := uint64((alarms+21)/22 + (status+21)/22 + 1); st.Confirmed != want {
+		t.Errorf("%d frames confirmed, want %d", st.Confirmed, want)
+	}
+	if h := st.Latency[ClassAlarm]; h.Count != alarms || h.Quantile(0.99) > 10*time.Second {
+		t.Errorf("alarm latency %+v", h)
+	}
+	if d, ok := lst.Device(uitdAddr); !ok || !d.Connected {
+		t.Errorf("the centre does not see the device: %+v", d)
+	}
+}
+
+// The listener's 查岗 and clock sync reach the link; its answer closes the
+// listener's duty check.
+func TestListenerCommandsToLink(t *testing.T) {
+	lst, addr, _ := startListener(t)
+	duty := make(chan DutyCheck, 1)
+	synced := make(chan time.Duration, 1)
+	link := runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: newMemOutbox(),
+		OnDutyCheck: func(d DutyCheck) { duty <- d }, OnClockSync: func(o time.Duration) { synced <- o }})
+	testenv.WaitFor(t, 5*time.Second, "link up", func() bool { return link.Stats().Connected })
+	ctx := context.Background()
+	if _, err := lst.SyncClock(ctx, uitdAddr, "ctrl-room"); err != nil {
+		t.Fatal(err)
+	}
+	if off := recv(t, synced, "clock sync"); off > time.Second || off < -time.Second {
+		t.Errorf("offset %v from a centre on the same clock", off)
+	}
+	res, err := lst.DutyCheck(ctx, uitdAddr, 10, "ctrl-room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := recv(t, duty, "duty check")
+	if d.Minutes != 10 || d.Serial != res.Serial {
+		t.Errorf("duty check %+v, centre sent %+v", d, res)
+	}
+	if err := link.AnswerDutyCheck(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := lst.Device(uitdAddr)
+	if st.Duty == nil || st.Duty.Answered == nil || *st.Duty.Operator != 3 {
+		t.Errorf("centre's duty check after the answer: %+v", st.Duty)
+	}
+	if ls := link.Stats(); ls.DutyChecks != 1 || ls.DutyAnswered != 1 || ls.ClockSyncs != 1 {
+		t.Errorf("stats %+v", ls)
+	}
+}
+
+// The centre restarts: what is put while it is down goes once it is back,
+// in order, nothing twice.
+func TestListenerRestarts(t *testing.T) {
+	_, addr, first, stop := listenAt(t, "127.0.0.1:0")
+	ob := newMemOutbox()
+	link := runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Outbox: ob})
+	now := time.Now()
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			ob.Put(context.Background(), fire(ClassAlarm, 1, uint16(i), now))
+		}
+	}
+	put(0, 50)
+	testenv.WaitFor(t, 5*time.Second, "the first 50 confirmed", func() bool { return ob.ndone() == 50 })
+	stop()
+	testenv.WaitFor(t, 5*time.Second, "the link down", func() bool { return !link.Stats().Connected })
+	put(50, 100)
+	_, _, second, stop2 := listenAt(t, addr)
+	defer stop2()
+	testenv.WaitFor(t, 10*time.Second, "the rest confirmed", func() bool { return ob.ndone() == 100 })
+	ob.check(t)
+	for _, tc := range []struct {
+		name     string
+		rec      *samples
+		from, to int
+	}{{"before the restart", first, 0, 50}, {"after", second, 50, 100}} {
+		got := tc.rec.fires()
+		if len(got) != tc.to-tc.from {
+			t.Fatalf("%s: %d fire alarms, want %d", tc.name, len(got), tc.to-tc.from)
+		}
+		for i, tag := range got {
+			if want := fmt.Sprintf("UITD-%s.S1-1.Z1-P%d.fire", uitdAddr, tc.from+i); tag != want {
+				t.Fatalf("%s: fire alarm %d is %s, want %s", tc.name, i, tag, want)
+			}
+		}
+	}
+	if st := link.Stats(); st.Reconnects < 1 || !st.Connected {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// BenchmarkLinkToListener: fire alarms through the link to our own
+// listener on loopback, stop-and-wait with 22 alarms a frame.
+func BenchmarkLinkToListener(b *testing.B) {
+	_, addr, _ := startListener(b)
+	ob := newMemOutbox()
+	link := runLink(b, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+	testenv.WaitFor(b, 5*time.Second, "link up", func() bool { return link.Stats().Connected })
+	now := time.Now()
+	msgs := make([]Message, b.N)
+	for i := range msgs {
+		msgs[i] = fire(ClassAlarm, uint16(i/60000), uint16(i%60000), now)
+	}
+	before := link.Stats()
+	b.ResetTimer()
+	ob.Put(context.Background(), msgs...)
+	ob.waitDone(b.N)
+	b.StopTimer()
+	st := link.Stats()
+	frames := st.Confirmed - before.Confirmed
+	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "frames/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alarms/s")
+	b.ReportMetric(float64(st.LastRoundTrip.Microseconds()), "rtt-µs")
+	b.ReportMetric(float64(st.Latency[ClassAlarm].Quantile(0.99).Milliseconds()), "p99-ms")
+}
+
+// BenchmarkFireSpread: 2,000 fire-panel points in alarm at once (a real
+// fire spreads fast), put in the outbox together; the time until our own
+// listener has confirmed them all, and the CPU the process (link and
+// listener) took for it.
+func BenchmarkFireSpread(b *testing.B) {
+	_, addr, _ := startListener(b)
+	ob := newMemOutbox()
+	link := runLink(b, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+	testenv.WaitFor(b, 5*time.Second, "link up", func() bool { return link.Stats().Connected })
+	const points = 2000
+	var wall, cpu time.Duration
+	for i := range b.N {
+		now := time.Now()
+		msgs := make([]Message, points)
+		for p := range msgs {
+			msgs[p] = fire(ClassAlarm, uint16(i%1000), uint16(p), now)
+		}
+		want := (i + 1) * points
+		c0 := cpuTime()
+		ob.Put(context.Background(), msgs...)
+		ob.waitDone(want)
+		wall += time.Since(now)
+		cpu += cpuTime() - c0
+	}
+	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "ms-all-confirmed")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms")
+	b.ReportMetric(float64(link.Stats().Latency[ClassAlarm].Quantile(0.99).Milliseconds()), "p99-ms")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
