@@ -44,9 +44,21 @@ type PointMap struct {
 const DefaultCombustibleLevel = 25
 
 // DefaultSettle is how long after start a state seen for the first time is
-// a snapshot (ClassStatus) rather than a change: a restart forgets what was
-// sent, and re-reporting an old fire must not look like a new one.
+// a snapshot rather than a change: a restart forgets what was sent, so a
+// point's first state then says only what holds now, not what changed.
 const DefaultSettle = 2 * time.Minute
+
+// isAlarm reports whether a point's new word w goes as ClassAlarm. A
+// change of the fire, start or feedback bits does. A snapshot goes as an
+// alarm when those bits are set: the fire may be new, and an ongoing one
+// reported twice costs the centre a duplicate, while a new fire sent as
+// status could wait 100 s.
+func isAlarm(snapshot bool, prev, w uint16) bool {
+	if snapshot {
+		return w&alarmBits != 0
+	}
+	return (prev^w)&alarmBits != 0
+}
 
 // SourceOptions configure a Source.
 type SourceOptions struct {
@@ -256,7 +268,7 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 			if mt == tt {
 				if *status != w {
 					*status, p.sent = w, w
-					if !(first && settling) && (p.base^w)&alarmBits != 0 {
+					if isAlarm(first && settling, p.base, w) {
 						m.Class = ClassAlarm
 					}
 				}
@@ -269,7 +281,7 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 			continue
 		}
 		class := ClassStatus
-		if !(first && settling) && (p.sent^w)&alarmBits != 0 {
+		if isAlarm(first && settling, p.sent, w) {
 			class = ClassAlarm
 		}
 		if !p.announced {

@@ -126,10 +126,15 @@ func TestSource(t *testing.T) {
 			{start.Add(5 * time.Second), []collector.Sample{s(uitd+".start", 1), s(uitd+".feedback", 1)}},
 		}, []want{{ClassStatus, uitdComp, 1}, {ClassAlarm, uitdComp, 3}, {ClassAlarm, uitdComp, 1},
 			{ClassStatus, uitdComp, 5}, {ClassAlarm, uitdComp, 5 | 1<<5 | 1<<6}}},
-		{"a fire going on at a restart is a snapshot, not a new alarm", SourceOptions{}, []batch{
+		// It may be new: sent first, as an alarm; an ongoing one is a
+		// duplicate at the centre, a new one must not wait 100 s.
+		{"a point in fire at a restart goes as an alarm", SourceOptions{}, []batch{
 			{start, []collector.Sample{s(uitd+".fire", 1)}},
 			{start.Add(time.Second), []collector.Sample{s(uitd+".fault", 0)}},
-		}, []want{{ClassStatus, uitdComp, 3}}},
+		}, []want{{ClassAlarm, uitdComp, 3}}},
+		{"a point normal at a restart is a status snapshot", SourceOptions{}, []batch{
+			{start, []collector.Sample{s(uitd+".fire", 0), s(uitd+".fault", 0)}},
+		}, []want{{ClassStatus, uitdComp, 1}}},
 		{"after settling, a point first seen in fire is an alarm", SourceOptions{}, []batch{
 			{late, []collector.Sample{s(uitd+".fire", 1), s(uitd+".fault", 0)}},
 		}, []want{{ClassAlarm, uitdComp, 3}}},

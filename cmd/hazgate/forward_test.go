@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"hazgate/alerting"
+	"hazgate/alerting/selfalarm"
+	"hazgate/api"
+	"hazgate/protocols/gb26875"
+	"hazgate/sim"
+	"hazgate/sim/testenv"
+)
+
+// centreAt starts a gateway whose gb26875 listener on addr plays the city's
+// monitoring centre, keeping its journal in dir across restarts.
+func centreAt(t *testing.T, addr, dir string) (*gateway, string, func()) {
+	t.Helper()
+	cfg := parseConfig(t, `
+site: {id: city-119}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: uitds, protocol: gb26875, listen: "${ADDR}", heartbeat: 1s}
+rules:
+  - {name: fas, match: {kind: fire_panel}, states: {fire: critical, fault: medium}}
+`, map[string]string{"DIR": dir, "ADDR": addr})
+	return startGateway(t, cfg)
+}
+
+// TestForwardToTheCentre: two gateways over real TCP. A building's control
+// room receives a fire from its panel's transmission device and forwards it,
+// as this site's own device 000000005678, to the city's centre (the other
+// gateway's listener), which raises the alarm. With the centre down, the
+// control room's forward_link alarm rises and a second fire waits on disk;
+// when the centre is back it gets the fire, once, and the alarm clears.
+func TestForwardToTheCentre(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	centreAddr := ln.Addr().String()
+	ln.Close()
+	centreDir := t.TempDir()
+	_, centreBase, stopCentre := centreAt(t, centreAddr, centreDir)
+
+	site := parseConfig(t, `
+site: {id: building-3, name: 三号楼消防控制室}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: panel, protocol: gb26875, listen: "127.0.0.1:0", heartbeat: 30s} # the simulated panel sends no heartbeats
+rules:
+  - {name: fas, match: {kind: fire_panel}, states: {fire: critical}}
+forward: {centres: ["${CENTRE}"], address: "000000005678", heartbeat: 1s, confirm_timeout: 500ms, dial_timeout: 500ms, alarm_after: 2s}
+`, map[string]string{"DIR": t.TempDir(), "CENTRE": centreAddr})
+	g, base, _ := startGateway(t, site)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	panelAddr, err := g.devices[0].(*gb26875.Listener).Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := sim.DialUITD(ctx, panelAddr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { panel.Close() })
+	const fire = 1 << 1
+	smoke := func(pos uint16) gb26875.Component {
+		return gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: pos}
+	}
+	if err := panel.Component(ctx, smoke(27), fire, "三号楼二层烟感"); err != nil {
+		t.Fatal(err)
+	}
+	// At the centre the point is this site's device's: its address, the
+	// panel's component address.
+	atCentre := func(base string, pos int) alerting.Alarm {
+		t.Helper()
+		return waitAlarm(t, base, 20*time.Second, func(a alerting.Alarm) bool {
+			return a.Tag == fmt.Sprintf("UITD-000000005678.S1-1.Z3-P%d.fire", pos) && a.Severity == alerting.SeverityCritical
+		})
+	}
+	atCentre(centreBase, 27)
+	var st api.ForwardStatus
+	testenv.WaitFor(t, 10*time.Second, "the link's status says confirmed", func() bool {
+		st = forwardStatus(t, base)
+		return st.Connected && st.Pending["alarm"] == 0 && st.P99Seconds["alarm"] > 0
+	})
+	t.Logf("forward status %+v", st)
+	if st.P99Seconds["alarm"] > st.LimitSeconds["alarm"] {
+		t.Errorf("fire alarm p99 %v s over GB 25506's %v s", st.P99Seconds["alarm"], st.LimitSeconds["alarm"])
+	}
+
+	// The centre goes down: the control room's own alarm, and the next fire waits.
+	stopCentre()
+	waitAlarm(t, base, 20*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == selfalarm.ForwardLinkTag && a.Class == alerting.ClassCommLoss && a.State == alerting.ActiveUnacked
+	})
+	if err := panel.Component(ctx, smoke(28), fire, "三号楼三层烟感"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the second fire queued", func() bool { return forwardStatus(t, base).Pending["alarm"] == 1 })
+
+	_, centreBase, _ = centreAt(t, centreAddr, centreDir)
+	atCentre(centreBase, 28)
+	waitAlarm(t, base, 20*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == selfalarm.ForwardLinkTag && a.State == alerting.ClearedUnacked
+	})
+	// Each fire reached the centre's journal once.
+	for _, pos := range []int{27, 28} {
+		resp, err := http.Get(centreBase + fmt.Sprintf("/api/v1/alarms/history?tag=UITD-000000005678.S1-1.Z3-P%d.fire", pos))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []alerting.Event
+		err = json.NewDecoder(resp.Body).Decode(&evs)
+		resp.Body.Close()
+		raised := 0
+		for _, ev := range evs {
+			if ev.Type == alerting.EventRaised {
+				raised++
+			}
+		}
+		if err != nil || raised != 1 {
+			t.Errorf("position %d: raised %d times at the centre (%v)", pos, raised, err)
+		}
+	}
+}
+
+func forwardStatus(t *testing.T, base string) api.ForwardStatus {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/forward")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st api.ForwardStatus
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		t.Fatalf("GET /api/v1/forward: %s", resp.Status)
+	}
+	return st
+}
