@@ -8,7 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"hazgate/alerting"
-	"hazgate/api"
+	"hazgate/sim/testenv"
 )
 
 // TestAlarmHandlingInChromium is the control room's loop on a real page: a
@@ -18,9 +18,9 @@ import (
 // critical alarms, the alarm waits for one (待处置) until the operator
 // files it with the form.
 func TestAlarmHandlingInChromium(t *testing.T) {
-	bin := api.Chromium(t)
+	bin := testenv.Chromium(t)
 	g := startGateway(t, true)
-	ctx := api.Browser(t, bin)
+	ctx := testenv.Browser(t, bin)
 	if err := chromedp.Do(ctx, chromedp.Navigate(g.base+"/")); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestAlarmHandlingInChromium(t *testing.T) {
 		s.value = 'leak'; return s.options[s.selectedIndex].textContent === '泄漏'; })()`)); err != nil || !ok {
 		t.Fatalf("cause 泄漏 not offered: %v", err)
 	}
-	api.Screenshot(t, ctx, "alarm-disposal")
+	testenv.Screenshot(t, ctx, "alarm-disposal")
 	if err := chromedp.Do(ctx,
 		chromedp.Click(`#dp-submit`),
 		chromedp.WaitNotPresent(byID),

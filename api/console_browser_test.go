@@ -21,6 +21,7 @@ import (
 	"hazgate/protocols"
 	_ "hazgate/protocols/modbus" // registers the modbus protocol
 	"hazgate/sim"
+	"hazgate/sim/testenv"
 )
 
 const operatorToken = "console-operator-token-0123"
@@ -149,9 +150,9 @@ func (g *gateway) alarm(t *testing.T, id string) alerting.Alarm {
 // the alarm a simulated detector raises appear, acknowledges it with the
 // button, and checks the page and the API agree.
 func TestConsoleInChromium(t *testing.T) {
-	bin := api.Chromium(t)
+	bin := testenv.Chromium(t)
 	g := startGateway(t, true)
-	ctx := api.Browser(t, bin)
+	ctx := testenv.Browser(t, bin)
 
 	// The page asks for the token first.
 	if err := chromedp.Do(ctx,
@@ -219,16 +220,16 @@ func TestConsoleInChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	api.Screenshot(t, ctx, "console")
+	testenv.Screenshot(t, ctx, "console")
 }
 
 // TestTokenlessConsoleInChromium: without tokens the API takes changes only
 // from its own console's origin (issue 14.1); the console's buttons still
 // work, an unshelve without a body included.
 func TestTokenlessConsoleInChromium(t *testing.T) {
-	bin := api.Chromium(t)
+	bin := testenv.Chromium(t)
 	g := startGateway(t, false)
-	ctx := api.Browser(t, bin)
+	ctx := testenv.Browser(t, bin)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(g.base+"/"),
 		chromedp.WaitVisible("#app"),

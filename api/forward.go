@@ -44,6 +44,10 @@ type DutyCheck struct {
 // no 查岗 waits: answered already, missed, or none came.
 var ErrNoDutyCheck = errors.New("no duty check is waiting for an answer")
 
+// ErrCentreUnreachable is what Forwarder.AnswerDutyCheck returns (wrapped)
+// while the link is down: the answer cannot reach the centre now.
+var ErrCentreUnreachable = errors.New("the monitoring centre is not connected")
+
 // Forwarder is the link to the monitoring centre.
 type Forwarder interface {
 	ForwardStatus(ctx context.Context) (ForwardStatus, error)
@@ -78,6 +82,8 @@ func (a *API) answerDutyCheck() http.HandlerFunc {
 		switch {
 		case errors.Is(err, ErrNoDutyCheck):
 			writeError(w, http.StatusConflict, err.Error())
+		case errors.Is(err, ErrCentreUnreachable):
+			writeError(w, http.StatusServiceUnavailable, err.Error()+": answer again once the link is back (the console shows it)")
 		case err != nil:
 			a.internalError(w, r, "answering the duty check", err)
 		default:

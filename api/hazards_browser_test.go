@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"hazgate/alerting/hazard"
+	"hazgate/sim/testenv"
 )
 
 // serveHandler serves an API on a free loopback port until the test ends
@@ -37,7 +38,7 @@ func serveHandler(t *testing.T, a *API) string {
 // 新增隐患 form. The page carries http.notice under its header.
 // Screenshots in Chinese at each step.
 func TestHazardConsoleInChromium(t *testing.T) {
-	bin := Chromium(t)
+	bin := testenv.Chromium(t)
 	f := newEngineFixture(t)
 	ctx := context.Background()
 	for _, req := range []hazard.TransitionRequest{{To: hazard.InProgress, Person: "张三"}, {To: hazard.PendingVerification, Comment: "已更换探测器"}} {
@@ -51,7 +52,7 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	a := f.h.(*API)
 	a.notice = "演示: 重大隐患判定时长缩短为 1 分钟（标准为 1 天），仅用于演示" // as hazgate demo sets http.notice
 	base := serveHandler(t, a)
-	b := Browser(t, bin)
+	b := testenv.Browser(t, bin)
 	poll := func(js string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(10*time.Second))
 	}
@@ -102,7 +103,7 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if g, _ := f.eng.Get(ctx, f.major); g.Status != hazard.PendingVerification {
 		t.Fatalf("after the refusal the record is %s", g.Status)
 	}
-	Screenshot(t, b, "hazard-close-refused")
+	testenv.Screenshot(t, b, "hazard-close-refused")
 
 	const reason = "探测器已整体更换，旧点位通信中断报警待平台清除"
 	if err := chromedp.Do(b,
@@ -123,17 +124,17 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if n, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#hz-error').length`)); n != 0 {
 		t.Error("the refusal is still shown after closing")
 	}
-	Screenshot(t, b, "hazard-closed-with-reason")
+	testenv.Screenshot(t, b, "hazard-closed-with-reason")
 
 	// The operator enters a walk-round finding (排查) by the form.
 	// Log out, and in as the operator on the same page: the field no
 	// longer holds the verifier's token.
 	if err := chromedp.Do(b, append([]chromedp.Action[chromedp.Void]{chromedp.Click("#logout")}, login(RoleOperator)...)...); err != nil {
-		Screenshot(t, b, "debug")
+		testenv.Screenshot(t, b, "debug")
 		t.Fatalf("operator login: %v", err)
 	}
 	if err := chromedp.Do(b, chromedp.WaitVisible("#hz-new")); err != nil {
-		Screenshot(t, b, "debug")
+		testenv.Screenshot(t, b, "debug")
 		t.Fatalf("new button: %v", err)
 	}
 	if err := chromedp.Do(b,
@@ -150,7 +151,7 @@ func TestHazardConsoleInChromium(t *testing.T) {
 		chromedp.WaitVisible("#hz-detail"),
 		poll(`document.getElementById('hz-new-form').hidden && document.getElementById('hz-detail').textContent.includes('现场排查录入')`),
 	); err != nil {
-		Screenshot(t, b, "debug")
+		testenv.Screenshot(t, b, "debug")
 		t.Fatalf("manual entry: %v", err)
 	}
 	hs, err := f.eng.List(ctx, hazard.Filter{})
@@ -170,5 +171,5 @@ func TestHazardConsoleInChromium(t *testing.T) {
 	if got := text("#hz-events"); !strings.Contains(got, "ctrl-room") || !strings.Contains(got, "登记") {
 		t.Errorf("the new record's history reads %q, want its 登记 by ctrl-room", got)
 	}
-	Screenshot(t, b, "hazard-manual-entry")
+	testenv.Screenshot(t, b, "hazard-manual-entry")
 }

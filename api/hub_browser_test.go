@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,42 +18,6 @@ import (
 	"hazgate/collector"
 	"hazgate/sim/testenv"
 )
-
-// Chromium finds the browser for the console's browser tests (these and
-// api_test's): $HAZGATE_CHROMIUM, Debian's, or on the PATH. Without one
-// the test is skipped, or fails under HAZGATE_INTEGRATION=1.
-func Chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("HAZGATE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	testenv.Missing(t, "chromium not found (apt-get install chromium)")
-	return ""
-}
-
-// Browser starts a headless Chromium for the test, with a minute to work.
-func Browser(t *testing.T, bin string) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelBrowser)
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // serveConsole serves f's API and console on a free loopback port until
 // the test ends, and returns its base URL.
@@ -86,31 +48,16 @@ func serveConsole(t *testing.T, f *fixture) string {
 	return "http://" + srv.Addr()
 }
 
-// Screenshot saves the whole page as a PNG in the test's artifact
-// directory and logs where.
-func Screenshot(t *testing.T, b context.Context, name string) {
-	t.Helper()
-	shot, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	path := filepath.Join(t.ArtifactDir(), name+"-"+strconv.Itoa(os.Getpid())+".png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
-
 // TestHubConsoleInChromium opens a regulator hub's console (a real hub
 // store on SQLite, hub.Ingest sending the commands) as the city bureau:
 // the sites with the offline one marked, the cross-site alarms paged and
 // filtered on the server, and 挂牌督办 of a 重大隐患 recorded as a command.
 func TestHubConsoleInChromium(t *testing.T) {
-	bin := Chromium(t)
+	bin := testenv.Chromium(t)
 	f := newFixture(t, scopedTokens)
 	fillHub(t, f.hub)
 	base := serveConsole(t, f)
-	b := Browser(t, bin)
+	b := testenv.Browser(t, bin)
 
 	// A hub opens on its sites.
 	if err := chromedp.Do(b, hubLogin(base, "city-token-0123456789", "nj-03")...); err != nil {
@@ -234,7 +181,7 @@ func TestHubConsoleInChromium(t *testing.T) {
 		t.Errorf("%d 挂牌督办 buttons left (%v), want nj-02's and nj-03's", n, err)
 	}
 
-	screenshot := func(name string) { t.Helper(); Screenshot(t, b, name) }
+	screenshot := func(name string) { t.Helper(); testenv.Screenshot(t, b, name) }
 	screenshot("hub-hazards")
 	if err := chromedp.Do(b,
 		chromedp.Click(`nav button[data-tab="hub-sites"]`),
@@ -288,11 +235,11 @@ func lastHour() PointHistory {
 // the central InfluxDB, and back to the table. A hub without InfluxDB says
 // so instead of drawing.
 func TestHubSiteDrillDownInChromium(t *testing.T) {
-	bin := Chromium(t)
+	bin := testenv.Chromium(t)
 	f := newFixtureWith(t, scopedTokens, func(o *Options) { o.HubTrends = trendsOf{lastHour()} })
 	fillHub(t, f.hub)
 	fillReadings(t, f.hub)
-	b := Browser(t, bin)
+	b := testenv.Browser(t, bin)
 	poll := func(js string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(10*time.Second))
 	}
@@ -383,7 +330,7 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 	if got, err := chromedp.Run(b, chromedp.Text("#sd-trend-title")); err != nil || got != "T101-LEL combustible_gas (%LEL)" {
 		t.Errorf("trend title %q (%v)", got, err)
 	}
-	Screenshot(t, b, "hub-site-detail")
+	testenv.Screenshot(t, b, "hub-site-detail")
 
 	// The language toggle keeps the drill-down open, in English.
 	if err := chromedp.Do(b, chromedp.Click("#lang"), poll(`document.getElementById('sd-back').textContent === '‹ Back to sites'`),
@@ -423,11 +370,11 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 // TestScopedHubConsoleInChromium: a district bureau's token (regions:
 // 江北新区) sees only the hub's views, and in them only its region's sites.
 func TestScopedHubConsoleInChromium(t *testing.T) {
-	bin := Chromium(t)
+	bin := testenv.Chromium(t)
 	f := newFixture(t, scopedTokens)
 	fillHub(t, f.hub)
 	base := serveConsole(t, f)
-	b := Browser(t, bin)
+	b := testenv.Browser(t, bin)
 	if err := chromedp.Do(b, hubLogin(base, "region-token-0123456789", "nj-01")...); err != nil {
 		t.Fatalf("login: %v", err)
 	}

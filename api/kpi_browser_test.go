@@ -11,6 +11,7 @@ import (
 	"hazgate/alerting"
 	"hazgate/alerting/kpi"
 	"hazgate/alerting/shift"
+	"hazgate/sim/testenv"
 )
 
 // kpiJournal commits, relative to today in Beijing time, on the site's two
@@ -53,13 +54,13 @@ func kpiJournal(t *testing.T, f *fixture) {
 // figures of the fixture, thirty bars when asked, and the shift report in
 // a new tab with its style applied under the console's policy.
 func TestKPIConsoleInChromium(t *testing.T) {
-	bin := Chromium(t)
+	bin := testenv.Chromium(t)
 	f := newFixture(t, testTokens)
 	f.h.kpis = kpi.NewReader(f.journal.DB())
 	f.h.shift = &shift.Builder{Site: "cz-demo-01", Unit: "演示化工有限公司", DB: f.journal.DB(), Tags: testTags(t)}
 	kpiJournal(t, f)
 	base := serveConsole(t, f)
-	b := Browser(t, bin)
+	b := testenv.Browser(t, bin)
 
 	day := func(n int) string { return kpi.DayStart(time.Now()).AddDate(0, 0, -n).Format(time.DateOnly) }
 	if err := chromedp.Do(b,
@@ -112,7 +113,7 @@ func TestKPIConsoleInChromium(t *testing.T) {
 	if len(got.Top) < 5 || got.Top[1] != "T101-LEL" || got.Top[2] != "1号罐区可燃气体" || got.Top[3] != "3" {
 		t.Errorf("top source %q", got.Top)
 	}
-	Screenshot(t, b, "console-kpi")
+	testenv.Screenshot(t, b, "console-kpi")
 
 	if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('kpi-days');
 		s.value = '30'; return s.dispatchEvent(new Event('change')); })()`)); err != nil {
@@ -166,7 +167,7 @@ func TestKPIConsoleInChromium(t *testing.T) {
 	if p.Heading != "演示化工有限公司 交接班报表" || p.Open != 1 || p.Colour != "rgb(48, 84, 150)" {
 		t.Errorf("report %+v: want its heading and its stylesheet's #305496 section marks", p)
 	}
-	Screenshot(t, b, "console-shift-report")
+	testenv.Screenshot(t, b, "console-shift-report")
 }
 
 func equal(a, b []string) bool {

@@ -15,6 +15,7 @@ import (
 
 	"hazgate/api"
 	"hazgate/collector"
+	"hazgate/sim/testenv"
 )
 
 // recordedHistory remembers what the history route asked its store.
@@ -60,10 +61,10 @@ type trendLimit struct {
 // the same scale as the reading. The choice survives a reload; a week is
 // labelled by day, and English names the limits in English.
 func TestTrendInChromium(t *testing.T) {
-	bin := api.Chromium(t)
+	bin := testenv.Chromium(t)
 	g := startGateway(t, true)
 	g.gas.SetLEL(0, 12) // below level 1: a quiet detector, its limits far above it
-	b := api.Browser(t, bin)
+	b := testenv.Browser(t, bin)
 	poll := func(js string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(10*time.Second))
 	}

@@ -197,7 +197,9 @@ func (f *forwardStage) AnswerDutyCheck(ctx context.Context, user string) (api.Du
 	}
 	// The protocol's answer carries an operator number, not a name: the
 	// name is the gateway's to keep.
-	if err := f.link.AnswerDutyCheck(ctx, 1); err != nil {
+	if err := f.link.AnswerDutyCheck(ctx, 1); errors.Is(err, forward.ErrNotConnected) {
+		return api.DutyCheck{}, fmt.Errorf("查岗 answer: %w", api.ErrCentreUnreachable)
+	} else if err != nil {
 		return api.DutyCheck{}, fmt.Errorf("查岗 answer to the centre: %w", err)
 	}
 	now := time.Now()
