@@ -262,10 +262,13 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		tt := gb26875.TimeTagOf(at)
 		if p.pend > 0 {
 			// One panel frame gives all of a point's states at one time:
-			// one message. A later change is a message of its own.
+			// one message. A later change is a message of its own, and so
+			// is one in the same second that undoes a bit the pending
+			// message changed (two frames in one batch: a fire and its
+			// clear), or the centre would never see the fire.
 			m := &s.out[p.pend-1]
 			status, mt := object(&m.Unit)
-			if mt == tt {
+			if mt == tt && (*status^p.base)&(*status^w) == 0 {
 				if *status != w {
 					*status, p.sent = w, w
 					if isAlarm(first && settling, p.base, w) {

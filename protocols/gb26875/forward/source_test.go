@@ -156,6 +156,11 @@ func TestSource(t *testing.T) {
 		{"two changes of a point in one batch are two messages", SourceOptions{}, []batch{
 			{late, []collector.Sample{s(uitd+".fire", 1), {Tag: uitd + ".fire", Value: 0, Time: late.Add(time.Second)}}},
 		}, []want{{ClassAlarm, uitdComp, 3}, {ClassAlarm, uitdComp, 1}}},
+		// Two panel frames (or MQTT messages) in one second can share a
+		// batch: merged, the fire would never reach the centre.
+		{"a fire and its clear in one second and one batch are two messages", SourceOptions{}, []batch{
+			{late, []collector.Sample{s(uitd+".fire", 1), s(uitd+".fault", 0), {Tag: uitd + ".fire", Value: 0, Time: late.Add(300 * time.Millisecond)}}},
+		}, []want{{ClassAlarm, uitdComp, 3}, {ClassAlarm, uitdComp, 1}}},
 		{"not forwarded: other kinds, other states, gas without Gas", SourceOptions{}, []batch{
 			{late, []collector.Sample{s("FP3.pump.manual", 1), s("T3-TEMP", 80), s("T1-LEL", 60), s("nope", 1)}},
 		}, nil},
