@@ -149,6 +149,19 @@ forward: {centres: ["%s"], address: "000000005678", heartbeat: 1s, confirm_timeo
 		return st.Pending["alarm"] == 0 && st.Pending["status"] == 0
 	})
 	time.Sleep(500 * time.Millisecond) // anything more the link would send
+	// Nothing torn, corrupt or dropped in the outbox across the kills.
+	series := 0
+	for _, line := range strings.Split(getText(t, base+"/metrics"), "\n") {
+		if strings.HasPrefix(line, "hazgate_forward_outbox_skipped_total") || strings.HasPrefix(line, "hazgate_forward_outbox_dropped_total") {
+			series++
+			if !strings.HasSuffix(line, " 0") {
+				t.Errorf("after the kills: %s", line)
+			}
+		}
+	}
+	if series != 4 {
+		t.Errorf("%d outbox skipped and dropped series on /metrics, want 4 (two a class)", series)
+	}
 	gw.Process.Signal(os.Interrupt)
 	gw.Wait()
 
