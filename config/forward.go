@@ -27,6 +27,10 @@ type Forward struct {
 	ConfirmTimeout time.Duration `yaml:"confirm_timeout" default:"10s" doc:"How long to wait for the centre's confirm of a frame before sending it again (GB/T 26875.3: 10 s)."`
 	Retries        int           `yaml:"retries" default:"3" doc:"Sends of a frame before the link is dropped and dialled again (GB/T 26875.3: 3); the message stays queued."`
 	DialTimeout    time.Duration `yaml:"dial_timeout" default:"5s" doc:"How long one connection attempt to a centre may take."`
+	// MaxBackoff bounds the wait between rounds of dialling every centre: a
+	// fire alarm queued during an outage waits at most this long after
+	// the centre is back (GB 25506's 10 s).
+	MaxBackoff time.Duration `yaml:"max_backoff" default:"5s" doc:"Longest wait between rounds of dialling every centre (from 1 s, doubling, ±50 % jitter so a city's devices do not reconnect in step). A fire alarm queued in an outage waits up to this long after the centre is back: keep it well under GB 25506's 10 s."`
 	// AlarmAfter: the control room's own alarm on the link.
 	AlarmAfter time.Duration `yaml:"alarm_after" default:"30s" doc:"The link down this long, or a fire alarm waiting this long for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn); GB 25506 asks a failed transmission be shown by sound and light."`
 	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, per class; beyond it the oldest status messages are dropped and counted (hazgate_forward_dropped_total); fire alarms are kept."`
@@ -87,7 +91,8 @@ func (d *decoder) validateForward(f *Forward) {
 		v   time.Duration
 		min time.Duration
 	}{{"heartbeat", f.Heartbeat, time.Second}, {"confirm_timeout", f.ConfirmTimeout, 100 * time.Millisecond},
-		{"dial_timeout", f.DialTimeout, 100 * time.Millisecond}, {"alarm_after", f.AlarmAfter, time.Second}} {
+		{"dial_timeout", f.DialTimeout, 100 * time.Millisecond}, {"alarm_after", f.AlarmAfter, time.Second},
+		{"max_backoff", f.MaxBackoff, time.Second}} {
 		if x.v < x.min {
 			d.errorAt(p+"."+x.key, "forward.%s %v: want at least %v", x.key, x.v, x.min)
 		}

@@ -75,6 +75,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 	if err == nil {
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
+			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
 			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck})
 	}
 	if err == nil {
