@@ -122,7 +122,9 @@ const (
 // type 2 (component state) messages, one object each, and puts them in the
 // outbox as they change. A received transmission device's system states
 // (UITD-<addr>.S<type>-<addr>.<state>) go as type 1 (system state); its own
-// state (UITD-<addr>.<state>) does not go: this device reports its own. Consume returns once the outbox has them on disk,
+// state (UITD-<addr>.<state>) does not go: this device reports its own.
+// Tags of SourceOptions.Analogs' kinds go as type 3 analog values (see
+// consumeAnalog). Consume returns once the outbox has them on disk,
 // so a device's data the gateway confirms is already queued for the
 // centre.
 type Source struct {
