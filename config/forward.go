@@ -50,14 +50,15 @@ type ForwardPoint struct {
 type ForwardAnalog struct {
 	Kind       string        `yaml:"kind" required:"true" doc:"Tag kind: hydrant_pressure (tags in MPa) or level (a fire water tank, in m); another kind needs analog_type and scale."`
 	AnalogType uint8         `yaml:"analog_type" doc:"GB/T 26875.3 analog type; default 5 (pressure in 0.1 kPa) for hydrant_pressure, 2 (height in 0.01 m) for level. Type 4 (0.1 MPa) cannot tell 0.10 from 0.14 MPa."`
-	Scale      float64       `yaml:"scale" doc:"Steps of the analog type per tag unit; default 10000 for hydrant_pressure (MPa in 0.1 kPa), 100 for level (m in 0.01 m). A reading beyond the int16 steps goes at the bound and is counted (hazgate_forward_source_analog_refused_total)."`
+	Scale      float64       `yaml:"scale" doc:"Steps of the analog type per tag unit; default (with the default analog_type only) 10000 for hydrant_pressure (MPa in 0.1 kPa), 100 for level (m in 0.01 m). A reading beyond the int16 steps goes at the bound and is counted (hazgate_forward_source_analog_refused_total)."`
 	Deadband   float64       `yaml:"deadband" doc:"A change of at least this much, in the tag's unit, goes at once; default 0.01 (MPa) for hydrant_pressure, 0.05 (m) for level, one step for other kinds or scales."`
 	Refresh    time.Duration `yaml:"refresh" default:"5m" doc:"An unchanged value goes again at the first sample this long after the last one sent."`
 	Minimum    *float64      `yaml:"minimum" doc:"Below it (in the tag's unit) the point's component state carries the fault bit; default 0.10 (MPa, GB 50974) for hydrant_pressure, none for level (give the tank's own low level)."`
 }
 
-// forwardAnalogKinds are the kinds with defaults in protocols/gb26875/forward.
-var forwardAnalogKinds = map[string]bool{"hydrant_pressure": true, "level": true}
+// forwardAnalogTypes are the kinds with defaults in
+// protocols/gb26875/forward, and the analog type their default scale is for.
+var forwardAnalogTypes = map[string]uint8{"hydrant_pressure": 5, "level": 2}
 
 // ParseUITDAddress checks a 12-digit transmission-device address.
 func ParseUITDAddress(s string) (uint64, error) {
@@ -106,8 +107,12 @@ func (d *decoder) validateForward(f *Forward) {
 			d.errorAt(at+".kind", "%s.kind %s: listed twice", at, a.Kind)
 		}
 		seen[a.Kind] = true
-		if a.Kind != "" && !forwardAnalogKinds[a.Kind] && (a.AnalogType == 0 || a.Scale == 0) {
+		def, known := forwardAnalogTypes[a.Kind]
+		switch {
+		case a.Kind != "" && !known && (a.AnalogType == 0 || a.Scale == 0):
 			d.errorAt(at+".kind", "%s.kind %s: analog_type and scale are required for a kind other than hydrant_pressure and level", at, a.Kind)
+		case known && a.AnalogType != 0 && a.AnalogType != def && a.Scale == 0:
+			d.errorAt(at+".analog_type", "%s.analog_type %d: give its scale too (the default scale of %s is for type %d)", at, a.AnalogType, a.Kind, def)
 		}
 		if a.Scale < 0 {
 			d.errorAt(at+".scale", "%s.scale %v: want above 0", at, a.Scale)

@@ -42,6 +42,7 @@ forward:
 		{`{centres: ["h:1"], address: "000000001234", retries: 0}`, "forward.retries 0: want 1 to 10"},
 		{`{centres: ["h:1"], address: "000000001234", tags: ["[x"]}`, `forward.tags[0] "[x"`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: flow}]}`, `f.yaml:2:71: forward.analogs[0].kind flow: analog_type and scale are required`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: hydrant_pressure, analog_type: 4}]}`, `forward.analogs[0].analog_type 4: give its scale too`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level}, {kind: level}]}`, `forward.analogs[1].kind level: listed twice`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, deadband: -1}]}`, `forward.analogs[0].deadband -1: want 0 or above`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, refresh: 0s}]}`, `forward.analogs[0].refresh 0s: want at least 1s`},

@@ -68,11 +68,14 @@ func (k AnalogKind) resolve() (AnalogKind, error) {
 	if k.AnalogType == 0 {
 		k.AnalogType = d.AnalogType
 	}
-	if k.Scale == 0 {
+	if k.Scale == 0 && k.AnalogType == d.AnalogType {
 		k.Scale = d.Scale
 	}
 	if !known && (k.AnalogType == 0 || k.Scale == 0) {
 		return k, fmt.Errorf("analog kind %s: analog_type and scale are required for a kind without defaults (known: hydrant_pressure, level)", k.Kind)
+	}
+	if k.Scale == 0 {
+		return k, fmt.Errorf("analog kind %s: analog type %d needs its scale (the default is for type %d)", k.Kind, k.AnalogType, d.AnalogType)
 	}
 	if !(k.Scale > 0) || math.IsInf(k.Scale, 0) {
 		return k, fmt.Errorf("analog kind %s: scale %v, want above 0", k.Kind, k.Scale)

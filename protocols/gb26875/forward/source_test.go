@@ -261,6 +261,7 @@ func TestNewSourceRejects(t *testing.T) {
 		{Tags: reg, Out: rec, Points: []PointMap{{Tag: ""}}},
 		{Tags: reg, Out: rec, Gas: true, GasLevels: map[string]float64{"toxic_gas": 0}},
 		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "flow"}}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "hydrant_pressure", AnalogType: 4}}},
 		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "level"}, {Kind: "level"}}},
 		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "level", Deadband: -1}}},
 		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "flow", AnalogType: 10, Scale: -10}}},
