@@ -180,7 +180,7 @@ func (p *point) word() uint16 {
 
 // SourceStats count what the source did since start.
 type SourceStats struct {
-	Points     int    `json:"points" metric:"hazgate_forward_source_points" help:"Fire-panel and gas points tracked for the centre."`
+	Points     int    `json:"points" metric:"hazgate_forward_source_points" help:"Fire-panel, gas and analog points tracked for the centre."`
 	Alarms     uint64 `json:"alarms" metric:"hazgate_forward_source_alarm_messages_total" help:"Fire, start and feedback changes put in the outbox (class alarm)."`
 	Statuses   uint64 `json:"statuses" metric:"hazgate_forward_source_status_messages_total" help:"Other state changes and snapshots put in the outbox (class status)."`
 	Snapshots  uint64 `json:"snapshots" metric:"hazgate_forward_source_snapshots_total" help:"First reports of a point since start."`
