@@ -20,8 +20,10 @@ type Forward struct {
 	Kinds []string `yaml:"kinds" doc:"Tag kinds whose states go to the centre. Default [fire_panel]: every <point>.<state> tag (fire, fault, supervisory, disabled, start, feedback) of MQTT, Modbus or GB/T 26875.3 fire panels."`
 	Tags  []string `yaml:"tags" doc:"Tag id globs that go as well as the kinds, for example [\"FP1.*\"]."`
 	// Gas sends gas alarms into the control room too (GA 767, GB 25506 5.2.2).
-	Gas    bool           `yaml:"gas" doc:"Also send combustible gas detectors (kind combustible_gas) as component type 10: at or above 25 %LEL (GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
-	Points []ForwardPoint `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
+	Gas bool `yaml:"gas" doc:"Also send combustible gas detectors (kind combustible_gas) as component type 10: at or above 25 %LEL (GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
+	// Analogs: the fire-water supply values the centre watches.
+	Analogs []ForwardAnalog `yaml:"analogs" doc:"Tag kinds that go as analog values (type 3): hydrant main pressure and fire water tank level, with a minimum below which the component goes to fault (type 2, sent as an alarm when it first goes below). Absent: [{kind: hydrant_pressure}] (minimum 0.10 MPa, GB 50974); [] sends none. Points not in points get system type 11 (hydrant system) and component type 99 (pressure switch) for hydrant_pressure, 92 (fire water tank) for level."`
+	Points  []ForwardPoint  `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
 
 	Heartbeat      time.Duration `yaml:"heartbeat" default:"30s" doc:"How often the link says it is alive when it has nothing to send."`
 	ConfirmTimeout time.Duration `yaml:"confirm_timeout" default:"10s" doc:"How long to wait for the centre's confirm of a frame before sending it again (GB/T 26875.3: 10 s)."`
@@ -45,6 +47,22 @@ type ForwardPoint struct {
 	Zone     uint16 `yaml:"zone" doc:"Component address, high part (回路/区)."`
 	Position uint16 `yaml:"position" doc:"Component address, low part (位号)."`
 }
+
+// ForwardAnalog is one analog kind sent to the centre. Unlisted points get
+// system type 11 (hydrant system) and component type 99 (pressure switch)
+// for hydrant_pressure, 92 (fire water tank) for level; points override.
+type ForwardAnalog struct {
+	Kind       string        `yaml:"kind" required:"true" doc:"Tag kind: hydrant_pressure (tags in MPa) or level (a fire water tank, in m); another kind needs analog_type and scale."`
+	AnalogType uint8         `yaml:"analog_type" doc:"GB/T 26875.3 analog type; default 5 (pressure in 0.1 kPa) for hydrant_pressure, 2 (height in 0.01 m) for level. Type 4 (0.1 MPa) cannot tell 0.10 from 0.14 MPa."`
+	Scale      float64       `yaml:"scale" doc:"Steps of the analog type per tag unit; default (with the default analog_type only) 10000 for hydrant_pressure (MPa in 0.1 kPa), 100 for level (m in 0.01 m). A reading beyond the int16 steps goes at the bound and is counted (hazgate_forward_source_analog_refused_total)."`
+	Deadband   float64       `yaml:"deadband" doc:"A change of at least this much, in the tag's unit, goes at once; default 0.01 (MPa) for hydrant_pressure, 0.05 (m) for level, one step for other kinds or scales."`
+	Refresh    time.Duration `yaml:"refresh" default:"5m" doc:"An unchanged value goes again at the first sample this long after the last one sent."`
+	Minimum    *float64      `yaml:"minimum" doc:"Below it (in the tag's unit) the point's component state carries the fault bit; default 0.10 (MPa, GB 50974) for hydrant_pressure, none for level (give the tank's own low level)."`
+}
+
+// forwardAnalogTypes are the kinds with defaults in
+// protocols/gb26875/forward, and the analog type their default scale is for.
+var forwardAnalogTypes = map[string]uint8{"hydrant_pressure": 5, "level": 2}
 
 // ParseUITDAddress checks a 12-digit transmission-device address.
 func ParseUITDAddress(s string) (uint64, error) {
@@ -84,6 +102,30 @@ func (d *decoder) validateForward(f *Forward) {
 	for i, pt := range f.Points {
 		if _, err := path.Match(pt.Tag, ""); err != nil {
 			d.errorAt(fmt.Sprintf("%s.points[%d].tag", p, i), "forward.points[%d].tag %q: %v", i, pt.Tag, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, a := range f.Analogs {
+		at := fmt.Sprintf("%s.analogs[%d]", p, i)
+		if seen[a.Kind] {
+			d.errorAt(at+".kind", "%s.kind %s: listed twice", at, a.Kind)
+		}
+		seen[a.Kind] = true
+		def, known := forwardAnalogTypes[a.Kind]
+		switch {
+		case a.Kind != "" && !known && (a.AnalogType == 0 || a.Scale == 0):
+			d.errorAt(at+".kind", "%s.kind %s: analog_type and scale are required for a kind other than hydrant_pressure and level", at, a.Kind)
+		case known && a.AnalogType != 0 && a.AnalogType != def && a.Scale == 0:
+			d.errorAt(at+".analog_type", "%s.analog_type %d: give its scale too (the default scale of %s is for type %d)", at, a.AnalogType, a.Kind, def)
+		}
+		if a.Scale < 0 {
+			d.errorAt(at+".scale", "%s.scale %v: want above 0", at, a.Scale)
+		}
+		if a.Deadband < 0 {
+			d.errorAt(at+".deadband", "%s.deadband %v: want 0 or above", at, a.Deadband)
+		}
+		if a.Refresh < time.Second {
+			d.errorAt(at+".refresh", "%s.refresh %v: want at least 1s", at, a.Refresh)
 		}
 	}
 	for _, x := range []struct {

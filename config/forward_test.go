@@ -17,12 +17,36 @@ forward: {centres: ["119.example.cn:9026", "10.0.0.9:9026"], address: "000000001
 	if f.Heartbeat != 30*time.Second || f.ConfirmTimeout != 10*time.Second || f.Retries != 3 || f.AlarmAfter != 30*time.Second || f.MaxBytes != 256<<20 {
 		t.Errorf("defaults %+v", f)
 	}
+	if f.Analogs != nil {
+		t.Errorf("analogs %+v, want nil (the source's default) when absent", f.Analogs)
+	}
+	cfg, err = Parse("f.yaml", []byte(`site: {id: s}
+forward:
+  centres: ["h:1"]
+  address: "000000001234"
+  analogs:
+    - {kind: hydrant_pressure}
+    - {kind: level, deadband: 0.1, minimum: 1.5}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Forward.Analogs
+	if len(a) != 2 || a[0].Minimum != nil || a[0].Refresh != 5*time.Minute || a[1].Deadband != 0.1 || a[1].Minimum == nil || *a[1].Minimum != 1.5 {
+		t.Errorf("analogs %+v", a)
+	}
 	for _, tt := range []struct{ yaml, want string }{
 		{`{centres: [], address: "000000001234"}`, "forward.centres: at least one"},
 		{`{centres: ["119.example.cn"], address: "000000001234"}`, `forward.centres[0] "119.example.cn": want host:port`},
 		{`{centres: ["h:1"], address: "1234"}`, `f.yaml:2:38: forward.address "1234": want 12 digits`},
 		{`{centres: ["h:1"], address: "000000001234", retries: 0}`, "forward.retries 0: want 1 to 10"},
 		{`{centres: ["h:1"], address: "000000001234", tags: ["[x"]}`, `forward.tags[0] "[x"`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: flow}]}`, `f.yaml:2:71: forward.analogs[0].kind flow: analog_type and scale are required`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: hydrant_pressure, analog_type: 4}]}`, `forward.analogs[0].analog_type 4: give its scale too`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level}, {kind: level}]}`, `forward.analogs[1].kind level: listed twice`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, deadband: -1}]}`, `forward.analogs[0].deadband -1: want 0 or above`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, refresh: 0s}]}`, `forward.analogs[0].refresh 0s: want at least 1s`},
+		{`{centres: ["h:1"], address: "000000001234", analogs: [{minimum: 1}]}`, `missing required key "kind"`},
 	} {
 		_, err := Parse("f.yaml", []byte("site: {id: s}\nforward: "+tt.yaml+"\n"), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

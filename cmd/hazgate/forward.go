@@ -70,8 +70,15 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 	for i, p := range fc.Points {
 		points[i] = forward.PointMap{Tag: p.Tag, SysType: p.SysType, SysAddr: p.SysAddr, CompType: p.CompType, Zone: p.Zone, Position: p.Position}
 	}
+	var analogs []forward.AnalogKind // nil (absent): the source's default; []: none
+	if fc.Analogs != nil {
+		analogs = make([]forward.AnalogKind, len(fc.Analogs))
+	}
+	for i, a := range fc.Analogs {
+		analogs[i] = forward.AnalogKind{Kind: a.Kind, AnalogType: a.AnalogType, Scale: a.Scale, Deadband: a.Deadband, Refresh: a.Refresh, Minimum: a.Minimum}
+	}
 	f.source, err = forward.NewSource(forward.SourceOptions{Select: forward.Select{Kinds: fc.Kinds, Tags: fc.Tags},
-		Points: points, Gas: fc.Gas, Tags: tags, Out: f.outbox, Log: log})
+		Points: points, Gas: fc.Gas, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
 	if err == nil {
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -300,4 +302,40 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A hydrant main's pressure reaches our own listener as the centre in MPa,
+// and its fall below the minimum as the component's fault.
+func TestSourceAnalogToListener(t *testing.T) {
+	_, addr, rec := startListener(t)
+	ob := newMemOutbox()
+	src, err := NewSource(SourceOptions{Tags: registry(t), Out: ob, Log: slog.New(slog.DiscardHandler),
+		Points: []PointMap{{Tag: "HYD-1", SysType: 11, SysAddr: 1, CompType: 99, Zone: 2, Position: 7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Truncate(time.Second)
+	src.Consume(context.Background(), []collector.Sample{{Tag: "HYD-1", Value: 0.35, Time: at}})
+	src.Consume(context.Background(), []collector.Sample{{Tag: "HYD-1", Value: 0.08, Time: at.Add(time.Second)}})
+	runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+	testenv.WaitFor(t, 10*time.Second, "every message confirmed", func() bool { return ob.ndone() == 4 })
+	ob.check(t)
+	point := fmt.Sprintf("UITD-%s.S11-1.Z2-P7", uitdAddr)
+	var pressures []float64
+	fault, faultAt := -1.0, time.Time{}
+	rec.mu.Lock()
+	for _, s := range rec.all {
+		switch {
+		case s.Tag == point+".pressure":
+			pressures = append(pressures, math.Round(s.Value*1e4)/1e4)
+		case s.Tag == point+".fault" && !s.Time.Before(faultAt):
+			// The alarm overtakes the earlier snapshot: the latest by time holds.
+			fault, faultAt = s.Value, s.Time
+		}
+	}
+	rec.mu.Unlock()
+	if !slices.Equal(pressures, []float64{0.35, 0.08}) || fault != 1 {
+		t.Fatalf("at the centre: pressures %v MPa, fault %v; want [0.35 0.08] and 1", pressures, fault)
+	}
 }

@@ -31,7 +31,7 @@ func TestSourceMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.st = SourceStats{Points: 2000, Alarms: 5, Statuses: 9, Snapshots: 4, PutErrors: 1, Collisions: 1}
+	src.st = SourceStats{Points: 2000, Alarms: 5, Statuses: 9, Snapshots: 4, PutErrors: 1, Collisions: 1, Analogs: 6, AnalogRefused: 2}
 	statmetricstest.Scrape(t, src.Metrics(), nil,
 		`hazgate_forward_source_points 2000`,
 		`hazgate_forward_source_alarm_messages_total 5`,
@@ -39,5 +39,7 @@ func TestSourceMetrics(t *testing.T) {
 		`hazgate_forward_source_snapshots_total 4`,
 		`hazgate_forward_source_put_errors_total 1`,
 		`hazgate_forward_source_address_collisions_total 1`,
+		`hazgate_forward_source_analog_messages_total 6`,
+		`hazgate_forward_source_analog_refused_total 2`,
 	)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -81,6 +82,14 @@ type SourceOptions struct {
 	// GasLevels by kind; default combustible_gas: 25 (%LEL). Toxic gases
 	// have no level that fits every gas: name toxic_gas here to send them.
 	GasLevels map[string]float64
+	// Analogs send fire-water supply values as type 3 analog values,
+	// ClassStatus, on a change of at least the deadband or every refresh,
+	// and the point's component state (type 2): the fault bit while below
+	// its minimum (ClassAlarm when it first goes below) or Bad. Unlisted
+	// points get system type 11 (hydrant system) and component type 99
+	// (pressure switch) for hydrant_pressure, 92 (fire water tank) for
+	// level. nil: DefaultAnalogs; empty: none.
+	Analogs []AnalogKind
 	// Settle: see DefaultSettle (the default); negative for none.
 	Settle time.Duration
 	Tags   collector.TagLookup // required: the registry, for kinds and names
@@ -113,7 +122,9 @@ const (
 // type 2 (component state) messages, one object each, and puts them in the
 // outbox as they change. A received transmission device's system states
 // (UITD-<addr>.S<type>-<addr>.<state>) go as type 1 (system state); its own
-// state (UITD-<addr>.<state>) does not go: this device reports its own. Consume returns once the outbox has them on disk,
+// state (UITD-<addr>.<state>) does not go: this device reports its own.
+// Tags of SourceOptions.Analogs' kinds go as type 3 analog values (see
+// consumeAnalog). Consume returns once the outbox has them on disk,
 // so a device's data the gateway confirms is already queued for the
 // centre.
 type Source struct {
@@ -123,6 +134,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	tags   map[string]*tagInfo // nil: not forwarded
+	analog map[string]AnalogKind
 	points map[string]*point
 	addrs  map[gb26875.Component]string
 	out    []Message
@@ -142,6 +154,7 @@ type point struct {
 	gas    bool
 	system bool // a fire-facility system's state (type 1), not a component's
 	level  float64
+	analog *analogPoint // an analog value's point (type 3, and type 2 for its minimum)
 
 	cur   uint16 // state bits from the latest good samples
 	bad   uint16 // states whose latest sample was Bad
@@ -167,12 +180,15 @@ func (p *point) word() uint16 {
 
 // SourceStats count what the source did since start.
 type SourceStats struct {
-	Points     int    `json:"points" metric:"hazgate_forward_source_points" help:"Fire-panel and gas points tracked for the centre."`
+	Points     int    `json:"points" metric:"hazgate_forward_source_points" help:"Fire-panel, gas and analog points tracked for the centre."`
 	Alarms     uint64 `json:"alarms" metric:"hazgate_forward_source_alarm_messages_total" help:"Fire, start and feedback changes put in the outbox (class alarm)."`
 	Statuses   uint64 `json:"statuses" metric:"hazgate_forward_source_status_messages_total" help:"Other state changes and snapshots put in the outbox (class status)."`
 	Snapshots  uint64 `json:"snapshots" metric:"hazgate_forward_source_snapshots_total" help:"First reports of a point since start."`
 	PutErrors  uint64 `json:"put_errors" metric:"hazgate_forward_source_put_errors_total" help:"Batches of changes the outbox refused; they go again with the points' next samples."`
 	Collisions uint64 `json:"collisions" metric:"hazgate_forward_source_address_collisions_total" help:"Points given a centre address another point has."`
+	Analogs    uint64 `json:"analogs" metric:"hazgate_forward_source_analog_messages_total" help:"Analog values (type 3) put in the outbox; also counted in statuses."`
+	// AnalogRefused: readings that do not fit the protocol's int16 steps.
+	AnalogRefused uint64 `json:"analog_refused" metric:"hazgate_forward_source_analog_refused_total" help:"Analog readings outside the protocol's int16 steps (sent clamped to the bound) or not numbers (sent as a fault)."`
 }
 
 // NewSource checks opts and returns a source.
@@ -201,6 +217,20 @@ func NewSource(opts SourceOptions) (*Source, error) {
 			return nil, fmt.Errorf("forward source: gas level of %s: %v, want above 0", k, v)
 		}
 	}
+	if opts.Analogs == nil {
+		opts.Analogs = DefaultAnalogs()
+	}
+	analog := make(map[string]AnalogKind, len(opts.Analogs))
+	for i, k := range opts.Analogs {
+		r, err := k.resolve()
+		if err != nil {
+			return nil, fmt.Errorf("forward source: analogs[%d]: %w", i, err)
+		}
+		if _, dup := analog[r.Kind]; dup {
+			return nil, fmt.Errorf("forward source: analogs[%d]: kind %s listed twice", i, r.Kind)
+		}
+		analog[r.Kind] = r
+	}
 	if opts.FallbackSysAddr == 0 {
 		opts.FallbackSysAddr = 1
 	}
@@ -215,7 +245,7 @@ func NewSource(opts SourceOptions) (*Source, error) {
 	}
 	return &Source{opts: opts, log: opts.Log.With("component", "forward source"),
 		settleUntil: opts.Now().Add(opts.Settle),
-		tags:        make(map[string]*tagInfo), points: make(map[string]*point), addrs: make(map[gb26875.Component]string)}, nil
+		tags:        make(map[string]*tagInfo), analog: analog, points: make(map[string]*point), addrs: make(map[gb26875.Component]string)}, nil
 }
 
 // Consume tracks the batch's states and puts what changed in the outbox.
@@ -225,7 +255,7 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 	now := s.opts.Now()
 	settling := now.Before(s.settleUntil)
 	s.out = s.out[:0]
-	var touched []*point
+	var touched, analogs []*point
 	for i := range batch {
 		smp := &batch[i]
 		ti := s.info(smp.Tag)
@@ -233,6 +263,10 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 			continue
 		}
 		p := ti.p
+		if p.analog != nil {
+			s.consumeAnalog(p, smp, now, &analogs)
+			continue
+		}
 		mask := uint16(1) << ti.bit
 		first := p.known&mask == 0
 		p.known |= mask
@@ -303,6 +337,9 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 	for _, p := range touched {
 		p.pend, p.dirty = 0, false
 	}
+	for _, p := range analogs {
+		p.analog.dirty = false
+	}
 	if len(s.out) == 0 {
 		return
 	}
@@ -312,6 +349,9 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		for _, p := range touched {
 			p.sent, p.announced = p.batchSent, p.batchAnnounced
 		}
+		for _, p := range analogs {
+			p.analog.sent = p.analog.batch
+		}
 		return
 	}
 	for i := range s.out {
@@ -319,6 +359,9 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 			s.st.Alarms++
 		} else {
 			s.st.Statuses++
+		}
+		if s.out[i].Unit.Type == gb26875.TypeAnalog {
+			s.st.Analogs++
 		}
 	}
 	clear(s.out) // the outbox has them on disk; drop the references
@@ -358,6 +401,16 @@ func (s *Source) info(id string) *tagInfo {
 }
 
 func (s *Source) classify(t collector.Tag) *tagInfo {
+	if k, ok := s.analog[t.Kind]; ok {
+		p := s.pointFor(t.ID, t, false)
+		if p.analog == nil {
+			// A received device's value keeps its component, whose state is
+			// the device's own to report: the value alone goes.
+			p.analog = &analogPoint{kind: k, deadbandSteps: max(1, int(math.Round(k.Deadband*k.Scale))),
+				valueOnly: analogAddressID(t.ID) != t.ID}
+		}
+		return &tagInfo{p: p}
+	}
 	if level, ok := s.opts.GasLevels[t.Kind]; ok && s.opts.Gas {
 		p := s.pointFor(t.ID, t, true)
 		p.level = level
@@ -425,7 +478,9 @@ func (s *Source) pointFor(id string, t collector.Tag, gas bool) *point {
 		name = id
 	}
 	p.desc = gb26875.Desc(name)
-	if other, taken := s.addrs[p.comp]; taken {
+	if analogAddressID(id) != id {
+		// A received device's analog value: its component's address.
+	} else if other, taken := s.addrs[p.comp]; taken {
 		s.st.Collisions++
 		s.log.Warn("forward source: two points share one address at the centre; give one an entry in points", "point", id, "other", other, "address", p.comp)
 	} else {
@@ -437,6 +492,11 @@ func (s *Source) pointFor(id string, t collector.Tag, gas bool) *point {
 }
 
 func (s *Source) address(id string, t collector.Tag, gas bool) gb26875.Component {
+	def, analog := analogDefaults[t.Kind]
+	analog = analog && s.analog[t.Kind].Kind != ""
+	if analog {
+		id = analogAddressID(id)
+	}
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	sum := h.Sum32()
@@ -454,6 +514,9 @@ func (s *Source) address(id string, t collector.Tag, gas bool) gb26875.Component
 		return c
 	}
 	c := gb26875.Component{SysType: 1, SysAddr: s.opts.FallbackSysAddr, Zone: uint16(sum >> 16), Position: uint16(sum)}
+	if analog {
+		c.SysType, c.Type = def.comp.SysType, def.comp.Type
+	}
 	if gas {
 		c.Type = 74
 		if t.Kind == "combustible_gas" {

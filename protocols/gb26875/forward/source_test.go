@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,9 @@ func registry(t *testing.T) *collector.Registry {
 	add("T1-LEL", "combustible_gas", "罐区可燃气体1", "", "")
 	add("T2-H2S", "toxic_gas", "硫化氢1", "", "")
 	add("T3-TEMP", "temperature", "", "", "")
+	add("HYD-1", "hydrant_pressure", "1号消火栓管网", "", "")
+	add("TANK-1", "level", "屋顶消防水箱", "", "")
+	add("UITD-000000001234.S11-1.Z2-P5", "hydrant_pressure", "2区5号压力开关", "消火栓系统 / 压力开关", "pressure")
 	return r
 }
 
@@ -261,6 +265,11 @@ func TestNewSourceRejects(t *testing.T) {
 		{Tags: reg, Out: rec, Select: Select{Tags: []string{"["}}},
 		{Tags: reg, Out: rec, Points: []PointMap{{Tag: ""}}},
 		{Tags: reg, Out: rec, Gas: true, GasLevels: map[string]float64{"toxic_gas": 0}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "flow"}}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "hydrant_pressure", AnalogType: 4}}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "level"}, {Kind: "level"}}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "level", Deadband: -1}}},
+		{Tags: reg, Out: rec, Analogs: []AnalogKind{{Kind: "flow", AnalogType: 10, Scale: -10}}},
 	} {
 		if _, err := NewSource(o); err == nil {
 			t.Errorf("NewSource(%+v): no error", o)
@@ -350,5 +359,162 @@ func TestSourceIntoSpooledAcrossRestart(t *testing.T) {
 	}
 	if !slices.Equal(alarms, seq(22, 50)) || !slices.Equal(status, seq(0, 50)) {
 		t.Fatalf("after restart alarms %v, status %v; want alarms 22..49 then the snapshot 0..49", alarms, status)
+	}
+}
+
+// analogWant is a message of an analog point: a type 3 value (status 0)
+// or a type 2 state (value 0).
+type analogWant struct {
+	class  Class
+	typ    uint8
+	comp   gb26875.Component
+	kind   uint8
+	value  int16
+	status uint16
+}
+
+func analogGot(ms []Message) []analogWant {
+	var out []analogWant
+	for _, m := range ms {
+		switch m.Unit.Type {
+		case gb26875.TypeAnalog:
+			a := m.Unit.Analogs[0]
+			out = append(out, analogWant{m.Class, 3, a.Component, a.Kind, a.Value, 0})
+		case gb26875.TypeComponentState:
+			c := m.Unit.Components[0]
+			out = append(out, analogWant{m.Class, 2, c.Component, 0, 0, c.Status})
+		}
+	}
+	return out
+}
+
+func TestSourceAnalog(t *testing.T) {
+	start := time.Date(2026, 12, 3, 9, 0, 0, 0, gb26875.Beijing)
+	z, p := hash("HYD-1")
+	hyd := gb26875.Component{SysType: 11, SysAddr: 1, Type: 99, Zone: z, Position: p}
+	z, p = hash("TANK-1")
+	tank := gb26875.Component{SysType: 11, SysAddr: 1, Type: 92, Zone: z, Position: p}
+	mapped := gb26875.Component{SysType: 11, SysAddr: 2, Type: 24, Zone: 1, Position: 3}
+	received := gb26875.Component{SysType: 11, SysAddr: 1, Type: 99, Zone: 2, Position: 5}
+	val := func(c gb26875.Component, kind uint8, v int16) analogWant {
+		return analogWant{ClassStatus, 3, c, kind, v, 0}
+	}
+	state := func(class Class, c gb26875.Component, status uint16) analogWant {
+		return analogWant{class, 2, c, 0, 0, status}
+	}
+	const normal, fault = 1, 1 | 1<<2
+	tankMin := 1.5
+	type batch struct {
+		after   time.Duration
+		samples []collector.Sample
+	}
+	s := func(tag string, v float64) collector.Sample { return collector.Sample{Tag: tag, Value: v} }
+	bad := func(tag string) collector.Sample {
+		return collector.Sample{Tag: tag, Quality: collector.Bad, Reason: collector.ReasonCommLoss}
+	}
+	tests := []struct {
+		name    string
+		opts    SourceOptions
+		batches []batch
+		want    []analogWant
+		refused uint64
+	}{
+		{"hydrant by default: 0.1 kPa steps, deadband 0.01 MPa", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.35)}},
+			{time.Second, []collector.Sample{s("HYD-1", 0.3401)}}, // within the deadband
+			{2 * time.Second, []collector.Sample{s("HYD-1", 0.34)}},
+			{3 * time.Second, []collector.Sample{s("TANK-1", 3)}}, // level not configured
+		}, []analogWant{val(hyd, 5, 3500), state(ClassStatus, hyd, normal), val(hyd, 5, 3400)}, 0},
+		{"refresh sends an unchanged value again", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.35)}},
+			{4 * time.Minute, []collector.Sample{s("HYD-1", 0.35)}},
+			{5 * time.Minute, []collector.Sample{s("HYD-1", 0.355)}},
+		}, []analogWant{val(hyd, 5, 3500), state(ClassStatus, hyd, normal), val(hyd, 5, 3550)}, 0},
+		{"below the minimum is a fault, an alarm when it first goes below; cleared when back", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.12)}},
+			{time.Second, []collector.Sample{s("HYD-1", 0.05)}},
+			{2 * time.Second, []collector.Sample{s("HYD-1", 0.045)}}, // still below, within the deadband: nothing
+			{3 * time.Second, []collector.Sample{s("HYD-1", 0.10)}},  // at the minimum is not below
+		}, []analogWant{val(hyd, 5, 1200), state(ClassStatus, hyd, normal),
+			val(hyd, 5, 500), state(ClassAlarm, hyd, fault),
+			val(hyd, 5, 1000), state(ClassStatus, hyd, normal)}, 0},
+		{"below at the first reading is an alarm", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0)}},
+		}, []analogWant{val(hyd, 5, 0), state(ClassAlarm, hyd, fault)}, 0},
+		{"a Bad reading is a fault with no value; the next good one goes at once", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.35)}},
+			{time.Second, []collector.Sample{bad("HYD-1")}},
+			{2 * time.Second, []collector.Sample{s("HYD-1", 0.35)}},
+		}, []analogWant{val(hyd, 5, 3500), state(ClassStatus, hyd, normal),
+			state(ClassStatus, hyd, fault), val(hyd, 5, 3500), state(ClassStatus, hyd, normal)}, 0},
+		{"below after a Bad reading still alarms", SourceOptions{}, []batch{
+			{0, []collector.Sample{bad("HYD-1")}},
+			{time.Second, []collector.Sample{s("HYD-1", 0.02)}},
+		}, []analogWant{state(ClassStatus, hyd, fault), val(hyd, 5, 200), state(ClassAlarm, hyd, fault)}, 0},
+		{"outside int16 is clamped and counted; not a number is refused as a fault", SourceOptions{}, []batch{
+			{0, []collector.Sample{s("HYD-1", 4)}},
+			{time.Second, []collector.Sample{s("HYD-1", -5)}},
+			{2 * time.Second, []collector.Sample{s("HYD-1", math.NaN())}},
+		}, []analogWant{val(hyd, 5, math.MaxInt16), state(ClassStatus, hyd, normal),
+			val(hyd, 5, math.MinInt16), state(ClassAlarm, hyd, fault)}, 3},
+		{"a tank's level in 0.01 m with its configured minimum", SourceOptions{Analogs: []AnalogKind{{Kind: "level", Minimum: &tankMin}}}, []batch{
+			{0, []collector.Sample{s("TANK-1", 2), s("HYD-1", 0.3)}},
+			{time.Second, []collector.Sample{s("TANK-1", 1.96)}}, // within 0.05 m
+			{2 * time.Second, []collector.Sample{s("TANK-1", 1.4)}},
+		}, []analogWant{val(tank, 2, 200), state(ClassStatus, tank, normal),
+			val(tank, 2, 140), state(ClassAlarm, tank, fault)}, 0},
+		{"points map an analog point; a received device's value keeps its component and goes alone", SourceOptions{
+			Points: []PointMap{{Tag: "HYD-*", SysType: 11, SysAddr: 2, CompType: 24, Zone: 1, Position: 3}}}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.3), s("UITD-000000001234.S11-1.Z2-P5.pressure", 0.05)}},
+		}, []analogWant{val(mapped, 5, 3000), state(ClassStatus, mapped, normal), val(received, 5, 500)}, 0},
+		{"empty Analogs sends none", SourceOptions{Analogs: []AnalogKind{}}, []batch{
+			{0, []collector.Sample{s("HYD-1", 0.3)}},
+		}, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := start
+			rec := &recorder{}
+			opts := tt.opts
+			opts.Tags, opts.Out, opts.Log = registry(t), rec, slog.New(slog.DiscardHandler)
+			opts.Now = func() time.Time { return now }
+			src, err := NewSource(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range tt.batches {
+				now = start.Add(b.after)
+				smp := slices.Clone(b.samples)
+				for i := range smp {
+					smp[i].Time = now
+				}
+				src.Consume(context.Background(), smp)
+			}
+			if g := analogGot(rec.got); !slices.Equal(g, tt.want) {
+				t.Fatalf("messages\n%v\nwant\n%v", g, tt.want)
+			}
+			if st := src.Stats(); st.AnalogRefused != tt.refused {
+				t.Errorf("refused %d, want %d", st.AnalogRefused, tt.refused)
+			}
+		})
+	}
+}
+
+// A refused put sends the value and the state again with the next sample.
+func TestSourceAnalogPutFailureRetries(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, gb26875.Beijing)
+	rec := &recorder{fail: true}
+	src, err := NewSource(SourceOptions{Tags: registry(t), Out: rec, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Consume(context.Background(), []collector.Sample{{Tag: "HYD-1", Value: 0.05, Time: at}})
+	rec.fail = false
+	src.Consume(context.Background(), []collector.Sample{{Tag: "HYD-1", Value: 0.05, Time: at}})
+	if g := analogGot(rec.got); len(g) != 2 || g[0].value != 500 || g[1].class != ClassAlarm {
+		t.Fatalf("after a refused put: %v, want the value and the alarm again", g)
+	}
+	if st := src.Stats(); st.Analogs != 1 || st.Alarms != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
