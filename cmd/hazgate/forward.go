@@ -66,10 +66,6 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 	if f.outbox, err = forward.OpenSpooled(forward.SpooledOptions{Dir: dir, MaxBytes: int64(fc.MaxBytes), Log: log}); err != nil {
 		return nil, err
 	}
-	points := make([]forward.PointMap, len(fc.Points))
-	for i, p := range fc.Points {
-		points[i] = forward.PointMap{Tag: p.Tag, SysType: p.SysType, SysAddr: p.SysAddr, CompType: p.CompType, Zone: p.Zone, Position: p.Position}
-	}
 	var analogs []forward.AnalogKind // nil (absent): the source's default; []: none
 	if fc.Analogs != nil {
 		analogs = make([]forward.AnalogKind, len(fc.Analogs))
@@ -78,7 +74,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		analogs[i] = forward.AnalogKind{Kind: a.Kind, AnalogType: a.AnalogType, Scale: a.Scale, Deadband: a.Deadband, Refresh: a.Refresh, Minimum: a.Minimum}
 	}
 	f.source, err = forward.NewSource(forward.SourceOptions{Select: forward.Select{Kinds: fc.Kinds, Tags: fc.Tags},
-		Points: points, Gas: fc.Gas, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
+		Points: fc.Points, Gas: fc.Gas, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
 	if err == nil {
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,

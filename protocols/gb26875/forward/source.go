@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"hazgate/collector"
+	"hazgate/config"
 	"hazgate/protocols/gb26875"
 )
 
@@ -25,20 +26,15 @@ type Putter interface {
 // Select chooses the fire-panel state tags (<point>.<state>, 0/1) that go
 // to the centre. Every non-empty field must match.
 type Select struct {
-	Kinds []string `yaml:"kinds" doc:"Tag kinds of fire-panel state tags to forward; empty means fire_panel."`
-	Tags  []string `yaml:"tags" doc:"Tag id globs, for example FP1.*; empty takes every tag of the kinds."`
+	Kinds []string // tag kinds of fire-panel state tags; empty means fire_panel
+	Tags  []string // tag id globs; empty takes every tag of the kinds
 }
 
-// PointMap gives a point the address it has at the centre. A point is a
-// fire panel's tag id without its .<state> (or a gas tag's id).
-type PointMap struct {
-	Tag      string `yaml:"tag" doc:"Point id, or a glob of them (path.Match)."`
-	SysType  uint8  `yaml:"system_type" doc:"GB/T 26875.3 system type: 1 fire alarm system, 10 linkage controller, 11 hydrant system..."`
-	SysAddr  uint8  `yaml:"system_address" doc:"System address (the panel's number)."`
-	CompType uint8  `yaml:"component_type" doc:"Component type: 23 manual call point, 40-44 smoke detectors, 10 combustible gas detector..."`
-	Zone     uint16 `yaml:"zone" doc:"Component address, high half (回路/区)."`
-	Position uint16 `yaml:"position" doc:"Component address, low half; 0 for a glob derives it from the point id (FNV-1a, low 16 bits)."`
-}
+// PointMap gives a point the address it has at the centre: the forward
+// block's points, one definition. A point is a fire panel's tag id
+// without its .<state> (or a gas tag's id); a glob's Position 0 is derived
+// from the point id (FNV-1a, low 16 bits).
+type PointMap = config.ForwardPoint
 
 // DefaultCombustibleLevel is the %LEL at which a combustible-gas reading
 // goes as an alarm when GasLevels does not say: GB 50493's first level.
