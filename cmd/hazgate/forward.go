@@ -39,6 +39,7 @@ type forwardStage struct {
 	source *forward.Source
 	link   *forward.Link
 
+	saving    sync.Mutex // one writer of the book's file at a time
 	mu        sync.Mutex
 	book      []api.DutyCheck // newest first
 	bookPath  string
@@ -233,6 +234,8 @@ func (f *forwardStage) loadBook() error {
 // saveBook writes the book whole, through a rename, so a crash leaves the
 // old or the new one.
 func (f *forwardStage) saveBook() {
+	f.saving.Lock()
+	defer f.saving.Unlock()
 	f.mu.Lock()
 	b, err := json.MarshalIndent(f.book, "", "  ")
 	f.mu.Unlock()
