@@ -44,6 +44,7 @@ type forwardStage struct {
 	book      []api.DutyCheck // newest first
 	bookPath  string
 	downSince time.Time // zero while the link is up
+	state     uint8     // the device state (type 21) last queued; 0 before the first
 	lastValue float64
 	lastEmit  time.Time
 }
@@ -80,7 +81,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
 			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
-			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck})
+			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState})
 	}
 	if err == nil {
 		err = f.loadBook()
@@ -115,10 +116,20 @@ func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
 	}
 }
 
-// watch emits forward.link: how long the link has failed its promise, the
-// longer of its time down and the oldest fire alarm's wait; and closes a
-// 查岗 whose minutes ran out as missed.
+// watch queues the device's state (type 21) when it changes; emits
+// forward.link: how long the link has failed its promise, the longer of its
+// time down and the oldest fire alarm's wait; and closes a 查岗 whose
+// minutes ran out as missed.
 func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now time.Time) {
+	// The device's own state goes when it changes (and once at start), like
+	// a hardware transmission device's.
+	if ds := f.source.DeviceState(); ds != f.state {
+		if err := f.outbox.Put(ctx, forward.DeviceStateMessage(f.state, ds, now)); err != nil {
+			f.log.Error("device state not queued for the centre; tried again in a second", "state", ds, "err", err)
+		} else {
+			f.state = ds
+		}
+	}
 	st := f.link.Stats()
 	f.mu.Lock()
 	up := st.Connected && !st.LastConfirm.IsZero() && now.Sub(st.LastConfirm) < 3*f.cfg.Heartbeat+f.cfg.ConfirmTimeout

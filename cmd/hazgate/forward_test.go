@@ -105,7 +105,7 @@ forward: {centres: ["${CENTRE}"], address: "000000005678", heartbeat: 1s, confir
 	if err := panel.Component(ctx, smoke(28), fire, "三号楼三层烟感"); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 10*time.Second, "the second fire queued", func() bool { return forwardStatus(t, base).Pending["alarm"] == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the second fire queued", func() bool { return forwardStatus(t, base).Pending["alarm"] >= 1 })
 
 	_, centreBase, _ = centreAt(t, centreAddr, centreDir)
 	atCentre(centreBase, 28)
