@@ -47,25 +47,10 @@ type alarmQuery struct {
 	offset, limit              int
 }
 
-// maxAlarmPage bounds one page of GET /alarms when paged.
-const maxAlarmPage = 1000
-
-func list(qs map[string][]string, key string) []string {
-	var out []string
-	for _, v := range qs[key] {
-		for s := range strings.SplitSeq(v, ",") {
-			if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
 func parseAlarmFilter(r *http.Request) (alarmQuery, error) {
 	qs := r.URL.Query()
 	var q alarmQuery
-	for _, s := range list(qs, "state") {
+	for _, s := range listParam(r, "state") {
 		st := alerting.State(s)
 		if !slices.Contains(knownStates, st) {
 			names := make([]string, len(knownStates))
@@ -99,8 +84,8 @@ func parseAlarmFilter(r *http.Request) (alarmQuery, error) {
 	q.suppressed = q.suppressed || sup
 	q.OpenOnly = len(q.States) == 0 && !all
 	q.Tag = qs.Get("tag")
-	q.areas, q.classes, q.search = list(qs, "area"), list(qs, "class"), strings.TrimSpace(qs.Get("q"))
-	q.severities = list(qs, "severity")
+	q.areas, q.classes, q.search = listParam(r, "area"), listParam(r, "class"), strings.TrimSpace(qs.Get("q"))
+	q.severities = listParam(r, "severity")
 	for _, s := range q.severities {
 		if !slices.Contains([]string{alerting.SeverityLow, alerting.SeverityMedium, alerting.SeverityHigh, alerting.SeverityCritical}, s) {
 			return q, fmt.Errorf("severity=%q: want low, medium, high or critical", s)

@@ -112,15 +112,7 @@ func (a *API) hubScope(r *http.Request) (sites []string, status int, err error) 
 // read them (nil when it did not), for a handler that needs them anyway.
 func (a *API) hubScopeAll(r *http.Request) (sites []string, all []hub.SiteHealth, status int, err error) {
 	p, _ := principalFrom(r.Context())
-	qs := r.URL.Query()
-	var named []string
-	for _, v := range qs["site"] {
-		for s := range strings.SplitSeq(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				named = append(named, s)
-			}
-		}
-	}
+	named := listParam(r, "site")
 	if !p.scoped() && len(named) == 0 {
 		return nil, nil, 0, nil
 	}

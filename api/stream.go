@@ -62,18 +62,6 @@ func ParseCursor(s string) (Cursor, error) {
 	return Cursor{Alarm: a, Hazard: h}, nil
 }
 
-func listParam(r *http.Request, key string) []string {
-	var out []string
-	for _, v := range r.URL.Query()[key] {
-		for s := range strings.SplitSeq(v, ",") {
-			if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
 // parseStreamFilter reads the events a client wants: the same Filter the
 // delivery channels use. Filtered events still move its cursor, so a
 // reconnect does not read them again.
