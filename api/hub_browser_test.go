@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,8 +17,6 @@ import (
 	"hazgate/sim/testenv"
 )
 
-// serveConsole serves f's API and console on a free loopback port until
-// the test ends, and returns its base URL.
 // hubLogin signs in to the console at base with token and waits for the
 // hub's site list to show site.
 func hubLogin(base, token, site string) []chromedp.Action[chromedp.Void] {
@@ -33,20 +29,9 @@ func hubLogin(base, token, site string) []chromedp.Action[chromedp.Void] {
 	}
 }
 
-func serveConsole(t *testing.T, f *fixture) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := Listen(ctx, "127.0.0.1:0", f.h, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + srv.Addr()
-}
+// serveConsole serves f's API and console on a free loopback port until
+// the test ends, and returns its base URL.
+func serveConsole(t *testing.T, f *fixture) string { return serveHandler(t, f.h) }
 
 // TestHubConsoleInChromium opens a regulator hub's console (a real hub
 // store on SQLite, hub.Ingest sending the commands) as the city bureau:
