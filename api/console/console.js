@@ -183,7 +183,8 @@ async function start() {
     fillAreas().catch(() => {});
   }
   // A hub opens on its sites; a plant gateway never shows the hub tabs.
-  if (await probeHub().catch(() => false)) showTab('hub-sites');
+  // ...unless the user has chosen a tab while the page was loading.
+  if (await probeHub().catch(() => false) && !S.chose) showTab('hub-sites');
   applyLang();
 }
 
@@ -624,7 +625,7 @@ function showTab(name) {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
-  document.querySelectorAll('nav button').forEach((b) => b.addEventListener('click', () => showTab(b.dataset.tab)));
+  document.querySelectorAll('nav button').forEach((b) => b.addEventListener('click', () => { S.chose = true; showTab(b.dataset.tab); }));
   $('lang').addEventListener('click', () => { S.lang = S.lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('hazgate.lang', S.lang); applyLang(); });
   $('logout').addEventListener('click', () => { sessionStorage.removeItem('hazgate.token'); S.token = ''; S.me = null; showLogin(); });
   initAlarms(); // alarms.js: the list's filters, pager, horn
