@@ -54,6 +54,11 @@ forward: {centres: ["%s"], address: "000000005678", heartbeat: 1s, confirm_timeo
 
 	gw, out := startGatewayChild(t, conf)
 	base := waitRunning(t, out)
+	// "running" is logged as the devices start; the listener binds a
+	// moment later, and a loaded CI machine showed the gap.
+	testenv.WaitFor(t, 15*time.Second, "the panel's listener bound", func() bool {
+		return strings.Contains(out.String(), "gb26875 listening")
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	panel, err := sim.DialUITD(ctx, panelAddr, sim.UITDOptions{Address: 1234, Timeout: 5 * time.Second})
