@@ -26,6 +26,7 @@ func TestJournalHistory(t *testing.T) {
 	}
 	r.sample("O2-1", 18, collector.Good, "")
 	r.e.Tick(ctx, r.now.Add(2*time.Minute)) // T1 quiet: its chattering hold ends
+	r.flush()
 
 	h, err := r.j.History(ctx, HistoryFilter{Site: "s1", Class: "oxygen"})
 	if err != nil || len(h) != 1 || h[0].Alarm.Tag != "O2-1" || h[0].Type != EventRaised {

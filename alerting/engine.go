@@ -49,9 +49,11 @@ type Stats struct {
 }
 
 // Engine evaluates rules on samples and runs each alarm's lifecycle. Every
-// transition is committed to the journal before it is published on the bus;
-// a transition whose commit fails leaves the in-memory state unchanged, so
-// the next sample (or Tick) tries it again. Safe for concurrent use.
+// transition is committed to the journal before it is published on the bus:
+// the engine submits it and goes on, the journal's writer commits many at
+// once and publishes them, and retries a failing store until it takes
+// them. What a user does (ack, shelve, dispose) waits for its commit and
+// fails if it does not. Safe for concurrent use.
 type Engine struct {
 	site string
 	tags TagLookup
@@ -70,6 +72,7 @@ type Engine struct {
 	state    map[string]*tagState
 	byID     map[int64]*entry // every open alarm
 	seeded   bool             // registry tags have stale timers
+	burst    uint64           // the journal burst of the batch or tick being judged
 
 	raised, cleared, acked, disposed, escalated, suppressed, commitErrors atomic.Uint64
 }
@@ -163,6 +166,7 @@ func (e *Engine) Reload(ctx context.Context, rules []config.Rule) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.burst = e.j.NewBurst()
 	e.setRules(compiled)
 	for _, ts := range e.state {
 		e.match(ts)
@@ -179,6 +183,7 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.burst = e.j.NewBurst()
 	for _, a := range open {
 		ts := e.state[a.Tag]
 		if a.Level == LevelDevice && a.Rule == ClassCommLoss {
@@ -207,6 +212,7 @@ func (e *Engine) restore(ctx context.Context) error {
 func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.burst = e.j.NewBurst()
 	now := e.now()
 	if !e.seeded {
 		e.seed(now) // every declared tag counted in its device before judging one
@@ -241,6 +247,7 @@ func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 func (e *Engine) Tick(ctx context.Context, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.burst = e.j.NewBurst()
 	if !e.seeded {
 		e.seed(now)
 	}
@@ -666,9 +673,13 @@ func (e *Engine) settle(en *entry, a Alarm) {
 	}
 }
 
-// commit journals a transition and, only once it is committed, publishes it.
+// commit submits a transition to the journal's writer and takes it into
+// memory at once; the writer publishes it once it is committed
+// (groupcommit.go), so judging the next sample never waits for the disk.
+// Only a closed journal refuses it here, leaving memory as it was so the
+// next sample or tick tries again.
 func (e *Engine) commit(ctx context.Context, typ string, a Alarm, at time.Time) (Event, bool) {
-	ev, err := e.j.Commit(ctx, typ, a, at)
+	ev, err := e.j.Submit(typ, a, at, e.burst, e.committed)
 	if err != nil {
 		e.commitErrors.Add(1)
 		e.log.Error("ALARM TRANSITION NOT COMMITTED: not published, retried on the next sample or tick",
@@ -676,9 +687,25 @@ func (e *Engine) commit(ctx context.Context, typ string, a Alarm, at time.Time) 
 			"state", a.State, "value", a.Value, "err", err)
 		return Event{}, false
 	}
-	e.bus.Publish(ev)
 	return ev, true
 }
+
+// committed runs on the journal's writer for each submitted transition:
+// it publishes what committed. The store refusing a transition's data is
+// not retried (the same row fails again); memory has gone ahead of the
+// journal for that alarm, which the error says.
+func (e *Engine) committed(ev Event, err error) {
+	if err != nil {
+		e.commitErrors.Add(1)
+		e.log.Error("ALARM TRANSITION NOT COMMITTED: the store refused it; it is not published", "err", err)
+		return
+	}
+	e.bus.Publish(ev)
+}
+
+// WhenDurable calls fn once every transition judged so far is committed:
+// the pipeline acknowledges a device's batch only then (collector.Durable).
+func (e *Engine) WhenDurable(fn func()) { e.j.WhenDurable(fn) }
 
 // userAction commits a transition a user asked for and publishes it.
 func (e *Engine) userAction(ctx context.Context, en *entry, typ string, a Alarm, at time.Time, user string) (Alarm, error) {

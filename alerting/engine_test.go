@@ -61,9 +61,18 @@ func (r *rig) sample(tag string, v float64, q collector.Quality, reason string) 
 	r.e.Consume(context.Background(), []collector.Sample{{Tag: tag, Value: v, Quality: q, Reason: reason, Time: r.now}})
 }
 
+// flush waits for the journal's writer to commit what the engine submitted.
+func (r *rig) flush() {
+	r.t.Helper()
+	if err := r.j.Flush(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // events returns the types of the events committed since the last call.
 func (r *rig) events() []string {
 	r.t.Helper()
+	r.flush()
 	evs, err := r.j.EventsAfter(context.Background(), r.seq, 1000)
 	if err != nil {
 		r.t.Fatal(err)
@@ -80,6 +89,7 @@ func (r *rig) events() []string {
 // failing if the two disagree.
 func (r *rig) open(tag string) map[string]Alarm {
 	r.t.Helper()
+	r.flush()
 	mem := map[string]Alarm{}
 	for _, a := range r.e.Open() {
 		if a.Tag == tag {
@@ -266,6 +276,7 @@ func TestEngineAlarmFields(t *testing.T) {
 		t.Errorf("journal after ack %+v, want %+v", got, a)
 	}
 	r.sample("T1", 10, collector.Good, "")
+	r.flush()
 	closed, _ := r.j.Get(context.Background(), want.ID)
 	if closed.State != Normal || closed.ClearedAt == nil || !closed.ClearedAt.Equal(r.now) || closed.Value != 10 {
 		t.Errorf("closed alarm %+v", closed)
@@ -372,7 +383,9 @@ func TestEngineCommitFailure(t *testing.T) {
 
 	// The store is back: the next sample raises it.
 	r.e.j = openTestJournal(t, path)
+	r.j = r.e.j
 	r.sample("T1", 31, collector.Good, "")
+	r.flush()
 	if len(live) != 1 {
 		t.Fatalf("%d events published after the store came back, want 1", len(live))
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"hazgate/alerting/sqlstore"
@@ -27,6 +28,10 @@ var ErrDuplicateOpen = errors.New("an open alarm of the same tag, rule and level
 type Journal struct {
 	db   *sql.DB
 	path string
+	w    writer // group commit (groupcommit.go)
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // migrations are applied in order, each once, recorded in schema_migrations.
@@ -105,6 +110,10 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
 	}
+	if err := j.startWriter(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("alarm journal %s: %w", path, err)
+	}
 	return j, nil
 }
 
@@ -113,77 +122,55 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 // their transactions serialize with the journal's under one set of pragmas.
 func (j *Journal) DB() *sql.DB { return j.db }
 
-// Close closes the store.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close commits what is queued, then closes the store. If the store keeps
+// failing for closeGrace, the transitions still queued are refused and
+// counted in the error.
+func (j *Journal) Close() error {
+	j.closeOnce.Do(func() {
+		w := &j.w
+		refused := w.refused.Load()
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.poke()
+		<-w.stopped
+		j.closeErr = j.db.Close()
+		if n := w.refused.Load() - refused; n > 0 && j.closeErr == nil {
+			j.closeErr = fmt.Errorf("alarm journal %s: closed with %d transitions not committed", j.path, n)
+		}
+	})
+	return j.closeErr
+}
 
 // Commit records one transition: it inserts the alarm (when a.ID is 0) or
 // updates its row, and appends an event carrying the alarm's snapshot, in one
-// transaction. The returned event holds the alarm as stored (id set, times in
-// UTC) and its journal seq. Publish only what Commit returned.
+// transaction, and waits for it. The returned event holds the alarm as stored
+// (id set, times in UTC) and its journal seq. Publish only what Commit
+// returned. The engine submits without waiting (Submit); Commit is for
+// whoever must know the outcome before going on.
 func (j *Journal) Commit(ctx context.Context, typ string, a Alarm, at time.Time) (Event, error) {
 	return j.CommitBy(ctx, typ, a, at, "")
 }
 
 // CommitBy is Commit for a transition a user made (ack, shelve, unshelve):
-// the event records who.
+// the event records who. It goes ahead of bulk work, and a failing store
+// fails it at once rather than retrying.
 func (j *Journal) CommitBy(ctx context.Context, typ string, a Alarm, at time.Time, by string) (Event, error) {
-	a = normalize(a)
-	ev := Event{Type: typ, Time: at.UTC(), By: by}
-	d, err := disposalColumns(a.Disposal)
-	if err != nil {
-		return Event{}, fmt.Errorf("journal %s of alarm %d: disposal: %w", typ, a.ID, err)
+	if err := ctx.Err(); err != nil {
+		return Event{}, fmt.Errorf("journal %s of alarm %d: %w", typ, a.ID, err)
 	}
-	err = sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error {
-		if a.ID == 0 {
-			err := tx.QueryRowContext(ctx, `INSERT INTO alarms
-				(site, tag, rule, level, class, severity, state, active, value, peak, raise_count, message,
-				raised_at, acked_at, acked_by, ack_comment, cleared_at, chattering,
-				shelved_at, shelved_until, shelved_by, shelve_reason,
-				disposal, disposed_at, disposal_cause, escalations, escalated_at, suppressed, root_id, message_en)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-				$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) RETURNING id`,
-				a.Site, a.Tag, a.Rule, a.Level, a.Class, a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
-				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason,
-				d.json, d.at, d.cause, a.Escalations, sqlstore.NullTime(a.EscalatedAt), a.Suppressed, a.Root, a.MessageEN).Scan(&a.ID)
-			if sqlstore.IsUniqueViolation(err) {
-				return fmt.Errorf("insert: %w", ErrDuplicateOpen)
-			}
-			if err != nil {
-				return fmt.Errorf("insert: %w", err)
-			}
-		} else {
-			res, err := tx.ExecContext(ctx, `UPDATE alarms SET
-				severity = $1, state = $2, active = $3, value = $4, peak = $5, raise_count = $6, message = $7,
-				raised_at = $8, acked_at = $9, acked_by = $10, ack_comment = $11, cleared_at = $12, chattering = $13,
-				shelved_at = $14, shelved_until = $15, shelved_by = $16, shelve_reason = $17, level = $18,
-				disposal = $19, disposed_at = $20, disposal_cause = $21, escalations = $22, escalated_at = $23, suppressed = $24,
-				root_id = $25, message_en = $26
-				WHERE id = $27`,
-				a.Severity, string(a.State), a.Active, a.Value, a.Peak, a.Count, a.Message,
-				sqlstore.FormatTime(a.RaisedAt), sqlstore.NullTime(a.AckedAt), a.AckedBy, a.AckComment, sqlstore.NullTime(a.ClearedAt), a.Chattering,
-				sqlstore.NullTime(a.ShelvedAt), sqlstore.NullTime(a.ShelvedUntil), a.ShelvedBy, a.ShelveReason, a.Level,
-				d.json, d.at, d.cause, a.Escalations, sqlstore.NullTime(a.EscalatedAt), a.Suppressed, a.Root, a.MessageEN, a.ID)
-			if err != nil {
-				return fmt.Errorf("update: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("update: %w", ErrNotFound)
-			}
-		}
-		snap, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO alarm_events (alarm_id, type, time, alarm, actor)
-			VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			a.ID, typ, sqlstore.FormatTime(ev.Time), string(snap), by).Scan(&ev.Seq)
-	})
-	if err != nil {
-		return Event{}, fmt.Errorf("journal %s of alarm %d (tag %s, rule %s): %w", typ, a.ID, a.Tag, a.Rule, err)
+	type outcome struct {
+		ev  Event
+		err error
 	}
-	ev.Alarm = a
-	return ev, nil
+	res := make(chan outcome, 1)
+	if _, err := j.submit(typ, a, at, by, j.NewBurst(), true, func(ev Event, err error) { res <- outcome{ev, err} }); err != nil {
+		return Event{}, err
+	}
+	// Not ctx: the writer answers within one transaction, and an answer
+	// abandoned here would leave the caller unsure whether it committed.
+	r := <-res
+	return r.ev, r.err
 }
 
 // AlarmFilter selects alarms for List. Zero fields select everything.

@@ -48,6 +48,7 @@ func stream(t *testing.T, rules []config.Rule, tags []collector.Tag, tag string,
 // levelEvents is events() with each alarm's level: rule/level:type.
 func (r *rig) levelEvents() []string {
 	r.t.Helper()
+	r.flush()
 	evs, err := r.j.EventsAfter(context.Background(), r.seq, 1000)
 	if err != nil {
 		r.t.Fatal(err)

@@ -138,6 +138,9 @@ type fakeStats struct{}
 
 func (fakeStats) Stats() alerting.Stats { return alerting.Stats{Raised: 7, Acked: 3} }
 func (fakeStats) Lagged() uint64        { return 2 }
+func (fakeStats) WriterStats() alerting.WriterStats {
+	return alerting.WriterStats{Pending: 3, Groups: 40, Committed: 1200, LastGroup: 64}
+}
 
 type fakeInflux struct{}
 
@@ -147,7 +150,7 @@ func (fakeInflux) Stats() collector.InfluxStats {
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}))
+	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}), JournalCollector(fakeStats{}))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(t), Alarms: fa, Control: fa, History: fa, Metrics: reg, Tokens: testTokens})
 	if err != nil {
@@ -173,6 +176,8 @@ func TestMetrics(t *testing.T) {
 		`hazgate_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`hazgate_alarms_raised_total 7`,
 		`hazgate_alarm_bus_lagged_total 2`,
+		`hazgate_alarm_journal_pending 3`,
+		`hazgate_alarm_journal_transitions_total 1200`,
 		`hazgate_influx_points_written_total 1000`,
 		`hazgate_influx_down 1`,
 		`hazgate_spool_bytes 4096`,
@@ -192,7 +197,7 @@ func TestMetrics(t *testing.T) {
 // gateway's own collectors and 30 routes' worth of HTTP series.
 func BenchmarkMetricsScrape(b *testing.B) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}))
+	reg.MustRegister(AlarmCollector(fakeStats{}, fakeStats{}), InfluxCollector(fakeInflux{}), JournalCollector(fakeStats{}))
 	fa := newFakeAlarms(testAlarms()...)
 	h, err := New(Options{Latest: testLatest(), Tags: testTags(b), Alarms: fa, Control: fa, History: fa, Metrics: reg})
 	if err != nil {

@@ -102,8 +102,22 @@ func AlarmCollector(engine interface{ Stats() alerting.Stats }, bus interface{ L
 		statmetrics.Counter("hazgate_alarms_escalated_total", "Escalations of alarms left unacknowledged past their severity's time.", func(s alarmStats) float64 { return float64(s.Escalated) }),
 		statmetrics.Counter("hazgate_alarms_cleared_total", "Alarms cleared.", func(s alarmStats) float64 { return float64(s.Cleared) }),
 		statmetrics.Counter("hazgate_alarms_acked_total", "Alarms acknowledged.", func(s alarmStats) float64 { return float64(s.Acked) }),
-		statmetrics.Counter("hazgate_alarm_commit_errors_total", "Alarm transitions the journal failed to commit (retried).", func(s alarmStats) float64 { return float64(s.CommitErrors) }),
+		statmetrics.Counter("hazgate_alarm_commit_errors_total", "Alarm transitions not committed: the journal was closed or refused their data (a failing store is retried, see hazgate_alarm_journal_retries_total).", func(s alarmStats) float64 { return float64(s.CommitErrors) }),
 		statmetrics.Counter("hazgate_alarm_bus_lagged_total", "Times an event subscriber fell behind and caught up from the journal.", func(s alarmStats) float64 { return float64(s.lagged) }),
+	)
+}
+
+// JournalCollector exports the alarm journal's group commit: what waits,
+// and how the store keeps up (*alerting.Journal).
+func JournalCollector(j interface{ WriterStats() alerting.WriterStats }) prometheus.Collector {
+	type S = alerting.WriterStats
+	return statmetrics.New("", statmetrics.One(j.WriterStats),
+		statmetrics.Gauge("hazgate_alarm_journal_pending", "Alarm transitions judged and waiting to be committed (and published).", func(s S) float64 { return float64(s.Pending) }),
+		statmetrics.Counter("hazgate_alarm_journal_commits_total", "Journal transactions committed, each holding one or more transitions.", func(s S) float64 { return float64(s.Groups) }),
+		statmetrics.Counter("hazgate_alarm_journal_transitions_total", "Alarm transitions committed.", func(s S) float64 { return float64(s.Committed) }),
+		statmetrics.Counter("hazgate_alarm_journal_retries_total", "Journal transactions the store failed and the writer tried again.", func(s S) float64 { return float64(s.Retries) }),
+		statmetrics.Counter("hazgate_alarm_journal_refused_total", "Transitions the store refused for their data, or a user's action it failed.", func(s S) float64 { return float64(s.Refused) }),
+		statmetrics.Gauge("hazgate_alarm_journal_last_commit_size", "Transitions in the last journal transaction.", func(s S) float64 { return float64(s.LastGroup) }),
 	)
 }
 

@@ -420,26 +420,6 @@ func (s *Store) due(sites []string, now time.Time) []string {
 	return out
 }
 
-// rows builds the VALUES list of n rows of cols placeholders each, from
-// $start+1 on.
-func rows(n, cols int) string {
-	var b strings.Builder
-	for r := range n {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", r*cols+c+1)
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
 // keys runs a multi-row insert or upsert and adds the keys of the rows it
 // wrote to into. Several rows (PostgreSQL) return their keys (returning
 // names the key columns); one row (SQLite) is only counted, first being its
@@ -499,7 +479,7 @@ func insertEvents(ctx context.Context, tx *txq, table, columns string, cols int,
 		for _, i := range chunk {
 			vals = append(vals, args(i)...)
 		}
-		q := `INSERT INTO ` + table + ` (` + columns + `) VALUES ` + rows(len(chunk), cols) +
+		q := `INSERT INTO ` + table + ` (` + columns + `) VALUES ` + sqlstore.Rows(len(chunk), cols) +
 			` ON CONFLICT (site, seq) DO NOTHING`
 		if err := tx.keys(ctx, q, "site, seq", vals, key(chunk[0]), inserted); err != nil {
 			return nil, fmt.Errorf("insert into %s: %w", table, err)
@@ -542,7 +522,7 @@ func upsertCurrent(ctx context.Context, tx *txq, upsert string, cols int, idx []
 		for _, k := range chunk {
 			vals = append(vals, args(newest[k])...)
 		}
-		if err := tx.keys(ctx, fmt.Sprintf(upsert, rows(len(chunk), cols)), "site, id", vals, chunk[0], moved); err != nil {
+		if err := tx.keys(ctx, fmt.Sprintf(upsert, sqlstore.Rows(len(chunk), cols)), "site, id", vals, chunk[0], moved); err != nil {
 			return fmt.Errorf("update current: %w", err)
 		}
 	}
@@ -666,7 +646,7 @@ func (s *Store) seenTx(ctx context.Context, tx *txq, order []string, seen map[st
 		for _, site := range chunk {
 			vals = append(vals, site, s.d.Time(now), seen[site].alarmSeq, seen[site].hazardSeq)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, alarm_seq, hazard_seq) VALUES `+rows(len(chunk), 4)+`
+		_, err := tx.ExecContext(ctx, `INSERT INTO hub_sites (site, last_seen, alarm_seq, hazard_seq) VALUES `+sqlstore.Rows(len(chunk), 4)+`
 			ON CONFLICT (site) DO UPDATE SET last_seen = excluded.last_seen,
 				alarm_seq = CASE WHEN hub_sites.alarm_seq < excluded.alarm_seq THEN excluded.alarm_seq ELSE hub_sites.alarm_seq END,
 				hazard_seq = CASE WHEN hub_sites.hazard_seq < excluded.hazard_seq THEN excluded.hazard_seq ELSE hub_sites.hazard_seq END`,
@@ -717,7 +697,7 @@ func (s *Store) readingsTx(ctx context.Context, tx *txq, m northbound.ReadingMes
 			vals = append(vals, m.Site, r.Tag, r.Kind, r.Unit, r.Value, r.Quality, s.d.Time(r.Time), s.d.Time(now))
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO hub_readings (site, tag, kind, unit, value, quality, time, received)
-			VALUES `+rows(len(chunk), 8)+`
+			VALUES `+sqlstore.Rows(len(chunk), 8)+`
 			ON CONFLICT (site, tag) DO UPDATE SET kind = excluded.kind, unit = excluded.unit, value = excluded.value,
 				quality = excluded.quality, time = excluded.time, received = excluded.received
 			WHERE hub_readings.time < excluded.time`, vals...); err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,4 +164,34 @@ func ParseNullTime(s sql.NullString) (*time.Time, error) {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// Rows builds the VALUES list of a multi-row statement: n rows of cols
+// placeholders each, $1 on.
+func Rows(n, cols int) string {
+	var b strings.Builder
+	b.Grow(n * cols * 5)
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(r*cols + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// PositionalRows is Rows with ? placeholders, for SQLite: it resolves each
+// $n by a linear search of the names before it, which makes a statement of
+// thousands of them quadratic to prepare; ? needs no lookup.
+func PositionalRows(n, cols int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return row + strings.Repeat(", "+row, n-1)
 }

@@ -422,6 +422,13 @@ wait:
 	polls.Wait()
 	stopPipe()
 	pipe.Wait()
+	// The last transitions judged, committed and published while the
+	// sinks still follow the bus.
+	flushCtx, flushed := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if ferr := g.journal.Flush(flushCtx); ferr != nil {
+		g.log.Error("alarm journal: transitions still waiting at stop", "pending", g.journal.WriterStats().Pending, "err", ferr)
+	}
+	flushed()
 	stopSinks()
 	sinks.Wait()
 	serve.Wait()
@@ -463,7 +470,7 @@ func (r reloader) Reload(ctx context.Context) error { return r.g.reloadRules(ctx
 // metrics registers what /metrics serves besides the API's own series.
 func (g *gateway) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(api.AlarmCollector(g.engine, g.bus))
+	reg.MustRegister(api.AlarmCollector(g.engine, g.bus), api.JournalCollector(g.journal))
 	if g.influx != nil {
 		reg.MustRegister(api.InfluxCollector(g.influx))
 	}
