@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazgate/alerting/sqlstore"
+	"hazgate/collector"
 )
 
 // submitted records what the writer answered for each submission.
@@ -245,5 +246,39 @@ func TestGroupCommitClose(t *testing.T) {
 	ev, err := j2.Commit(context.Background(), EventRaised, gasAlarm("next", ActiveUnacked), t0)
 	if err != nil || ev.Alarm.ID != 301 || ev.Seq != 301 {
 		t.Errorf("first commit after reopening: id %d seq %d (%v), want 301 and 301", ev.Alarm.ID, ev.Seq, err)
+	}
+}
+
+// TestDeviceAckedAfterCommit: the pipeline tells a device its batch was
+// received (a PUBACK, a GB/T 26875.3 confirm) only once the alarm
+// transitions it caused are in the journal.
+func TestDeviceAckedAfterCommit(t *testing.T) {
+	r := newRig(t, "", levelRules, gasTag)
+	pipe := collector.NewPipeline(collector.NewLatest(), r.e)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pipe.Run(ctx)
+	for i := range 20 {
+		acked := make(chan []Event, 1)
+		v := []float64{60, 10}[i%2] // raises, clears, raises again
+		before, err := r.j.LastSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = pipe.EmitDurable(ctx, []collector.Sample{{Tag: "T1", Value: v, Time: t0.Add(time.Duration(i) * time.Second)}}, func() {
+			evs, _ := r.j.EventsAfter(context.Background(), before, 10)
+			acked <- evs
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case evs := <-acked:
+			if len(evs) != 2 { // lel-1 and lel-2
+				t.Fatalf("batch %d acknowledged before its transition was committed", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batch %d not acknowledged", i)
+		}
 	}
 }
