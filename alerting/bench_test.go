@@ -301,3 +301,37 @@ func BenchmarkAlarmUnderFlood(b *testing.B) {
 	b.ReportMetric(float64(bus.Lagged()), "lagged")
 	b.Logf("probe latencies: %v", lat[max(0, len(lat)-8):])
 }
+
+// BenchmarkJournalGroup is the writer's cost per transition when it is
+// busy: rounds of 1,000 raises and then their clears, submitted at once
+// and committed in full groups.
+func BenchmarkJournalGroup(b *testing.B) {
+	j := openTestJournal(b, "")
+	ctx := context.Background()
+	alarms := make([]Alarm, 1000)
+	for i := range alarms {
+		alarms[i] = Alarm{Site: "s1", Tag: fmt.Sprintf("GT-%04d", i), Rule: "lel", Level: LevelH, Class: "lel",
+			Severity: "high", Message: "1号罐区 GT-0001 可燃气体 52 %LEL 超过二级报警值 50", Count: 1, RaisedAt: t0}
+	}
+	burst := j.NewBurst()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for k := range alarms {
+			a := &alarms[k]
+			typ := EventRaised
+			a.State, a.Active = ActiveUnacked, true
+			if i%2 == 1 {
+				typ, a.State, a.Active = EventCleared, ClearedUnacked, false
+			}
+			ev, err := j.Submit(typ, *a, t0.Add(time.Duration(i)*time.Second), burst, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.ID = ev.Alarm.ID
+		}
+		if err := j.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(alarms))/1000, "µs/transition")
+}

@@ -60,6 +60,29 @@ func insertEvents(n int) string {
 	return `INSERT INTO alarm_events (seq, alarm_id, type, time, alarm, actor) VALUES ` + sqlstore.PositionalRows(n, eventColumns)
 }
 
+// statements keeps the writer's prepared statements by query: parsing a
+// 64-row upsert costs about as much as running it. The writer's goroutine
+// only.
+type statements map[string]*sql.Stmt
+
+func (s statements) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	if st := s[query]; st != nil {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s[query] = st
+	return st, nil
+}
+
+func (s statements) close() {
+	for _, st := range s {
+		st.Close()
+	}
+}
+
 // queued is one transition waiting for the writer.
 type queued struct {
 	n    uint64 // submission order
@@ -86,6 +109,7 @@ type writer struct {
 	wake    chan struct{}
 	stopped chan struct{}
 	seq     int64 // the last event seq committed; the writer's goroutine only
+	stmts   statements
 
 	groups, committed, retries, refused atomic.Uint64
 	lastGroup                           atomic.Int64
@@ -139,6 +163,7 @@ func (j *Journal) startWriter(ctx context.Context) error {
 	w.laneOf = make(map[int64]*lane)
 	w.pendingOf = make(map[int64]int)
 	w.wake = make(chan struct{}, 1)
+	w.stmts = statements{}
 	w.stopped = make(chan struct{})
 	go j.write()
 	return nil
@@ -345,6 +370,7 @@ func (w *writer) settled() {
 func (j *Journal) write() {
 	w := &j.w
 	defer close(w.stopped)
+	defer w.stmts.close()
 	ctx := context.Background()
 	for {
 		g := w.take()
@@ -422,7 +448,7 @@ func (j *Journal) commitGroup(ctx context.Context, g []*queued) error {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT one`); err != nil {
 				return err
 			}
-			err := execGroup(ctx, tx, []*queued{q}, seq+1)
+			err := j.execGroup(ctx, tx, []*queued{q}, seq+1)
 			if err == nil {
 				_, err = tx.ExecContext(ctx, `RELEASE one`)
 				if err != nil {
@@ -476,12 +502,12 @@ func (j *Journal) committedGroup(g []*queued) {
 
 // commitAll writes g with one statement per table.
 func (j *Journal) commitAll(ctx context.Context, g []*queued) error {
-	return sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error { return execGroup(ctx, tx, g, j.w.seq+1) })
+	return sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error { return j.execGroup(ctx, tx, g, j.w.seq+1) })
 }
 
 // execGroup upserts each alarm's newest row and appends every event, with
 // seqs from first on.
-func execGroup(ctx context.Context, tx *sql.Tx, g []*queued, first int64) error {
+func (j *Journal) execGroup(ctx context.Context, tx *sql.Tx, g []*queued, first int64) error {
 	newest := make(map[int64]int, len(g))
 	for i, q := range g {
 		newest[q.ev.Alarm.ID] = i
@@ -495,14 +521,22 @@ func execGroup(ctx context.Context, tx *sql.Tx, g []*queued, first int64) error 
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, upsertAlarms(len(newest)), args...); err != nil {
+	upsert, err := j.w.stmts.get(ctx, j.db, upsertAlarms(len(newest)))
+	if err != nil {
+		return fmt.Errorf("alarms: %w", err)
+	}
+	if _, err := tx.StmtContext(ctx, upsert).ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("alarms: %w", err)
 	}
 	args = args[:0]
 	for i, q := range g {
 		args = append(args, first+int64(i), q.ev.Alarm.ID, q.ev.Type, sqlstore.FormatTime(q.ev.Time), string(q.snap), q.ev.By)
 	}
-	if _, err := tx.ExecContext(ctx, insertEvents(len(g)), args...); err != nil {
+	insert, err := j.w.stmts.get(ctx, j.db, insertEvents(len(g)))
+	if err != nil {
+		return fmt.Errorf("alarm events: %w", err)
+	}
+	if _, err := tx.StmtContext(ctx, insert).ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("alarm events: %w", err)
 	}
 	return nil
