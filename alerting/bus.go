@@ -10,8 +10,10 @@ import (
 
 // DefaultSubscriberBuffer is how many live events a subscriber may fall
 // behind before the bus drops its live stream and it catches up from the
-// journal instead.
-const DefaultSubscriberBuffer = 256
+// journal instead: a flood of a thousand alarms committed at once fits, so
+// the console sees it live (BenchmarkAlarmUnderFlood). The buffer holds
+// pointers, 8 KiB a subscriber.
+const DefaultSubscriberBuffer = 1024
 
 // replayBatch is how many events a subscriber reads from the journal at once.
 const replayBatch = 256
@@ -27,7 +29,7 @@ type Bus struct {
 	buffer int
 
 	mu   sync.Mutex
-	subs map[chan Event]struct{}
+	subs map[chan *Event]struct{}
 
 	lagged atomic.Uint64
 }
@@ -37,7 +39,7 @@ func NewBus(j *Journal, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Bus{j: j, log: log, buffer: DefaultSubscriberBuffer, subs: make(map[chan Event]struct{})}
+	return &Bus{j: j, log: log, buffer: DefaultSubscriberBuffer, subs: make(map[chan *Event]struct{})}
 }
 
 // Publish hands ev to every subscriber. Call it only with events the journal
@@ -45,9 +47,10 @@ func NewBus(j *Journal, log *slog.Logger) *Bus {
 func (b *Bus) Publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	shared := &ev // one copy for every subscriber; none changes it
 	for ch := range b.subs {
 		select {
-		case ch <- ev:
+		case ch <- shared:
 		default:
 			// Full: cut the live stream; the subscriber resumes from the journal.
 			delete(b.subs, ch)
@@ -61,15 +64,15 @@ func (b *Bus) Publish(ev Event) {
 // catching up from the journal.
 func (b *Bus) Lagged() uint64 { return b.lagged.Load() }
 
-func (b *Bus) register() chan Event {
-	ch := make(chan Event, b.buffer)
+func (b *Bus) register() chan *Event {
+	ch := make(chan *Event, b.buffer)
 	b.mu.Lock()
 	b.subs[ch] = struct{}{}
 	b.mu.Unlock()
 	return ch
 }
 
-func (b *Bus) unregister(ch chan Event) {
+func (b *Bus) unregister(ch chan *Event) {
 	b.mu.Lock()
 	if _, ok := b.subs[ch]; ok {
 		delete(b.subs, ch)
@@ -118,7 +121,7 @@ func (b *Bus) feed(ctx context.Context, last int64, out chan<- Event) error {
 					b.unregister(live)
 					break stream
 				}
-				if !send(ctx, out, ev) {
+				if !send(ctx, out, *ev) {
 					b.unregister(live)
 					return nil
 				}

@@ -177,6 +177,10 @@ func (e *Engine) Reload(ctx context.Context, rules []config.Rule) error {
 }
 
 func (e *Engine) restore(ctx context.Context) error {
+	// What an earlier engine on this journal submitted is read back too.
+	if err := e.j.Flush(ctx); err != nil {
+		return fmt.Errorf("restore open alarms: %w", err)
+	}
 	open, err := e.j.List(ctx, AlarmFilter{Site: e.site, OpenOnly: true})
 	if err != nil {
 		return fmt.Errorf("restore open alarms: %w", err)

@@ -31,7 +31,7 @@ import (
 
 // maxGroup bounds one transaction: an urgent transition waits behind at
 // most one group in flight, a few milliseconds (BenchmarkAlarmUnderFlood).
-const maxGroup = 64
+const maxGroup = 32
 
 // writtenColumns are the alarms table's columns as a group's upsert writes
 // them; alarmArgs gives their values in this order.
