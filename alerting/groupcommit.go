@@ -29,7 +29,7 @@ import (
 // transitions all queue where its first waiting one is, so each alarm's
 // still commit in the order they were made.
 
-// maxGroup bounds one transaction: an urgent transition waits behind at
+// maxGroup bounds one transaction: a new alarm waits behind at
 // most one group in flight, a few milliseconds (BenchmarkAlarmUnderFlood).
 const maxGroup = 32
 
