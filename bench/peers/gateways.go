@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,8 +15,9 @@ import (
 const (
 	telegrafVersion = "v1.34.0"
 	telegrafModule  = "github.com/influxdata/telegraf"
-	// Only the plugins the benchmark uses, Telegraf's custom build.
-	telegrafTags = "custom,inputs.mqtt_consumer,inputs.modbus,outputs.influxdb_v2,outputs.discard"
+	// Only the plugins the benchmark uses, Telegraf's custom build; a custom
+	// build has no parser it is not told of, and mqtt_consumer needs json_v2.
+	telegrafTags = "custom,inputs.mqtt_consumer,inputs.modbus,outputs.influxdb_v2,outputs.discard,parsers.json_v2"
 	// The limit every tag's rule has: the readings stay below it, probes
 	// and flood messages go above it.
 	limit = 100.0
@@ -46,8 +48,9 @@ func regTag(d, r int) string { return fmt.Sprintf("m%02dr%02d", d, r) }
 type gateway struct {
 	name  string
 	start func(dir string, s spec) (*child, error)
-	// modbusQuery counts the register values stored in a time range.
-	modbusQuery string
+	// modbusQuery counts the register values stored; where is empty or
+	// a time range ("time >= ... AND time < ...").
+	modbusQuery func(where string) string
 }
 
 // hazgateYAML is a site with one MQTT device subscribed to bench/+ or the
@@ -216,7 +219,9 @@ func telegrafBinary(given string) (string, time.Duration, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	bin := filepath.Join(cache, "hazgate-bench", "telegraf-"+strings.TrimPrefix(telegrafVersion, "v"))
+	// Named by version and plugin list, so a changed list builds anew.
+	sum := sha256.Sum256([]byte(telegrafTags))
+	bin := filepath.Join(cache, "hazgate-bench", fmt.Sprintf("telegraf-%s-%x", strings.TrimPrefix(telegrafVersion, "v"), sum[:4]))
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin, 0, nil
 	}

@@ -144,8 +144,18 @@ func main() {
 	}
 	defer e.devices.stop()
 
-	hz := gateway{name: "hazgate", start: startHazgate(hzBin), modbusQuery: `SELECT count(value) FROM reading WHERE "tag" =~ /^m/`}
-	tg := gateway{name: "telegraf", start: startTelegraf(tgBin), modbusQuery: `SELECT count(*) FROM modbus`}
+	hz := gateway{name: "hazgate", start: startHazgate(hzBin), modbusQuery: func(where string) string {
+		if where != "" {
+			where = " AND " + where
+		}
+		return `SELECT count(value) FROM reading WHERE "tag" =~ /^m/` + where
+	}}
+	tg := gateway{name: "telegraf", start: startTelegraf(tgBin), modbusQuery: func(where string) string {
+		if where != "" {
+			where = " WHERE " + where
+		}
+		return `SELECT count(*) FROM modbus` + where
+	}}
 	fmt.Printf("bench/peers: %d cores, QoS 0 %d and QoS 1 %d messages on %d topics, Modbus %d×%d registers, %d repetitions\n",
 		runtime.NumCPU(), o.n, o.qos1N, o.topics, o.modbusDevices, o.modbusRegs, o.reps)
 

@@ -136,11 +136,11 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 	}
 	defer c.stop()
 	count := func(from, to time.Time) (int64, error) {
-		q := g.modbusQuery
+		where := ""
 		if !from.IsZero() {
-			q += fmt.Sprintf(" WHERE time >= %d AND time < %d", from.UnixNano(), to.UnixNano())
+			where = fmt.Sprintf("time >= %d AND time < %d", from.UnixNano(), to.UnixNano())
 		}
-		ss, err := influxQL(e.influx.URL, db, q)
+		ss, err := influxQL(e.influx.URL, db, g.modbusQuery(where))
 		return sumCounts(ss), err
 	}
 	deadline := time.Now().Add(90 * time.Second)
