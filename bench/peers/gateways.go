@@ -58,7 +58,7 @@ type gateway struct {
 // InfluxDB writing.
 func hazgateYAML(dir string, s spec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "site: {id: bench, name: bench/peers}\ndata_dir: %s\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&b, "site: {id: bench, name: bench/peers}\ndata_dir: %s\n", filepath.Join(dir, fmt.Sprintf("data-%d", s.run))) // a fresh journal and tag memory each run
 	if s.httpPort != 0 {
 		fmt.Fprintf(&b, "http: {listen: \"127.0.0.1:%d\"}\n", s.httpPort)
 	} else {

@@ -14,7 +14,7 @@ import (
 )
 
 // serveDevices runs n simulated Modbus TCP devices (sim.Server, unit 1,
-// holding registers 0..regs-1 holding 100, 101, ...), prints their
+// holding registers 0..regs-1 holding 10, 11, ..., below the limit), prints their
 // addresses on one line, then answers every line on stdin with the
 // requests served so far, until stdin closes.
 func serveDevices(n, regs int) error {
@@ -27,7 +27,7 @@ func serveDevices(n, regs int) error {
 		}
 		words := make([]uint16, regs)
 		for i := range words {
-			words[i] = uint16(100 + i)
+			words[i] = uint16(10 + i%80) // below every rule's limit
 		}
 		if err := u.SetRegisters("holding", 0, words...); err != nil {
 			return err
