@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -25,16 +24,16 @@ type raisedEvent struct {
 }
 
 // stream reads hazgate's /api/v1/stream and passes every raised event of
-// the probe on; it counts the flood's.
+// the probe on, and the times of the flood's.
 type stream struct {
 	probes chan raisedEvent
-	flood  atomic.Int64
+	flood  chan time.Time
 	cancel context.CancelFunc
 }
 
 func openStream(port int) (*stream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	st := &stream{probes: make(chan raisedEvent, 100_000), cancel: cancel}
+	st := &stream{probes: make(chan raisedEvent, 100_000), flood: make(chan time.Time, 1_000_000), cancel: cancel}
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/stream?kind=alarm", port)
 	var resp *http.Response
 	for deadline := time.Now().Add(60 * time.Second); ; {
@@ -88,7 +87,7 @@ func openStream(port int) (*stream, error) {
 				case ev.Alarm.Tag == "probe":
 					st.probes <- raisedEvent{ev.Alarm.Tag, ev.Alarm.Value, at}
 				case strings.HasPrefix(ev.Alarm.Tag, "f"):
-					st.flood.Add(1)
+					st.flood <- at
 				}
 			case line == "":
 				event = ""
@@ -193,39 +192,69 @@ func background(pub paho.Client, rate, topics int, stop <-chan struct{}) <-chan 
 	return out
 }
 
-// flood puts every flood tag above its limit at once, then a second later
-// back below, and again, until stop; it reports the waves above sent.
-func flood(pub paho.Client, tags int, stop <-chan struct{}) <-chan int {
-	out := make(chan int, 1)
+// floodPeriod separates the floods: each is 1000 tags crossing at once,
+// not a sustained 1000 transitions a second.
+const floodPeriod = 2500 * time.Millisecond
+
+// flood puts every flood tag above its limit at once and times until all
+// their raised events are on the stream; floodPeriod after it began it puts
+// them back below (another wave of transitions, cleared), and again
+// floodPeriod later above, until stop. It reports each flood's drain time.
+func flood(pub paho.Client, st *stream, tags int, stop <-chan struct{}) <-chan floods {
+	out := make(chan floods, 1)
 	go func() {
-		waves := 0
+		var f floods
 		lastTS := int64(0)
 		for i := 0; ; i++ {
 			v := 0.0
 			if i%2 == 0 {
-				v, waves = 200, waves+1
+				v = 200
 			}
 			ts := max(time.Now().UnixMilli(), lastTS+1)
 			lastTS = ts
+			t0 := time.Now()
 			var last paho.Token
 			for j := range tags {
 				last = pub.Publish("bench/"+floodName(j), 0, false, payload(v, ts))
 			}
 			wait(last)
+			if v > 0 {
+				f.started++
+				timeout := time.After(30 * time.Second)
+			drain:
+				for n := 0; n < tags; n++ {
+					select {
+					case at := <-st.flood:
+						if n == tags-1 {
+							f.drains = append(f.drains, at.Sub(t0))
+						}
+					case <-timeout:
+						break drain // started, never drained
+					}
+				}
+			}
 			select {
 			case <-stop:
-				out <- waves
+				out <- f
 				return
-			case <-time.After(time.Second):
+			case <-time.After(time.Until(t0.Add(floodPeriod))):
 			}
 		}
 	}()
 	return out
 }
 
+// floods is what a flood phase saw: floods started, and for those whose
+// every raised event reached the stream, the time that took.
+type floods struct {
+	started int
+	drains  []time.Duration
+}
+
 // latencyResult is a repetition's three phases.
 type latencyResult struct {
 	idle, load, flood latencyRun
+	floods            floods
 }
 
 // measureLatency runs hazgate with the probe and flood tags and their
@@ -300,13 +329,14 @@ func (e *env) measureLatency(g gateway) (latencyResult, error) {
 	time.Sleep(time.Second)
 
 	stop = make(chan struct{})
-	before := st.flood.Load()
-	waves := flood(pub, e.opt.flood, stop)
+	fl := flood(pub, st, e.opt.flood, stop)
 	r.flood, err = p.run(e.opt.phase, toggle)
 	close(stop)
-	w := <-waves
-	time.Sleep(3 * time.Second) // the last wave's raises
-	r.flood.extra = fmt.Sprintf("%d waves of %d raises, %d raised events seen", w, e.opt.flood, st.flood.Load()-before)
+	r.floods = <-fl
+	r.flood.extra = fmt.Sprintf("%d floods of %d tags, %d fully raised on the stream after %s", r.floods.started, e.opt.flood, len(r.floods.drains), quantiles(r.floods.drains))
+	if len(r.floods.drains) < r.floods.started {
+		err = fmt.Errorf("%d of %d floods did not have all %d raised events on the stream within 30 s", r.floods.started-len(r.floods.drains), r.floods.started, e.opt.flood)
+	}
 	if c.exited() {
 		return r, fmt.Errorf("hazgate exited: %v\n%s", c.err, c.logTail())
 	}

@@ -32,6 +32,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -184,7 +185,7 @@ func main() {
 				continue
 			}
 			q0[g.name] = append(q0[g.name], r)
-			fmt.Printf("  %-8s QoS 0: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss))
+			fmt.Printf("  %-8s QoS 0: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB; idle before: %.1f ms CPU/s\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss), r.idle)
 		}
 		for _, g := range []gateway{hz, tg} {
 			r, err := e.measureMQTT(g, 1, o.qos1N)
@@ -240,6 +241,8 @@ func main() {
 	row(fmt.Sprintf("… ÷ broker relay ceiling to mosquitto_sub (%.0f msg/s)", ceiling), "%.2f", pick(q0["hazgate"], rate)/ceiling, pick(q0["telegraf"], rate)/ceiling)
 	row("MQTT QoS 0 CPU per message (µs)", "%.2f", pick(q0["hazgate"], cpu), pick(q0["telegraf"], cpu))
 	row("MQTT QoS 0 peak RSS (MiB)", "%.1f", pick(q0["hazgate"], rss), pick(q0["telegraf"], rss))
+	idleCPU := func(r mqttResult) float64 { return r.idle }
+	row("idle CPU, subscribed, no traffic (ms per s)", "%.1f", pick(q0["hazgate"], idleCPU), pick(q0["telegraf"], idleCPU))
 	row(fmt.Sprintf("MQTT QoS 1, %d msgs, CPU per message (µs)", o.qos1N), "%.2f", pick(q1["hazgate"], cpu), pick(q1["telegraf"], cpu))
 	row("MQTT QoS 1 publish → stored (msg/s)", "%.0f", pick(q1["hazgate"], rate), pick(q1["telegraf"], rate))
 	mpick := func(rs []modbusResult, f func(modbusResult) float64) float64 {
@@ -255,9 +258,10 @@ func main() {
 		mpick(mb["hazgate"], func(r modbusResult) float64 { return r.reqPerPoll }), mpick(mb["telegraf"], func(r modbusResult) float64 { return r.reqPerPoll }))
 	row("Modbus peak RSS (MiB)", "%.1f",
 		mpick(mb["hazgate"], func(r modbusResult) float64 { return mib(r.rss) }), mpick(mb["telegraf"], func(r modbusResult) float64 { return mib(r.rss) }))
-	var idle, load, fl []time.Duration
+	var idle, load, fl, drains []time.Duration
 	for _, r := range lat {
 		idle, load, fl = append(idle, r.idle.lat...), append(load, r.load.lat...), append(fl, r.flood.lat...)
+		drains = append(drains, r.floods.drains...)
 	}
 	for _, ph := range []struct {
 		name string
@@ -269,6 +273,8 @@ func main() {
 	} {
 		fmt.Printf("| alarm latency %s, publish → SSE raised, p50 / p99 / max (%d probes) | %s | (no alarms) | |\n", ph.name, len(ph.lat), quantiles(ph.lat))
 	}
+	fmt.Printf("| alarm flood: %d tags cross at once, until all %d raised events are on the stream, p50 / p99 / max (%d floods) | %s | (no alarms) | |\n",
+		o.flood, o.flood, len(drains), quantiles(drains))
 	if len(failures) > 0 {
 		fmt.Printf("\n%d FAILURES:\n  %s\n", len(failures), strings.Join(failures, "\n  "))
 		for i := len(atExit) - 1; i >= 0; i-- {
@@ -282,7 +288,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
-		return 0
+		return math.NaN() // every run of it failed
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -293,14 +299,14 @@ func median(v []float64) float64 {
 }
 
 func num(format string, v float64) string {
-	if v == 0 {
+	if math.IsNaN(v) {
 		return "—"
 	}
 	return fmt.Sprintf(format, v)
 }
 
 func ratio(h, t float64) string {
-	if h == 0 || t == 0 {
+	if math.IsNaN(h) || math.IsNaN(t) || t == 0 {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f", h/t)

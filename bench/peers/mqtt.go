@@ -94,6 +94,7 @@ type mqttResult struct {
 	cpuPerMsg float64 // µs of the gateway's CPU per message
 	rss       int64
 	wall      time.Duration
+	idle      float64 // ms of CPU per second subscribed with no traffic, before the run
 }
 
 // measureMQTT starts g subscribed at qos, publishes n messages on
@@ -125,6 +126,15 @@ func (e *env) measureMQTT(g gateway, qos byte, n int) (mqttResult, error) {
 		return sumCounts(ss), err
 	}
 
+	// What the gateway spends doing nothing, so short runs can be read.
+	idle0, err := c.cpu()
+	if err != nil {
+		return mqttResult{}, err
+	}
+	const idleFor = 5 * time.Second
+	if qos == 0 {
+		time.Sleep(idleFor)
+	}
 	base := time.Now().Add(-time.Hour).UnixMilli()
 	cpu0, err := c.cpu()
 	if err != nil {
@@ -156,6 +166,9 @@ func (e *env) measureMQTT(g gateway, qos byte, n int) (mqttResult, error) {
 		return mqttResult{}, err
 	}
 	r := mqttResult{rate: float64(n) / wall.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n), rss: c.peakRSS(), wall: wall}
+	if qos == 0 {
+		r.idle = float64((cpu0 - idle0).Milliseconds()) / idleFor.Seconds()
+	}
 
 	ss, err := influxQL(e.influx.URL, db, `SELECT count(value) FROM reading WHERE "tag" =~ /^t/ GROUP BY "tag"`)
 	if err != nil {
