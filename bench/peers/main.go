@@ -185,7 +185,7 @@ func main() {
 				continue
 			}
 			q0[g.name] = append(q0[g.name], r)
-			fmt.Printf("  %-8s QoS 0: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB; idle before: %.1f ms CPU/s\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss), r.idle)
+			fmt.Printf("  %-8s QoS 0: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB, %.0f points per write; idle before: %.1f ms CPU/s\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss), r.perWrite, r.idle)
 		}
 		for _, g := range []gateway{hz, tg} {
 			r, err := e.measureMQTT(g, 1, o.qos1N)
@@ -194,7 +194,7 @@ func main() {
 				continue
 			}
 			q1[g.name] = append(q1[g.name], r)
-			fmt.Printf("  %-8s QoS 1: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss))
+			fmt.Printf("  %-8s QoS 1: %8.0f msg/s (%s), %.2f µs CPU/msg, peak RSS %.1f MiB, %.0f points per write\n", g.name, r.rate, r.wall.Round(time.Millisecond), r.cpuPerMsg, mib(r.rss), r.perWrite)
 		}
 		for _, g := range []gateway{hz, tg} {
 			r, err := e.measureModbus(g)
@@ -246,6 +246,9 @@ func main() {
 	fmt.Printf("| idle CPU, subscribed, no traffic, 5 s before the QoS 0 run (ms per s; one tick is 2) | %.1f | %.1f | |\n", pick(q0["hazgate"], idleCPU), pick(q0["telegraf"], idleCPU))
 	row(fmt.Sprintf("MQTT QoS 1, %d msgs, CPU per message (µs)", o.qos1N), "%.2f", pick(q1["hazgate"], cpu), pick(q1["telegraf"], cpu))
 	row("MQTT QoS 1 publish → stored (msg/s)", "%.0f", pick(q1["hazgate"], rate), pick(q1["telegraf"], rate))
+	perWrite := func(r mqttResult) float64 { return r.perWrite }
+	row("points per InfluxDB write, QoS 0", "%.0f", pick(q0["hazgate"], perWrite), pick(q0["telegraf"], perWrite))
+	row("points per InfluxDB write, QoS 1", "%.0f", pick(q1["hazgate"], perWrite), pick(q1["telegraf"], perWrite))
 	mpick := func(rs []modbusResult, f func(modbusResult) float64) float64 {
 		var v []float64
 		for _, r := range rs {

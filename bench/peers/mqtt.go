@@ -95,6 +95,7 @@ type mqttResult struct {
 	rss       int64
 	wall      time.Duration
 	idle      float64 // ms of CPU per second subscribed with no traffic, before the run
+	perWrite  float64 // points per InfluxDB write request
 }
 
 // measureMQTT starts g subscribed at qos, publishes n messages on
@@ -140,6 +141,10 @@ func (e *env) measureMQTT(g gateway, qos byte, n int) (mqttResult, error) {
 	if err != nil {
 		return mqttResult{}, err
 	}
+	w0, err := influxWrites(e.influx.URL)
+	if err != nil {
+		return mqttResult{}, err
+	}
 	t0 := time.Now()
 	if err := publishBulk(pub, qos, n, e.opt.topics, base); err != nil {
 		return mqttResult{}, err
@@ -168,6 +173,9 @@ func (e *env) measureMQTT(g gateway, qos byte, n int) (mqttResult, error) {
 	r := mqttResult{rate: float64(n) / wall.Seconds(), cpuPerMsg: float64((cpu1 - cpu0).Microseconds()) / float64(n), rss: c.peakRSS(), wall: wall}
 	if qos == 0 {
 		r.idle = float64((cpu0 - idle0).Milliseconds()) / idleFor.Seconds()
+	}
+	if w1, err := influxWrites(e.influx.URL); err == nil && w1 > w0 {
+		r.perWrite = float64(n) / float64(w1-w0)
 	}
 
 	ss, err := influxQL(e.influx.URL, db, `SELECT count(value) FROM reading WHERE "tag" =~ /^t/ GROUP BY "tag"`)

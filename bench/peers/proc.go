@@ -195,3 +195,33 @@ func sumCounts(ss []series) int64 {
 	}
 	return n
 }
+
+// influxWrites is how many write requests influxd has taken so far
+// (/debug/vars, httpd writeReq).
+func influxWrites(base string) (int64, error) {
+	resp, err := http.Get(base + "/debug/vars")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var vars map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return 0, fmt.Errorf("influxd /debug/vars: %w", err)
+	}
+	var n int64
+	for k, raw := range vars {
+		if !strings.HasPrefix(k, "httpd") {
+			continue
+		}
+		var v struct {
+			Values struct {
+				WriteReq int64 `json:"writeReq"`
+			} `json:"values"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return 0, fmt.Errorf("influxd /debug/vars %s: %w", k, err)
+		}
+		n += v.Values.WriteReq
+	}
+	return n, nil
+}
