@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os/exec"
@@ -203,24 +204,48 @@ func (e *env) measureMQTT(g gateway, qos byte, n int) (mqttResult, error) {
 }
 
 // measureRelay is the broker's ceiling: how fast mosquitto_sub -C n
-// receives n messages published live, as the gateways get them.
+// receives n messages published live, as the gateways get them. A retained
+// message on a topic of its own tells when it has subscribed: it is the
+// first line mosquitto_sub prints, and one more to count.
 func (e *env) measureRelay(n int) (float64, error) {
 	e.run++
+	pub, err := connect(e.broker.URL(), fmt.Sprintf("bench-pub-%d", e.run))
+	if err != nil {
+		return 0, err
+	}
+	defer pub.Disconnect(100)
+	ready := fmt.Sprintf("relay/ready-%d", e.run)
+	if err := wait(pub.Publish(ready, 1, true, "ready")); err != nil {
+		return 0, err
+	}
+	defer pub.Publish(ready, 1, true, "") // clears the retained message
 	sub := exec.Command(e.subBin, "-h", "127.0.0.1", "-p", strconv.Itoa(e.broker.Port), "-i", fmt.Sprintf("bench-relay-%d", e.run),
-		"-q", "0", "-t", "bench/+", "-C", strconv.Itoa(n))
-	sub.Stdout = io.Discard
+		"-q", "0", "-t", "bench/+", "-t", ready, "-C", strconv.Itoa(n+1))
+	out, err := sub.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
 	if err := sub.Start(); err != nil {
 		return 0, err
 	}
 	done := make(chan error, 1)
-	go func() { done <- sub.Wait() }()
-	pub, err := connect(e.broker.URL(), fmt.Sprintf("bench-pub-%d", e.run))
-	if err != nil {
+	subscribed := make(chan struct{})
+	go func() {
+		r := bufio.NewReader(out)
+		if line, err := r.ReadString('\n'); err == nil && strings.TrimSpace(line) == "ready" {
+			close(subscribed)
+		}
+		io.Copy(io.Discard, r)
+		done <- sub.Wait()
+	}()
+	select {
+	case <-subscribed:
+	case err := <-done:
+		return 0, fmt.Errorf("mosquitto_sub ended before subscribing: %v", err)
+	case <-time.After(30 * time.Second):
 		sub.Process.Kill()
-		return 0, err
+		return 0, fmt.Errorf("mosquitto_sub did not subscribe in 30 s")
 	}
-	defer pub.Disconnect(100)
-	time.Sleep(time.Second) // mosquitto_sub subscribes
 	t0 := time.Now()
 	if err := publishBulk(pub, 0, n, e.opt.topics, 0); err != nil {
 		sub.Process.Kill()
