@@ -147,9 +147,9 @@ func TestRedeliveryAfterRestartKeepsItsTime(t *testing.T) {
 		}
 		return out
 	}
-	run([]received{{msg(7, false), first}})
+	run([]received{{m: msg(7, false), at: first}})
 	now := time.Now()
-	got := run([]received{{msg(7, true), now}, {msg(8, false), now.Add(time.Millisecond)}, {msg(9, true), now.Add(2 * time.Millisecond)}})
+	got := run([]received{{m: msg(7, true), at: now}, {m: msg(8, false), at: now.Add(time.Millisecond)}, {m: msg(9, true), at: now.Add(2 * time.Millisecond)}})
 	if len(got) != 3 {
 		t.Fatalf("samples %+v, want 3", got)
 	}
