@@ -83,6 +83,7 @@ type Collector struct {
 	created      int
 	recent       recentSet
 	stamps       *receipts // nil without a data_dir or with a clean session
+	levels       []string  // the topic levels of the message in hand
 	dataDir      string
 	cleanSession bool
 
@@ -456,7 +457,8 @@ func (c *Collector) handle(batch []received) []collector.Sample {
 
 // decode appends the samples of one message on every subscription it matches.
 func (c *Collector) decode(out []collector.Sample, topic string, payload []byte, now time.Time) []collector.Sample {
-	levels := strings.Split(topic, "/")
+	c.levels = splitLevels(c.levels[:0], topic)
+	levels := c.levels
 	matched := false
 	for _, s := range c.subs {
 		if !s.matches(levels) {
@@ -489,6 +491,18 @@ func (c *Collector) decode(out []collector.Sample, topic string, payload []byte,
 		c.unmatched.Add(1)
 	}
 	return out
+}
+
+// splitLevels appends topic's levels to dst, as strings.Split(topic, "/").
+func splitLevels(dst []string, topic string) []string {
+	for {
+		i := strings.IndexByte(topic, '/')
+		if i < 0 {
+			return append(dst, topic)
+		}
+		dst = append(dst, topic[:i])
+		topic = topic[i+1:]
+	}
 }
 
 // register makes sure r's tag (and its family) is in the registry, adding

@@ -332,3 +332,11 @@ func TestInboundFreeStore(t *testing.T) {
 	}
 	s.Del("i.7") // paho deletes after its own PUBACK: a miss is fine
 }
+
+func TestSplitLevels(t *testing.T) {
+	for _, topic := range []string{"", "a", "a/b", "/a/", "//", "spBv1.0/g/DDATA/n/d"} {
+		if got, want := splitLevels(nil, topic), strings.Split(topic, "/"); !slices.Equal(got, want) {
+			t.Errorf("splitLevels(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}

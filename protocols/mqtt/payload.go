@@ -35,6 +35,9 @@ func (s *subscription) decodeJSON(levels []string, payload []byte, recv time.Tim
 	if err != nil {
 		return nil, err
 	}
+	if elems == nil {
+		elems = []jv{root}
+	}
 	out := make([]reading, 0, len(elems))
 	var first error
 	for _, el := range elems {
@@ -55,13 +58,14 @@ func firstErr(first, err error) error {
 	return first
 }
 
-// parseJSON checks payload and picks the elements readings come from.
+// parseJSON checks payload and picks the elements readings come from; nil
+// elems without an array configured: root is the one element.
 func (s *subscription) parseJSON(payload []byte) (root jv, elems []jv, err error) {
 	if root, err = parseJV(payload); err != nil {
 		return nil, nil, bad(ReasonNotJSON, "%v", err)
 	}
 	if !s.hasArray {
-		return root, []jv{root}, nil
+		return root, nil, nil // the caller's one element: a slice on its stack
 	}
 	v, ok := root.walk(s.array)
 	if !ok {
@@ -236,6 +240,9 @@ func (s *subscription) decodeFirePanel(topic string, levels []string, payload []
 	root, elems, err := s.parseJSON(payload)
 	if err != nil {
 		return nil, err
+	}
+	if elems == nil {
+		elems = []jv{root}
 	}
 	var out []reading
 	var first error
