@@ -21,7 +21,21 @@ type batchBuilder struct {
 	oldest  int64     // smallest timestamp in the batch, Unix ns
 	lastLen int       // size of the previous body, to allocate once
 	num     [40]byte
+	series  map[string]*seriesKey // tag id -> its encoded series
 }
+
+// seriesKey is a reading's measurement and tags as encoded for one tag's
+// metadata: a sample whose tag is unchanged since costs one write, not
+// six escaped ones.
+type seriesKey struct {
+	tag  Tag
+	site string
+	key  string
+}
+
+// maxSeriesKeys bounds the cache of series keys; beyond it (tags created
+// and dropped over a long run) it starts again.
+const maxSeriesKeys = 1 << 18
 
 func (b *batchBuilder) begin() {
 	if b.points == 0 {
@@ -50,16 +64,26 @@ func (b *batchBuilder) finish() *lineBatch {
 func (b *batchBuilder) addSample(s *Sample, t *Tag, site string) {
 	b.begin()
 	sb := &b.sb
-	sb.WriteString(MeasurementReading)
 	if t.Site != "" {
 		site = t.Site
 	}
-	b.tag(readingArea, t.Area)
-	b.tag(readingDevice, t.Device)
-	b.tag(readingKind, t.Kind)
-	b.tag(readingSite, site)
-	b.tag(readingTag, s.Tag)
-	b.tag(readingUnit, t.Unit)
+	if k := b.series[s.Tag]; k != nil && k.tag == *t && k.site == site {
+		sb.WriteString(k.key)
+	} else {
+		start := sb.Len()
+		sb.WriteString(MeasurementReading)
+		b.tag(readingArea, t.Area)
+		b.tag(readingDevice, t.Device)
+		b.tag(readingKind, t.Kind)
+		b.tag(readingSite, site)
+		b.tag(readingTag, s.Tag)
+		b.tag(readingUnit, t.Unit)
+		if b.series == nil || len(b.series) >= maxSeriesKeys {
+			b.series = make(map[string]*seriesKey)
+		}
+		// A copy: the body's bytes go with the batch.
+		b.series[s.Tag] = &seriesKey{tag: *t, site: site, key: strings.Clone(sb.String()[start:])}
+	}
 	sb.WriteString(" " + readingQuality + "=\"")
 	sb.WriteString(s.Quality.String())
 	sb.WriteByte('"')

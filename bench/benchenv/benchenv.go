@@ -30,7 +30,8 @@ func (m *Mosquitto) Stop() {
 }
 
 // StartMosquitto runs a broker with its config and log in dir, without a
-// queue limit, and waits until it listens. It exits the process on failure:
+// queue limit (QoS 0 messages queue for offline sessions too), and waits
+// until it listens. It exits the process on failure:
 // a benchmark without its broker has nothing to say.
 func StartMosquitto(dir string) *Mosquitto {
 	bin := LookPath("mosquitto", "/usr/sbin/mosquitto")
@@ -46,7 +47,7 @@ func StartMosquitto(dir string) *Mosquitto {
 	}
 	conf := filepath.Join(dir, "mosquitto.conf")
 	logFile := filepath.Join(dir, "mosquitto.log")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nlog_dest file %s\nuser %s\n", port, logFile, u.Username), 0o600); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_qos0_messages true\nlog_dest file %s\nuser %s\n", port, logFile, u.Username), 0o600); err != nil {
 		log.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", conf)

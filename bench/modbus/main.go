@@ -2,7 +2,7 @@
 // on loopback, each with a typical mixed register map, polled with request
 // planning on and then off (every tag its own request, the baseline).
 //
-//	go run ./bench/modbus [-devices 200] [-tags 40] [-interval 1s] [-cycles 15]
+//	go run ./bench/modbus [-devices 200] [-tags 40] [-interval 1s] [-cycles 15] [-cpuprofile f]
 //
 // The simulated devices run in a child process (this program with -serve),
 // so the CPU time reported is the gateway's alone. It prints requests per
@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "poll interval")
 	cycles := flag.Int("cycles", 15, "measured poll cycles per run, after 2 of warm-up")
 	serve := flag.Bool("serve", false, "internal: run the simulated devices and report their request count on demand")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the planned run's measured cycles to this file")
 	flag.Parse()
 	if *tags%10 != 0 || *tags < 10 {
 		fmt.Fprintln(os.Stderr, "-tags must be a positive multiple of 10")
@@ -46,7 +48,7 @@ func main() {
 	if *serve {
 		err = serveDevices(*devices, *tags)
 	} else {
-		err = run(*devices, *tags, *interval, *cycles)
+		err = run(*devices, *tags, *interval, *cycles, *profile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/modbus:", err)
@@ -204,18 +206,18 @@ type result struct {
 	completed             float64 // share of the cycles due that completed
 }
 
-func run(n, tags int, interval time.Duration, cycles int) error {
+func run(n, tags int, interval time.Duration, cycles int, profile string) error {
 	p, err := startPeer(n, tags)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
 	fmt.Printf("bench/modbus: %d simulated devices on loopback, %d tags each, every %v, %d measured cycles per run\n", n, tags, interval, cycles)
-	planned, err := measure(p, tags, interval, cycles, false)
+	planned, err := measure(p, tags, interval, cycles, false, profile)
 	if err != nil {
 		return err
 	}
-	single, err := measure(p, tags, interval, cycles, true)
+	single, err := measure(p, tags, interval, cycles, true, "")
 	if err != nil {
 		return err
 	}
@@ -262,7 +264,7 @@ func (c *counting) Emit(_ context.Context, b []collector.Sample) error {
 	return nil
 }
 
-func measure(p *peer, tags int, interval time.Duration, cycles int, single bool) (result, error) {
+func measure(p *peer, tags int, interval time.Duration, cycles int, single bool, profile string) (result, error) {
 	l := newLayout(tags)
 	var devs []config.Device
 	for i, a := range p.addrs {
@@ -300,9 +302,22 @@ func measure(p *peer, tags int, interval time.Duration, cycles int, single bool)
 	if err != nil {
 		return result{}, err
 	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, err
+		}
+	}
 	cpu0 := benchenv.CPUTime()
 	time.Sleep(time.Duration(cycles) * interval)
 	cpu := benchenv.CPUTime() - cpu0
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
 	served1, err := p.requests()
 	if err != nil {
 		return result{}, err

@@ -1,5 +1,5 @@
 // Command mqtt measures the MQTT collector against a private Mosquitto on
-// loopback and prints, for -n single-reading JSON messages at QoS 1:
+// loopback and prints, for -n single-reading JSON messages at -qos 1 (or 0):
 //
 //   - the broker's own ceiling: how fast `mosquitto_sub -C N` drains the
 //     same number of queued messages from the same broker in the same run;
@@ -7,7 +7,12 @@
 //     alerting.Engine evaluating a threshold rule on every sample), as a
 //     ratio to that ceiling;
 //   - the gateway's CPU µs per message (this process's user+system time;
-//     the broker runs apart).
+//     the broker, influxd and the publisher run apart) and its peak RSS.
+//
+// With -influx the pipeline also feeds the real collector.InfluxSink (spool
+// in the data dir) writing to a private influxd (the binary scripts/test.sh
+// installs), as the gateway does; the run ends once every point is written,
+// and at QoS 1 messages are acknowledged only once durable, as in production.
 //
 // Both consumers get their messages the same way: each has a persistent
 // session whose queue the publisher fills before the measurement, so the
@@ -21,7 +26,7 @@
 // the same point again); a second gateway session then drains the same
 // messages without a data_dir, and the ratio of the two is the file's cost.
 //
-// Usage: go run ./bench/mqtt [-n 400000] [-tags 100] [-receipt-time]
+// Usage: go run ./bench/mqtt [-n 400000] [-tags 100] [-qos 1] [-influx] [-receipt-time] [-cpuprofile f] [-memprofile f]
 package main
 
 import (
@@ -31,12 +36,17 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -47,6 +57,7 @@ import (
 	"hazgate/config"
 	"hazgate/protocols"
 	"hazgate/protocols/mqtt"
+	"hazgate/sim/testenv"
 )
 
 const (
@@ -59,10 +70,22 @@ const (
 func main() {
 	n := flag.Int("n", 400_000, "messages")
 	ntags := flag.Int("tags", 100, "distinct topics (tags) the messages spread over")
+	qos := flag.Int("qos", 1, "QoS of the messages and subscriptions: 0 or 1")
+	withInflux := flag.Bool("influx", false, "also write every sample to a private influxd through collector.InfluxSink and its spool")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway's run to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile of the gateway's run to this file")
 	receiptTime := flag.Bool("receipt-time", false, "payloads without a time: stamped on receipt, with and without the receipts file")
+	publish := flag.String("publish", "", "internal: publish to this broker URL and exit")
 	flag.Parse()
 	log.SetFlags(0)
+	if *qos != 0 && *qos != 1 {
+		log.Fatalf("-qos %d: want 0 or 1", *qos)
+	}
+	q := byte(*qos)
+	if *publish != "" {
+		publishAll(*publish, *n, *ntags, q, !*receiptTime)
+		return
+	}
 
 	tmp, err := os.MkdirTemp("", "hazgate-bench-mqtt-")
 	if err != nil {
@@ -73,20 +96,46 @@ func main() {
 	defer broker.Stop()
 	port := strconv.Itoa(broker.Port)
 	url := "tcp://127.0.0.1:" + port
+	var influxURL string
+	if *withInflux {
+		bin, err := testenv.FindInfluxd()
+		if err != nil {
+			log.Fatal(err)
+		}
+		d, err := testenv.NewInfluxd(bin, filepath.Join(tmp, "influxd"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := d.Start(); err != nil {
+			log.Fatal(err)
+		}
+		defer d.Stop()
+		influxURL = d.URL
+	}
 
-	// 1. Both consumers' sessions, then the queued messages.
+	// 1. Both consumers' sessions, then the queued messages, published by a
+	// child process so its memory and CPU are not the gateway's.
 	subBin := benchenv.LookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
-	run(exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-E"))
-	makeSession(url, gatewayID)
+	qs := strconv.Itoa(*qos)
+	run(exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", qs, "-t", topicFilter, "-E"))
+	makeSession(url, gatewayID, q)
 	if *receiptTime {
-		makeSession(url, plainID)
+		makeSession(url, plainID, q)
 	}
 	t0 := time.Now()
-	publishAll(url, *n, *ntags, !*receiptTime)
-	fmt.Printf("queued:   %d single-reading JSON messages at QoS 1 over %d topics, once per session (%s)\n", *n, *ntags, time.Since(t0).Round(time.Millisecond))
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	args := []string{"-publish", url, "-n", strconv.Itoa(*n), "-tags", strconv.Itoa(*ntags), "-qos", qs}
+	if *receiptTime {
+		args = append(args, "-receipt-time")
+	}
+	run(exec.Command(self, args...))
+	fmt.Printf("queued:   %d single-reading JSON messages at QoS %d over %d topics, once per session (%s)\n", *n, *qos, *ntags, time.Since(t0).Round(time.Millisecond))
 
 	// 2. The broker's ceiling: mosquitto_sub draining its queue.
-	sub := exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", "1", "-t", topicFilter, "-C", strconv.Itoa(*n))
+	sub := exec.Command(subBin, "-h", "127.0.0.1", "-p", port, "-i", baselineID, "-c", "-q", qs, "-t", topicFilter, "-C", strconv.Itoa(*n))
 	sub.Stdout = io.Discard
 	t0 = time.Now()
 	run(sub)
@@ -101,16 +150,32 @@ func main() {
 	if err := os.Mkdir(dataDir, 0o750); err != nil {
 		log.Fatal(err)
 	}
-	wall, cpu := runGateway(tmp, url, gatewayID, dataDir, *n, *receiptTime, *profile)
+	what := "collector+pipeline+rules"
+	if *withInflux {
+		what += "+influx"
+	}
+	g := gatewayRun{tmp: tmp, url: url, influxURL: influxURL, clientID: gatewayID, dataDir: dataDir, n: *n, qos: q,
+		receiptTime: *receiptTime, profile: *profile, memProfile: *memProfile}
+	wall, cpu := g.run()
 	rate := float64(*n) / wall.Seconds()
-	fmt.Printf("gateway:  collector+pipeline+rules: %9.0f msg/s (%s), %.2f µs CPU per message\n", rate, wall.Round(time.Millisecond), us(cpu, *n))
+	fmt.Printf("gateway:  %s: %9.0f msg/s (%s), %.2f µs CPU per message, peak RSS %.1f MB\n", what, rate, wall.Round(time.Millisecond), us(cpu, *n), maxRSS())
 	fmt.Printf("ratio:    gateway / mosquitto_sub = %.2f\n", rate/baseRate)
 	if *receiptTime {
-		wall, cpu := runGateway(tmp, url, plainID, "", *n, true, "")
+		g.clientID, g.dataDir, g.profile, g.memProfile = plainID, "", "", ""
+		wall, cpu := g.run()
 		plain := float64(*n) / wall.Seconds()
-		fmt.Printf("no file:  collector+pipeline+rules: %9.0f msg/s (%s), %.2f µs CPU per message\n", plain, wall.Round(time.Millisecond), us(cpu, *n))
+		fmt.Printf("no file:  %s: %9.0f msg/s (%s), %.2f µs CPU per message\n", what, plain, wall.Round(time.Millisecond), us(cpu, *n))
 		fmt.Printf("ratio:    with receipts file / without = %.2f\n", rate/plain)
 	}
+}
+
+// maxRSS is this process's peak resident set, in MB.
+func maxRSS() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return float64(ru.Maxrss) / 1024 // KiB on Linux
 }
 
 func us(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
@@ -132,12 +197,23 @@ func (c *countSink) Consume(_ context.Context, b []collector.Sample) {
 	}
 }
 
-func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, profile string) (wall, cpu time.Duration) {
+// gatewayRun is one gateway session draining its queue.
+type gatewayRun struct {
+	tmp, url, influxURL string
+	clientID, dataDir   string
+	n                   int
+	qos                 byte
+	receiptTime         bool
+	profile, memProfile string
+}
+
+func (g gatewayRun) run() (wall, cpu time.Duration) {
+	n := g.n
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	reg := collector.NewRegistry()
-	j, err := alerting.OpenJournal(ctx, filepath.Join(tmp, clientID+".db"))
+	j, err := alerting.OpenJournal(ctx, filepath.Join(g.tmp, g.clientID+".db"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -149,22 +225,35 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 		log.Fatal(err)
 	}
 	count := &countSink{want: int64(n), done: make(chan struct{})}
-	pipe := collector.NewPipeline(collector.NewLatest(), engine, count)
+	consumers := []collector.Consumer{engine}
+	var sink *collector.InfluxSink
+	if g.influxURL != "" {
+		db := strings.ReplaceAll(g.clientID, "-", "_")
+		influxQuery(g.influxURL, fmt.Sprintf("CREATE DATABASE %q", db))
+		spoolDir := filepath.Join(g.tmp, g.clientID+"-spool")
+		sink, err = collector.NewInfluxSink(collector.InfluxOptions{URL: g.influxURL, Bucket: db + "/autogen", Spool: collector.SpoolOptions{Dir: spoolDir}}, "bench", reg, quiet)
+		if err != nil {
+			log.Fatal(err)
+		}
+		consumers = append(consumers, sink)
+	}
+	consumers = append(consumers, count)
+	pipe := collector.NewPipeline(collector.NewLatest(), consumers...)
 	sub := mqtt.Subscription{Topic: topicFilter, Format: "json", Tag: "HYD-{1}", Kind: "hydrant_pressure", Unit: "MPa", Value: "v", Time: "ts"}
-	if receiptTime {
+	if g.receiptTime {
 		sub.Time = ""
 	}
-	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: url, Timeout: 5 * time.Second, Block: &mqtt.Config{
-		ClientID: clientID, QoS: 1, KeepAlive: 30 * time.Second,
+	dev := config.Device{ID: "bench", Protocol: "mqtt", URL: g.url, Timeout: 5 * time.Second, Block: &mqtt.Config{
+		ClientID: g.clientID, QoS: g.qos, KeepAlive: 30 * time.Second,
 		Subscriptions: []mqtt.Subscription{sub},
 	}}
-	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet, DataDir: dataDir}, dev)
+	c, err := mqtt.New(protocols.Env{Site: "bench", Emit: pipe, Tags: reg, Log: quiet, DataDir: g.dataDir}, dev)
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	if profile != "" {
-		f, err := os.Create(profile)
+	if g.profile != "" {
+		f, err := os.Create(g.profile)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -173,19 +262,56 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 			log.Fatal(err)
 		}
 	}
+	if g.memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
 	cpu0, t0 := benchenv.CPUTime(), time.Now()
+	sinkCtx, stopSink := context.WithCancel(context.Background())
+	sinkDone := make(chan struct{})
+	if sink != nil {
+		go func() { defer close(sinkDone); sink.Run(sinkCtx) }()
+	} else {
+		close(sinkDone)
+	}
 	go pipe.Run(ctx)
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); c.Run(ctx) }()
+	deadline := time.After(10 * time.Minute)
 	select {
 	case <-count.done:
-	case <-time.After(10 * time.Minute):
+	case <-deadline:
 		log.Fatalf("gateway got %d of %d samples in 10 minutes", count.n.Load(), n)
+	}
+	for sink != nil {
+		st := sink.Stats()
+		if st.PointsWritten >= uint64(n) {
+			if st.PointsDropped > 0 || st.PointsSpooled > 0 {
+				log.Fatalf("influx sink: %+v", st)
+			}
+			break
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-deadline:
+			log.Fatalf("influx sink wrote %d of %d points in 10 minutes: %+v", st.PointsWritten, n, st)
+		}
 	}
 	wall, cpu = time.Since(t0), benchenv.CPUTime()-cpu0
 	pprof.StopCPUProfile()
+	if g.memProfile != "" {
+		f, err := os.Create(g.memProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
 	cancel()
 	<-stopped
+	stopSink()
+	<-sinkDone
 	if bad := c.Stats().Subscriptions[0].Bad; len(bad) > 0 {
 		log.Fatalf("bad payloads: %v", bad)
 	}
@@ -195,23 +321,35 @@ func runGateway(tmp, url, clientID, dataDir string, n int, receiptTime bool, pro
 	return wall, cpu
 }
 
+func influxQuery(influxURL, q string) {
+	resp, err := http.PostForm(influxURL+"/query", neturl.Values{"q": {q}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		log.Fatalf("%s: %s %s", q, resp.Status, b)
+	}
+}
+
 // makeSession subscribes with a persistent session and leaves, so the
 // broker queues for the client id from now on.
-func makeSession(url, id string) {
+func makeSession(url, id string, qos byte) {
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		log.Fatalf("connect %s: %v", url, tok.Error())
 	}
-	if tok := c.Subscribe(topicFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Subscribe(topicFilter, qos, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		log.Fatalf("subscribe: %v", tok.Error())
 	}
 	c.Disconnect(100)
 }
 
-// publishAll publishes n readings at QoS 1 with a window of unacknowledged
-// publishes, as many devices would.
-func publishAll(url string, n, ntags int, withTime bool) {
+// publishAll publishes n readings at qos, at QoS 1 with a window of
+// unacknowledged publishes, as many devices would.
+func publishAll(url string, n, ntags int, qos byte, withTime bool) {
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("bench-publisher"))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		log.Fatalf("connect %s: %v", url, tok.Error())
@@ -219,13 +357,15 @@ func publishAll(url string, n, ntags int, withTime bool) {
 	defer c.Disconnect(100)
 	const window = 500
 	toks := make([]paho.Token, 0, window)
-	ts := time.Now().UnixMilli()
+	// A millisecond apart, ending a minute ago: all inside the gateway's
+	// time bounds (at most 5 minutes ahead) however long the run takes.
+	ts := time.Now().UnixMilli() - int64(n) - 60_000
 	for i := range n {
 		payload := fmt.Sprintf(`{"v":%.3f,"ts":%d}`, 0.2+float64(i%100)/1000, ts+int64(i))
 		if !withTime {
 			payload = fmt.Sprintf(`{"v":%.3f}`, 0.2+float64(i%100)/1000)
 		}
-		toks = append(toks, c.Publish(fmt.Sprintf("bench/%d", i%ntags), 1, false, payload))
+		toks = append(toks, c.Publish(fmt.Sprintf("bench/%d", i%ntags), qos, false, payload))
 		if len(toks) == window || i == n-1 {
 			for _, tok := range toks {
 				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {

@@ -44,6 +44,7 @@ type Poller struct {
 	modes   []mergeMode // what failures taught us about each point
 	reqs    []request
 	reasons []string // last Bad reason per point, to log changes only
+	job     *job     // reused for every request while none is abandoned
 	running atomic.Bool
 }
 
@@ -275,7 +276,18 @@ func (p *Poller) poll(ctx context.Context) []collector.Sample {
 
 // read sends one request through the link and notes the device's return.
 func (p *Poller) read(ctx context.Context, rq request) reply {
-	r := p.link.do(ctx, &job{unit: p.cfg.UnitID, rq: rq, retries: p.cfg.Retries, m: &p.m, log: p.log, done: make(chan reply, 1)})
+	// One job (and reply channel) serves every request: the link is done
+	// with it once it has replied. One abandoned to ctx is the link's.
+	j := p.job
+	if j == nil {
+		j = &job{unit: p.cfg.UnitID, retries: p.cfg.Retries, m: &p.m, log: p.log, done: make(chan reply, 1)}
+		p.job = j
+	}
+	j.rq = rq
+	r := p.link.do(ctx, j)
+	if ctx.Err() != nil {
+		p.job = nil
+	}
 	if k := classify(r.err); (k == kindNone || k == kindException) && p.lost {
 		p.lost = false
 		p.m.reconnects.Add(1)

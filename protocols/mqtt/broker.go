@@ -14,6 +14,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"golang.org/x/net/proxy"
 
 	"hazgate/collector"
@@ -57,8 +58,14 @@ func (b broker) options() (*paho.ClientOptions, error) {
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(10*time.Second).
 		SetWill(b.statusTopic, StatusOffline, 1, true)
-	if u, err := url.Parse(b.url); err == nil && !strings.HasPrefix(u.Scheme, "ws") {
-		o.SetCustomOpenConnectionFn(openBuffered)
+	if b.buffered() {
+		o.SetCustomOpenConnectionFn(func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+			c, err := openBuffered(uri, o)
+			if err != nil {
+				return nil, err // not a nil *bufferedConn in a non-nil net.Conn
+			}
+			return c, nil
+		})
 	}
 	if b.tls != nil {
 		tc, err := tlsConfig(b.tls)
@@ -126,6 +133,8 @@ func Connect(ctx context.Context, client paho.Client, log *slog.Logger, url stri
 
 // bufferedConn reads through a buffer: paho reads each packet in a few
 // small reads, a syscall each; one buffered read takes in many packets.
+// Writes go straight to the connection: a Write is one whole packet (or
+// the collector's run of PUBACKs) and never interleaves with another.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -133,10 +142,35 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// inboundFreeStore is paho's in-memory store without the inbound PUBLISH
+// packets. paho keeps each received QoS 1/2 PUBLISH until it is
+// acknowledged and, on resume, discards them (only a PUBREL is resumed), so
+// they were a map entry per message for nothing; the collector also
+// acknowledges QoS 1 messages itself (Collector.ackAll), which would leave
+// them in the store forever. Outbound packets (our status publishes,
+// subscriptions) and inbound PUBRELs are kept as paho keeps them.
+type inboundFreeStore struct{ *paho.MemoryStore }
+
+func newInboundFreeStore() inboundFreeStore { return inboundFreeStore{paho.NewMemoryStore()} }
+
+func (s inboundFreeStore) Put(key string, m packets.ControlPacket) {
+	if _, ok := m.(*packets.PublishPacket); ok && strings.HasPrefix(key, "i.") {
+		return
+	}
+	s.MemoryStore.Put(key, m)
+}
+
+// buffered says whether the broker's URL is dialled by openBuffered
+// (WebSockets are left to paho).
+func (b broker) buffered() bool {
+	u, err := url.Parse(b.url)
+	return err == nil && !strings.HasPrefix(u.Scheme, "ws")
+}
+
 // openBuffered dials tcp:// and ssl:// brokers as paho does (through an
 // environment proxy if one is set) and buffers reads; WebSockets are left
 // to paho.
-func openBuffered(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+func openBuffered(uri *url.URL, o paho.ClientOptions) (*bufferedConn, error) {
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout}
 	conn, err := proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
 	if err != nil {

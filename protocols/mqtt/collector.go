@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -82,8 +83,14 @@ type Collector struct {
 	created      int
 	recent       recentSet
 	stamps       *receipts // nil without a data_dir or with a clean session
+	levels       []string  // the topic levels of the message in hand
 	dataDir      string
 	cleanSession bool
+
+	// conn is the connection paho reads from now (nil over WebSockets);
+	// a message remembers the one it came on, for ackAll.
+	conn   atomic.Pointer[bufferedConn]
+	ackBuf []byte // the acker's PUBACKs of one batch
 
 	connects, lost, duplicates, unmatched, replayed atomic.Uint64
 	running                                         atomic.Bool
@@ -184,7 +191,21 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 		defer c.stamps.Close()
 	}
-	opts.SetAutoAckDisabled(true).
+	if c.broker.buffered() {
+		// paho dials a new connection only once the goroutines of the
+		// last one (the router calling the handler below) have stopped,
+		// so a message's conn is the one it came on.
+		opts.SetCustomOpenConnectionFn(func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+			conn, err := openBuffered(uri, o)
+			if err != nil {
+				return nil, err
+			}
+			c.conn.Store(conn)
+			return conn, nil
+		})
+	}
+	opts.SetStore(newInboundFreeStore()).
+		SetAutoAckDisabled(true).
 		// Runs on paho's router goroutine: hand over and return, or acks
 		// and pings stall.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
@@ -192,7 +213,7 @@ func (c *Collector) Run(ctx context.Context) error {
 			// time of their own must not share one, or InfluxDB keeps
 			// only the last of them.
 			select {
-			case c.queue <- received{m, time.Now()}:
+			case c.queue <- received{m, time.Now(), c.conn.Load()}:
 			case <-ctx.Done():
 			}
 		}).
@@ -306,7 +327,7 @@ func (c *Collector) ack(ctx context.Context) {
 		case ab := <-c.acks:
 			select {
 			case <-ab.done:
-				ab.ack()
+				c.ackAll(ab.msgs)
 			case <-ctx.Done():
 				c.drainAcks(&ab)
 				return
@@ -336,18 +357,45 @@ func (c *Collector) drainAcks(first *ackBatch) {
 		}
 		select {
 		case <-ab.done:
-			ab.ack()
+			c.ackAll(ab.msgs)
 		case <-grace:
 			return
 		}
 	}
 }
 
-func (ab *ackBatch) ack() {
-	for _, r := range ab.msgs {
+// ackAll acknowledges msgs in order. The PUBACKs of QoS 1 messages that
+// came on the connection still open go out in one write, rather than one
+// write (a syscall) per message from paho's writer; the rest go through
+// paho: QoS 2's PUBREC, and acks for a connection since lost, which paho
+// drops (the broker sends those messages again).
+func (c *Collector) ackAll(msgs []received) {
+	cur := c.conn.Load()
+	buf := c.ackBuf[:0]
+	flush := func() {
+		if len(buf) > 0 {
+			// A failed write is a lost connection: paho's reader sees it
+			// too, and the broker redelivers what was not acknowledged.
+			cur.Write(buf) //nolint:errcheck
+			buf = buf[:0]
+		}
+	}
+	for _, r := range msgs {
+		if cur != nil && r.conn == cur && r.m.Qos() == 1 {
+			id := r.m.MessageID()
+			buf = append(buf, pubackHeader, 2, byte(id>>8), byte(id))
+			continue
+		}
+		flush()
 		r.m.Ack()
 	}
+	flush()
+	c.ackBuf = buf[:0]
 }
+
+// pubackHeader is the fixed header byte of an MQTT 3.1.1 PUBACK; its
+// remaining length is 2, the packet identifier.
+const pubackHeader = 0x40
 
 // needsAck says whether any message of batch is QoS 1 or 2.
 func needsAck(batch []received) bool {
@@ -362,8 +410,9 @@ func needsAck(batch []received) bool {
 // received is a message with the time it arrived, the time of its readings
 // when the payload carries none.
 type received struct {
-	m  paho.Message
-	at time.Time
+	m    paho.Message
+	at   time.Time
+	conn *bufferedConn // the connection m came on; nil over WebSockets
 }
 
 // handle turns a batch of messages into samples. A bad payload is counted
@@ -408,7 +457,8 @@ func (c *Collector) handle(batch []received) []collector.Sample {
 
 // decode appends the samples of one message on every subscription it matches.
 func (c *Collector) decode(out []collector.Sample, topic string, payload []byte, now time.Time) []collector.Sample {
-	levels := strings.Split(topic, "/")
+	c.levels = splitLevels(c.levels[:0], topic)
+	levels := c.levels
 	matched := false
 	for _, s := range c.subs {
 		if !s.matches(levels) {
@@ -441,6 +491,18 @@ func (c *Collector) decode(out []collector.Sample, topic string, payload []byte,
 		c.unmatched.Add(1)
 	}
 	return out
+}
+
+// splitLevels appends topic's levels to dst, as strings.Split(topic, "/").
+func splitLevels(dst []string, topic string) []string {
+	for {
+		i := strings.IndexByte(topic, '/')
+		if i < 0 {
+			return append(dst, topic)
+		}
+		dst = append(dst, topic[:i])
+		topic = topic[i+1:]
+	}
 }
 
 // register makes sure r's tag (and its family) is in the registry, adding

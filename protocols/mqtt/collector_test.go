@@ -6,11 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"hazgate/collector"
 	"hazgate/config"
@@ -98,7 +101,7 @@ func TestHandle(t *testing.T) {
 	}
 	batch := make([]received, len(msgs))
 	for i, m := range msgs {
-		batch[i] = received{m, recv.Add(time.Duration(i) * time.Millisecond)}
+		batch[i] = received{m: m, at: recv.Add(time.Duration(i) * time.Millisecond)}
 	}
 	got := c.handle(batch)
 	tags := make([]string, len(got))
@@ -129,7 +132,7 @@ func TestHandle(t *testing.T) {
 		t.Errorf("second subscription stats %+v", b)
 	}
 	// Seen again: no second Add (it would fail), samples still flow.
-	got = c.handle([]received{{&fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.5,"bat":3.5}`), qos: 1}, recv}})
+	got = c.handle([]received{{m: &fakeMsg{topic: "hydrant/1/pressure", payload: []byte(`{"p":0.5,"bat":3.5}`), qos: 1}, at: recv}})
 	if len(got) != 2 || got[0].Value != 0.5 {
 		t.Errorf("second message: %+v", got)
 	}
@@ -242,7 +245,7 @@ func TestCollectorAcksOnlyWhatIsDurable(t *testing.T) {
 	for i := range 2 {
 		m := &ackMsg{fakeMsg: fakeMsg{topic: fmt.Sprintf("hydrant/%d/pressure", i), payload: []byte(`{"p":0.3}`), qos: 1}}
 		msgs = append(msgs, m)
-		c.queue <- received{m, time.Now()}
+		c.queue <- received{m: m, at: time.Now()}
 		select {
 		case d := <-em.dones:
 			dones = append(dones, d)
@@ -297,8 +300,8 @@ func TestCollectorRefusesBadTime(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := c.handle([]received{
-				{&fakeMsg{topic: tt.topic, payload: tt.bad, qos: 1, id: 1}, now},
-				{&fakeMsg{topic: tt.topic, payload: tt.good, qos: 1, id: 2}, now},
+				{m: &fakeMsg{topic: tt.topic, payload: tt.bad, qos: 1, id: 1}, at: now},
+				{m: &fakeMsg{topic: tt.topic, payload: tt.good, qos: 1, id: 2}, at: now},
 			})
 			if len(got) != 1 || got[0].Value != 2 {
 				t.Fatalf("samples %+v, want only the reading stamped now", got)
@@ -307,5 +310,33 @@ func TestCollectorRefusesBadTime(t *testing.T) {
 				t.Errorf("bad payloads %v, want one %s", st.Bad, ReasonBadTime)
 			}
 		})
+	}
+}
+
+// TestInboundFreeStore: received PUBLISH packets are not kept (the
+// collector acknowledges QoS 1 itself, so they would never be deleted);
+// what paho resumes after a reconnect is.
+func TestInboundFreeStore(t *testing.T) {
+	s := newInboundFreeStore()
+	s.Open()
+	defer s.Close()
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.Qos, pub.MessageID = 1, 7
+	rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
+	rel.MessageID = 8
+	s.Put("i.7", pub)
+	s.Put("i.8", rel)
+	s.Put("o.9", pub)
+	if got := s.All(); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"i.8", "o.9"}) {
+		t.Fatalf("store holds %v, want the inbound PUBREL and the outbound PUBLISH", got)
+	}
+	s.Del("i.7") // paho deletes after its own PUBACK: a miss is fine
+}
+
+func TestSplitLevels(t *testing.T) {
+	for _, topic := range []string{"", "a", "a/b", "/a/", "//", "spBv1.0/g/DDATA/n/d"} {
+		if got, want := splitLevels(nil, topic), strings.Split(topic, "/"); !slices.Equal(got, want) {
+			t.Errorf("splitLevels(%q) = %q, want %q", topic, got, want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -36,6 +35,9 @@ func (s *subscription) decodeJSON(levels []string, payload []byte, recv time.Tim
 	if err != nil {
 		return nil, err
 	}
+	if elems == nil {
+		elems = []jv{root}
+	}
 	out := make([]reading, 0, len(elems))
 	var first error
 	for _, el := range elems {
@@ -56,31 +58,32 @@ func firstErr(first, err error) error {
 	return first
 }
 
-// parseJSON decodes payload and picks the elements readings come from.
-func (s *subscription) parseJSON(payload []byte) (root any, elems []any, err error) {
-	if err := json.Unmarshal(payload, &root); err != nil {
+// parseJSON checks payload and picks the elements readings come from; nil
+// elems without an array configured: root is the one element.
+func (s *subscription) parseJSON(payload []byte) (root jv, elems []jv, err error) {
+	if root, err = parseJV(payload); err != nil {
 		return nil, nil, bad(ReasonNotJSON, "%v", err)
 	}
 	if !s.hasArray {
-		return root, []any{root}, nil
+		return root, nil, nil // the caller's one element: a slice on its stack
 	}
-	v, ok := walk(root, s.array)
+	v, ok := root.walk(s.array)
 	if !ok {
 		return nil, nil, bad(ReasonMissingField, "no array at %q", s.cfg.Array)
 	}
-	arr, ok := v.([]any)
+	arr, ok := v.elems()
 	if !ok {
-		return nil, nil, bad(ReasonWrongType, "%q is %s, not an array", s.cfg.Array, typeName(v))
+		return nil, nil, bad(ReasonWrongType, "%q is %s, not an array", s.cfg.Array, typeName(v.scalar()))
 	}
 	return root, arr, nil
 }
 
-func (s *subscription) jsonReading(levels []string, root, el any, recv time.Time) (reading, error) {
-	v, ok := walk(el, s.value)
+func (s *subscription) jsonReading(levels []string, root, el jv, recv time.Time) (reading, error) {
+	v, ok := el.walk(s.value)
 	if !ok {
 		return reading{}, bad(ReasonMissingField, "no value at %q", orDefault(s.cfg.Value, "value"))
 	}
-	num, err := number(v)
+	num, err := number(v.scalar())
 	if err != nil {
 		return reading{}, bad(ReasonWrongType, "value at %q: %v", orDefault(s.cfg.Value, "value"), err)
 	}
@@ -97,16 +100,16 @@ func (s *subscription) jsonReading(levels []string, root, el any, recv time.Time
 
 // ids fills the tag, name and area templates from the topic and the
 // element, falling back to the whole payload; suffix is appended to the tag.
-func (s *subscription) ids(levels []string, root, el any, suffix string) (tag, name, area string, err error) {
+func (s *subscription) ids(levels []string, root, el jv, suffix string) (tag, name, area string, err error) {
 	lookup := func(p *tmplPart) (string, bool) {
-		v, ok := walk(el, p.path)
+		v, ok := el.walk(p.path)
 		if !ok && s.hasArray { // el is an element of root
-			v, ok = walk(root, p.path)
+			v, ok = root.walk(p.path)
 		}
 		if !ok {
 			return "", false
 		}
-		return text(v)
+		return text(v.scalar())
 	}
 	if tag, err = s.tag.fill(levels, lookup); err != nil {
 		return "", "", "", err
@@ -121,37 +124,15 @@ func (s *subscription) ids(levels []string, root, el any, suffix string) (tag, n
 
 // readingTime is the element's time field, or recv when none is configured
 // or the element has none.
-func (s *subscription) readingTime(el any, recv time.Time) (time.Time, error) {
+func (s *subscription) readingTime(el jv, recv time.Time) (time.Time, error) {
 	if !s.hasTime {
 		return recv, nil
 	}
-	v, ok := walk(el, s.time)
+	v, ok := el.walk(s.time)
 	if !ok {
 		return recv, nil
 	}
-	return parseTime(v)
-}
-
-// walk follows a field path into a decoded JSON value.
-func walk(v any, path []PathStep) (any, bool) {
-	for _, st := range path {
-		if st.Key != "" {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if v, ok = m[st.Key]; !ok {
-				return nil, false
-			}
-			continue
-		}
-		a, ok := v.([]any)
-		if !ok || st.Index >= len(a) {
-			return nil, false
-		}
-		v = a[st.Index]
-	}
-	return v, true
+	return parseTime(v.scalar())
 }
 
 // number accepts JSON numbers and booleans (a state as 0 or 1).
@@ -260,6 +241,9 @@ func (s *subscription) decodeFirePanel(topic string, levels []string, payload []
 	if err != nil {
 		return nil, err
 	}
+	if elems == nil {
+		elems = []jv{root}
+	}
 	var out []reading
 	var first error
 	for _, el := range elems {
@@ -269,11 +253,12 @@ func (s *subscription) decodeFirePanel(topic string, levels []string, payload []
 	return out, first
 }
 
-func (s *subscription) fireEvent(out []reading, topic string, levels []string, root, el any, recv time.Time) ([]reading, error) {
-	sv, ok := walk(el, s.state)
+func (s *subscription) fireEvent(out []reading, topic string, levels []string, root, el jv, recv time.Time) ([]reading, error) {
+	raw, ok := el.walk(s.state)
 	if !ok {
 		return out, bad(ReasonMissingField, "no event type at %q", orDefault(s.cfg.State, "type"))
 	}
+	sv := raw.scalar()
 	name, ok := sv.(string)
 	if !ok {
 		return out, bad(ReasonWrongType, "event type is %s, want a string", typeName(sv))
@@ -300,8 +285,8 @@ func (s *subscription) fireEvent(out []reading, topic string, levels []string, r
 	}
 	// An event without an active flag reports a state that has occurred.
 	active := 1.0
-	if v, ok := walk(el, s.value); ok {
-		if active, err = number(v); err != nil {
+	if v, ok := el.walk(s.value); ok {
+		if active, err = number(v.scalar()); err != nil {
 			return out, bad(ReasonWrongType, "active flag at %q: %v", orDefault(s.cfg.Value, "active"), err)
 		}
 		if active != 0 {

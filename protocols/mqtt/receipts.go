@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"io"
 	"os"
 	"time"
@@ -151,10 +150,18 @@ func decodeReceipt(rec []byte) (seq, key uint64, at int64, ok bool) {
 // topic and payload of the original (MQTT 3.1.1 §4.4). The hash is fixed,
 // unlike maphash's, because it must match across runs.
 func receiptKey(id uint16, topic string, payload []byte) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte{byte(id >> 8), byte(id)})
-	h.Write([]byte(topic))
-	h.Write([]byte{0})
-	h.Write(payload)
-	return h.Sum64()
+	// FNV-1a, 64 bits, as hash/fnv computes it (the file keeps these
+	// keys), without its allocations.
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	h = (h ^ uint64(byte(id>>8))) * prime
+	h = (h ^ uint64(byte(id))) * prime
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint64(topic[i])) * prime
+	}
+	h *= prime // the 0 between topic and payload
+	for _, c := range payload {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
 }

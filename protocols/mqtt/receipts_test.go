@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -147,9 +148,9 @@ func TestRedeliveryAfterRestartKeepsItsTime(t *testing.T) {
 		}
 		return out
 	}
-	run([]received{{msg(7, false), first}})
+	run([]received{{m: msg(7, false), at: first}})
 	now := time.Now()
-	got := run([]received{{msg(7, true), now}, {msg(8, false), now.Add(time.Millisecond)}, {msg(9, true), now.Add(2 * time.Millisecond)}})
+	got := run([]received{{m: msg(7, true), at: now}, {m: msg(8, false), at: now.Add(time.Millisecond)}, {m: msg(9, true), at: now.Add(2 * time.Millisecond)}})
 	if len(got) != 3 {
 		t.Fatalf("samples %+v, want 3", got)
 	}
@@ -161,5 +162,22 @@ func TestRedeliveryAfterRestartKeepsItsTime(t *testing.T) {
 	}
 	if !got[2].Time.Equal(now.Add(2 * time.Millisecond)) {
 		t.Errorf("DUP never seen before stamped %v, want its receipt time", got[2].Time)
+	}
+}
+
+// The receipts file keeps receiptKey's values: they must stay hash/fnv's.
+func TestReceiptKeyIsFNV(t *testing.T) {
+	for _, c := range []struct {
+		id             uint16
+		topic, payload string
+	}{{0, "", ""}, {1, "a/b", `{"v":1}`}, {0xfffe, "bench/42", "\x00\xff"}} {
+		h := fnv.New64a()
+		h.Write([]byte{byte(c.id >> 8), byte(c.id)})
+		h.Write([]byte(c.topic))
+		h.Write([]byte{0})
+		h.Write([]byte(c.payload))
+		if got, want := receiptKey(c.id, c.topic, []byte(c.payload)), h.Sum64(); got != want {
+			t.Errorf("receiptKey(%d, %q, %q) = %x, fnv %x", c.id, c.topic, c.payload, got, want)
+		}
 	}
 }
