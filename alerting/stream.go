@@ -18,7 +18,9 @@ type Stream[E any] struct {
 // feed sends on out and returns nil when ctx ends.
 func NewStream[E any](ctx context.Context, feed func(ctx context.Context, out chan<- E) error) *Stream[E] {
 	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan E)
+	// A little room, so a reader that takes what is ready before it
+	// writes (the API's stream) finds a backlog there.
+	out := make(chan E, 64)
 	s := &Stream[E]{C: out, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)

@@ -35,6 +35,10 @@ const streamPath = "/api/v1/stream"
 // the 60 s idle timeout of common proxies (nginx's proxy_read_timeout).
 const DefaultHeartbeat = 15 * time.Second
 
+// streamWriteBytes bounds how much of a backlog one write to a stream
+// client carries.
+const streamWriteBytes = 64 << 10
+
 // Cursor is a position in both event journals: the last alarm event seq and
 // the last hazard event seq a client has seen. It is every stream event's
 // SSE id, written "a<alarm seq>.h<hazard seq>" (a17.h4), so a client that
@@ -171,36 +175,48 @@ func (a *API) stream() http.HandlerFunc {
 		}
 		tick := time.NewTicker(a.heartbeat)
 		defer tick.Stop()
-		event := func(kind string, v any) bool {
+		event := func(kind string, v any) {
 			data, err := json.Marshal(v)
 			if err != nil {
 				a.log.Error("api: stream: encoding event", "kind", kind, "err", err)
-				return true // skip it; the cursor still moves
+				return // skip it; the cursor still moves
 			}
 			a.metrics.streamEvents.WithLabelValues(kind).Inc()
 			fmt.Fprintf(&buf, "id: %s\nevent: %s\ndata: %s\n\n", cur, kind, data)
 			sent = cur
-			return flush()
+		}
+		// onAlarm and onHazard buffer an event; false ends the stream.
+		onAlarm := func(ev alerting.Event, ok bool) bool {
+			if !ok {
+				if err := alarms.Err(); err != nil {
+					a.log.Error("api: stream: alarm feed ended", "err", err, "request_id", requestID(r))
+				}
+				return false
+			}
+			cur.Alarm = ev.Seq
+			if f.Alarm(&ev) {
+				event("alarm", ev)
+			}
+			return true
+		}
+		onHazard := func(ev hazard.Event, ok bool) bool {
+			if !ok {
+				return false // the hazard subscription logs its own errors; the client reconnects
+			}
+			cur.Hazard = ev.Seq
+			if f.Hazard(&ev) {
+				event("hazard", ev)
+			}
+			return true
 		}
 		for {
 			select {
 			case ev, ok := <-alarms.C:
-				if !ok {
-					if err := alarms.Err(); err != nil {
-						a.log.Error("api: stream: alarm feed ended", "err", err, "request_id", requestID(r))
-					}
-					return
-				}
-				cur.Alarm = ev.Seq
-				if f.Alarm(&ev) && !event("alarm", ev) {
+				if !onAlarm(ev, ok) {
 					return
 				}
 			case ev, ok := <-hazards:
-				if !ok {
-					return // the hazard subscription logs its own errors; the client reconnects
-				}
-				cur.Hazard = ev.Seq
-				if f.Hazard(&ev) && !event("hazard", ev) {
+				if !onHazard(ev, ok) {
 					return
 				}
 			case <-tick.C:
@@ -212,10 +228,27 @@ func (a *API) stream() http.HandlerFunc {
 					sent = cur
 				}
 				buf.WriteString(": ping\n\n")
-				if !flush() {
-					return
-				}
 			case <-ctx.Done():
+				return
+			}
+			// Events already waiting go out in the same write: a flood of a
+			// thousand alarms is a few flushes, not a thousand.
+		more:
+			for buf.Len() < streamWriteBytes {
+				select {
+				case ev, ok := <-alarms.C:
+					if !onAlarm(ev, ok) {
+						return
+					}
+				case ev, ok := <-hazards:
+					if !onHazard(ev, ok) {
+						return
+					}
+				default:
+					break more
+				}
+			}
+			if buf.Len() > 0 && !flush() {
 				return
 			}
 		}

@@ -354,8 +354,13 @@ func (g *gateway) run(ctx context.Context) error {
 	defer stopSinks()
 	defer stopPipe()
 
+	// The InfluxDB sink stops after the sinks that write into it (the
+	// alarm points), so none of their points arrives once it has stopped.
+	var store sync.WaitGroup
+	storeCtx, stopStore := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStore()
 	if g.influx != nil {
-		sinks.Go(func() { g.influx.Run(sinkCtx) })
+		store.Go(func() { g.influx.Run(storeCtx) })
 		sinks.Go(func() { g.influxAlarms.Run(sinkCtx) })
 	}
 	// The hazard engine follows the alarm journal; it stops before the journal closes.
@@ -431,6 +436,8 @@ wait:
 	flushed()
 	stopSinks()
 	sinks.Wait()
+	stopStore()
+	store.Wait()
 	serve.Wait()
 	g.log.Info("hazgate stopped")
 	return err
