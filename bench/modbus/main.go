@@ -11,17 +11,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -110,89 +106,18 @@ func (l layout) unit() (*sim.Unit, error) {
 	return u, u.SetBits("coil", 0, true)
 }
 
-// serveDevices runs n single-unit servers, prints their addresses on one
-// line, then answers every "count" line on stdin with the total requests
-// served, until stdin closes.
+// serveDevices runs n devices of the mixed layout for
+// benchenv.StartDevices.
 func serveDevices(n, tags int) error {
-	var addrs []string
-	var servers []*sim.Server
+	var units []*sim.Unit
 	for range n {
 		u, err := newLayout(tags).unit()
 		if err != nil {
 			return err
 		}
-		s, err := sim.NewServer("127.0.0.1:0", map[uint8]*sim.Unit{1: u})
-		if err != nil {
-			return err
-		}
-		if err := s.Start(); err != nil {
-			return err
-		}
-		defer s.Close()
-		servers = append(servers, s)
-		addrs = append(addrs, s.Addr())
+		units = append(units, u)
 	}
-	fmt.Println("ADDRS " + strings.Join(addrs, " "))
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		var total uint64
-		for _, s := range servers {
-			total += s.Requests()
-		}
-		fmt.Printf("COUNT %d\n", total)
-	}
-	return sc.Err()
-}
-
-// peer is the child process serving the simulated devices.
-type peer struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Scanner
-	addrs []string
-}
-
-func startPeer(n, tags int) (*peer, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, "-serve", "-devices", strconv.Itoa(n), "-tags", strconv.Itoa(tags))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &peer{cmd: cmd, in: in, out: bufio.NewScanner(outPipe)}
-	p.out.Buffer(make([]byte, 1<<20), 1<<20)
-	if !p.out.Scan() || !strings.HasPrefix(p.out.Text(), "ADDRS ") {
-		p.stop()
-		return nil, fmt.Errorf("simulated devices did not start: %q", p.out.Text())
-	}
-	p.addrs = strings.Fields(strings.TrimPrefix(p.out.Text(), "ADDRS "))
-	return p, nil
-}
-
-func (p *peer) requests() (uint64, error) {
-	if _, err := fmt.Fprintln(p.in, "count"); err != nil {
-		return 0, err
-	}
-	if !p.out.Scan() {
-		return 0, fmt.Errorf("simulated devices stopped: %v", p.out.Err())
-	}
-	return strconv.ParseUint(strings.TrimPrefix(p.out.Text(), "COUNT "), 10, 64)
-}
-
-func (p *peer) stop() {
-	p.in.Close()
-	p.cmd.Wait()
+	return benchenv.ServeUnits(units)
 }
 
 // result is one run's figures.
@@ -207,11 +132,11 @@ type result struct {
 }
 
 func run(n, tags int, interval time.Duration, cycles int, profile string) error {
-	p, err := startPeer(n, tags)
+	p, err := benchenv.StartDevices("-serve", "-devices", strconv.Itoa(n), "-tags", strconv.Itoa(tags))
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	fmt.Printf("bench/modbus: %d simulated devices on loopback, %d tags each, every %v, %d measured cycles per run\n", n, tags, interval, cycles)
 	planned, err := measure(p, tags, interval, cycles, false, profile)
 	if err != nil {
@@ -264,10 +189,10 @@ func (c *counting) Emit(_ context.Context, b []collector.Sample) error {
 	return nil
 }
 
-func measure(p *peer, tags int, interval time.Duration, cycles int, single bool, profile string) (result, error) {
+func measure(p *benchenv.Devices, tags int, interval time.Duration, cycles int, single bool, profile string) (result, error) {
 	l := newLayout(tags)
 	var devs []config.Device
-	for i, a := range p.addrs {
+	for i, a := range p.Addrs {
 		devs = append(devs, config.Device{ID: fmt.Sprintf("dev-%03d", i), Protocol: "modbus", URL: "tcp://" + a,
 			Interval: interval, Timeout: time.Second, Tags: l.tags(),
 			Block: &modbus.Config{UnitID: 1, ByteOrder: "ABCD", SingleReads: single}})
@@ -298,7 +223,7 @@ func measure(p *peer, tags int, interval time.Duration, cycles int, single bool,
 
 	time.Sleep(2*interval + interval/2) // connect and warm up, then start between ticks
 	before := snapshot(pollers)
-	served0, err := p.requests()
+	served0, err := p.Requests()
 	if err != nil {
 		return result{}, err
 	}
@@ -318,7 +243,7 @@ func measure(p *peer, tags int, interval time.Duration, cycles int, single bool,
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
-	served1, err := p.requests()
+	served1, err := p.Requests()
 	if err != nil {
 		return result{}, err
 	}

@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +61,7 @@ type env struct {
 	broker  *benchenv.Mosquitto
 	influx  *testenv.Influxd
 	subBin  string
-	devices *devices
+	devices *benchenv.Devices
 	run     int
 }
 
@@ -140,10 +141,11 @@ func main() {
 	}
 	defer e.influx.Stop()
 	atExit = append(atExit, e.influx.Stop)
-	if e.devices, err = startDevices(o.modbusDevices, o.modbusRegs); err != nil {
+	if e.devices, err = benchenv.StartDevices("-serve-modbus", "-modbus-devices", strconv.Itoa(o.modbusDevices), "-modbus-regs", strconv.Itoa(o.modbusRegs)); err != nil {
 		fatalf("%v", err)
 	}
-	defer e.devices.stop()
+	defer e.devices.Stop()
+	atExit = append(atExit, e.devices.Stop)
 
 	hz := gateway{name: "hazgate", start: startHazgate(hzBin), modbusQuery: func(where string) string {
 		if where != "" {

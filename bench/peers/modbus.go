@@ -1,25 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
+	"hazgate/bench/benchenv"
 	"hazgate/sim"
 )
 
 // serveDevices runs n simulated Modbus TCP devices (sim.Server, unit 1,
-// holding registers 0..regs-1 holding 10, 11, ..., below the limit), prints their
-// addresses on one line, then answers every line on stdin with the
-// requests served so far, until stdin closes.
+// holding registers 0..regs-1 holding 10, 11, ..., below the limit) for
+// benchenv.StartDevices.
 func serveDevices(n, regs int) error {
-	var servers []*sim.Server
-	var addrs []string
+	var units []*sim.Unit
 	for range n {
 		u, err := sim.NewUnit(max(regs, 1))
 		if err != nil {
@@ -32,83 +25,9 @@ func serveDevices(n, regs int) error {
 		if err := u.SetRegisters("holding", 0, words...); err != nil {
 			return err
 		}
-		s, err := sim.NewServer("127.0.0.1:0", map[uint8]*sim.Unit{1: u})
-		if err != nil {
-			return err
-		}
-		if err := s.Start(); err != nil {
-			return err
-		}
-		defer s.Close()
-		servers = append(servers, s)
-		addrs = append(addrs, s.Addr())
+		units = append(units, u)
 	}
-	fmt.Println("ADDRS " + strings.Join(addrs, " "))
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		var total uint64
-		for _, s := range servers {
-			total += s.Requests()
-		}
-		fmt.Printf("COUNT %d\n", total)
-	}
-	return sc.Err()
-}
-
-// devices is the child process serving the simulated devices, apart from
-// both gateways.
-type devices struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Scanner
-	addrs []string
-}
-
-func startDevices(n, regs int) (*devices, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, "-serve-modbus", "-modbus-devices", strconv.Itoa(n), "-modbus-regs", strconv.Itoa(regs))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	d := &devices{cmd: cmd, in: in, out: bufio.NewScanner(out)}
-	d.out.Buffer(make([]byte, 1<<20), 1<<20)
-	atExit = append(atExit, d.stop)
-	if !d.out.Scan() || !strings.HasPrefix(d.out.Text(), "ADDRS ") {
-		d.stop()
-		return nil, fmt.Errorf("simulated devices did not start: %q", d.out.Text())
-	}
-	d.addrs = strings.Fields(strings.TrimPrefix(d.out.Text(), "ADDRS "))
-	return d, nil
-}
-
-func (d *devices) requests() (uint64, error) {
-	if _, err := fmt.Fprintln(d.in, "count"); err != nil {
-		return 0, err
-	}
-	if !d.out.Scan() {
-		return 0, fmt.Errorf("simulated devices stopped: %v", d.out.Err())
-	}
-	return strconv.ParseUint(strings.TrimPrefix(d.out.Text(), "COUNT "), 10, 64)
-}
-
-func (d *devices) stop() {
-	if d.cmd.ProcessState != nil {
-		return
-	}
-	d.in.Close()
-	d.cmd.Wait()
+	return benchenv.ServeUnits(units)
 }
 
 // modbusResult is one Modbus run's figures.
@@ -129,7 +48,7 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 		return modbusResult{}, err
 	}
 	const interval = time.Second
-	s := spec{run: e.run, db: db, influx: e.influx.URL, modbus: e.devices.addrs, regs: e.opt.modbusRegs, interval: interval}
+	s := spec{run: e.run, db: db, influx: e.influx.URL, modbus: e.devices.Addrs, regs: e.opt.modbusRegs, interval: interval}
 	c, err := g.start(e.tmp, s)
 	if err != nil {
 		return modbusResult{}, err
@@ -159,7 +78,7 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 	}
 	time.Sleep(2 * interval) // every device connected and polling
 
-	req0, err := e.devices.requests()
+	req0, err := e.devices.Requests()
 	if err != nil {
 		return modbusResult{}, err
 	}
@@ -174,7 +93,7 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 		return modbusResult{}, err
 	}
 	t1 := time.Now()
-	req1, err := e.devices.requests()
+	req1, err := e.devices.Requests()
 	if err != nil {
 		return modbusResult{}, err
 	}
@@ -183,7 +102,7 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 	if err != nil {
 		return modbusResult{}, err
 	}
-	polls := t1.Sub(t0).Seconds() / interval.Seconds() * float64(len(e.devices.addrs))
+	polls := t1.Sub(t0).Seconds() / interval.Seconds() * float64(len(e.devices.Addrs))
 	r := modbusResult{regs: regs, reqPerPoll: float64(req1-req0) / polls, rss: c.peakRSS()}
 	if regs == 0 {
 		return r, fmt.Errorf("%s stored no register values in the measured window", g.name)
@@ -191,7 +110,7 @@ func (e *env) measureModbus(g gateway) (modbusResult, error) {
 	r.cpuPerReg = float64((cpu1 - cpu0).Microseconds()) / float64(regs)
 	if expect := polls * float64(e.opt.modbusRegs); float64(regs) < 0.9*expect {
 		return r, fmt.Errorf("%s stored %d register values in %s, want about %.0f (%d devices × %d registers every %s)",
-			g.name, regs, t1.Sub(t0).Round(time.Millisecond), expect, len(e.devices.addrs), e.opt.modbusRegs, interval)
+			g.name, regs, t1.Sub(t0).Round(time.Millisecond), expect, len(e.devices.Addrs), e.opt.modbusRegs, interval)
 	}
 	return r, nil
 }
