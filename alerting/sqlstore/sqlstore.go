@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite" // registers driver "sqlite"
@@ -36,8 +39,24 @@ func OpenSQLite(path string) (*sql.DB, error) {
 	// another file, one every such path shares: percent-encode them.
 	dsn := "file:" + uriPath.Replace(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	return sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	key := weak.Make(db)
+	writers.Store(key, new(sync.Mutex))
+	runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { writers.Delete(k) }, key)
+	return db, nil
 }
+
+// writers serializes InTx's transactions on each SQLite database this
+// process opened (the journal's writer, the hazard engine, the stores that
+// share its file): SQLite takes one writer at a time, and its busy handler
+// waits for the lock by sleeping 1, 2, 5, 10 ... 100 ms, so two of our own
+// writers meeting lost up to a hundred milliseconds to each other during
+// an alarm flood; a mutex hands over at once. The keys are weak so a
+// closed database is forgotten.
+var writers sync.Map // weak.Pointer[sql.DB] → *sync.Mutex
 
 // uriPath escapes what a file: URI would read as other than the path.
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
@@ -127,6 +146,10 @@ func MigrateDialect(ctx context.Context, db *sql.DB, d Dialect, table string, mi
 
 // InTx runs f in one transaction, committed if f returns nil.
 func InTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
+	if mu, ok := writers.Load(weak.Make(db)); ok {
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
