@@ -181,9 +181,9 @@ func (w *writer) poke() {
 // runs on the writer's goroutine once the transition is committed, with its
 // seq, or with the error for which the store refused its data; a failing
 // store (disk full, I/O error) is retried until it takes it. done must
-// return quickly. Submit fails only after Close or for an id this journal
-// never gave out.
-// burst (from NewBurst) groups the transitions of one judgement.
+// return quickly. burst (from NewBurst) groups the transitions of one
+// judgement. Submit fails only after Close or for an id this journal never
+// gave out.
 func (j *Journal) Submit(typ string, a Alarm, at time.Time, burst uint64, done func(Event, error)) (Event, error) {
 	return j.submit(typ, a, at, "", burst, false, done)
 }
