@@ -252,7 +252,7 @@ func BenchmarkAlarmUnderFlood(b *testing.B) {
 
 	var lat []time.Duration
 	var floodCommit, judged []time.Duration // the flood committed, and judged alone
-	probeV, probes := []float64{40, 5}, 0 // each probe a transition: raised, cleared, raised again
+	probeV, probes := []float64{40, 5}, 0   // each probe a transition: raised, cleared, raised again
 	batch := make([]collector.Sample, flood)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

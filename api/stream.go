@@ -233,20 +233,8 @@ func (a *API) stream() http.HandlerFunc {
 			}
 			// Events already waiting go out in the same write: a flood of a
 			// thousand alarms is a few flushes, not a thousand.
-		more:
-			for buf.Len() < streamWriteBytes {
-				select {
-				case ev, ok := <-alarms.C:
-					if !onAlarm(ev, ok) {
-						return
-					}
-				case ev, ok := <-hazards:
-					if !onHazard(ev, ok) {
-						return
-					}
-				default:
-					break more
-				}
+			if (len(alarms.C) > 0 || len(hazards) > 0) && buf.Len() < streamWriteBytes {
+				continue
 			}
 			if buf.Len() > 0 && !flush() {
 				return
