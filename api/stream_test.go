@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ type streamFixture struct {
 	j   *alerting.Journal
 	bus *alerting.Bus
 	srv *httptest.Server
+	h   http.Handler
 	n   int // alarms raised, for unique rule names
 }
 
@@ -36,6 +38,7 @@ func newStreamFixture(t testing.TB, heartbeat time.Duration) *streamFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -351,4 +354,75 @@ func TestStreamCarriesOverdue(t *testing.T) {
 			t.Fatalf("event %+v (%v), want a hazard overdue", ev, err)
 		}
 	}
+}
+
+// countingWriter is a ResponseWriter that keeps what was written and
+// counts flushes, safe to read while the handler writes.
+type countingWriter struct {
+	mu      sync.Mutex
+	header  http.Header
+	body    strings.Builder
+	flushes int
+}
+
+func (w *countingWriter) Header() http.Header { return w.header }
+func (w *countingWriter) WriteHeader(int)     {}
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.body.Write(b)
+}
+func (w *countingWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flushes++
+}
+
+func (w *countingWriter) count(s string) (int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Count(w.body.String(), s), w.flushes
+}
+
+// TestStreamWritesABacklogTogether: events already waiting go to the
+// client in a few writes, not a write and flush each (a flood of a
+// thousand alarms was a thousand flushes).
+func TestStreamWritesABacklogTogether(t *testing.T) {
+	f := newStreamFixture(t, time.Hour)
+	const n = 500
+	for i := range n {
+		a := alerting.Alarm{Site: "cz-demo-01", Tag: fmt.Sprintf("GT-%03d", i), Rule: "lel", Class: "lel", Severity: "high",
+			State: alerting.ActiveUnacked, Active: true, Count: 1, RaisedAt: time.Now()}
+		if _, err := f.j.Commit(context.Background(), alerting.EventRaised, a, a.RaisedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := f.j.LastSeq(context.Background()) // the fixture's own alarms too
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, streamPath, nil)
+	req.Header.Set("Authorization", "Bearer "+tokenOf(RoleViewer))
+	req.Header.Set("Last-Event-ID", "a0.h0") // the whole journal, waiting
+	w := &countingWriter{header: http.Header{}}
+	done := make(chan struct{})
+	go func() { defer close(done); f.h.ServeHTTP(w, req) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, flushes := w.count("event: alarm\n")
+		if int64(got) == want {
+			if flushes > n/8 {
+				t.Errorf("%d alarm events in %d flushes, want a few", got, flushes)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d alarm events written in 10 s", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }
