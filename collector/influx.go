@@ -45,6 +45,9 @@ type InfluxOptions struct {
 	FlushInterval time.Duration
 	// Timeout bounds one write request (default 10s).
 	Timeout time.Duration
+	// GzipLevel compresses write bodies, 1 (gzip.BestSpeed, the default)
+	// to 9.
+	GzipLevel int
 	// Spool keeps on disk what InfluxDB cannot take and replays it; with
 	// an empty Spool.Dir batches wait in memory (bounded, oldest dropped).
 	Spool SpoolOptions
@@ -129,9 +132,10 @@ type InfluxSink struct {
 	client influxdb2.Client
 	// Writes are posted through the client's HTTP service (its auth,
 	// user agent and error parsing) with our own gzip: a writer reused
-	// from gzips, at BestSpeed, where the client's WriteAPIBlocking made a
-	// default-level writer per batch (~0.8 MB each, 3 µs per point of a
-	// 256-point batch; BestSpeed's body is about 1.5 times the size).
+	// from gzips, at GzipLevel (BestSpeed unless set), where the client's
+	// WriteAPIBlocking made a default-level writer per batch (~0.8 MB each,
+	// 3 µs per point of a 256-point batch; BestSpeed's body is about 1.5
+	// times the size).
 	http     influxhttp.Service
 	writeURL string
 	gzips    sync.Pool // *gzipBuf
@@ -233,6 +237,12 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultInfluxTimeout
+	}
+	switch {
+	case opts.GzipLevel == 0:
+		opts.GzipLevel = gzip.BestSpeed
+	case opts.GzipLevel < gzip.BestSpeed || opts.GzipLevel > gzip.BestCompression:
+		return nil, fmt.Errorf("influxdb gzip level %d: want 1 to 9", opts.GzipLevel)
 	}
 	if log == nil {
 		log = slog.Default()
@@ -816,7 +826,7 @@ func (s *InfluxSink) post(ctx context.Context, body string) error {
 	g, _ := s.gzips.Get().(*gzipBuf)
 	if g == nil {
 		g = &gzipBuf{}
-		g.zw, _ = gzip.NewWriterLevel(&g.buf, gzip.BestSpeed) // a valid level: no error
+		g.zw, _ = gzip.NewWriterLevel(&g.buf, s.opts.GzipLevel) // checked in NewInfluxSink
 	}
 	defer s.gzips.Put(g)
 	g.buf.Reset()

@@ -399,8 +399,18 @@ func wantValues(t *testing.T, got []float64, ranges ...[2]int) {
 }
 
 func TestInfluxSinkWritesGzippedLineProtocol(t *testing.T) {
+	for _, level := range []int{0, 9} { // the default (fastest), the smallest
+		t.Run(fmt.Sprintf("gzip_level=%d", level), func(t *testing.T) { testWritesGzipped(t, level) })
+	}
+	if _, err := NewInfluxSink(InfluxOptions{URL: "http://127.0.0.1:1", Bucket: "b", GzipLevel: 10}, "s", nil, nil); err == nil ||
+		!strings.Contains(err.Error(), "gzip level 10") {
+		t.Errorf("gzip level 10: %v, want an error naming it", err)
+	}
+}
+
+func testWritesGzipped(t *testing.T, level int) {
 	f := newFakeInflux(t, nil)
-	s, stop := startSink(t, f.srv.URL, InfluxOptions{Token: "user:pass", Bucket: "hazgate/autogen", FlushInterval: 10 * time.Millisecond}, nil)
+	s, stop := startSink(t, f.srv.URL, InfluxOptions{Token: "user:pass", Bucket: "hazgate/autogen", FlushInterval: 10 * time.Millisecond, GzipLevel: level}, nil)
 
 	s.Consume(context.Background(), []Sample{
 		{Tag: "T101-LEL", Value: 12.5, Time: t0},

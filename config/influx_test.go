@@ -78,3 +78,35 @@ func TestInfluxSpoolConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestInfluxGzipLevel(t *testing.T) {
+	base := "site: {id: s}\n"
+	tests := []struct {
+		name    string
+		yaml    string
+		want    int
+		wantErr string
+	}{
+		{name: "default fastest", yaml: "influxdb: {url: http://h:8086, bucket: b}\n", want: 1},
+		{name: "smallest", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 9}\n", want: 9},
+		{name: "zero", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 0}\n", wantErr: "c.yaml:2:55: influxdb.gzip_level must be 1 to 9, got 0"},
+		{name: "ten", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 10}\n", wantErr: "influxdb.gzip_level must be 1 to 9, got 10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(base+tt.yaml), env(nil))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.InfluxDB.GzipLevel != tt.want {
+				t.Errorf("gzip_level = %d, want %d", cfg.InfluxDB.GzipLevel, tt.want)
+			}
+		})
+	}
+}

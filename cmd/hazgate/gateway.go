@@ -188,7 +188,7 @@ func (g *gateway) openSinks(context.Context) error {
 	if in := cfg.InfluxDB; in != nil {
 		g.influx, err = collector.NewInfluxSink(collector.InfluxOptions{
 			URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket,
-			BatchSize: in.BatchSize, FlushInterval: in.FlushInterval, Timeout: in.Timeout,
+			BatchSize: in.BatchSize, FlushInterval: in.FlushInterval, Timeout: in.Timeout, GzipLevel: in.GzipLevel,
 			Spool: collector.SpoolOptions{
 				Dir:        filepath.Join(cfg.DataDir, "spool"),
 				MaxBytes:   int64(in.Spool.MaxBytes),
