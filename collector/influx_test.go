@@ -667,9 +667,10 @@ func TestClassifyWriteError(t *testing.T) {
 	}
 }
 
-// BenchmarkInfluxConsume measures the pipeline-side cost (Consume) plus the
-// batcher's conversion to line protocol, without the network.
-func BenchmarkInfluxConsume(b *testing.B) {
+// benchSink is a sink for the benchmarks, with 100 tags T000-LEL... and an
+// address nothing answers on.
+func benchSink(b *testing.B) *InfluxSink {
+	b.Helper()
 	reg := NewRegistry()
 	for i := range 100 {
 		t := testTag
@@ -682,6 +683,13 @@ func BenchmarkInfluxConsume(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return s
+}
+
+// BenchmarkInfluxConsume measures the pipeline-side cost (Consume) plus the
+// batcher's conversion to line protocol, without the network.
+func BenchmarkInfluxConsume(b *testing.B) {
+	s := benchSink(b)
 	batch := make([]Sample, 100)
 	for i := range batch {
 		batch[i] = Sample{Tag: fmt.Sprintf("T%03d-LEL", i), Value: 12.3 + float64(i), Time: t0.Add(time.Duration(i) * time.Millisecond)}
@@ -716,18 +724,7 @@ func BenchmarkInfluxConsume(b *testing.B) {
 // looked up per point, as the batcher does) and finishes its body; ns/op
 // is per batch of DefaultInfluxBatchSize points.
 func BenchmarkLineProtocol(b *testing.B) {
-	reg := NewRegistry()
-	for i := range 100 {
-		t := testTag
-		t.ID = fmt.Sprintf("T%03d-LEL", i)
-		if err := reg.Add(t); err != nil {
-			b.Fatal(err)
-		}
-	}
-	s, err := NewInfluxSink(InfluxOptions{URL: "http://127.0.0.1:1", Bucket: "b"}, "s", reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchSink(b)
 	items := make([]queued, DefaultInfluxBatchSize)
 	for i := range items {
 		items[i].s = Sample{Tag: fmt.Sprintf("T%03d-LEL", i%100), Value: 12.3 + float64(i%100), Time: t0.Add(time.Duration(i) * time.Millisecond)}

@@ -43,13 +43,14 @@ func TestByteSizeUnmarshalText(t *testing.T) {
 	}
 }
 
-func TestInfluxSpoolConfig(t *testing.T) {
+func TestInfluxConfig(t *testing.T) {
 	base := "site: {id: s}\n"
 	tests := []struct {
 		name      string
 		yaml      string
 		wantBytes ByteSize
 		wantRate  int
+		wantGzip  int // 0: not checked
 		wantErr   string
 	}{
 		{name: "defaults", yaml: "influxdb: {url: http://h:8086, bucket: b}\n", wantBytes: 1 << 30},
@@ -59,6 +60,10 @@ func TestInfluxSpoolConfig(t *testing.T) {
 		{name: "too small", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_bytes: 1000}}\n", wantErr: "c.yaml:2:62: influxdb.spool.max_bytes must be at least"},
 		{name: "negative rate", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {replay_rate: -1}}\n", wantErr: "influxdb.spool.replay_rate must not be negative"},
 		{name: "typo", yaml: "influxdb: {url: http://h:8086, bucket: b, spool: {max_byte: 1}}\n", wantErr: `unknown key "max_byte" in influxdb.spool (did you mean "max_bytes"?)`},
+		{name: "gzip default fastest", yaml: "influxdb: {url: http://h:8086, bucket: b}\n", wantBytes: 1 << 30, wantGzip: 1},
+		{name: "gzip smallest", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 9}\n", wantBytes: 1 << 30, wantGzip: 9},
+		{name: "gzip zero", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 0}\n", wantErr: "c.yaml:2:55: influxdb.gzip_level must be 1 to 9, got 0"},
+		{name: "gzip ten", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 10}\n", wantErr: "influxdb.gzip_level must be 1 to 9, got 10"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,37 +80,8 @@ func TestInfluxSpoolConfig(t *testing.T) {
 			if sp := cfg.InfluxDB.Spool; sp.MaxBytes != tt.wantBytes || sp.ReplayRate != tt.wantRate {
 				t.Errorf("spool = %+v", sp)
 			}
-		})
-	}
-}
-
-func TestInfluxGzipLevel(t *testing.T) {
-	base := "site: {id: s}\n"
-	tests := []struct {
-		name    string
-		yaml    string
-		want    int
-		wantErr string
-	}{
-		{name: "default fastest", yaml: "influxdb: {url: http://h:8086, bucket: b}\n", want: 1},
-		{name: "smallest", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 9}\n", want: 9},
-		{name: "zero", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 0}\n", wantErr: "c.yaml:2:55: influxdb.gzip_level must be 1 to 9, got 0"},
-		{name: "ten", yaml: "influxdb: {url: http://h:8086, bucket: b, gzip_level: 10}\n", wantErr: "influxdb.gzip_level must be 1 to 9, got 10"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse("c.yaml", []byte(base+tt.yaml), env(nil))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.InfluxDB.GzipLevel != tt.want {
-				t.Errorf("gzip_level = %d, want %d", cfg.InfluxDB.GzipLevel, tt.want)
+			if tt.wantGzip != 0 && cfg.InfluxDB.GzipLevel != tt.wantGzip {
+				t.Errorf("gzip_level = %d, want %d", cfg.InfluxDB.GzipLevel, tt.wantGzip)
 			}
 		})
 	}
