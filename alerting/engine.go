@@ -208,6 +208,11 @@ func (e *Engine) restore(ctx context.Context) error {
 	for _, ts := range e.state {
 		e.dropStrays(ctx, ts)
 	}
+	for dev, rts := range e.roots {
+		if d := e.device(dev); standing(rts) != nil && d.lost == 0 {
+			d.silent = true // no tag of it reads Bad: it stood for the device's silence
+		}
+	}
 	e.log.Info("alarm engine started", "site", e.site, "rules", len(e.rules), "open_alarms", len(e.byID))
 	return nil
 }
@@ -232,6 +237,7 @@ func (e *Engine) Consume(ctx context.Context, batch []collector.Sample) {
 			e.dropStrays(ctx, ts)
 		}
 		ts.lastSeen, ts.last = now, *s
+		e.heard(ts, now)
 		at := s.Time
 		if at.IsZero() {
 			at = now
@@ -280,11 +286,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 		}
 		e.escalate(ctx, en, now)
 	}
-	for dev, rts := range e.roots {
-		if d := e.device(dev); standing(rts) != nil && d.lost < d.tags {
-			e.releaseRoot(ctx, dev, now) // it answers for some tags: theirs are its own faults
-		}
-	}
+	e.releaseAnswering(ctx, now) // what is still down for some tags: their own faults
 }
 
 // escalate raises the priority of an alarm that has waited unacknowledged
@@ -354,6 +356,7 @@ func (e *Engine) Recall(last collector.Sample, seen time.Time) {
 	if seen.After(ts.lastSeen) {
 		ts.lastSeen, ts.last = seen, last
 	}
+	e.heard(ts, seen)
 }
 
 // seed starts the stale timers of every registered tag, so one that never

@@ -318,6 +318,102 @@ func TestDeviceSuppression(t *testing.T) {
 			t.Errorf("open alarms %v, want %v", got, want)
 		}
 	})
+	silentRules := append(rules[:1:1], config.Rule{Name: "silent", Match: config.Match{Kind: "combustible_gas"}, Stale: time.Minute, Severity: SeverityHigh})
+	// each sends one message per tag, as an MQTT device does
+	each := func(r *rig, ids ...string) {
+		for _, id := range ids {
+			batch(r, collector.Good, 1, id)
+		}
+	}
+	t.Run("a device gone silent: one root alarm over its tags' stale alarms", func(t *testing.T) {
+		r := newRig(t, "", silentRules, tags...)
+		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		each(r, "G1", "G2", "G3", "H1")
+		r.now = r.now.Add(30 * time.Second)
+		each(r, "H1")
+		r.now = r.now.Add(25 * time.Second) // G1 silent for 59 s, G3 for 57 s, H1 for 25 s
+		r.e.Tick(ctx, r.now)
+		if got := states(r); len(got) != 0 {
+			t.Fatalf("before the stale time: %v", got)
+		}
+		for range 3 {
+			r.now = r.now.Add(time.Second)
+			r.e.Tick(ctx, r.now)
+		}
+		want := map[string]State{"gds-1/device": ActiveUnacked,
+			"G1/stale": SuppressedByDesign, "G2/stale": SuppressedByDesign, "G3/stale": SuppressedByDesign}
+		if got := states(r); !reflect.DeepEqual(got, want) {
+			t.Fatalf("open alarms %v, want %v", got, want)
+		}
+		if s := r.e.Stats(); s.Raised != 1 || s.Suppressed != 3 {
+			t.Errorf("stats raised %d suppressed %d, want 1 and 3", s.Raised, s.Suppressed)
+		}
+		// Still silent: the root stands tick after tick.
+		for range 2 {
+			r.now = r.now.Add(30 * time.Second)
+			each(r, "H1")
+			r.e.Tick(ctx, r.now)
+		}
+		if got := states(r)["gds-1/device"]; got != ActiveUnacked {
+			t.Fatalf("still silent: root %q", got)
+		}
+		// Back, one message at a time: the root stands until the next tick,
+		// by when every stale alarm has closed unannounced.
+		each(r, "G1", "G2")
+		if got := states(r); !reflect.DeepEqual(got, map[string]State{"gds-1/device": ActiveUnacked, "G3/stale": SuppressedByDesign}) {
+			t.Errorf("two tags back: %v", got)
+		}
+		each(r, "G3", "H1")
+		r.e.Tick(ctx, r.now)
+		if got := states(r); !reflect.DeepEqual(got, map[string]State{"gds-1/device": ClearedUnacked}) {
+			t.Errorf("device back: %v, want only the root, cleared", got)
+		}
+		r.flush()
+		evs, err := r.j.EventsAfter(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if a := ev.Alarm; a.Level == LevelStale && a.State != SuppressedByDesign && a.State != Normal {
+				t.Errorf("a stale alarm was announced: %s %+v", ev.Type, a)
+			}
+		}
+	})
+	t.Run("one silent tag of a device that sends is its own stale alarm", func(t *testing.T) {
+		r := newRig(t, "", silentRules, tags...)
+		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		each(r, "G1", "G2", "G3", "H1")
+		for range 3 {
+			r.now = r.now.Add(25 * time.Second)
+			each(r, "G2", "G3", "H1")
+			r.e.Tick(ctx, r.now)
+		}
+		if got := states(r); !reflect.DeepEqual(got, map[string]State{"G1/stale": ActiveUnacked}) {
+			t.Errorf("open alarms %v, want G1's own stale alarm", got)
+		}
+	})
+	t.Run("a silent device's root survives a restart until it is heard", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hazgate.db")
+		r := newRig(t, path, silentRules, tags...)
+		r.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		each(r, "G1", "G2", "G3")
+		r.now = r.now.Add(2 * time.Minute)
+		each(r, "H1")
+		r.e.Tick(ctx, r.now)
+		r.j.Close()
+		r2 := newRig(t, path, silentRules, tags...)
+		r2.e.SetHandling(config.AlarmHandling{DeviceSuppression: true})
+		r2.now = r.now.Add(time.Second)
+		r2.e.Tick(ctx, r2.now)
+		if got := states(r2)["gds-1/device"]; got != ActiveUnacked {
+			t.Fatalf("restart, still silent: root %q", got)
+		}
+		each(r2, "G1", "G2", "G3", "H1")
+		r2.e.Tick(ctx, r2.now)
+		if got := states(r2); !reflect.DeepEqual(got, map[string]State{"gds-1/device": ClearedUnacked}) {
+			t.Errorf("restart, device back: %v", got)
+		}
+	})
 	t.Run("the root survives a restart", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "hazgate.db")
 		r := newRig(t, path, rules, tags...)

@@ -21,9 +21,21 @@ import (
 // alarm whose condition still holds is announced: all at once when every
 // tag is back, at the next Tick when only some are (theirs are then their
 // own faults).
+//
+// A device can also fall silent without a Bad reading (an MQTT device that
+// stops publishing): its tags go stale one by one. When a tag goes stale
+// and its device has sent nothing on any tag for half that tag's stale
+// time, the device is silent: the same root alarm is raised and the stale
+// alarms of its tags are suppressed under it. It stands until the device
+// is heard again; the next Tick then releases it, after the samples that
+// came back have closed what they cleared.
 
 // devCount is what the engine knows of a device's tags.
-type devCount struct{ tags, lost int }
+type devCount struct {
+	tags, lost int
+	heard      time.Time // the last sample from any of its tags (not the start-up seed)
+	silent     bool      // its root stands for silence, not for Bad readings
+}
 
 func (e *Engine) device(id string) *devCount {
 	d := e.devices[id]
@@ -164,12 +176,65 @@ func (e *Engine) rootFor(ctx context.Context, ts *tagState, sl *slot, s *collect
 			return nil // one tag of a device that answers: its own alarm
 		}
 		return e.raiseRoot(ctx, dev, s, at)
+	case m.kind == kindStale:
+		if root := standing(e.roots[dev]); root != nil {
+			return root
+		}
+		if !e.silent(ts, sl, at) {
+			return nil // its device still sends on other tags
+		}
+		root := e.raiseRoot(ctx, dev, s, at)
+		if root != nil {
+			e.device(dev).silent = true
+		}
+		return root
 	case m.kind == kindQuality:
 		return nil // a sensor fault or bad value: the device answers
 	case !ts.commLost():
 		return nil // this tag reads: what it says is announced
 	}
 	return standing(e.roots[dev])
+}
+
+// silent reports whether the device of ts, whose stale rule sl has just
+// run out, has sent nothing on any of its tags (two or more) for half that
+// rule's time: its tags went quiet together, so the device did.
+func (e *Engine) silent(ts *tagState, sl *slot, at time.Time) bool {
+	st, ok := sl.r.(*stale)
+	d := e.device(ts.tag.Device)
+	return ok && d.tags > 1 && at.Sub(d.heard) >= st.after/2
+}
+
+// heard notes a sample of ts arriving at the engine at time at.
+func (e *Engine) heard(ts *tagState, at time.Time) {
+	if !ts.known || ts.tag.Device == "" {
+		return
+	}
+	if d := e.device(ts.tag.Device); at.After(d.heard) {
+		d.heard = at
+	}
+}
+
+// releaseAnswering releases the root alarms of devices that answer again:
+// for a silent device, once it has been heard since its root was raised;
+// for one whose tags read Bad, once some tag reads again.
+func (e *Engine) releaseAnswering(ctx context.Context, now time.Time) {
+	for dev, rts := range e.roots {
+		root := standing(rts)
+		if root == nil {
+			continue
+		}
+		d := e.device(dev)
+		if d.silent {
+			if !d.heard.After(root.alarm.RaisedAt) {
+				continue // still silent
+			}
+			d.silent = false // heard: now it stands or falls by its tags' readings
+		}
+		if d.lost < d.tags {
+			e.releaseRoot(ctx, dev, now)
+		}
+	}
 }
 
 // raiseRoot raises (or re-raises) the device's root alarm unless it stands;
@@ -195,6 +260,7 @@ func (e *Engine) releaseRoot(ctx context.Context, device string, at time.Time) {
 	}
 	id := root.alarm.ID
 	rts.slots[0].cond = false
+	e.device(device).silent = false
 	if root.alarm.State.Suppressed() {
 		root.alarm.Active = false // closes when returned to service
 	} else {

@@ -15,7 +15,7 @@ type AlarmHandling struct {
 	Escalate        map[string]time.Duration `yaml:"escalate" doc:"Per severity, how long an alarm may wait unacknowledged before it escalates: its severity rises one step (a critical one stays critical), the event alarm.escalated goes to webhooks, northbound and the console, and the wait starts again at the new severity's time. For example {critical: 5m, high: 10m, medium: 30m}. Default none."`
 	// DeviceSuppression is ISA-18.2's designed suppression: a device that
 	// stops answering is one alarm, not one per tag.
-	DeviceSuppression bool `yaml:"device_suppression" default:"true" doc:"A device's communication loss is one root-cause alarm (tag: the device id, rule comm_loss, level device) that suppresses its tags' own communication-loss, stale and process alarms while it is active; they are counted (hazgate_alarms_suppressed_total, and the root alarm's suppressed count) and judged afresh when the device answers. false raises one communication-loss alarm per tag."`
+	DeviceSuppression bool `yaml:"device_suppression" default:"true" doc:"A device's communication loss is one root-cause alarm (tag: the device id, rule comm_loss, level device) that suppresses its tags' own communication-loss, stale and process alarms while it is active; a device whose tags go stale together (nothing from any tag for half a tag's stale time) raises the same root; they are counted (hazgate_alarms_suppressed_total, and the root alarm's suppressed count) and judged afresh when the device answers. false raises one communication-loss alarm per tag."`
 }
 
 // Requires reports whether alarms of severity sev need a disposal to close.
