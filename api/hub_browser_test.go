@@ -247,6 +247,9 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 		Alarms                 []string
 		Hazards, Readings      []string
 		AlarmCount, HazardHead string
+		KPIDays                []string // date, alarms, 处置率
+		KPIBars                int
+		KPISummary             string
 	}
 	read := func() detail {
 		t.Helper()
@@ -258,7 +261,9 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 				days: [...document.querySelectorAll('#sd-days tr')].map((r) => r.dataset.date + ' ' + r.querySelector('.pct').textContent),
 				alarms: [...document.querySelectorAll('#sd-alarms tr')].map((r) => r.dataset.site + ' ' + r.dataset.id),
 				hazards: txt('#sd-hazards tr'), readings: [...document.querySelectorAll('#sd-readings tr')].map((r) => [...r.cells].map((c) => c.textContent).join('|')),
-				alarmCount: document.getElementById('sd-alarm-count').textContent, hazardHead: document.getElementById('sd-hazard-count').textContent };
+				alarmCount: document.getElementById('sd-alarm-count').textContent, hazardHead: document.getElementById('sd-hazard-count').textContent,
+				kpiDays: [...document.querySelectorAll('#sd-kpi-rows tr')].map((r) => r.dataset.date + '|' + r.querySelector('.kpi-alarms').textContent + '|' + r.querySelector('.kpi-disposal').textContent),
+				kpiBars: document.querySelectorAll('#sd-kpi-bars rect.bar').length, kpiSummary: document.getElementById('sd-kpi-summary').textContent };
 		})()`))
 		if err != nil {
 			t.Fatal(err)
@@ -280,6 +285,23 @@ func TestHubSiteDrillDownInChromium(t *testing.T) {
 		if !strings.HasSuffix(day, "%") {
 			t.Errorf("day %q: want a percentage", day)
 		}
+	}
+	// The site's alarm KPIs, its own seven Beijing days: two alarms raised
+	// 30 and 60 minutes ago (yesterday, near midnight), none disposed.
+	if len(d.KPIDays) != 7 || d.KPIBars != 7 || !strings.HasPrefix(d.KPIDays[0], today+"|") {
+		t.Errorf("KPIs: %d rows %q and %d bars, want 7 newest first from %s", len(d.KPIDays), d.KPIDays, d.KPIBars, today)
+	}
+	alarms := 0
+	for _, day := range d.KPIDays {
+		f := strings.Split(day, "|")
+		n, _ := strconv.Atoi(f[1])
+		alarms += n
+		if want := map[bool]string{true: "0.0%", false: "–"}[n > 0]; f[2] != want {
+			t.Errorf("KPI day %q: 处置率 %q, want %q", day, f[2], want)
+		}
+	}
+	if alarms != 2 || !strings.Contains(d.KPISummary, "共 2 次报警，3 个点位") {
+		t.Errorf("KPIs count %d alarms, summary %q; want 2 on 3 points", alarms, d.KPISummary)
 	}
 	if strings.Join(d.Alarms, ",") != "nj-01 1,nj-01 2" && strings.Join(d.Alarms, ",") != "nj-01 2,nj-01 1" {
 		t.Errorf("alarms %q, want nj-01's two only", d.Alarms)

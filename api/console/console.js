@@ -36,7 +36,7 @@ const I18N = {
     'hub.ok': '执行成功', 'hub.waiting': '督办已下发，待站点确认', 'hub.count': '共 {n} 条', 'hub.refused': '站点拒绝：{e}',
     'cmd.supervise': '挂牌督办', 'cmd.lift': '撤销督办', 'cmd.instruct': '督办意见',
     'dur.d': '{n}天', 'dur.h': '{n}小时', 'dur.m': '{n}分', 'dur.s': '{n}秒',
-    'sd.back': '‹ 返回监管总览', 'sd.open': '点击查看站点详情', 'sd.availability': '在线率（近7天，北京时间）',
+    'sd.back': '‹ 返回监管总览', 'sd.open': '点击查看站点详情', 'sd.availability': '在线率（近7天，北京时间）', 'sd.kpi': '报警指标（近7天，北京时间）',
     'sd.date': '日期', 'sd.online': '在线率', 'sd.offlineMin': '离线（分钟）', 'sd.outages': '中断次数',
     'sd.outageList': '中断记录：', 'sd.outage': '{since} 至 {until}（{reason}）', 'sd.ongoing': '至今',
     'sd.alarms': '未关闭报警', 'sd.hazards': '隐患', 'sd.readings': '最新数据', 'sd.kind': '类别',
@@ -81,7 +81,7 @@ const I18N = {
     'hub.ok': 'applied', 'hub.waiting': 'sent, awaiting the site', 'hub.count': '{n} records', 'hub.refused': 'refused: {e}',
     'cmd.supervise': 'Supervise', 'cmd.lift': 'Lift', 'cmd.instruct': 'Instruct',
     'dur.d': '{n}d', 'dur.h': '{n}h', 'dur.m': '{n}m', 'dur.s': '{n}s',
-    'sd.back': '‹ Back to sites', 'sd.open': 'Click for the site\'s details', 'sd.availability': 'Availability, last 7 days (Beijing time)',
+    'sd.back': '‹ Back to sites', 'sd.open': 'Click for the site\'s details', 'sd.availability': 'Availability, last 7 days (Beijing time)', 'sd.kpi': 'Alarm KPIs, last 7 days (Beijing time)',
     'sd.date': 'Date', 'sd.online': 'Online', 'sd.offlineMin': 'Offline (min)', 'sd.outages': 'Outages',
     'sd.outageList': 'Outages: ', 'sd.outage': '{since} to {until} ({reason})', 'sd.ongoing': 'now',
     'sd.alarms': 'Open alarms', 'sd.hazards': 'Hazards', 'sd.readings': 'Latest readings', 'sd.kind': 'Kind',
@@ -481,7 +481,7 @@ async function hubSupervise(h) {
 // from the hub's per-site routes; a reading's trend needs the central
 // InfluxDB. H.detail is null while the sites table shows.
 function openSite(site) {
-  H.detail = { site, avail: null, alarms: { total: 0, items: [] }, hazards: { total: 0, items: [] }, readings: [], hazard: null, events: [], tag: null, trendNote: '' };
+  H.detail = { site, avail: null, kpi: null, alarms: { total: 0, items: [] }, hazards: { total: 0, items: [] }, readings: [], hazard: null, events: [], tag: null, trendNote: '' };
   $('hs-list').hidden = true; $('hs-detail').hidden = false;
   $('sd-hz-events').replaceChildren(); $('sd-trend').replaceChildren(); $('sd-trend-note').textContent = '';
   renderSiteDetail();
@@ -496,11 +496,14 @@ async function loadSiteDetail() {
   const d = H.detail;
   if (!d) return;
   const q = (extra) => new URLSearchParams(Object.assign({ site: d.site, limit: 100 }, extra)).toString();
-  const [avail, alarms, hazards, readings] = await Promise.all([
+  // The KPIs' days are Beijing days (kpi.js's bjDate), the same seven as 在线率.
+  const kpiDays = 'from=' + bjDate(Date.now() - 6 * 86400e3) + '&to=' + bjDate(Date.now());
+  const [avail, alarms, hazards, readings, kpi] = await Promise.all([
     api(sitePath(d.site) + '/availability?days=7'), api('/api/v1/hub/alarms?' + q()),
-    api('/api/v1/hub/hazards?' + q($('sd-hz-open').checked ? { open: 1 } : {})), api(sitePath(d.site) + '/readings')]);
+    api('/api/v1/hub/hazards?' + q($('sd-hz-open').checked ? { open: 1 } : {})), api(sitePath(d.site) + '/readings'),
+    api(sitePath(d.site) + '/kpi/daily?' + kpiDays)]);
   if (H.detail !== d) return; // closed or another site opened meanwhile
-  Object.assign(d, { avail, alarms, hazards, readings });
+  Object.assign(d, { avail, alarms, hazards, readings, kpi });
   renderSiteDetail();
 }
 function renderSiteDetail() {
@@ -522,6 +525,10 @@ function renderSiteDetail() {
   const outages = (d.avail && d.avail.outages) || [];
   $('sd-outages').textContent = !d.avail ? '' : outages.length ? t('sd.outageList') + outages.slice(-5).map((o) => t('sd.outage',
     { since: fmtBJ(o.since), until: o.until ? fmtBJ(o.until) : t('sd.ongoing'), reason: t('hub.reason.' + o.reason) })).join('；') : t('sd.noOutage');
+
+  $('sd-kpi-summary').textContent = d.kpi ? kpiSummary(d.kpi) : '';
+  $('sd-kpi-rows').replaceChildren(...(d.kpi ? kpiRows(d.kpi) : []));
+  if (d.kpi) drawBars($('sd-kpi-bars'), d.kpi.days, d.kpi.guidance_per_day); else $('sd-kpi-bars').replaceChildren();
 
   const shown = (page) => t('hub.count', { n: page.total }) + (page.total > page.items.length ? ' ' + t('sd.shown', { n: page.items.length }) : '');
   $('sd-alarm-count').textContent = shown(d.alarms);

@@ -54,24 +54,35 @@ async function loadKPI() {
 function renderKPI() {
   const d = K.data;
   if (!d) return;
-  const total = d.days.reduce((n, x) => n + x.alarms, 0);
-  const disposed = d.days.reduce((n, x) => n + x.disposed, 0);
-  const offline = d.days.reduce((n, x) => n + x.offline_rate, 0) / Math.max(d.days.length, 1);
-  $('kpi-summary').textContent = t('kpi.summary', { days: d.days.length, n: total, points: d.points,
-    d: total ? pct(disposed / total) : '–', o: pct(offline) });
+  $('kpi-summary').textContent = kpiSummary(d);
   drawBars($('kpi-bars'), d.days, d.guidance_per_day);
   drawRates($('kpi-rates'), d.days);
-  $('kpi-rows').replaceChildren(...d.days.slice().reverse().map((x) => el('tr', { 'data-date': x.date },
-    el('td', {}, x.date), el('td', { className: x.alarms > d.guidance_per_day ? 'overdue' : '' }, String(x.alarms)),
-    el('td', {}, x.alarm_rate.toFixed(2)), el('td', {}, x.alarms ? pct(x.disposal_rate) : '–'),
-    el('td', {}, x.alarms ? pct(x.false_alarm_rate) : '–'), el('td', {}, secs(x.median_ack_seconds)),
-    el('td', {}, secs(x.median_dispose_seconds)), el('td', {}, pct(x.offline_rate)),
-    el('td', {}, String(x.floods)), el('td', {}, String(x.chattering)))));
+  $('kpi-rows').replaceChildren(...kpiRows(d));
   const top = (K.top && K.top.top_sources) || [];
   const n = (K.top && K.top.alarms) || 0;
   $('kpi-top').replaceChildren(...top.map((s, i) => el('tr', {},
     el('td', {}, String(i + 1)), el('td', {}, s.tag), el('td', {}, (K.names && K.names.get(s.tag)) || ''),
     el('td', {}, String(s.count)), el('td', {}, n ? pct(s.count / n) : ''))));
+}
+
+// kpiRows is the per-day table of a daily KPI answer, newest first: the
+// plant's KPI tab and a site's page at the hub show the same columns.
+function kpiRows(d) {
+  return d.days.slice().reverse().map((x) => el('tr', { 'data-date': x.date },
+    el('td', {}, x.date), el('td', { className: 'kpi-alarms' + (x.alarms > d.guidance_per_day ? ' overdue' : '') }, String(x.alarms)),
+    el('td', {}, d.points ? x.alarm_rate.toFixed(2) : '–'), el('td', { className: 'kpi-disposal' }, x.alarms ? pct(x.disposal_rate) : '–'),
+    el('td', {}, x.alarms ? pct(x.false_alarm_rate) : '–'), el('td', {}, secs(x.median_ack_seconds)),
+    el('td', {}, secs(x.median_dispose_seconds)), el('td', {}, pct(x.offline_rate)),
+    el('td', {}, String(x.floods)), el('td', {}, String(x.chattering))));
+}
+
+// kpiSummary is the one-line total of a daily KPI answer.
+function kpiSummary(d) {
+  const total = d.days.reduce((n, x) => n + x.alarms, 0);
+  const disposed = d.days.reduce((n, x) => n + x.disposed, 0);
+  const offline = d.days.reduce((n, x) => n + x.offline_rate, 0) / Math.max(d.days.length, 1);
+  return t('kpi.summary', { days: d.days.length, n: total, points: d.points,
+    d: total ? pct(disposed / total) : '–', o: pct(offline) });
 }
 
 // svgKid appends an SVG element; colours are presentation attributes,
