@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+
+	"hazgate/alerting/sheet"
 )
 
 // pageCSS is the report page's only style, screen and print: A4 landscape,
@@ -54,7 +56,7 @@ var page = template.Must(template.New("shift").Parse(`<!doctype html>
 <table class="head">
 {{range .Summary}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>
 {{end}}</table>
-{{range .Sections}}<h2>{{.Title}}（{{len .Rows}}）</h2>
+{{range .Sections}}<h2>{{.Name}}（{{len .Rows}}）</h2>
 {{if .Rows}}<table>
 <thead><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>
@@ -74,7 +76,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 	data := struct {
 		Site, Unit, Period string
 		Summary            [][2]string
-		Sections           []section
+		Sections           []sheet.Table
 	}{r.Site, r.Unit, bjTime(&r.From) + "–" + bjTime(&r.To), r.summary(), r.sections()}
 	if err := page.Execute(w, data); err != nil {
 		return fmt.Errorf("shift report html: %w", err)

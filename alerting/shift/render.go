@@ -8,29 +8,24 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/alerting/hazard"
+	"hazgate/alerting/sheet"
 )
 
 // reportTime is how the report writes times: Beijing time, as the ledger.
 const reportTime = "2006-01-02 15:04"
 
-// section is one table of the report, as both the XLSX sheet and the HTML
-// table show it: one list of columns for both.
-type section struct {
-	Title   string
-	Columns []string
-	Widths  []float64 // characters, for the XLSX
-	Rows    [][]string
-}
+// The report's sections are sheet.Tables: the XLSX sheets and the HTML
+// tables show one list of columns.
 
-func (r Report) sections() []section {
-	open := section{Title: "未关闭报警",
+func (r Report) sections() []sheet.Table {
+	open := sheet.Table{Name: "未关闭报警",
 		Columns: []string{"序号", "报警时间", "点位", "名称", "区域", "报警内容", "级别", "状态", "确认人", "确认时间", "持续"},
 		Widths:  []float64{6, 17, 14, 18, 12, 40, 8, 12, 10, 17, 12}}
 	for i, a := range r.Open {
 		open.Rows = append(open.Rows, []string{strconv.Itoa(i + 1), bjTime(&a.RaisedAt), a.Tag, a.Name, a.Area, a.Message,
 			severityLabel(a.Severity), stateLabel(a.State), a.AckedBy, bjTime(a.AckedAt), duration(r.To.Sub(a.RaisedAt))})
 	}
-	handled := section{Title: "本班处理报警",
+	handled := sheet.Table{Name: "本班处理报警",
 		Columns: []string{"序号", "时间", "操作", "操作人", "点位", "名称", "报警内容", "报警时间", "确认说明", "处置原因", "处置措施", "处置人", "处置时间"},
 		Widths:  []float64{6, 17, 8, 10, 14, 18, 40, 17, 20, 10, 30, 10, 17}}
 	for i, h := range r.Handled {
@@ -41,7 +36,7 @@ func (r Report) sections() []section {
 		}
 		handled.Rows = append(handled.Rows, row)
 	}
-	hazards := section{Title: "隐患变化",
+	hazards := sheet.Table{Name: "隐患变化",
 		Columns: []string{"序号", "时间", "隐患编号", "隐患部位", "隐患等级", "隐患描述", "变更", "原状态", "现状态", "操作人", "说明"},
 		Widths:  []float64{6, 17, 24, 24, 10, 40, 10, 10, 10, 10, 30}}
 	for i, ev := range r.Hazards {
@@ -56,7 +51,7 @@ func (r Report) sections() []section {
 		hazards.Rows = append(hazards.Rows, []string{strconv.Itoa(i + 1), bjTime(&ev.Time), h.Number, joinSpace(h.Area, h.TagName), h.Level,
 			h.Description, hazardEventLabel(ev.Type), from, to, ev.By, ev.Comment})
 	}
-	offline := section{Title: "设备离线",
+	offline := sheet.Table{Name: "设备离线",
 		Columns: []string{"序号", "设备", "点位", "名称", "离线起始", "离线时长", "抑制报警数"},
 		Widths:  []float64{6, 16, 14, 18, 17, 12, 10}}
 	for i, o := range r.Offline {
@@ -67,7 +62,7 @@ func (r Report) sections() []section {
 		offline.Rows = append(offline.Rows, []string{strconv.Itoa(i + 1), o.Device, tag, o.Name, bjTime(&o.Since),
 			duration(r.To.Sub(o.Since)), strconv.Itoa(o.Suppressed)})
 	}
-	return []section{open, handled, hazards, offline}
+	return []sheet.Table{open, handled, hazards, offline}
 }
 
 // summary is the report's head, as label and value pairs.
