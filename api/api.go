@@ -228,6 +228,7 @@ var routes = []route{
 	{http.MethodGet, "/api/v1/alarms/history", PermRead, (*API).alarmHistory},
 	{http.MethodGet, "/api/v1/alarms/kpi/daily", PermRead, (*API).alarmKPIDaily},
 	{http.MethodGet, "/api/v1/reports/shift", PermRead, (*API).shiftReport},
+	{http.MethodGet, "/api/v1/alarms/export", PermRead, (*API).alarmExport},
 	{http.MethodGet, "/api/v1/alarms/kpi", PermRead, (*API).alarmKPI},
 	{http.MethodGet, "/api/v1/alarms/causes", PermRead, (*API).alarmCauses},
 	{http.MethodPost, "/api/v1/alarms/{id}/ack", PermAck, (*API).alarmAck},

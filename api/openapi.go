@@ -80,6 +80,11 @@ var docs = map[string]routeDoc{
 		produces: "text/html",
 		query: []param{{"from", "Start, RFC 3339 (default: to minus 8 hours)"}, {"to", "End, RFC 3339 (default: now); at most 7 days after from"},
 			{"format", "html (default), xlsx or json"}}},
+	"GET /api/v1/alarms/export": {summary: "The alarm ledger (报警处置记录): every alarm raised in the period (suppressed by design left to its device's root), as it stands now, " +
+		"with value and peak in the point's unit, when it ended, who acknowledged it and why, its disposal (cause, 是否误报, measures, person, time) and escalations; CSV for Excel (UTF-8 with BOM) or XLSX, Beijing time. At most 50,000 rows (the XLSX says when cut).",
+		produces: "text/csv",
+		query: []param{{"from", "Start, RFC 3339 (default: to minus 30 days)"}, {"to", "End, RFC 3339 (default: now); at most 93 days after from"},
+			{"format", "csv (default) or xlsx"}}},
 	"GET /api/v1/hub/sites/{site}/readings":             {summary: "At a hub: a site's newest reading per tag, from what it publishes with northbound.readings (kinds, deadband, refresh); the trends stay in the site's InfluxDB"},
 	"GET /api/v1/hub/sites/{site}/points/{tag}/history": {summary: "At a hub: a site's tag's readings in a period from the central InfluxDB (where the sites' influxdb blocks write), at most 5000, thinned evenly", query: periodParams},
 	"POST /api/v1/hub/hazards/{site}/{id}/supervise": {summary: "At a hub: 挂牌督办 of a site's major hazard record (or lift: true to lift it), sent to the site over MQTT and resent until it answers; the answer is the command as recorded (see /api/v1/hub/commands for delivered and acknowledged). Regulators instruct; they never acknowledge a plant's alarms.",

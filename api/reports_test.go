@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,10 @@ type fakeShift struct{}
 
 func (fakeShift) Build(_ context.Context, from, to time.Time) (shift.Report, error) {
 	return shift.Report{Site: "cz-demo-01", From: from, To: to}, nil
+}
+
+func (fakeShift) Ledger(_ context.Context, from, to time.Time) (shift.Ledger, error) {
+	return shift.Ledger{Site: "cz-demo-01", From: from, To: to}, nil
 }
 
 // shiftFixture serves reports built from the fixture's real journal, with
@@ -97,6 +103,63 @@ func TestShiftReportFormats(t *testing.T) {
 	}
 }
 
+// TestAlarmExport: the alarm ledger of the fixture's journal as CSV (the
+// default) and XLSX, the same rows; bad periods and formats refused with
+// the parameter named.
+func TestAlarmExport(t *testing.T) {
+	f := shiftFixture(t, testTokens)
+	rec := f.do(t, http.MethodGet, "/api/v1/alarms/export", tokenOf(RoleViewer))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/csv; charset=utf-8" ||
+		!strings.Contains(rec.Header().Get("Content-Disposition"), `filename="alarms-cz-demo-01-`) {
+		t.Fatalf("csv: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rec.Body.String(), "\uFEFF"))).ReadAll()
+	if err != nil || len(recs) != 2 || !slices.Equal(recs[0], shift.LedgerColumns) {
+		t.Fatalf("csv rows %q (%v)", recs, err)
+	}
+	row := recs[1]
+	if row[3] != "T101-LEL" || row[4] != "1号罐区可燃气体" || row[6] != `<script>alert(1)</script>超限` || row[7] != "紧急" || row[22] != "报警未确认" {
+		t.Errorf("csv row %q", row)
+	}
+
+	rec = f.do(t, http.MethodGet, "/api/v1/alarms/export?format=xlsx", tokenOf(RoleOperator))
+	if rec.Code != http.StatusOK || !strings.HasSuffix(rec.Header().Get("Content-Disposition"), `.xlsx"`) {
+		t.Fatalf("xlsx: %d %v", rec.Code, rec.Header())
+	}
+	x, err := excelize.OpenReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rows, err := x.GetRows("报警处置记录")
+	if err != nil || len(rows) != 2 || !slices.Equal(rows[1], row[:len(rows[1])]) {
+		t.Errorf("xlsx rows %q (%v), want the csv's %q", rows, err, row)
+	}
+
+	// A period before the alarm: the header alone.
+	rec = f.do(t, http.MethodGet, "/api/v1/alarms/export?from=2025-03-01T00:00:00%2B08:00&to=2025-03-02T00:00:00%2B08:00", tokenOf(RoleViewer))
+	if recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rec.Body.String(), "\uFEFF"))).ReadAll(); rec.Code != 200 || err != nil || len(recs) != 1 {
+		t.Errorf("2025-03-01: %d, %d rows (%v)", rec.Code, len(recs), err)
+	}
+	for q, want := range map[string]string{
+		"format=pdf":     `format="pdf"`,
+		"from=yesterday": `from="yesterday"`,
+		"from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z": "must be before",
+		"from=2025-01-01T00:00:00Z&to=2025-04-05T00:00:00Z": "at most 93 days",
+	} {
+		rec := f.do(t, http.MethodGet, "/api/v1/alarms/export?"+q, tokenOf(RoleViewer))
+		var body struct{ Error string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(body.Error, want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", q, rec.Code, rec.Body, want)
+		}
+	}
+	f.h.shift = nil
+	if rec := f.do(t, http.MethodGet, "/api/v1/alarms/export", tokenOf(RoleViewer)); rec.Code != http.StatusNotImplemented {
+		t.Errorf("without a ledger: %d, want 501", rec.Code)
+	}
+}
+
 // TestShiftReportRoles: every role reads the report (it holds nothing a
 // viewer cannot read elsewhere); no token, a wrong one or a token scoped
 // to some sites (hub routes only) do not.
@@ -112,10 +175,11 @@ func TestShiftReportRoles(t *testing.T) {
 		{"no token", "", 401}, {"wrong token", "not-a-configured-token", 401},
 		{"scoped to a region", "region-token-0123456789", 403}, {"scoped to a site", "site-token-0123456789", 403},
 	} {
-		for _, format := range []string{"html", "xlsx"} {
-			rec := f.do(t, http.MethodGet, "/api/v1/reports/shift?format="+format, c.token)
+		for _, path := range []string{"/api/v1/reports/shift?format=html", "/api/v1/reports/shift?format=xlsx",
+			"/api/v1/alarms/export?format=csv", "/api/v1/alarms/export?format=xlsx"} {
+			rec := f.do(t, http.MethodGet, path, c.token)
 			if rec.Code != c.want {
-				t.Errorf("%s, %s: %d, want %d", c.name, format, rec.Code, c.want)
+				t.Errorf("%s, %s: %d, want %d", c.name, path, rec.Code, c.want)
 			}
 			if c.want != 200 {
 				assertErrorBody(t, rec)

@@ -1,14 +1,14 @@
 package hazard
 
 import (
-	"bufio"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"hazgate/alerting/sheet"
 )
 
 // LedgerColumns are the columns of the 隐患排查治理台账, in order: those the
@@ -21,12 +21,9 @@ var LedgerColumns = []string{"序号", "隐患编号", "单位名称", "隐患�
 // ledgerTime is how the ledger writes times, in Beijing time.
 const ledgerTime = "2006-01-02 15:04"
 
-// LedgerRows turns records into ledger rows, oldest found first and
-// numbered from 1, each cell inert for a CSV reader.
-func LedgerRows(hs []Hazard) [][]string { return ledgerRows(hs, inert) }
-
-// ledgerRows is LedgerRows with each cell through cell.
-func ledgerRows(hs []Hazard, cell func(string) string) [][]string {
+// ledgerRows turns records into ledger rows, oldest found first and
+// numbered from 1.
+func ledgerRows(hs []Hazard) [][]string {
 	hs = slices.Clone(hs)
 	slices.SortStableFunc(hs, func(a, b Hazard) int {
 		if c := a.FoundAt.Compare(b.FoundAt); c != 0 {
@@ -43,23 +40,11 @@ func ledgerRows(hs []Hazard, cell func(string) string) [][]string {
 			h.VerifiedBy, ledgerFormat(h.VerifiedAt), h.VerifyComment, ledgerFormat(h.ClosedAt), alarmList(h.AlarmIDs),
 			yesNo(h.Supervised), yesNo(h.Overdue), h.Remarks,
 		}
-		for j := range row {
-			row[j] = cell(row[j])
-		}
 		rows[i] = row
 	}
 	return rows
 }
 
-// inert keeps a spreadsheet from reading text as a formula: a cell a user
-// typed (责任人, 整改措施) starting with = + - @ gets a leading apostrophe,
-// as OWASP advises against CSV injection.
-func inert(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
 
 // location is the 隐患部位: area, point name and tag id, or the area alone
 // for a record by area; a manual record's point may be a place, no tag.
@@ -111,23 +96,11 @@ func yesNo(b bool) string {
 	return "否"
 }
 
-// WriteCSV writes the ledger as CSV in UTF-8 with a byte-order mark, which
-// is what makes Excel read the Chinese text as UTF-8 rather than GBK.
+// WriteCSV writes the ledger as CSV for Excel, as sheet.WriteCSV writes
+// (a cell a user typed, 责任人 or 整改措施, never read as a formula).
 func WriteCSV(w io.Writer, hs []Hazard) error {
-	bw := bufio.NewWriter(w)
-	if _, err := bw.WriteString("\uFEFF"); err != nil {
-		return fmt.Errorf("ledger csv: %w", err)
-	}
-	cw := csv.NewWriter(bw)
-	cw.UseCRLF = true // what Excel writes and expects
-	if err := cw.Write(LedgerColumns); err != nil {
-		return fmt.Errorf("ledger csv: %w", err)
-	}
-	if err := cw.WriteAll(LedgerRows(hs)); err != nil {
-		return fmt.Errorf("ledger csv: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("ledger csv: %w", err)
+	if err := sheet.WriteCSV(w, sheet.Table{Columns: LedgerColumns, Rows: ledgerRows(hs)}); err != nil {
+		return fmt.Errorf("ledger %w", err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func WriteXLSX(w io.Writer, hs []Hazard) error {
 	for c, name := range LedgerColumns {
 		widths[c] = ledgerWidths[name]
 	}
-	t := sheet.Table{Name: ledgerSheet, Columns: LedgerColumns, Widths: widths, Rows: ledgerRows(hs, func(s string) string { return s })}
+	t := sheet.Table{Name: ledgerSheet, Columns: LedgerColumns, Widths: widths, Rows: ledgerRows(hs)}
 	if err := sheet.Write(w, t); err != nil {
 		return fmt.Errorf("ledger %w", err)
 	}

@@ -30,7 +30,7 @@ func TestLedgerXLSX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append([][]string{LedgerColumns}, ledgerRows(hs, func(s string) string { return s })...)
+	want := append([][]string{LedgerColumns}, ledgerRows(hs)...)
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
 	}

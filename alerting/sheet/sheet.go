@@ -5,8 +5,11 @@
 package sheet
 
 import (
+	"bufio"
+	"encoding/csv"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -108,4 +111,49 @@ func (st styles) write(f *excelize.File, t Table) error {
 		return err
 	}
 	return f.AutoFilter(t.Name, "A1:"+last, nil)
+}
+
+// WriteCSV writes t's header and rows as CSV for Excel: UTF-8 with a
+// byte-order mark (without it Excel reads the Chinese as GBK), CRLF line
+// ends, and every cell that Excel would take for a formula (=, +, -, @, a
+// tab or a carriage return first) made inert with a leading apostrophe.
+func WriteCSV(w io.Writer, t Table) error {
+	bw := bufio.NewWriter(w)
+	if _, err := bw.WriteString("\uFEFF"); err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	cw := csv.NewWriter(bw)
+	cw.UseCRLF = true
+	if len(t.Columns) > 0 {
+		if err := cw.Write(t.Columns); err != nil {
+			return fmt.Errorf("csv: %w", err)
+		}
+	}
+	row := make([]string, 0, len(t.Columns))
+	for _, r := range t.Rows {
+		row = row[:0]
+		for _, v := range r {
+			row = append(row, Inert(v))
+		}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	return nil
+}
+
+// Inert is s as a CSV cell Excel shows as text: a leading apostrophe
+// before what it would evaluate.
+func Inert(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

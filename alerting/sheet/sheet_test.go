@@ -66,3 +66,18 @@ func TestWrite(t *testing.T) {
 		t.Errorf("column B width %v (%v), want 12", w, err)
 	}
 }
+
+func TestWriteCSV(t *testing.T) {
+	var buf bytes.Buffer
+	tb := Table{Columns: []string{"序号", "责任人"}, Rows: [][]string{{"1", "=HYPERLINK(\"x\")"}, {"2", "-3"}, {"3", "李四"}, {"4", "@SUM(A1)"}}}
+	if err := WriteCSV(&buf, tb); err != nil {
+		t.Fatal(err)
+	}
+	want := "\uFEFF序号,责任人\r\n1,\"'=HYPERLINK(\"\"x\"\")\"\r\n2,'-3\r\n3,李四\r\n4,'@SUM(A1)\r\n"
+	if got := buf.String(); got != want {
+		t.Errorf("csv\n%q\nwant\n%q", got, want)
+	}
+	if tb.Rows[0][1] != "=HYPERLINK(\"x\")" {
+		t.Errorf("WriteCSV changed its table: %q", tb.Rows[0][1])
+	}
+}

@@ -79,11 +79,12 @@ type Report struct {
 	Truncated []string `json:"truncated,omitempty"`
 }
 
-// Alarm is an alarm with its point's name and area.
+// Alarm is an alarm with its point's name, area and unit.
 type Alarm struct {
 	alerting.Alarm
 	Name string `json:"name,omitempty"`
 	Area string `json:"area,omitempty"`
+	Unit string `json:"unit,omitempty"`
 }
 
 // Handled is one operator action on an alarm during the shift.
@@ -108,9 +109,6 @@ type Offline struct {
 // handledTypes are the alarm events a handover lists as handled.
 var handledTypes = []string{alerting.EventAcked, alerting.EventDisposed, alerting.EventClosed}
 
-// levelDevice marks a device's communication-loss root alarm (tag: the
-// device id).
-const levelDevice = "device"
 
 // Build reads the report for [from, to).
 func (b *Builder) Build(ctx context.Context, from, to time.Time) (Report, error) {
@@ -130,7 +128,7 @@ func (b *Builder) Build(ctx context.Context, from, to time.Time) (Report, error)
 	for _, a := range open {
 		if a.Class == alerting.ClassCommLoss && a.Active && a.State != alerting.SuppressedByDesign {
 			o := Offline{Device: a.Tag, Since: a.RaisedAt, Suppressed: a.Suppressed, AlarmID: a.ID}
-			if a.Level != levelDevice {
+			if a.Level != alerting.LevelDevice {
 				o.Tag, o.Name, o.Device = a.Tag, a.Name, ""
 				if b.Tags != nil {
 					if t, ok := b.Tags.Lookup(a.Tag); ok {
@@ -267,7 +265,7 @@ func (b *Builder) named(a alerting.Alarm) Alarm {
 	out := Alarm{Alarm: a}
 	if b.Tags != nil {
 		if t, ok := b.Tags.Lookup(a.Tag); ok {
-			out.Name, out.Area = t.Name, t.Area
+			out.Name, out.Area, out.Unit = t.Name, t.Area, t.Unit
 		}
 	}
 	return out

@@ -118,7 +118,7 @@ func fixture(t *testing.T) *Builder {
 	hz := hazard.Hazard{ID: 1, Number: "S1-20250301-0001", Area: "罐区A", TagName: "1号罐区可燃气体", Level: hazard.LevelMajor,
 		Description: "可燃气体报警 <b>频发</b>", Status: hazard.InProgress}
 	return &Builder{Site: "s1", Unit: "演示化工有限公司", DB: j.DB(),
-		Tags: tagMap{"GT-1": {ID: "GT-1", Name: "1号罐区可燃气体", Area: "罐区A", Device: "gds-1"}, "GT-6": {ID: "GT-6", Name: "6号", Device: "gds-2"}},
+		Tags: tagMap{"GT-1": {ID: "GT-1", Name: "1号罐区可燃气体", Area: "罐区A", Device: "gds-1", Unit: "%LEL"}, "GT-6": {ID: "GT-6", Name: "6号", Device: "gds-2"}},
 		Hazards: hazardLog{
 			{Seq: 1, Type: hazard.EventCreated, Time: at(7, 0), Hazard: hz},
 			{Seq: 2, Type: hazard.EventCreated, Time: at(9, 0), To: hazard.Open, Hazard: hz},
