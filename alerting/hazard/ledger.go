@@ -45,7 +45,6 @@ func ledgerRows(hs []Hazard) [][]string {
 	return rows
 }
 
-
 // location is the 隐患部位: area, point name and tag id, or the area alone
 // for a record by area; a manual record's point may be a place, no tag.
 func location(h Hazard) string {

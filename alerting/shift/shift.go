@@ -109,7 +109,6 @@ type Offline struct {
 // handledTypes are the alarm events a handover lists as handled.
 var handledTypes = []string{alerting.EventAcked, alerting.EventDisposed, alerting.EventClosed}
 
-
 // Build reads the report for [from, to).
 func (b *Builder) Build(ctx context.Context, from, to time.Time) (Report, error) {
 	if !to.After(from) {
