@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -118,4 +119,106 @@ func TestAlarmHandlingInChromium(t *testing.T) {
 	if err != nil || len(hist) != 4 || hist[0] != "报警" || hist[1] != "确认" || hist[3] != "处置" {
 		t.Errorf("history %v (%v)", hist, err)
 	}
+}
+
+// TestHornInChromium: in a fresh browser profile the horn is on and sounds
+// for an unacknowledged level-2 gas alarm; on a page not clicked yet (a
+// reload) the browser keeps audio suspended, and the page says 点击启用报警声
+// until the first click anywhere. Turned off, it stays off across a reload; turned on again it
+// stops once the alarms are acknowledged.
+func TestHornInChromium(t *testing.T) {
+	bin := testenv.Chromium(t)
+	g := startGateway(t, true)
+	ctx := testenv.Browser(t, bin)
+	// until waits for a condition with plain evaluations: chromedp.Poll
+	// runs as a user gesture, which would let the browser (started with
+	// desktop Chrome's autoplay policy, see testenv.Browser) start the audio.
+	until := func(cond string, d time.Duration) error {
+		for end := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(end) {
+				return fmt.Errorf("%s: not within %v (%v)", cond, d, err)
+			}
+		}
+	}
+	horn := func(want string) {
+		t.Helper()
+		if err := until(`document.body.dataset.horn === `+strconv.Quote(want), 10*time.Second); err != nil {
+			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.horn`))
+			t.Fatalf("horn %q, want %q", got, want)
+		}
+	}
+	sound := func(want string) {
+		t.Helper()
+		if got, err := chromedp.Run(ctx, chromedp.Text("#sound")); err != nil || got != want {
+			t.Errorf("sound button %q (%v), want %q", got, err, want)
+		}
+	}
+	// The control room's screen comes back with its session (no click on
+	// this page yet).
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`sessionStorage.setItem('hazgate.token', `+strconv.Quote(operatorToken)+`), true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible("#live.on")); err != nil {
+		t.Fatalf("reload with the session: %v", err)
+	}
+	if stored, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.getItem('hazgate.horn') !== null`)); stored {
+		t.Fatal("a fresh profile already has horn preferences")
+	}
+	sound("声音：开")
+
+	g.gas.SetLEL(0, 60) // level 2: critical
+	horn("critical")
+	if err := until(`!!horn.ctx && horn.ctx.state === 'suspended' && !document.getElementById('horn-hint').hidden`, 5*time.Second); err != nil {
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`horn.ctx ? horn.ctx.state : 'none'`))
+		t.Fatalf("no 点击启用报警声 prompt for a suspended AudioContext (audio %s): %v", st, err)
+	}
+	if hint, _ := chromedp.Run(ctx, chromedp.Text("#horn-hint")); hint != "点击启用报警声" {
+		t.Errorf("hint %q", hint)
+	}
+	// The first click anywhere starts the audio and the prompt goes.
+	if err := chromedp.Do(ctx, chromedp.Click("#alarm-count")); err != nil {
+		t.Fatal(err)
+	}
+	if err := until(`horn.ctx.state === 'running' && document.getElementById('horn-hint').hidden`, 5*time.Second); err != nil {
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`horn.ctx.state`))
+		t.Fatalf("after a click the audio is %q or the prompt still shows: %v", st, err)
+	}
+
+	// Off, and still off after a reload.
+	if err := chromedp.Do(ctx, chromedp.Click("#sound")); err != nil {
+		t.Fatal(err)
+	}
+	horn("")
+	sound("声音：关")
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible("#live.on"),
+		chromedp.WaitVisible(`#alarm-rows tr.state-active_unacked`)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // the horn's state follows the list
+	horn("")
+	sound("声音：关")
+
+	// On again; acknowledging every alarm stops it.
+	if err := chromedp.Do(ctx, chromedp.Click("#sound")); err != nil {
+		t.Fatal(err)
+	}
+	horn("critical")
+	for range 2 { // level 2 (critical), then level 1 (high)
+		if err := chromedp.Do(ctx, chromedp.Click(`#alarm-rows tr.state-active_unacked button.ack`)); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	horn("")
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#alarm-rows tr.state-active_unacked').length`)); n != 0 {
+		t.Errorf("%d alarms still unacknowledged", n)
+	}
+	sound("声音：开")
 }
