@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -221,4 +223,92 @@ func TestHornInChromium(t *testing.T) {
 		t.Errorf("%d alarms still unacknowledged", n)
 	}
 	sound("声音：开")
+}
+
+// TestAlarmListValuesInChromium: a gas row shows its reading with the unit,
+// a detector that stopped answering (communication loss) shows no value,
+// not 0, and the API leaves the value out too; switched to English, the
+// list shows the alarm's English message from the same catalogue.
+func TestAlarmListValuesInChromium(t *testing.T) {
+	bin := testenv.Chromium(t)
+	g := startGateway(t, true)
+	ctx := testenv.Browser(t, bin)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(g.base+"/"),
+		chromedp.WaitVisible("#token"),
+		chromedp.SendKeys("#token", operatorToken),
+		chromedp.Click("#login-btn"),
+		chromedp.WaitVisible("#live.on"),
+	); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	g.gas.SetLEL(0, 52)    // GT-101: levels 1 and 2
+	g.gas.Silence(1, true) // GT-102 stops answering; the controller still does
+	type row struct{ ID, Point, Level, Value, Msg string }
+	rows, err := chromedp.Run(ctx, chromedp.Poll[[]row](`(() => {
+		const rs = [...document.querySelectorAll('#alarm-rows tr')].map(r => ({ ID: r.dataset.id,
+			Point: r.querySelector('.point').textContent, Level: r.querySelector('.level').textContent,
+			Value: r.querySelector('.value').textContent, Msg: r.querySelector('.msg').textContent }));
+		return rs.length >= 3 && rs; })()`, chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		t.Fatalf("three alarm rows: %v", err)
+	}
+	var gas, lost row
+	for _, r := range rows {
+		switch {
+		case r.Level == "二级":
+			gas = r
+		case r.Level == "通信中断":
+			lost = r
+		}
+	}
+	if gas.ID == "" || gas.Value != "52 %LEL" {
+		t.Errorf("level-2 gas row %+v, want the value 52 %%LEL (rows %+v)", gas, rows)
+	}
+	if lost.ID == "" || lost.Value != "" || lost.Point != "泵房可燃气体 GT-102" {
+		t.Errorf("communication-loss row %+v, want GT-102 with no value (rows %+v)", lost, rows)
+	}
+	if lost.ID != "" {
+		raw := g.alarmJSON(t, lost.ID)
+		if v, has := raw["value"]; has || raw["class"] != alerting.ClassCommLoss {
+			t.Errorf("the API's comm-loss alarm has value %v (class %v)", v, raw["class"])
+		}
+	}
+
+	a := g.alarm(t, gas.ID)
+	if a.MessageEN == "" || a.MessageEN == a.Message {
+		t.Fatalf("alarm %s has no English message of its own: %q / %q", gas.ID, a.Message, a.MessageEN)
+	}
+	if gas.Msg != a.Message {
+		t.Errorf("Chinese console shows %q, want %q", gas.Msg, a.Message)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#lang")); err != nil {
+		t.Fatal(err)
+	}
+	sel := `#alarm-rows tr[data-id="` + gas.ID + `"] .msg`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector(`+strconv.Quote(sel)+`).textContent === `+strconv.Quote(a.MessageEN),
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Text(sel))
+		t.Errorf("English console shows %q, want %q", got, a.MessageEN)
+	}
+	if lvl, _ := chromedp.Run(ctx, chromedp.Text(`#alarm-rows tr[data-id="`+lost.ID+`"] .level`)); lvl != "Comm loss" {
+		t.Errorf("English comm-loss level %q", lvl)
+	}
+}
+
+// alarmJSON is GET /api/v1/alarms/{id} as the JSON says it, absent keys absent.
+func (g *gateway) alarmJSON(t *testing.T, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.base+"/api/v1/alarms/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

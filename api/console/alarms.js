@@ -60,6 +60,7 @@ function levelLabel(a) {
   return I18N.zh['lvl.' + a.class] ? t('lvl.' + a.class) : '';
 }
 function valueText(a) {
+  if (a.value == null) return ''; // the API leaves it out where nothing was measured
   if (NO_VALUE.has(a.class) || a.level === 'device' || a.level === 'stale' || (a.level && I18N.zh['lvl.' + a.level] && !/^(HH|H|L|LL|rise|fall)$/.test(a.level))) return '';
   return String(a.value) + (a.unit ? ' ' + a.unit : '');
 }
