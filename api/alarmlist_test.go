@@ -131,6 +131,24 @@ func TestAlarmListForTheControlRoom(t *testing.T) {
 			t.Errorf("%s:\n got %s (total %s)\nwant %s (total %s)", tt.query, names(got), total, tt.want, tt.total)
 		}
 	}
+	// A reading has its value; a lost device or tag none (not 0).
+	rec := c.do(t, http.MethodGet, "/api/v1/alarms?suppressed=1", "")
+	var raw []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range raw {
+		v, has := r["value"]
+		switch {
+		case r["class"] == alerting.ClassCommLoss && has:
+			t.Errorf("comm-loss alarm %v/%v has value %v", r["tag"], r["level"], v)
+		case r["class"] != alerting.ClassCommLoss && r["tag"] == "GT-102" && r["level"] == "HH" && (v != 60.0 || r["peak"] != 60.0):
+			t.Errorf("GT-102 HH has value %v, peak %v, want 60", v, r["peak"])
+		}
+	}
+	if len(raw) != 6 {
+		t.Errorf("%d alarms with the suppressed, want 6", len(raw))
+	}
 	got, _ := list("?tag=GT-102&state=active_unacked")
 	for _, v := range got {
 		if v.Point != "泵房可燃气体" || v.Area != "泵房" || v.Unit != "%LEL" || v.Kind != "combustible_gas" || !strings.HasPrefix(v.Message, "泵房可燃气体 60 %LEL 超过") {

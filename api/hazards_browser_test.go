@@ -35,7 +35,8 @@ func serveHandler(t *testing.T, a *API) string {
 // TestHazardConsoleInChromium: a verifier opens a 重大隐患 whose detector is
 // still silent, tries 销号, sees the refusal, and closes it after stating
 // why; then an operator enters a hazard found on a walk-round with the
-// 新增隐患 form. The page carries http.notice under its header.
+// 新增隐患 form, and a viewer opening it is offered no action. The page
+// carries http.notice under its header.
 // Screenshots in Chinese at each step.
 func TestHazardConsoleInChromium(t *testing.T) {
 	bin := testenv.Chromium(t)
@@ -172,4 +173,31 @@ func TestHazardConsoleInChromium(t *testing.T) {
 		t.Errorf("the new record's history reads %q, want its 登记 by ctrl-room", got)
 	}
 	testenv.Screenshot(t, b, "hazard-manual-entry")
+
+	// The same record's actions: the operator has some, a viewer none (only
+	// the detail's close button), and no 新增隐患.
+	acts := `[...document.querySelectorAll('#hz-detail button')].filter((e) => !e.classList.contains('hz-close')).map((e) => e.className)`
+	if got, err := chromedp.Run(b, chromedp.Evaluate[[]string](acts)); err != nil || len(got) == 0 {
+		t.Fatalf("the operator has no actions on the new record: %v %v", got, err)
+	}
+	mrow := `#hz-rows tr[data-id="` + strconv.FormatInt(manual.ID, 10) + `"]`
+	if err := chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Click("#logout")}, login(RoleViewer)...),
+		chromedp.WaitVisible(mrow),
+		chromedp.Click(mrow),
+		chromedp.WaitVisible("#hz-detail button.hz-close"),
+		poll(`document.getElementById('hz-detail').textContent.includes('东门消防通道')`),
+	)...); err != nil {
+		testenv.Screenshot(t, b, "debug")
+		t.Fatalf("viewer: %v", err)
+	}
+	if got, err := chromedp.Run(b, chromedp.Evaluate[[]string](acts)); err != nil || len(got) != 0 {
+		t.Errorf("a viewer is offered %v (%v)", got, err)
+	}
+	if n, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#hz-detail textarea, #hz-detail input').length`)); n != 0 {
+		t.Errorf("a viewer is given %d fields to fill", n)
+	}
+	if hidden, _ := chromedp.Run(b, chromedp.Evaluate[bool](`document.getElementById('hz-new').hidden`)); !hidden {
+		t.Error("a viewer is offered 新增隐患")
+	}
+	testenv.Screenshot(t, b, "hazard-viewer")
 }

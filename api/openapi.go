@@ -96,12 +96,12 @@ var docs = map[string]routeDoc{
 			{"severity", "Comma-separated alarm severities"}}},
 	"GET /api/v1/hub/commands": {summary: "At a hub: instructions sent to sites, newest first, with sent_at (the broker took it) and acked_at, ok, error (the site's answer)",
 		query: []param{{"site", "Comma-separated site ids"}, {"pending", "1: only those the site has not answered"}, {"limit", "At most this many"}}},
-	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default), each with its point's name, area, kind and unit; suppressed_by_design ones only when asked. With a filter beyond state, tag and all, the X-Total-Count header counts every match", query: []param{
+	"GET /api/v1/alarms": {summary: "Alarms, newest first (open ones by default), each with its point's name, area, kind and unit; value and peak only where measured (a limit or rate alarm: none for comm_loss, sensor_fault, bad_quality, a device, stale or a panel state); suppressed_by_design ones only when asked. With a filter beyond state, tag and all, the X-Total-Count header counts every match", query: []param{
 		{"state", "Comma-separated states"}, {"all", "1: closed ones too"}, {"tag", "Tag id"}, {"limit", "At most this many"},
 		{"offset", "Skip this many (paging)"}, {"area", "Comma-separated areas"}, {"severity", "Comma-separated severities"},
 		{"class", "Comma-separated classes"}, {"q", "Text in the tag, point name or message"},
 		{"suppressed", "1: include alarms suppressed by design"}, {"sort", "raised (default, newest first) or attention (unacknowledged first, most severe, longest waiting)"}}},
-	"GET /api/v1/alarms/{id}":      {summary: "One alarm"},
+	"GET /api/v1/alarms/{id}":      {summary: "One alarm, as the list has it"},
 	"GET /api/v1/alarms/history":   {summary: "Alarm transitions in a period", query: append([]param{{"tag", "Tag id"}, {"class", "Class"}, {"limit", "At most this many"}}, periodParams...)},
 	"GET /api/v1/alarms/kpi":       {summary: "Alarm-system KPIs (EEMUA 191 / ISA-18.2) for a period", query: periodParams},
 	"POST /api/v1/alarms/{id}/ack": {summary: "Acknowledge", body: map[string]string{"comment": "string, optional"}},

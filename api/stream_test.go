@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"hazgate/alerting"
 	"hazgate/alerting/hazard"
+	"hazgate/collector"
+	"hazgate/config"
 )
 
 // streamFixture serves the API over real HTTP on a real journal, bus and
@@ -425,4 +428,68 @@ func TestStreamWritesABacklogTogether(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestStreamCarriesDisposalAndEscalation: the engine's own escalation of an
+// alarm left unacknowledged, and the disposal an operator files, reach the
+// live stream as alarm events with what changed.
+func TestStreamCarriesDisposalAndEscalation(t *testing.T) {
+	ctx := context.Background()
+	j, err := alerting.OpenJournal(ctx, filepath.Join(t.TempDir(), "hazgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	reg := collector.NewRegistry()
+	for _, tg := range roomTags {
+		if err := reg.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bus := alerting.NewBus(j, nil)
+	eng, err := alerting.NewEngine("s1", roomRules, reg, j, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.SetHandling(config.AlarmHandling{Escalate: map[string]time.Duration{alerting.SeverityHigh: time.Minute}})
+	h, err := New(Options{Site: "s1", Latest: collector.NewLatest(), Tags: reg, Alarms: j, Control: eng, History: j,
+		AlarmFeed: bus, Heartbeat: time.Hour, Tokens: testTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &streamFixture{srv: httptest.NewServer(h)}
+	t.Cleanup(f.srv.Close)
+	c := f.connect(t, "?kind=alarm", "")
+	if ev := c.next(t); ev.event != "ready" {
+		t.Fatalf("first event %+v, want ready", ev)
+	}
+	next := func(want string) alerting.Event {
+		t.Helper()
+		ev := c.next(t)
+		var ae alerting.Event
+		if err := json.Unmarshal([]byte(ev.data), &ae); err != nil || ev.event != "alarm" || ae.Type != want {
+			t.Fatalf("event %+v (%v), want alarm %s", ev, err, want)
+		}
+		return ae
+	}
+	t0 := time.Now()
+	eng.Consume(ctx, []collector.Sample{{Tag: "GT-101", Value: 30, Time: t0}}) // level 1: high
+	raised := next(alerting.EventRaised)
+	if raised.Alarm.Severity != alerting.SeverityHigh {
+		t.Fatalf("raised %+v, want high", raised.Alarm)
+	}
+	eng.Tick(ctx, t0.Add(2*time.Minute))
+	if esc := next(alerting.EventEscalated); esc.Alarm.ID != raised.Alarm.ID || esc.Alarm.Severity != alerting.SeverityCritical ||
+		esc.Alarm.Escalations != 1 || esc.Alarm.EscalatedAt == nil {
+		t.Errorf("escalated %+v, want alarm %d critical, escalated once", esc.Alarm, raised.Alarm.ID)
+	}
+	if _, err := eng.Dispose(ctx, raised.Alarm.ID, "op1", alerting.Disposal{Cause: alerting.CauseLeak,
+		Measures: "关闭根部阀", Person: "李班长", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	disp := next(alerting.EventDisposed)
+	if d := disp.Alarm.Disposal; disp.Alarm.ID != raised.Alarm.ID || disp.By != "op1" || d == nil || d.Cause != alerting.CauseLeak ||
+		d.Measures != "关闭根部阀" || d.Person != "李班长" || d.By != "op1" {
+		t.Errorf("disposed %+v by %q (disposal %+v)", disp.Alarm, disp.By, disp.Alarm.Disposal)
+	}
 }

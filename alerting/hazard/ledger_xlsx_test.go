@@ -10,7 +10,7 @@ import (
 
 // TestLedgerXLSX: the workbook holds the CSV ledger's columns and rows
 // (the formula-looking 责任人 as plain text, no apostrophe), a frozen,
-// filtered header and widths set.
+// filtered header in bold on a fill, and widths set.
 func TestLedgerXLSX(t *testing.T) {
 	h := ledgerFixture(t)
 	hs := h.hazards()
@@ -62,4 +62,33 @@ func TestLedgerXLSX(t *testing.T) {
 	if w, _ := f.GetColWidth(ledgerSheet, "G"); w != ledgerWidths["隐患描述"] {
 		t.Errorf("隐患描述 column width %g", w)
 	}
+	// The header row, read back: bold white on a solid blue fill, first to
+	// last column; the rows below not.
+	last, _ := excelize.CoordinatesToCellName(len(LedgerColumns), 1)
+	for _, cell := range []string{"A1", "G1", last} {
+		st := cellStyle(t, f, cell)
+		if st.Font == nil || !st.Font.Bold || st.Font.Color != "FFFFFF" {
+			t.Errorf("header %s font %+v, want bold white", cell, st.Font)
+		}
+		if st.Fill.Type != "pattern" || st.Fill.Pattern != 1 || !slices.Equal(st.Fill.Color, []string{"305496"}) {
+			t.Errorf("header %s fill %+v, want solid 305496", cell, st.Fill)
+		}
+	}
+	if st := cellStyle(t, f, "A2"); (st.Font != nil && st.Font.Bold) || st.Fill.Pattern != 0 {
+		t.Errorf("first record's cell styled as the header: font %+v fill %+v", st.Font, st.Fill)
+	}
+}
+
+// cellStyle reads a cell's style back from the workbook.
+func cellStyle(t *testing.T, f *excelize.File, cell string) *excelize.Style {
+	t.Helper()
+	id, err := f.GetCellStyle(ledgerSheet, cell)
+	if err != nil {
+		t.Fatalf("%s: %v", cell, err)
+	}
+	st, err := f.GetStyle(id)
+	if err != nil {
+		t.Fatalf("%s style %d: %v", cell, id, err)
+	}
+	return st
 }

@@ -102,8 +102,11 @@ func ptr(f float64) *float64 { return &f }
 // 03-02: A5, C3 = 2; A5 disposed (泄漏), acked after 120 s, disposed after
 // 1800 s. Bad: T1 00:00-02:00, T3 from 18:00 on: 8 h / 96 h.
 //
-// 03-03 (today, now 12:00): nothing raised; T3 Bad all 12 hours so far:
-// 12 h / (4 × 12 h).
+// 03-03 (today, now 12:00): F1 raised at 09:00 and re-raised every 30 s
+// to 09:05:30 = 1 alarm, 12 raises, acked after 600 s. A flood: the 11th
+// raise (09:05:00) makes 11 in 10 minutes; from 09:10:00 the raises leave
+// the window one per 30 s, and at 09:13:30 4 remain (fewer than 5): 510 s
+// of the day's 86400. T3 Bad all 12 hours so far: 12 h / (4 × 12 h).
 func TestDaily(t *testing.T) {
 	j := loadJournal(t, filepath.Join("testdata", "daily.json"))
 	r := NewReader(j.DB())
@@ -124,7 +127,9 @@ func TestDaily(t *testing.T) {
 			Annunciations: 2, PeakTenMinutes: 1, TopShare: 1,
 			TopSources: []SourceCount{{"T2", 1}, {"T3", 1}}},
 		{Date: "2025-03-03", From: bj(3, 0, 0).UTC(), To: bj(4, 0, 0).UTC(), Points: 4,
-			BadPointHours: 12, OfflineRate: 12.0 / 48, TopSources: []SourceCount{}},
+			Alarms: 1, AlarmRate: 0.25, MedianAckSeconds: ptr(600), BadPointHours: 12, OfflineRate: 12.0 / 48,
+			Annunciations: 12, PeakTenMinutes: 12, Floods: 1, FloodSeconds: 510, FloodShare: 510.0 / 86400,
+			TopSources: []SourceCount{{"T1", 12}}, TopShare: 1},
 	}
 	if len(days) != len(want) {
 		t.Fatalf("%d days, want %d: %+v", len(days), len(want), days)

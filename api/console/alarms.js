@@ -12,7 +12,7 @@ Object.assign(I18N.zh, {
   'lvl.rise': '上升速率', 'lvl.fall': '下降速率', 'lvl.stale': '无数据', 'lvl.device': '设备',
   'lvl.fire': '火警', 'lvl.fault': '故障', 'lvl.supervisory': '监管', 'lvl.disabled': '屏蔽', 'lvl.start': '启动', 'lvl.feedback': '反馈',
   'lvl.comm_loss': '通信中断', 'lvl.sensor_fault': '传感器故障', 'lvl.bad_quality': '数据异常',
-  'dispose': '处置', 'silence': '消音', 'horn.prefs': '报警声', 'horn.hint': '点击页面任意处以启用报警声',
+  'dispose': '处置', 'silence': '消音', 'horn.prefs': '报警声', 'horn.hint': '点击启用报警声',
   'horn.critical': '紧急/火警/二级', 'horn.high': '高', 'horn.medium': '中', 'horn.low': '低',
   'ad.title': '报警详情', 'ad.close': '关闭', 'ad.raised': '报警时间', 'ad.cleared': '恢复时间', 'ad.acked': '确认',
   'ad.peak': '峰值', 'ad.count': '次数', 'ad.rule': '规则', 'ad.history': '处理记录', 'ad.escalated': '已升级 {n} 次',
@@ -31,7 +31,7 @@ Object.assign(I18N.en, {
   'lvl.rise': 'Rising', 'lvl.fall': 'Falling', 'lvl.stale': 'Stale', 'lvl.device': 'Device',
   'lvl.fire': 'Fire', 'lvl.fault': 'Fault', 'lvl.supervisory': 'Supervisory', 'lvl.disabled': 'Disabled', 'lvl.start': 'Start', 'lvl.feedback': 'Feedback',
   'lvl.comm_loss': 'Comm loss', 'lvl.sensor_fault': 'Sensor fault', 'lvl.bad_quality': 'Bad quality',
-  'dispose': 'Dispose', 'silence': 'Silence', 'horn.prefs': 'Horn', 'horn.hint': 'Click anywhere to enable the horn',
+  'dispose': 'Dispose', 'silence': 'Silence', 'horn.prefs': 'Horn', 'horn.hint': 'Click to enable the horn',
   'horn.critical': 'Critical / fire / level 2', 'horn.high': 'High', 'horn.medium': 'Medium', 'horn.low': 'Low',
   'ad.title': 'Alarm', 'ad.close': 'Close', 'ad.raised': 'Raised', 'ad.cleared': 'Cleared', 'ad.acked': 'Acknowledged',
   'ad.peak': 'Peak', 'ad.count': 'Count', 'ad.rule': 'Rule', 'ad.history': 'History', 'ad.escalated': 'escalated {n} times',
@@ -60,6 +60,7 @@ function levelLabel(a) {
   return I18N.zh['lvl.' + a.class] ? t('lvl.' + a.class) : '';
 }
 function valueText(a) {
+  if (a.value == null) return ''; // the API leaves it out where nothing was measured
   if (NO_VALUE.has(a.class) || a.level === 'device' || a.level === 'stale' || (a.level && I18N.zh['lvl.' + a.level] && !/^(HH|H|L|LL|rise|fall)$/.test(a.level))) return '';
   return String(a.value) + (a.unit ? ' ' + a.unit : '');
 }
@@ -245,9 +246,11 @@ function disposalForm(a) {
 
 // The horn sounds while an alarm waits for its acknowledgement, in the
 // pattern of the most urgent: fast two-tone for critical alarms, fire and
-// gas level 2, slower and softer below. Which severities sound, and whether
-// it sounds at all, is remembered per browser. 消音 silences it until the
-// next alarm is raised. document.body.dataset.horn says what it sounds,
+// gas level 2, slower and softer below. It is on unless this browser turned
+// it off; which severities sound, and whether it sounds at all, is
+// remembered per browser. A browser that starts audio only after a gesture
+// (autoplay policy) shows 点击启用报警声 until the first click anywhere.
+// 消音 silences it until the next alarm is raised. document.body.dataset.horn says what it sounds,
 // for people who cannot hear it and for tests.
 const HORN = {
   critical: { tones: [960, 720], beat: 0.25, every: 0.5, gain: 0.6 },
@@ -256,7 +259,7 @@ const HORN = {
   low: { tones: [520], beat: 0.15, every: 6, gain: 0.15 },
 };
 const horn = {
-  prefs: Object.assign({ on: false, critical: true, high: true, medium: true, low: false },
+  prefs: Object.assign({ on: true, critical: true, high: true, medium: true, low: false },
     JSON.parse(localStorage.getItem('hazgate.horn') || '{}')),
   next: 0,
   save() { localStorage.setItem('hazgate.horn', JSON.stringify(this.prefs)); },
@@ -271,7 +274,8 @@ const horn = {
     const sounding = this.prefs.on && !A.silenced ? lv : '';
     document.body.dataset.horn = sounding;
     $('silence').hidden = !lv || A.silenced;
-    $('sound').textContent = t(this.prefs.on ? 'sound.on' : 'sound.off');
+    $('sound').dataset.i18n = this.prefs.on ? 'sound.on' : 'sound.off'; // applyLang keeps it
+    $('sound').textContent = t($('sound').dataset.i18n);
     $('horn-hint').hidden = !(sounding && this.ctx && this.ctx.state !== 'running');
   },
   tick() {
@@ -311,7 +315,12 @@ function initAlarms() {
     box.addEventListener('change', () => { horn.prefs[lv] = box.checked; horn.save(); horn.update(); });
   }
   // Browsers start audio only after a gesture: the first click anywhere.
-  document.addEventListener('click', () => { if (horn.ctx && horn.ctx.state !== 'running') horn.ctx.resume().then(() => horn.update()); });
+  document.addEventListener('click', () => {
+    if (!horn.prefs.on) return;
+    try { horn.ctx = horn.ctx || new AudioContext(); } catch (e) { return; }
+    if (horn.ctx.state !== 'running') horn.ctx.resume().then(() => horn.update(), () => {});
+  }, true);
+  horn.update();
   setInterval(() => horn.tick(), 100);
   // Durations move; the list refreshes its page every 10 s without events.
   setInterval(() => { if (S.me && !S.me.scoped && currentTab() === 'alarms') loadAlarms().catch(() => {}); }, 10000);

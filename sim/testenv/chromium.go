@@ -37,6 +37,8 @@ func Browser(t *testing.T, bin string) context.Context {
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
+		// Desktop Chrome's autoplay policy: audio starts after a gesture.
+		chromedp.Flag("autoplay-policy", "document-user-activation-required"),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)

@@ -600,3 +600,46 @@ func TestIntegrationHazardOverdue(t *testing.T) {
 	}
 	t.Logf("checked against the schema: %v", sub.checkSchema(t, "hz/s1/"))
 }
+
+// TestIntegrationAlarmDisposalAndEscalation: an escalation and a disposal
+// record reach the alarm topic in journal order, with the raised severity
+// and the record (cause, measures, person), as messages the schema accepts.
+func TestIntegrationAlarmDisposalAndEscalation(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	s := newTestSite(t)
+	sub := subscribe(t, m.URL(), "hz/s1/#", true)
+	time.Sleep(200 * time.Millisecond)
+	runPublisher(t, testConfig(m.URL()), Options{
+		Site: "s1", Source: s.bus, Cursor: deliver.NewFileCursor(filepath.Join(t.TempDir(), "northbound.seq")), Journal: s.j, Log: quiet,
+	})
+	a := s.raise("P-1", alerting.SeverityHigh)
+	now := time.Now().UTC().Truncate(time.Second)
+	a.Severity, a.Escalations, a.EscalatedAt = alerting.SeverityCritical, 1, &now
+	a = s.commit(alerting.EventEscalated, a)
+	a.Disposal = &alerting.Disposal{Cause: alerting.CauseLeak, Measures: "关闭根部阀，更换法兰垫片", Person: "李班长", At: now, By: "op1"}
+	s.commit(alerting.EventDisposed, a)
+
+	testenv.WaitFor(t, 10*time.Second, "three alarm messages", func() bool { return len(sub.on("hz/s1/alarm")) >= 3 })
+	var got []AlarmMessage
+	for _, r := range sub.on("hz/s1/alarm") {
+		var am AlarmMessage
+		if err := json.Unmarshal(r.Payload, &am); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, am)
+	}
+	if len(got) != 3 || got[0].Type != alerting.EventRaised || got[1].Type != alerting.EventEscalated || got[2].Type != alerting.EventDisposed {
+		t.Fatalf("alarm messages %+v, want raised, escalated, disposed", got)
+	}
+	if esc := got[1].Alarm; esc.Severity != alerting.SeverityCritical || esc.Escalations != 1 || esc.EscalatedAt == nil || !esc.EscalatedAt.Equal(now) {
+		t.Errorf("escalated message %+v", esc)
+	}
+	if d := got[2].Alarm.Disposal; d == nil || d.Cause != alerting.CauseLeak || d.Measures != "关闭根部阀，更换法兰垫片" ||
+		d.Person != "李班长" || d.By != "op1" || !d.At.Equal(now) {
+		t.Errorf("disposed message's disposal %+v", d)
+	}
+	counts := sub.checkSchema(t, "hz/s1/")
+	if counts[TopicAlarm] != 3 {
+		t.Errorf("checked %v, want the three alarm messages among them", counts)
+	}
+}
