@@ -143,6 +143,22 @@ type Disposal struct {
 	By       string    `json:"by"` // the user who filed it
 }
 
+// Measured reports whether the alarm's value is a reading: not for a
+// communication loss, sensor fault or bad quality, nor for a device's root
+// alarm, a stale tag or a panel state (levels that are no limit or rate),
+// whose 0 or 1 a list or ledger must not show as one.
+func (a *Alarm) Measured() bool {
+	switch a.Class {
+	case ClassCommLoss, ClassSensorFault, ClassBadQuality:
+		return false
+	}
+	switch a.Level {
+	case "", LevelHH, LevelH, LevelL, LevelLL, LevelRise, LevelFall:
+		return true
+	}
+	return false
+}
+
 // FalseAlarm reports whether the disposal found no real condition (误报).
 func (d *Disposal) FalseAlarm() bool { return d != nil && d.Cause == CauseFalseAlarm }
 

@@ -20,7 +20,7 @@ type AlarmView struct {
 	alerting.Alarm
 	// Value and Peak are left out where nothing was measured: a lost
 	// device reads 0 and a panel state 1, which a list must not show as a
-	// reading (see measured).
+	// reading (see alerting.Alarm.Measured).
 	Value *float64 `json:"value,omitempty"`
 	Peak  *float64 `json:"peak,omitempty"`
 	Point string   `json:"point,omitempty"` // PointName: area and name
@@ -32,7 +32,7 @@ type AlarmView struct {
 
 func (a *API) view(al alerting.Alarm) AlarmView {
 	v := AlarmView{Alarm: al}
-	if measured(&al) {
+	if al.Measured() {
 		v.Value, v.Peak = &v.Alarm.Value, &v.Alarm.Peak
 	}
 	if t, ok := a.tags.Lookup(al.Tag); ok && al.Level != alerting.LevelDevice {
@@ -41,20 +41,6 @@ func (a *API) view(al alerting.Alarm) AlarmView {
 	return v
 }
 
-// measured reports whether an alarm's value is a reading: not for a
-// communication loss, sensor fault or bad quality, nor for a device's root
-// alarm, a stale tag or a panel state (levels that are no limit or rate).
-func measured(a *alerting.Alarm) bool {
-	switch a.Class {
-	case alerting.ClassCommLoss, alerting.ClassSensorFault, alerting.ClassBadQuality:
-		return false
-	}
-	switch a.Level {
-	case "", alerting.LevelHH, alerting.LevelH, alerting.LevelL, alerting.LevelLL, alerting.LevelRise, alerting.LevelFall:
-		return true
-	}
-	return false
-}
 
 // knownStates are the states ?state= accepts, in lifecycle order.
 var knownStates = alerting.States

@@ -119,12 +119,9 @@ func (l Ledger) table() sheet.Table {
 }
 
 // valueText is a reading with its unit; nothing for an alarm about the
-// reading's absence (communication loss, a fault, no sample), whose value
-// means nothing.
+// reading's absence (communication loss, a fault, no sample).
 func (a Alarm) valueText(v float64) string {
-	switch {
-	case a.Class == alerting.ClassCommLoss, a.Class == alerting.ClassSensorFault, a.Class == alerting.ClassBadQuality,
-		a.Level == alerting.LevelStale, a.Level == alerting.LevelDevice:
+	if !a.Measured() {
 		return ""
 	}
 	s := strconv.FormatFloat(v, 'f', -1, 64)
