@@ -41,7 +41,6 @@ func (a *API) view(al alerting.Alarm) AlarmView {
 	return v
 }
 
-
 // knownStates are the states ?state= accepts, in lifecycle order.
 var knownStates = alerting.States
 

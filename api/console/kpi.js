@@ -12,6 +12,7 @@ Object.assign(I18N.zh, {
   'kpi.guidance': 'EEMUA 191：每人每天≤{n}', 'kpi.summary': '{days}天共 {n} 次报警，{points} 个点位，处置率 {d}，离线率 {o}',
   'kpi.shift': '交接班', 'kpi.hours8': '近8小时', 'kpi.hours12': '近12小时', 'kpi.hours24': '近24小时',
   'kpi.shiftReport': '交接班报表', 'kpi.shiftXlsx': '交接班Excel', 'kpi.perPoint': '次/点',
+  'kpi.ledgerCsv': '报警记录', 'kpi.ledgerXlsx': '报警记录Excel',
 });
 Object.assign(I18N.en, {
   'tab.kpi': 'KPIs', 'kpi.period': 'Period', 'kpi.days7': 'Last 7 days', 'kpi.days30': 'Last 30 days',
@@ -22,6 +23,7 @@ Object.assign(I18N.en, {
   'kpi.guidance': 'EEMUA 191: ≤{n} a day per operator', 'kpi.summary': '{days} days: {n} alarms, {points} points, {d} disposed, {o} offline',
   'kpi.shift': 'Shift', 'kpi.hours8': 'Last 8 hours', 'kpi.hours12': 'Last 12 hours', 'kpi.hours24': 'Last 24 hours',
   'kpi.shiftReport': 'Shift report', 'kpi.shiftXlsx': 'Shift report (Excel)', 'kpi.perPoint': 'per point',
+  'kpi.ledgerCsv': 'Alarm ledger (CSV)', 'kpi.ledgerXlsx': 'Alarm ledger (Excel)',
 });
 
 const K = { data: null, top: null, names: null };
@@ -167,6 +169,14 @@ function shiftQuery(format) {
   return '/api/v1/reports/shift?format=' + format + '&from=' + encodeURIComponent(from.toISOString()) + '&to=' + encodeURIComponent(to.toISOString());
 }
 
+// ledgerQuery is the alarm ledger (报警处置记录) of the KPI period: its
+// Beijing days, from the first's midnight to now.
+function ledgerQuery(format) {
+  const now = Date.now();
+  const from = bjDate(now - ((+$('kpi-days').value || 7) - 1) * 86400e3) + 'T00:00:00+08:00';
+  return '/api/v1/alarms/export?format=' + format + '&from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(new Date(now).toISOString());
+}
+
 // openShiftReport shows the printable report in a new tab. The report needs
 // the token, so it is fetched and shown from a blob; the tab is opened
 // before the fetch, while the click still counts as the user's.
@@ -187,4 +197,6 @@ document.addEventListener('DOMContentLoaded', () => {
   $('kpi-days').addEventListener('change', () => loadKPI().catch((e) => toast(e.message)));
   $('shift-html').addEventListener('click', openShiftReport);
   $('shift-xlsx').addEventListener('click', () => exportLedger(shiftQuery('xlsx')));
+  $('ledger-csv').addEventListener('click', () => exportLedger(ledgerQuery('csv')));
+  $('ledger-xlsx').addEventListener('click', () => exportLedger(ledgerQuery('xlsx')));
 });
