@@ -35,7 +35,7 @@ type Forward struct {
 	MaxBackoff time.Duration `yaml:"max_backoff" default:"5s" doc:"Longest wait between rounds of dialling every centre (from 1 s, doubling, ±50 % jitter so a city's devices do not reconnect in step). A fire alarm queued in an outage waits up to this long after the centre is back: keep it well under GB 25506's 10 s."`
 	// AlarmAfter: the control room's own alarm on the link.
 	AlarmAfter time.Duration `yaml:"alarm_after" default:"30s" doc:"The link down this long, or a fire alarm waiting this long for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn); GB 25506 asks a failed transmission be shown by sound and light."`
-	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, per class; beyond it the oldest status messages are dropped and counted (hazgate_forward_dropped_total); fire alarms are kept."`
+	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, for each class (fire alarms, status) on its own; a class beyond it drops its own oldest messages, logged as an error and counted in hazgate_forward_outbox_dropped_total{class}. A status backlog never pushes out a fire alarm, but fire alarms past the bound are dropped too: size it for the longest outage."`
 }
 
 // ForwardPoint names a point's component as the centre knows it.
