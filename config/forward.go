@@ -33,9 +33,11 @@ type Forward struct {
 	// fire alarm queued during an outage waits at most this long after
 	// the centre is back (GB 25506's 10 s).
 	MaxBackoff time.Duration `yaml:"max_backoff" default:"5s" doc:"Longest wait between rounds of dialling every centre (from 1 s, doubling, ±50 % jitter so a city's devices do not reconnect in step). A fire alarm queued in an outage waits up to this long after the centre is back: keep it well under GB 25506's 10 s."`
-	// AlarmAfter: the control room's own alarm on the link.
-	AlarmAfter time.Duration `yaml:"alarm_after" default:"30s" doc:"The link down this long, or a fire alarm waiting this long for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn); GB 25506 asks a failed transmission be shown by sound and light."`
-	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, for each class (fire alarms, status) on its own; a class beyond it drops its own oldest messages, logged as an error and counted in hazgate_forward_outbox_dropped_total{class}. A status backlog never pushes out a fire alarm, but fire alarms past the bound are dropped too: size it for the longest outage."`
+	// AlarmAfter and StatusAlarmAfter: the control room's own alarm on the
+	// link, at GB 25506's limits by default.
+	AlarmAfter       time.Duration `yaml:"alarm_after" default:"10s" doc:"The link down this long, or a fire alarm (or linkage signal) waiting this long since it entered the gateway for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn) within a second; GB 25506 asks fire alarms reach the centre within 10 s and a failed transmission be shown by sound and light."`
+	StatusAlarmAfter time.Duration `yaml:"status_alarm_after" default:"100s" doc:"A status message (fault, supervisory, analog value, device state) waiting this long for the centre's confirm raises forward_link too (GB 25506: status within 100 s); at least alarm_after."`
+	MaxBytes         ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, for each class (fire alarms, status) on its own; a class beyond it drops its own oldest messages, logged as an error and counted in hazgate_forward_outbox_dropped_total{class}. A status backlog never pushes out a fire alarm, but fire alarms past the bound are dropped too: size it for the longest outage."`
 }
 
 // ForwardPoint names a point's component as the centre knows it.
@@ -134,10 +136,14 @@ func (d *decoder) validateForward(f *Forward) {
 		min time.Duration
 	}{{"heartbeat", f.Heartbeat, time.Second}, {"confirm_timeout", f.ConfirmTimeout, 100 * time.Millisecond},
 		{"dial_timeout", f.DialTimeout, 100 * time.Millisecond}, {"alarm_after", f.AlarmAfter, time.Second},
+		{"status_alarm_after", f.StatusAlarmAfter, time.Second},
 		{"max_backoff", f.MaxBackoff, time.Second}} {
 		if x.v < x.min {
 			d.errorAt(p+"."+x.key, "forward.%s %v: want at least %v", x.key, x.v, x.min)
 		}
+	}
+	if f.StatusAlarmAfter < f.AlarmAfter {
+		d.errorAt(p+".status_alarm_after", "forward.status_alarm_after %v: want at least alarm_after (%v)", f.StatusAlarmAfter, f.AlarmAfter)
 	}
 	if f.Retries < 1 || f.Retries > 10 {
 		d.errorAt(p+".retries", "forward.retries %d: want 1 to 10", f.Retries)

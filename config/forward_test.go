@@ -14,7 +14,7 @@ forward: {centres: ["119.example.cn:9026", "10.0.0.9:9026"], address: "000000001
 		t.Fatal(err)
 	}
 	f := cfg.Forward
-	if f.Heartbeat != 30*time.Second || f.ConfirmTimeout != 10*time.Second || f.Retries != 3 || f.AlarmAfter != 30*time.Second || f.MaxBytes != 256<<20 {
+	if f.Heartbeat != 30*time.Second || f.ConfirmTimeout != 10*time.Second || f.Retries != 3 || f.AlarmAfter != 10*time.Second || f.StatusAlarmAfter != 100*time.Second || f.MaxBytes != 256<<20 {
 		t.Errorf("defaults %+v", f)
 	}
 	if f.Analogs != nil {
@@ -47,6 +47,7 @@ forward:
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, deadband: -1}]}`, `forward.analogs[0].deadband -1: want 0 or above`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{kind: level, refresh: 0s}]}`, `forward.analogs[0].refresh 0s: want at least 1s`},
 		{`{centres: ["h:1"], address: "000000001234", analogs: [{minimum: 1}]}`, `missing required key "kind"`},
+		{`{centres: ["h:1"], address: "000000001234", alarm_after: 30s, status_alarm_after: 20s}`, `f.yaml:2:92: forward.status_alarm_after 20s: want at least alarm_after (30s)`},
 	} {
 		_, err := Parse("f.yaml", []byte("site: {id: s}\nforward: "+tt.yaml+"\n"), env(nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

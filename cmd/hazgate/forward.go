@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -117,9 +118,8 @@ func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
 }
 
 // watch queues the device's state (type 21) when it changes; emits
-// forward.link: how long the link has failed its promise, the longer of its
-// time down and the oldest fire alarm's wait; and closes a 查岗 whose
-// minutes ran out as missed.
+// forward.link (linkFailing); and closes a 查岗 whose minutes ran out as
+// missed.
 func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now time.Time) {
 	// The device's own state goes when it changes (and once at start), like
 	// a hardware transmission device's.
@@ -139,12 +139,11 @@ func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now ti
 	case f.downSince.IsZero():
 		f.downSince = now
 	}
-	var failing time.Duration
+	var down time.Duration
 	if !f.downSince.IsZero() {
-		failing = now.Sub(f.downSince)
+		down = now.Sub(f.downSince)
 	}
-	failing = max(failing, f.outbox.Stats().Alarm.Age)
-	v := float64(int64(failing.Seconds()))
+	v := linkFailing(down, f.outbox.Stats(), f.cfg.StatusAlarmAfter)
 	// Every second while failing, once when it ends, a minute apart when well.
 	send := v != f.lastValue || now.Sub(f.lastEmit) >= time.Minute
 	if send {
@@ -167,6 +166,20 @@ func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now ti
 	if err := emit.Emit(ctx, []collector.Sample{{Tag: selfalarm.ForwardLinkTag, Value: v, Time: now}}); err != nil {
 		f.log.Error("forward link state not recorded: pipeline busy", "err", err)
 	}
+}
+
+// linkFailing is forward.link's value: the seconds the link has failed its
+// promise, the longest of its time down, the oldest fire alarm's wait and
+// the oldest status message's wait once past statusAfter (below it, a
+// status backlog is within GB 25506's 100 s). Rounded up, so the rule
+// "above alarm_after" fires as soon as a wait is past it, not a second
+// later; whole seconds, so watch emits only when it changes.
+func linkFailing(down time.Duration, ob forward.OutboxStats, statusAfter time.Duration) float64 {
+	failing := max(down, ob.Alarm.Age)
+	if ob.Status.Age > statusAfter {
+		failing = max(failing, ob.Status.Age)
+	}
+	return math.Ceil(failing.Seconds())
 }
 
 // dutyCheck is the link's report of a 查岗; it must not block.

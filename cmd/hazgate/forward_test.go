@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"hazgate/alerting/selfalarm"
 	"hazgate/api"
 	"hazgate/protocols/gb26875"
+	"hazgate/protocols/gb26875/forward"
 	"hazgate/sim"
 	"hazgate/sim/testenv"
 )
@@ -145,4 +147,115 @@ func forwardStatus(t *testing.T, base string) api.ForwardStatus {
 		t.Fatalf("GET /api/v1/forward: %s", resp.Status)
 	}
 	return st
+}
+
+// TestForwardLinkAlarmOnUnconfirmedFire: a centre that is connected and
+// confirms every heartbeat but never a fire alarm. With the default
+// alarm_after (GB 25506's 10 s) the control room's forward_link alarm
+// (comm_loss) rises once the fire has waited 10 s, not 30.
+func TestForwardLinkAlarmOnUnconfirmedFire(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var heartbeats, fires atomic.Int64
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			go func() {
+				rd := gb26875.NewReader(nc)
+				for {
+					f, err := rd.Next()
+					if err != nil {
+						return
+					}
+					if f.Cmd != gb26875.CmdSendData {
+						continue
+					}
+					if len(f.Data) > 0 {
+						fires.Add(1) // never confirmed
+						continue
+					}
+					heartbeats.Add(1)
+					b, err := gb26875.Append(nil, gb26875.Reply(f, gb26875.CmdConfirm, time.Now()))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					nc.Write(b)
+				}
+			}()
+		}
+	}()
+	site := parseConfig(t, `
+site: {id: building-3}
+data_dir: ${DIR}
+http: {listen: "127.0.0.1:0"}
+devices:
+  - {id: panel, protocol: gb26875, listen: "127.0.0.1:0", heartbeat: 30s}
+rules:
+  - {name: fas, match: {kind: fire_panel}, states: {fire: critical}}
+forward: {centres: ["${CENTRE}"], address: "000000005678", heartbeat: 1s, confirm_timeout: 1s, dial_timeout: 500ms}
+`, map[string]string{"DIR": t.TempDir(), "CENTRE": ln.Addr().String()})
+	g, base, _ := startGateway(t, site)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	testenv.WaitFor(t, 10*time.Second, "the link up", func() bool { return forwardStatus(t, base).Connected })
+	panelAddr, err := g.devices[0].(*gb26875.Listener).Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := sim.DialUITD(ctx, panelAddr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { panel.Close() })
+	sent := time.Now()
+	if err := panel.Component(ctx, gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: 27}, 1<<1, "三号楼二层烟感"); err != nil {
+		t.Fatal(err)
+	}
+	a := waitAlarm(t, base, 20*time.Second, func(a alerting.Alarm) bool {
+		return a.Tag == selfalarm.ForwardLinkTag && a.Class == alerting.ClassCommLoss && a.State == alerting.ActiveUnacked
+	})
+	after := time.Since(sent)
+	st := forwardStatus(t, base)
+	t.Logf("forward_link raised %v after the fire (value %v); centre saw %d heartbeats, %d fire frames; status %+v",
+		after.Round(10*time.Millisecond), a.Value, heartbeats.Load(), fires.Load(), st)
+	if after < 9500*time.Millisecond || after > 13*time.Second {
+		t.Errorf("forward_link raised %v after the fire, want just past 10 s", after)
+	}
+	if fires.Load() == 0 || heartbeats.Load() < 2 || st.Pending["alarm"] == 0 {
+		t.Errorf("the fire was not sent and kept waiting: %d fire frames, %d heartbeats, %d pending", fires.Load(), heartbeats.Load(), st.Pending["alarm"])
+	}
+}
+
+// TestLinkFailing: forward.link counts a fire alarm's wait at once and a
+// status message's only past status_alarm_after, rounded up.
+func TestLinkFailing(t *testing.T) {
+	ob := func(alarm, status time.Duration) forward.OutboxStats {
+		return forward.OutboxStats{Alarm: forward.ClassStats{Age: alarm}, Status: forward.ClassStats{Age: status}}
+	}
+	for _, tc := range []struct {
+		name          string
+		down          time.Duration
+		alarm, status time.Duration
+		want          float64
+	}{
+		{"all well", 0, 0, 0, 0},
+		{"fire just past 10 s", 0, 10*time.Second + time.Millisecond, 0, 11},
+		{"fire at 10 s exactly", 0, 10 * time.Second, 0, 10},
+		{"status within 100 s", 0, 0, 99 * time.Second, 0},
+		{"status past 100 s", 0, 0, 100*time.Second + 200*time.Millisecond, 101},
+		{"down longest", 42 * time.Second, 3 * time.Second, 0, 42},
+		{"status past its limit beats a younger fire", 0, 5 * time.Second, 150 * time.Second, 150},
+	} {
+		if got := linkFailing(tc.down, ob(tc.alarm, tc.status), 100*time.Second); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
