@@ -82,7 +82,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
 			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
-			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState})
+			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState, Facts: f.source})
 	}
 	if err == nil {
 		err = f.loadBook()
