@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -20,7 +23,8 @@ type Forward struct {
 	Kinds []string `yaml:"kinds" doc:"Tag kinds whose states go to the centre. Default [fire_panel]: every <point>.<state> tag (fire, fault, supervisory, disabled, start, feedback) of MQTT, Modbus or GB/T 26875.3 fire panels."`
 	Tags  []string `yaml:"tags" doc:"Tag id globs that go as well as the kinds, for example [\"FP1.*\"]."`
 	// Gas sends gas alarms into the control room too (GA 767, GB 25506 5.2.2).
-	Gas bool `yaml:"gas" doc:"Also send combustible gas detectors (kind combustible_gas) as component type 10: at or above 25 %LEL (GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
+	Gas       bool               `yaml:"gas" doc:"Also send gas detectors, by default combustible gas (kind combustible_gas) as component type 10: at or above its gas_levels level (25 %LEL, GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
+	GasLevels map[string]float64 `yaml:"gas_levels" doc:"With gas: true, the level by tag kind, in the tags' unit, at or above which a reading goes as a fire state; kinds other than combustible_gas go as component type 74 (gas detector). Default {combustible_gas: 25} (%LEL); given, it replaces the default, so name combustible_gas to keep it: {combustible_gas: 20, toxic_gas: 10} (ppm; no toxic level fits every gas, so toxic_gas goes only when named)."`
 	// Analogs: the fire-water supply values the centre watches.
 	Analogs []ForwardAnalog `yaml:"analogs" doc:"Tag kinds that go as analog values (type 3): hydrant main pressure and fire water tank level, with a minimum below which the component goes to fault (type 2, sent as an alarm when it first goes below). Absent: [{kind: hydrant_pressure}] (minimum 0.10 MPa, GB 50974); [] sends none. Points not in points get system type 11 (hydrant system) and component type 99 (pressure switch) for hydrant_pressure, 92 (fire water tank) for level."`
 	Points  []ForwardPoint  `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
@@ -99,6 +103,17 @@ func (d *decoder) validateForward(f *Forward) {
 	for i, g := range f.Tags {
 		if _, err := path.Match(g, ""); err != nil {
 			d.errorAt(fmt.Sprintf("%s.tags[%d]", p, i), "forward.tags[%d] %q: %v", i, g, err)
+		}
+	}
+	if f.GasLevels != nil && !f.Gas {
+		d.errorAt(p+".gas_levels", "forward.gas_levels: given but gas is not true, so no gas reading goes")
+	}
+	if f.GasLevels != nil && len(f.GasLevels) == 0 {
+		d.errorAt(p+".gas_levels", "forward.gas_levels: empty; leave it out for the default {combustible_gas: 25}")
+	}
+	for _, kind := range slices.Sorted(maps.Keys(f.GasLevels)) {
+		if v := f.GasLevels[kind]; !(v > 0) || math.IsInf(v, 0) {
+			d.errorAt(fmt.Sprintf("%s.gas_levels[%s]", p, kind), "forward.gas_levels[%s] %v: want a level above 0", kind, v)
 		}
 	}
 	for i, pt := range f.Points {

@@ -77,7 +77,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		analogs[i] = forward.AnalogKind{Kind: a.Kind, AnalogType: a.AnalogType, Scale: a.Scale, Deadband: a.Deadband, Refresh: a.Refresh, Minimum: a.Minimum}
 	}
 	f.source, err = forward.NewSource(forward.SourceOptions{Select: forward.Select{Kinds: fc.Kinds, Tags: fc.Tags},
-		Points: fc.Points, Gas: fc.Gas, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
+		Points: fc.Points, Gas: fc.Gas, GasLevels: fc.GasLevels, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
 	if err == nil {
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,

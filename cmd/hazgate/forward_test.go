@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"hazgate/alerting"
 	"hazgate/alerting/selfalarm"
 	"hazgate/api"
+	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/gb26875/forward"
 	"hazgate/sim"
@@ -257,5 +259,51 @@ func TestLinkFailing(t *testing.T) {
 		if got := linkFailing(tc.down, ob(tc.alarm, tc.status), 100*time.Second); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestForwardGasLevels: forward.gas_levels reaches the source: a toxic gas
+// named there goes as a fire at its level, combustible gas at its own
+// (20 %LEL, not the default 25), and an unnamed kind not at all.
+func TestForwardGasLevels(t *testing.T) {
+	cfg := parseConfig(t, `
+site: {id: s}
+data_dir: ${DIR}
+forward: {centres: ["127.0.0.1:1"], address: "000000005678", gas: true, gas_levels: {combustible_gas: 20, toxic_gas: 10}}
+`, map[string]string{"DIR": t.TempDir()})
+	reg := collector.NewRegistry()
+	for _, tg := range []collector.Tag{{ID: "T1-LEL", Kind: "combustible_gas", Device: "d"}, {ID: "T2-H2S", Kind: "toxic_gas", Device: "d"},
+		{ID: "T3-O2", Kind: "oxygen", Device: "d"}} {
+		if err := reg.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := openForward(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.outbox.Close()
+	ctx := context.Background()
+	alarms := func() uint64 { return f.outbox.Stats().Alarm.Puts }
+	now := time.Now()
+	f.source.Consume(ctx, []collector.Sample{{Tag: "T1-LEL", Value: 0, Time: now}, {Tag: "T2-H2S", Value: 0, Time: now}, {Tag: "T3-O2", Value: 30, Time: now}})
+	base := alarms()
+	for i, tc := range []struct {
+		tag   string
+		value float64
+		want  uint64 // alarms put
+	}{
+		{"T1-LEL", 19, 0}, {"T1-LEL", 21, 1}, // 20 %LEL, not 25
+		{"T2-H2S", 9, 0}, {"T2-H2S", 10, 1},
+		{"T3-O2", 100, 0},
+	} {
+		before := alarms()
+		f.source.Consume(ctx, []collector.Sample{{Tag: tc.tag, Value: tc.value, Time: now.Add(time.Duration(i+1) * time.Second)}})
+		if got := alarms() - before; got != tc.want {
+			t.Errorf("%s at %v: %d alarms put, want %d", tc.tag, tc.value, got, tc.want)
+		}
+	}
+	if base != 0 {
+		t.Errorf("%d alarms from the first readings, all below their levels", base)
 	}
 }
