@@ -40,7 +40,8 @@ type forwardStage struct {
 	source *forward.Source
 	link   *forward.Link
 
-	saving    sync.Mutex // one writer of the book's file at a time
+	saving    sync.Mutex     // one writer of the book's file at a time
+	saves     sync.WaitGroup // the book's saves on goroutines, waited for at shutdown
 	mu        sync.Mutex
 	book      []api.DutyCheck // newest first
 	bookPath  string
@@ -109,6 +110,7 @@ func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			f.saves.Wait()
 			f.outbox.Close()
 			return
 		case now := <-t.C:
@@ -192,7 +194,7 @@ func (f *forwardStage) dutyCheck(dc forward.DutyCheck) {
 	f.book = f.book[:min(len(f.book), dutyBookSize)]
 	f.mu.Unlock()
 	f.log.Warn("查岗: the monitoring centre asks who is on duty", "minutes", dc.Minutes, "deadline", dc.Deadline())
-	go f.saveBook()
+	f.saves.Go(f.saveBook)
 }
 
 // ForwardStatus is the API's view of the link.

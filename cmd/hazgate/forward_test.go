@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -305,5 +306,67 @@ forward: {centres: ["127.0.0.1:1"], address: "000000005678", gas: true, gas_leve
 	}
 	if base != 0 {
 		t.Errorf("%d alarms from the first readings, all below their levels", base)
+	}
+}
+
+type emitFunc func(context.Context, []collector.Sample) error
+
+func (f emitFunc) Emit(ctx context.Context, s []collector.Sample) error { return f(ctx, s) }
+
+// TestDutyBookMissed: the 查岗 book marks a duty check missed when its
+// minutes run out unanswered (at the watch after the deadline, not
+// before) and when the next one replaces it; the marks are on disk for the
+// next start, and a missed one can no longer be answered.
+func TestDutyBookMissed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := parseConfig(t, `
+site: {id: s}
+data_dir: ${DIR}
+forward: {centres: ["127.0.0.1:1"], address: "000000005678"}
+`, map[string]string{"DIR": dir})
+	reg := collector.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	f, err := openForward(cfg, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	emit := emitFunc(func(context.Context, []collector.Sample) error { return nil })
+	t0 := time.Now()
+	f.dutyCheck(forward.DutyCheck{Serial: 1, Minutes: 2, Received: t0})
+	f.watch(ctx, emit, t0.Add(2*time.Minute-time.Second))
+	st, _ := f.ForwardStatus(ctx)
+	if st.DutyCheck == nil || st.DutyChecks[0].Missed {
+		t.Fatalf("before its deadline: open %+v, book %+v", st.DutyCheck, st.DutyChecks)
+	}
+	f.watch(ctx, emit, t0.Add(2*time.Minute+time.Second))
+	st, _ = f.ForwardStatus(ctx)
+	if st.DutyCheck != nil || len(st.DutyChecks) != 1 || !st.DutyChecks[0].Missed || st.DutyChecks[0].AnsweredAt != nil {
+		t.Fatalf("after its deadline: open %+v, book %+v; want it missed", st.DutyCheck, st.DutyChecks)
+	}
+	if _, err := f.AnswerDutyCheck(ctx, "duty-officer"); !errors.Is(err, api.ErrNoDutyCheck) {
+		t.Errorf("answering a missed 查岗: %v, want ErrNoDutyCheck", err)
+	}
+
+	// Replaced before its answer: missed at once, the new one open.
+	t1 := t0.Add(10 * time.Minute)
+	f.dutyCheck(forward.DutyCheck{Serial: 2, Minutes: 5, Received: t1})
+	f.dutyCheck(forward.DutyCheck{Serial: 3, Minutes: 5, Received: t1.Add(time.Minute)})
+	st, _ = f.ForwardStatus(ctx)
+	if len(st.DutyChecks) != 3 || st.DutyChecks[0].Missed || !st.DutyChecks[1].Missed || !st.DutyChecks[2].Missed ||
+		st.DutyCheck == nil || !st.DutyCheck.Received.Equal(t1.Add(time.Minute)) {
+		t.Fatalf("after a replacement: open %+v, book %+v", st.DutyCheck, st.DutyChecks)
+	}
+	f.saves.Wait() // dutyCheck saves on goroutines of its own
+	f.outbox.Close()
+
+	g, err := openForward(cfg, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.outbox.Close()
+	st, _ = g.ForwardStatus(ctx)
+	if len(st.DutyChecks) != 3 || !st.DutyChecks[1].Missed || !st.DutyChecks[2].Missed || st.DutyChecks[0].Missed {
+		t.Errorf("book after a restart %+v", st.DutyChecks)
 	}
 }
