@@ -10,7 +10,8 @@ import (
 // Consumer receives every batch after the latest cache has it. Consume runs on
 // the pipeline's goroutine, in emit order, so a consumer sees each tag's samples
 // in order; it must return quickly (queue slow work of its own). The batch is
-// not reused by the pipeline and may be kept.
+// not reused by the pipeline and may be kept. EnteredAt(ctx) is when the
+// batch was emitted.
 type Consumer interface {
 	Consume(ctx context.Context, batch []Sample)
 }
@@ -52,10 +53,39 @@ func (p *Pipeline) Emit(ctx context.Context, batch []Sample) error {
 	return p.EmitDurable(ctx, batch, nil)
 }
 
-// emitted is a batch and who waits for it to be durable.
+// emitted is a batch, who waits for it to be durable, and when it was
+// emitted.
 type emitted struct {
 	b    []Sample
 	done func()
+	at   time.Time
+}
+
+// enteredCtx carries a batch's emit time to its consumers: one allocation
+// per batch (context.WithValue would box the time as well).
+type enteredCtx struct {
+	context.Context
+	at time.Time
+}
+
+type enteredKey struct{}
+
+func (c *enteredCtx) Value(key any) any {
+	if key == (enteredKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// EnteredAt is when the batch a Consume call is given entered the
+// pipeline (the Emit call, before any wait for queue space), so a consumer
+// can measure latency from there rather than from its own turn; false for
+// a ctx the pipeline did not pass.
+func EnteredAt(ctx context.Context) (time.Time, bool) {
+	if c, ok := ctx.Value(enteredKey{}).(*enteredCtx); ok {
+		return c.at, true
+	}
+	return time.Time{}, false
 }
 
 // EmitDurable is Emit, and calls done once the batch is judged (its alarm
@@ -71,7 +101,7 @@ func (p *Pipeline) EmitDurable(ctx context.Context, batch []Sample, done func())
 		return nil
 	}
 	select {
-	case p.in <- emitted{batch, done}:
+	case p.in <- emitted{batch, done, time.Now()}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -105,6 +135,9 @@ func (p *Pipeline) dispatch(ctx context.Context, e emitted) {
 	}
 	if p.latest != nil {
 		p.latest.Update(b)
+	}
+	if len(p.consumers) > 0 {
+		ctx = &enteredCtx{Context: ctx, at: e.at}
 	}
 	for _, c := range p.consumers {
 		c.Consume(ctx, b)

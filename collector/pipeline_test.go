@@ -64,3 +64,68 @@ func TestPipelineSeparatesTicks(t *testing.T) {
 type consumerFunc func(context.Context, []Sample)
 
 func (f consumerFunc) Consume(ctx context.Context, b []Sample) { f(ctx, b) }
+
+// TestEnteredAtCountsTheQueue: a batch queued behind a slow consumer
+// reaches the next consumer with the time it was emitted, not the time
+// its turn came; a ctx the pipeline did not pass has none.
+func TestEnteredAtCountsTheQueue(t *testing.T) {
+	const hold = 200 * time.Millisecond
+	release := make(chan struct{})
+	type seen struct{ entered, consumed time.Time }
+	var got []seen
+	slow := consumerFunc(func(_ context.Context, b []Sample) {
+		if b[0].Tag == "first" {
+			<-release
+		}
+	})
+	rec := consumerFunc(func(ctx context.Context, b []Sample) {
+		at, ok := EnteredAt(ctx)
+		if !ok {
+			t.Error("no EnteredAt in the ctx given to Consume")
+		}
+		got = append(got, seen{at, time.Now()})
+	})
+	p := NewPipeline(nil, slow, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	if err := p.Emit(ctx, []Sample{{Tag: "first", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := p.Emit(ctx, []Sample{{Tag: "second", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	time.Sleep(hold)
+	close(release)
+	cancel()
+	<-done
+	if len(got) != 2 {
+		t.Fatalf("consumer saw %d batches", len(got))
+	}
+	if e := got[1].entered; e.Before(before) || e.After(after) {
+		t.Errorf("second batch entered at %s, want between its Emit's %s and %s", e.Format(time.StampMicro), before.Format(time.StampMicro), after.Format(time.StampMicro))
+	}
+	if q := got[1].consumed.Sub(got[1].entered); q < hold {
+		t.Errorf("second batch queued %v by EnteredAt, want at least the %v the slow consumer held it", q, hold)
+	}
+	if _, ok := EnteredAt(context.Background()); ok {
+		t.Error("EnteredAt of a plain ctx")
+	}
+}
+
+// TestDispatchAllocatesOncePerBatch: carrying the entry time costs one
+// allocation a batch, whatever its size.
+func TestDispatchAllocatesOncePerBatch(t *testing.T) {
+	p := NewPipeline(nil, consumerFunc(func(ctx context.Context, _ []Sample) { EnteredAt(ctx) }))
+	b := make([]Sample, 100)
+	for i := range b {
+		b[i] = Sample{Tag: "a", Value: float64(i)}
+	}
+	e := emitted{b: b, at: time.Now()}
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() { p.dispatch(ctx, e) }); n > 1 {
+		t.Errorf("%v allocations a batch of %d, want 1", n, len(b))
+	}
+}

@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -20,7 +23,8 @@ type Forward struct {
 	Kinds []string `yaml:"kinds" doc:"Tag kinds whose states go to the centre. Default [fire_panel]: every <point>.<state> tag (fire, fault, supervisory, disabled, start, feedback) of MQTT, Modbus or GB/T 26875.3 fire panels."`
 	Tags  []string `yaml:"tags" doc:"Tag id globs that go as well as the kinds, for example [\"FP1.*\"]."`
 	// Gas sends gas alarms into the control room too (GA 767, GB 25506 5.2.2).
-	Gas bool `yaml:"gas" doc:"Also send combustible gas detectors (kind combustible_gas) as component type 10: at or above 25 %LEL (GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
+	Gas       bool               `yaml:"gas" doc:"Also send gas detectors, by default combustible gas (kind combustible_gas) as component type 10: at or above its gas_levels level (25 %LEL, GB/T 50493 level 1) in fire state, a Bad reading as fault (GB 25506 5.2.2: gas alarms reach the centre like fire alarms)."`
+	GasLevels map[string]float64 `yaml:"gas_levels" doc:"With gas: true, the level by tag kind, in the tags' unit, at or above which a reading goes as a fire state; kinds other than combustible_gas go as component type 74 (gas detector). Default {combustible_gas: 25} (%LEL); given, it replaces the default, so name combustible_gas to keep it: {combustible_gas: 20, toxic_gas: 10} (ppm; no toxic level fits every gas, so toxic_gas goes only when named)."`
 	// Analogs: the fire-water supply values the centre watches.
 	Analogs []ForwardAnalog `yaml:"analogs" doc:"Tag kinds that go as analog values (type 3): hydrant main pressure and fire water tank level, with a minimum below which the component goes to fault (type 2, sent as an alarm when it first goes below). Absent: [{kind: hydrant_pressure}] (minimum 0.10 MPa, GB 50974); [] sends none. Points not in points get system type 11 (hydrant system) and component type 99 (pressure switch) for hydrant_pressure, 92 (fire water tank) for level."`
 	Points  []ForwardPoint  `yaml:"points" doc:"Component addresses the centre knows points by. A point received from a transmission device keeps its own; others not listed here get system 1, address 1, component type 0 and a zone and position derived from the point's id (stable, documented in protocols/gb26875/README.md)."`
@@ -33,9 +37,11 @@ type Forward struct {
 	// fire alarm queued during an outage waits at most this long after
 	// the centre is back (GB 25506's 10 s).
 	MaxBackoff time.Duration `yaml:"max_backoff" default:"5s" doc:"Longest wait between rounds of dialling every centre (from 1 s, doubling, ±50 % jitter so a city's devices do not reconnect in step). A fire alarm queued in an outage waits up to this long after the centre is back: keep it well under GB 25506's 10 s."`
-	// AlarmAfter: the control room's own alarm on the link.
-	AlarmAfter time.Duration `yaml:"alarm_after" default:"30s" doc:"The link down this long, or a fire alarm waiting this long for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn); GB 25506 asks a failed transmission be shown by sound and light."`
-	MaxBytes   ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, per class; beyond it the oldest status messages are dropped and counted (hazgate_forward_dropped_total); fire alarms are kept."`
+	// AlarmAfter and StatusAlarmAfter: the control room's own alarm on the
+	// link, at GB 25506's limits by default.
+	AlarmAfter       time.Duration `yaml:"alarm_after" default:"10s" doc:"The link down this long, or a fire alarm (or linkage signal) waiting this long since it entered the gateway for the centre's confirm, raises the control room's alarm forward_link (class comm_loss, with the console's horn) within a second; GB 25506 asks fire alarms reach the centre within 10 s and a failed transmission be shown by sound and light."`
+	StatusAlarmAfter time.Duration `yaml:"status_alarm_after" default:"100s" doc:"A status message (fault, supervisory, analog value, device state) waiting this long for the centre's confirm raises forward_link too (GB 25506: status within 100 s); at least alarm_after."`
+	MaxBytes         ByteSize      `yaml:"max_bytes" default:"256MiB" doc:"Bound of the outbox on disk, for each class (fire alarms, status) on its own; a class beyond it drops its own oldest messages, logged as an error and counted in hazgate_forward_outbox_dropped_total{class}. A status backlog never pushes out a fire alarm, but fire alarms past the bound are dropped too: size it for the longest outage."`
 }
 
 // ForwardPoint names a point's component as the centre knows it.
@@ -99,6 +105,17 @@ func (d *decoder) validateForward(f *Forward) {
 			d.errorAt(fmt.Sprintf("%s.tags[%d]", p, i), "forward.tags[%d] %q: %v", i, g, err)
 		}
 	}
+	if f.GasLevels != nil && !f.Gas {
+		d.errorAt(p+".gas_levels", "forward.gas_levels: given but gas is not true, so no gas reading goes")
+	}
+	if f.GasLevels != nil && len(f.GasLevels) == 0 {
+		d.errorAt(p+".gas_levels", "forward.gas_levels: empty; leave it out for the default {combustible_gas: 25}")
+	}
+	for _, kind := range slices.Sorted(maps.Keys(f.GasLevels)) {
+		if v := f.GasLevels[kind]; !(v > 0) || math.IsInf(v, 0) {
+			d.errorAt(fmt.Sprintf("%s.gas_levels[%s]", p, kind), "forward.gas_levels[%s] %v: want a level above 0", kind, v)
+		}
+	}
 	for i, pt := range f.Points {
 		if _, err := path.Match(pt.Tag, ""); err != nil {
 			d.errorAt(fmt.Sprintf("%s.points[%d].tag", p, i), "forward.points[%d].tag %q: %v", i, pt.Tag, err)
@@ -134,10 +151,14 @@ func (d *decoder) validateForward(f *Forward) {
 		min time.Duration
 	}{{"heartbeat", f.Heartbeat, time.Second}, {"confirm_timeout", f.ConfirmTimeout, 100 * time.Millisecond},
 		{"dial_timeout", f.DialTimeout, 100 * time.Millisecond}, {"alarm_after", f.AlarmAfter, time.Second},
+		{"status_alarm_after", f.StatusAlarmAfter, time.Second},
 		{"max_backoff", f.MaxBackoff, time.Second}} {
 		if x.v < x.min {
 			d.errorAt(p+"."+x.key, "forward.%s %v: want at least %v", x.key, x.v, x.min)
 		}
+	}
+	if f.StatusAlarmAfter < f.AlarmAfter {
+		d.errorAt(p+".status_alarm_after", "forward.status_alarm_after %v: want at least alarm_after (%v)", f.StatusAlarmAfter, f.AlarmAfter)
 	}
 	if f.Retries < 1 || f.Retries > 10 {
 		d.errorAt(p+".retries", "forward.retries %d: want 1 to 10", f.Retries)

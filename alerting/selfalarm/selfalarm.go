@@ -70,11 +70,13 @@ func HubRules() []config.Rule {
 }
 
 // The link to the fire remote-monitoring centre is a tag too: forward.link
-// reads how many seconds the link has failed its promise, the longer of
-// the time it has been down and the time the oldest fire alarm has waited
-// for the centre's confirm (0 while all is well). Past forward.alarm_after
-// it is the control room's alarm forward_link, class comm_loss: GB 25506
-// asks a failed transmission be shown by sound and light.
+// reads how many seconds the link has failed its promise, the longest of
+// the time it has been down, the time the oldest fire alarm has waited for
+// the centre's confirm, and the oldest status message's wait once that is
+// past forward.status_alarm_after (0 while all is well). Past
+// forward.alarm_after it is the control room's alarm forward_link, class
+// comm_loss: GB 25506 asks a failed transmission be shown by sound and
+// light.
 const (
 	ForwardLinkTag  = "forward.link"
 	ForwardLinkRule = config.ForwardLinkRule

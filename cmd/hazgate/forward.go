@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,7 +40,8 @@ type forwardStage struct {
 	source *forward.Source
 	link   *forward.Link
 
-	saving    sync.Mutex // one writer of the book's file at a time
+	saving    sync.Mutex     // one writer of the book's file at a time
+	saves     sync.WaitGroup // the book's saves on goroutines, waited for at shutdown
 	mu        sync.Mutex
 	book      []api.DutyCheck // newest first
 	bookPath  string
@@ -76,12 +78,12 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		analogs[i] = forward.AnalogKind{Kind: a.Kind, AnalogType: a.AnalogType, Scale: a.Scale, Deadband: a.Deadband, Refresh: a.Refresh, Minimum: a.Minimum}
 	}
 	f.source, err = forward.NewSource(forward.SourceOptions{Select: forward.Select{Kinds: fc.Kinds, Tags: fc.Tags},
-		Points: fc.Points, Gas: fc.Gas, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
+		Points: fc.Points, Gas: fc.Gas, GasLevels: fc.GasLevels, Analogs: analogs, Tags: tags, Out: f.outbox, Log: log})
 	if err == nil {
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
 			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
-			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState})
+			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState, Facts: f.source})
 	}
 	if err == nil {
 		err = f.loadBook()
@@ -108,6 +110,7 @@ func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			f.saves.Wait()
 			f.outbox.Close()
 			return
 		case now := <-t.C:
@@ -117,9 +120,8 @@ func (f *forwardStage) Run(ctx context.Context, emit selfalarm.Emitter) {
 }
 
 // watch queues the device's state (type 21) when it changes; emits
-// forward.link: how long the link has failed its promise, the longer of its
-// time down and the oldest fire alarm's wait; and closes a 查岗 whose
-// minutes ran out as missed.
+// forward.link (linkFailing); and closes a 查岗 whose minutes ran out as
+// missed.
 func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now time.Time) {
 	// The device's own state goes when it changes (and once at start), like
 	// a hardware transmission device's.
@@ -139,12 +141,11 @@ func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now ti
 	case f.downSince.IsZero():
 		f.downSince = now
 	}
-	var failing time.Duration
+	var down time.Duration
 	if !f.downSince.IsZero() {
-		failing = now.Sub(f.downSince)
+		down = now.Sub(f.downSince)
 	}
-	failing = max(failing, f.outbox.Stats().Alarm.Age)
-	v := float64(int64(failing.Seconds()))
+	v := linkFailing(down, f.outbox.Stats(), f.cfg.StatusAlarmAfter)
 	// Every second while failing, once when it ends, a minute apart when well.
 	send := v != f.lastValue || now.Sub(f.lastEmit) >= time.Minute
 	if send {
@@ -169,6 +170,20 @@ func (f *forwardStage) watch(ctx context.Context, emit selfalarm.Emitter, now ti
 	}
 }
 
+// linkFailing is forward.link's value: the seconds the link has failed its
+// promise, the longest of its time down, the oldest fire alarm's wait and
+// the oldest status message's wait once past statusAfter (below it, a
+// status backlog is within GB 25506's 100 s). Rounded up, so the rule
+// "above alarm_after" fires as soon as a wait is past it, not a second
+// later; whole seconds, so watch emits only when it changes.
+func linkFailing(down time.Duration, ob forward.OutboxStats, statusAfter time.Duration) float64 {
+	failing := max(down, ob.Alarm.Age)
+	if ob.Status.Age > statusAfter {
+		failing = max(failing, ob.Status.Age)
+	}
+	return math.Ceil(failing.Seconds())
+}
+
 // dutyCheck is the link's report of a 查岗; it must not block.
 func (f *forwardStage) dutyCheck(dc forward.DutyCheck) {
 	f.mu.Lock()
@@ -179,7 +194,7 @@ func (f *forwardStage) dutyCheck(dc forward.DutyCheck) {
 	f.book = f.book[:min(len(f.book), dutyBookSize)]
 	f.mu.Unlock()
 	f.log.Warn("查岗: the monitoring centre asks who is on duty", "minutes", dc.Minutes, "deadline", dc.Deadline())
-	go f.saveBook()
+	f.saves.Go(f.saveBook)
 }
 
 // ForwardStatus is the API's view of the link.

@@ -31,8 +31,8 @@ import (
 // project's own listener) comes up, dies once in the middle of the drain
 // with a frame received but not confirmed, and comes up again; the gateway
 // is killed once more while it sends, and started again. Every message
-// arrives, each point's in the order the panel sent them, every fire alarm
-// before any status; at-least-once, so the frame the dying centre held
+// arrives, the fire alarms in the order the panel sent them (each point's,
+// and across points), every fire alarm before any status; at-least-once, so the frame the dying centre held
 // comes twice, as may what was in flight at the second kill, and the
 // duplicates are counted.
 func TestForwardKillNine(t *testing.T) {
@@ -177,6 +177,7 @@ forward: {centres: ["%s"], address: "000000005678", heartbeat: 1s, confirm_timeo
 	msgs := rec.messages()
 	seen := map[centreMsg]bool{}
 	per := map[string][]centreMsg{}
+	var alarmSeq []centreMsg // the fire alarms and clears, first arrivals in order
 	dups, lastAlarm, firstStatus := 0, -1, -1
 	for i, m := range msgs {
 		if seen[m] {
@@ -187,6 +188,7 @@ forward: {centres: ["%s"], address: "000000005678", heartbeat: 1s, confirm_timeo
 		per[m.point] = append(per[m.point], m)
 		if strings.Contains(m.point, ".Z3-") {
 			lastAlarm = i
+			alarmSeq = append(alarmSeq, m)
 		} else if firstStatus < 0 {
 			firstStatus = i
 		}
@@ -211,6 +213,24 @@ forward: {centres: ["%s"], address: "000000005678", heartbeat: 1s, confirm_timeo
 	}
 	if len(wrong) > 0 {
 		t.Errorf("%d points with the wrong messages at the centre: %s", len(wrong), head(wrong))
+	}
+	// Across points too: the alarm class is one queue on disk and the link
+	// stop-and-wait, so a resend (after the centre's death or the kill)
+	// repeats the oldest unconfirmed frame before anything newer, and the
+	// first arrivals are the panel's order: the 500 fires, then the 500
+	// clears, by position.
+	for i, m := range alarmSeq {
+		p, tt, fire := i%firePoints+1, clearAt, 0.0
+		if i < firePoints {
+			tt, fire = fireAt, 1
+		}
+		if exp := (centreMsg{fmt.Sprintf("UITD-000000005678.S1-1.Z3-P%d", p), fire, 0, at(tt).UnixNano()}); m != exp {
+			t.Errorf("fire alarm #%d at the centre %v, want %v: out of the panel's order", i, m, exp)
+			break
+		}
+	}
+	if len(alarmSeq) != alarmMsgs {
+		t.Errorf("%d distinct fire alarms and clears at the centre, want %d", len(alarmSeq), alarmMsgs)
 	}
 	if len(per) != firePoints+faultPoints {
 		t.Errorf("%d points at the centre, want %d", len(per), firePoints+faultPoints)

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -29,6 +30,9 @@ type Inbound struct {
 	Clock time.Time
 	// Minutes is the answer window of a duty check (type 91).
 	Minutes int
+	// Target is the system (61: SysType, SysAddr) or component (62: and
+	// Zone, Position) a read of facility data names.
+	Target gb26875.Component
 }
 
 // ParseInbound decodes one whole frame from a centre. It refuses what
@@ -60,6 +64,19 @@ func DecodeInbound(f gb26875.Frame) (Inbound, error) {
 	}
 	in.Type = d[0]
 	if f.Cmd == gb26875.CmdRequest {
+		switch in.Type {
+		case TypeReadSystemState:
+			if d[1] != 1 || len(d) != 4 {
+				return Inbound{}, fmt.Errorf("serial %d: read system state % x: want count 1, system type and address: %w", f.Serial, d, ErrInbound)
+			}
+			in.Target = gb26875.Component{SysType: d[2], SysAddr: d[3]}
+		case TypeReadComponentState:
+			if d[1] != 1 || len(d) != 8 {
+				return Inbound{}, fmt.Errorf("serial %d: read component state % x: want count 1, system type and address, component address: %w", f.Serial, d, ErrInbound)
+			}
+			in.Target = gb26875.Component{SysType: d[2], SysAddr: d[3],
+				Zone: binary.LittleEndian.Uint16(d[4:]), Position: binary.LittleEndian.Uint16(d[6:])}
+		}
 		return in, nil
 	}
 	switch in.Type {

@@ -69,6 +69,10 @@ type LinkOptions struct {
 	// State is the UITD state byte sent on a request for it (type 81);
 	// default UITDNormal.
 	State func() uint8
+	// Facts answers the centre's reads of system and component states
+	// (61, 62); nil denies them, as the link denies the reads of data it
+	// does not hold (63-68, 84-86).
+	Facts Facts
 	// OnDutyCheck and OnClockSync are called on the link's reader
 	// goroutine once the command is confirmed; they must not block.
 	OnDutyCheck func(DutyCheck)
@@ -620,10 +624,48 @@ func (s *session) handle(in Inbound) {
 		case TypeReadUITDTime:
 			tt := l.stamp()
 			s.reply(f, gb26875.CmdResponse, append([]byte{TypeUITDTime, 1}, tt[:]...))
+		case TypeReadSystemState, TypeReadComponentState:
+			s.replyFacts(in)
 		default:
 			s.reply(f, gb26875.CmdDeny, nil)
 		}
 	}
+}
+
+// replyFacts answers a read of a system's or a component's state from
+// LinkOptions.Facts, stamped now; one the gateway holds no state of is
+// denied.
+func (s *session) replyFacts(in Inbound) {
+	l, t := s.l, in.Target
+	var u gb26875.Unit
+	ok := false
+	if l.opts.Facts != nil {
+		switch in.Type {
+		case TypeReadSystemState:
+			var st uint16
+			if st, ok = l.opts.Facts.SystemState(t.SysType, t.SysAddr); ok {
+				u = gb26875.Unit{Type: gb26875.TypeSystemState, Systems: []gb26875.SystemState{{SysType: t.SysType, SysAddr: t.SysAddr, Status: st, Time: l.stamp()}}}
+			}
+		case TypeReadComponentState:
+			var cs gb26875.ComponentState
+			if cs, ok = l.opts.Facts.ComponentState(t); ok {
+				cs.Time = l.stamp()
+				u = gb26875.Unit{Type: gb26875.TypeComponentState, Components: []gb26875.ComponentState{cs}}
+			}
+		}
+	}
+	var data []byte
+	var err error
+	if ok {
+		data, err = u.Encode(nil)
+	}
+	if !ok || err != nil {
+		l.log.Info("gb26875 link: read of facility data not answered, denied", "centre", s.addr, "type", in.Type,
+			"system", fmt.Sprintf("%d-%d", t.SysType, t.SysAddr), "zone", t.Zone, "position", t.Position, "err", err)
+		s.reply(in.Frame, gb26875.CmdDeny, nil)
+		return
+	}
+	s.reply(in.Frame, gb26875.CmdResponse, data)
 }
 
 // LatencyBuckets are the upper bounds of the latency histograms: fine

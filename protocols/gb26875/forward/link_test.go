@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/sim/testenv"
 )
@@ -441,4 +443,93 @@ func TestLinkBacksOffFromADenyingCentre(t *testing.T) {
 		t.Error("a denied message done")
 	}
 	ob.check(t)
+}
+
+// TestLinkAnswersReads: the centre's reads (command 4) against a scripted
+// centre. System (61) and component (62) states are answered from what the
+// source holds, the device's state (81) and time (88) from the link; what
+// the gateway holds nothing of, and the reads of data it does not keep
+// (analog 63, records 64 and 84, versions 65 and 85, configurations 66, 67
+// and 86, a panel's clock 68), are denied, as is a malformed read.
+func TestLinkAnswersReads(t *testing.T) {
+	src, err := NewSource(SourceOptions{Tags: registry(t), Out: &recorder{}, Settle: -1,
+		Points: []PointMap{{Tag: "FP1.loop1.det7", SysType: 1, SysAddr: 1, CompType: 42, Zone: 1, Position: 7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Consume(context.Background(), []collector.Sample{
+		{Tag: uitd + ".fire", Value: 1}, {Tag: uitd + ".fault", Value: 0}, // S1-2 Z3-P4: fire
+		{Tag: "UITD-000000001234.S10-3.manual", Value: 1}, // a linkage controller's own state: manual
+		{Tag: "FP1.loop1.det7.fire", Value: 0}, {Tag: "FP1.loop1.det7.fault", Value: 1},
+	})
+	c := newScripted(t)
+	runLink(t, LinkOptions{Centres: []string{c.addr()}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Minute, ConfirmTimeout: time.Second, Outbox: newMemOutbox(), Facts: src, State: src.DeviceState})
+	s := c.accept()
+	s.reply(s.heartbeat(), gb26875.CmdConfirm)
+
+	sys := func(typ, addr uint8) []byte { return []byte{TypeReadSystemState, 1, typ, addr} }
+	comp := func(typ, addr uint8, zone, pos uint16) []byte {
+		return []byte{TypeReadComponentState, 1, typ, addr, byte(zone), byte(zone >> 8), byte(pos), byte(pos >> 8)}
+	}
+	const normal, fire, fault = 1 << 0, 1 << 1, 1 << 2
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		want   gb26875.Command
+		check  func(u gb26875.Unit) bool
+		expect string
+	}{
+		{"system 1-2 from its components: fire", sys(1, 2), gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			return u.Type == gb26875.TypeSystemState && len(u.Systems) == 1 && u.Systems[0].SysType == 1 && u.Systems[0].SysAddr == 2 && u.Systems[0].Status == normal|fire
+		}, "type 1, system 1-2, normal|fire"},
+		{"system 1-1 from its components: fault", sys(1, 1), gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			return len(u.Systems) == 1 && u.Systems[0].Status == normal|fault
+		}, "normal|fault"},
+		{"system 10-3 as its device reported it: manual", sys(10, 3), gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			return len(u.Systems) == 1 && u.Systems[0].SysType == 10 && u.Systems[0].Status == normal|1<<11
+		}, "normal|manual (bit 11)"},
+		{"system never seen", sys(12, 1), gb26875.CmdDeny, nil, ""},
+		{"component 1-2 Z3-P4 in fire", comp(1, 2, 3, 4), gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			cs := u.Components
+			return u.Type == gb26875.TypeComponentState && len(cs) == 1 && cs[0].Type == 42 && cs[0].Zone == 3 && cs[0].Position == 4 &&
+				cs[0].Status == normal|fire && strings.Contains(cs[0].Text(), "感烟")
+		}, "type 2, component 42 at 3-4, normal|fire, its description"},
+		{"component 1-1 Z1-P7 faulty (by points)", comp(1, 1, 1, 7), gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			return len(u.Components) == 1 && u.Components[0].Position == 7 && u.Components[0].Status == normal|fault
+		}, "normal|fault at 1-7"},
+		{"component never seen", comp(1, 1, 9, 9), gb26875.CmdDeny, nil, ""},
+		{"component read without its address", []byte{TypeReadComponentState, 1, 1, 2}, gb26875.CmdDeny, nil, ""},
+		{"system read of two objects", []byte{TypeReadSystemState, 2, 1, 2, 1, 1}, gb26875.CmdDeny, nil, ""},
+		{"device state", []byte{TypeReadUITDState, 1, 0}, gb26875.CmdResponse, func(u gb26875.Unit) bool {
+			return u.Type == gb26875.TypeUITDState && len(u.UITD) == 1 && u.UITD[0].Flags&(uitdFire|uitdFault) == uitdFire|uitdFault
+		}, "type 21 in fire and fault"},
+		{"device time", []byte{TypeReadUITDTime, 1, 0}, gb26875.CmdResponse, func(u gb26875.Unit) bool { return u.Type == TypeUITDTime }, "type 28"},
+		{"analog value", []byte{63, 1, 11, 1, 2, 0, 5, 0}, gb26875.CmdDeny, nil, ""},
+		{"system operations", []byte{64, 1, 1, 1, 10, 0, 0, 0, 1, 1, 26}, gb26875.CmdDeny, nil, ""},
+		{"system software version", []byte{65, 1, 1, 1}, gb26875.CmdDeny, nil, ""},
+		{"system configuration", []byte{66, 1, 1, 1}, gb26875.CmdDeny, nil, ""},
+		{"component configuration", []byte{67, 1, 1, 1, 3, 0, 4, 0}, gb26875.CmdDeny, nil, ""},
+		{"system time", []byte{68, 1, 1, 1}, gb26875.CmdDeny, nil, ""},
+		{"device operations", []byte{84, 1, 10, 0, 0, 0, 1, 1, 26}, gb26875.CmdDeny, nil, ""},
+		{"device software version", []byte{85, 1, 0}, gb26875.CmdDeny, nil, ""},
+		{"device configuration", []byte{86, 1, 0}, gb26875.CmdDeny, nil, ""},
+	} {
+		serial := s.command(gb26875.CmdRequest, tc.data)
+		r := s.next()
+		if r.Cmd != tc.want || r.Serial != serial || r.Src != uitdAddr || r.Dst != centreAddr {
+			t.Errorf("%s: %v serial %d from %s to %s, want %v serial %d", tc.name, r.Cmd, r.Serial, r.Src, r.Dst, tc.want, serial)
+			continue
+		}
+		if tc.check == nil {
+			if len(r.Data) != 0 {
+				t.Errorf("%s: deny with data % x", tc.name, r.Data)
+			}
+			continue
+		}
+		u, err := gb26875.DecodeUnit(r.Data)
+		if err != nil || !tc.check(u) {
+			t.Errorf("%s: answer %+v (%v), want %s", tc.name, u, err, tc.expect)
+		}
+	}
 }

@@ -518,3 +518,56 @@ func TestSourceAnalogPutFailureRetries(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestSourceLatencyFromPipelineEntry: a fire queued in the pipeline behind
+// a slow consumer is a message Entered when the pipeline took it, so the
+// queueing counts against the 10 s.
+func TestSourceLatencyFromPipelineEntry(t *testing.T) {
+	const hold = 300 * time.Millisecond
+	rec := &recorder{}
+	src, err := NewSource(SourceOptions{Tags: registry(t), Out: rec, Settle: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	slow := consumerFunc(func(_ context.Context, b []collector.Sample) {
+		if b[0].Tag == "slow" {
+			<-release
+		}
+	})
+	p := collector.NewPipeline(nil, slow, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	if err := p.Emit(ctx, []collector.Sample{{Tag: "slow"}}); err != nil {
+		t.Fatal(err)
+	}
+	emitted := time.Now()
+	if err := p.Emit(ctx, []collector.Sample{{Tag: uitd + ".fire", Value: 1, Time: emitted}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(hold)
+	close(release)
+	cancel()
+	<-done
+	if len(rec.got) != 1 || rec.got[0].Class != ClassAlarm {
+		t.Fatalf("messages %v, want the fire", got(rec.got))
+	}
+	if e := rec.got[0].Entered; e.Sub(emitted) > hold/2 || e.Before(emitted.Add(-time.Second)) {
+		t.Errorf("fire Entered %v after its Emit, want the Emit's time (the %v queued counted)", e.Sub(emitted), hold)
+	}
+	// Called outside a pipeline, Consume stamps its own clock.
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, gb26875.Beijing)
+	src2, err := NewSource(SourceOptions{Tags: registry(t), Out: rec, Settle: -1, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2.Consume(context.Background(), []collector.Sample{{Tag: uitd + ".fire", Value: 1, Time: now}})
+	if len(rec.got) != 2 || !rec.got[1].Entered.Equal(now) {
+		t.Errorf("Entered %v outside a pipeline, want the source's clock %v", rec.got[len(rec.got)-1].Entered, now)
+	}
+}
+
+type consumerFunc func(context.Context, []collector.Sample)
+
+func (f consumerFunc) Consume(ctx context.Context, b []collector.Sample) { f(ctx, b) }
