@@ -99,10 +99,8 @@ type InfluxStats struct {
 	// Down is set while writes fail and live batches go to the spool.
 	Down bool
 	// PointsSpooled and PointsReplayed count points put on disk and
-	// written from it since start. PointsLogged is the part of
-	// PointsSpooled put there ahead of InfluxDB because a consumer waited
-	// for them to be durable (logCut), not because InfluxDB failed.
-	PointsSpooled, PointsReplayed, PointsLogged uint64
+	// written from it since start.
+	PointsSpooled, PointsReplayed uint64
 	// SpoolBytes and SpoolPoints are the spool's size on disk and the
 	// points in it not yet replayed; SpoolOldestAge is how old the oldest
 	// of those is (by its timestamp).
@@ -183,9 +181,8 @@ type InfluxSink struct {
 	waiters                                        []durableWaiter
 	waiting                                        atomic.Bool // waiters is not empty: cut batches at once
 	written, batches, writeErrs, dropped, rejected atomic.Uint64
-	retried, deadLettered, replayed, logged        atomic.Uint64
+	retried, deadLettered, replayed                atomic.Uint64
 	lastDropLog                                    atomic.Int64 // unix ns
-	lastLog                                        atomic.Int64 // unix ns of the last logCut
 }
 
 // queued is one point waiting for the batcher: a sample, or a ready-made point.
@@ -386,7 +383,6 @@ func (s *InfluxSink) Stats() InfluxStats {
 		QueueLength:        q,
 		Down:               s.down.Load(),
 		PointsReplayed:     s.replayed.Load(),
-		PointsLogged:       s.logged.Load(),
 	}
 	if s.spool != nil {
 		sp := s.spool.Stats()
@@ -497,20 +493,12 @@ func (s *InfluxSink) batchLoop(ctx context.Context) {
 		}
 		items := s.take(spare)
 		full := s.encode(&b, items)
-		// Someone waits for these points to be durable (a QoS 1 PUBACK, a
-		// GB/T 26875.3 confirm). With a spool they go to disk now, one
-		// fsync for what came meanwhile (group commit), and InfluxDB gets
-		// them from there in full batches (logCut). Without one they are
-		// sent now, unless batches already wait for the writer, which will
-		// call for this one when it is free.
-		if s.waiting.Load() {
-			if s.spool != nil {
-				s.logCut(&b)
-				full = true
-			} else if s.pendingEmpty() {
-				s.cut(&b)
-				full = true
-			}
+		// Someone waits for these points to be durable: send them now
+		// unless batches already wait for the writer, which will call
+		// for this one when it is free (group commit).
+		if s.waiting.Load() && s.pendingEmpty() {
+			s.cut(&b)
+			full = true
 		}
 		s.building.Store(int64(b.points))
 		clear(items) // drop references to points for the GC
@@ -563,48 +551,6 @@ func (s *InfluxSink) cut(b *batchBuilder) {
 	}
 	lb.from, lb.to = from, to
 	s.pushPending(lb)
-}
-
-// logCut ends the batch being built and puts it, with the batches waiting
-// for the live writer, in the spool: durable once fsynced, so a waiter's
-// acknowledgement no longer waits on InfluxDB's round trip, and the
-// replayer writes them in batches of BatchSize rather than of whatever
-// arrived during one write. If the disk fails they go the live way.
-func (s *InfluxSink) logCut(b *batchBuilder) {
-	from, to := s.cutAt, s.encoded
-	s.cutAt = to
-	s.pmu.Lock()
-	batches := s.pending
-	s.pending, s.pendingPoints = nil, 0
-	s.pmu.Unlock()
-	if lb := b.finish(); lb != nil {
-		lb.from, lb.to = from, to
-		batches = append(batches, lb)
-	} else {
-		s.settle(from, to) // nothing writable: dropped, and counted so
-	}
-	if len(batches) == 0 {
-		return
-	}
-	recs := make([]spool.Batch, len(batches))
-	points := 0
-	for i, lb := range batches {
-		recs[i] = spool.Batch{Points: lb.points, Oldest: lb.oldest, Body: []byte(lb.body)}
-		points += lb.points
-	}
-	if err := s.spool.AppendAll(recs); err != nil {
-		s.log.Error("influxdb spool append failed; writing to InfluxDB before acknowledging", "points", points, "err", err)
-		for _, lb := range batches {
-			s.pushPending(lb)
-		}
-		return
-	}
-	s.logged.Add(uint64(points))
-	s.lastLog.Store(time.Now().UnixNano())
-	s.signal(s.spoolWake)
-	for _, lb := range batches {
-		s.settle(lb.from, lb.to)
-	}
 }
 
 // WhenDurable calls fn, on one of the sink's goroutines, once every point

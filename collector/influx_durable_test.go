@@ -2,26 +2,29 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestInfluxSinkWhenDurable: without a spool, a waiter is called once the
-// points accepted before it are written, not before, and without waiting
-// for the flush interval; a waiter registered with nothing outstanding is
-// called at once.
+// TestInfluxSinkWhenDurable: a waiter is called once the points accepted
+// before it are written, not before, and without waiting for the flush
+// interval; a batch spooled during an outage is durable too, and so a
+// waiter registered with nothing outstanding is called at once.
 func TestInfluxSinkWhenDurable(t *testing.T) {
+	var failing atomic.Bool
 	release := make(chan struct{})
 	f := newFakeInflux(t, func(n int) int {
 		if n == 0 {
 			<-release // hold the first write until the test has looked
 		}
+		if failing.Load() {
+			return http.StatusServiceUnavailable
+		}
 		return http.StatusNoContent
 	})
-	s, _ := startSink(t, f.srv.URL, InfluxOptions{BatchSize: 1000, FlushInterval: time.Hour}, nil)
+	s, _ := startSink(t, f.srv.URL, InfluxOptions{BatchSize: 1000, FlushInterval: time.Hour, Spool: SpoolOptions{Dir: t.TempDir()}}, nil)
 
 	called := make(chan struct{}, 3)
 	s.Consume(context.Background(), samples(0, 5))
@@ -40,77 +43,24 @@ func TestInfluxSinkWhenDurable(t *testing.T) {
 	if st := s.Stats(); st.PointsWritten != 5 {
 		t.Fatalf("waiter called with %d of 5 points written", st.PointsWritten)
 	}
+
+	failing.Store(true)
+	s.Consume(context.Background(), samples(5, 5))
+	s.WhenDurable(func() { called <- struct{}{} })
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter not called once the batch was spooled")
+	}
+	if st := s.Stats(); st.PointsSpooled != 5 {
+		t.Fatalf("waiter called with %d of 5 points spooled", st.PointsSpooled)
+	}
+
 	s.WhenDurable(func() { called <- struct{}{} })
 	select {
 	case <-called:
 	default:
 		t.Fatal("a waiter with nothing outstanding was not called at once")
-	}
-}
-
-// TestInfluxSinkAcksFromSpool: with a spool, a waiter is called once the
-// points before it are fsynced there, while InfluxDB has not answered the
-// first write yet; what was logged for four waiters reaches InfluxDB once
-// each, in fewer writes than waiters; during an outage the spool is what
-// makes points durable, as before.
-func TestInfluxSinkAcksFromSpool(t *testing.T) {
-	var failing atomic.Bool
-	release := make(chan struct{})
-	f := newFakeInflux(t, func(n int) int {
-		if n == 0 {
-			<-release
-		}
-		if failing.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusNoContent
-	})
-	s, _ := startSink(t, f.srv.URL, InfluxOptions{BatchSize: 1000, FlushInterval: 200 * time.Millisecond, Spool: SpoolOptions{Dir: t.TempDir()}}, nil)
-
-	called := make(chan struct{}, 1)
-	wait := func(what string) {
-		t.Helper()
-		s.WhenDurable(func() { called <- struct{}{} })
-		select {
-		case <-called:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("waiter not called: %s", what)
-		}
-	}
-	for i := range 4 {
-		s.Consume(context.Background(), samples(5*i, 5))
-		wait(fmt.Sprintf("batch %d not logged", i))
-	}
-	if st := s.Stats(); st.PointsWritten != 0 || st.PointsLogged != 20 {
-		t.Fatalf("acknowledged with %d points written, %d logged; want 0 (InfluxDB holds the first write) and 20", st.PointsWritten, st.PointsLogged)
-	}
-	close(release)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().PointsWritten < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	f.mu.Lock()
-	writes, lines := len(f.requests), map[string]int{}
-	for _, r := range f.requests {
-		for _, l := range r.lines {
-			lines[l]++
-		}
-	}
-	f.mu.Unlock()
-	if st := s.Stats(); st.PointsWritten != 20 || len(lines) != 20 || writes > 2 {
-		t.Errorf("%d points written in %d writes, %d distinct lines; want 20 in at most 2 (the held one and the rest merged)", st.PointsWritten, writes, len(lines))
-	}
-	for l, n := range lines {
-		if n != 1 {
-			t.Errorf("line written %d times: %s", n, l)
-		}
-	}
-
-	failing.Store(true)
-	s.Consume(context.Background(), samples(20, 5))
-	wait("batch not spooled in the outage")
-	if st := s.Stats(); st.PointsSpooled != 25 {
-		t.Errorf("%d points spooled, want 25", st.PointsSpooled)
 	}
 }
 

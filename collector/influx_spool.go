@@ -92,20 +92,12 @@ func (s *InfluxSink) toSpool(b *lineBatch) {
 
 // replayLoop writes spooled batches in order, each committed once InfluxDB
 // took it, beside the live batches and at most Spool.ReplayRate points/s.
-// Consecutive records go in one write of up to BatchSize points; while
-// InfluxDB is up and the spool holds less than that, it waits up to
-// FlushInterval for more, as the live batcher does (records logged for a
-// waiter's acknowledgement are small). While InfluxDB is down it retries
-// the oldest records with capped exponential backoff (the longest wait
-// after 401/403, at least the server's Retry-After): the first write that
-// passes ends the outage.
+// While InfluxDB is down it retries the oldest batch with capped
+// exponential backoff (the longest wait after 401/403, at least the
+// server's Retry-After): the first write that passes ends the outage.
 func (s *InfluxSink) replayLoop(ctx context.Context) {
 	backoff := s.backoffMin
 	var next time.Time // earliest start of the next write, for the rate cap
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var filling time.Time // since when less than a batch has waited
 	for {
 		if s.down.Load() {
 			wait := max(backoff, time.Duration(s.retryAfter.Swap(0)))
@@ -114,37 +106,7 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 			}
 			backoff = min(2*backoff, s.backoffMax)
 		}
-		n := s.spool.Points()
-		if n == 0 {
-			filling = time.Time{}
-			select {
-			case <-s.spoolWake:
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		// Records logged for acknowledgements are small: while more come,
-		// gather a batch's worth, for at most FlushInterval. A backlog
-		// from an outage goes as it is.
-		if n < s.opts.BatchSize && !s.down.Load() && time.Since(time.Unix(0, s.lastLog.Load())) < s.opts.FlushInterval {
-			if filling.IsZero() {
-				filling = time.Now()
-			}
-			if rest := s.opts.FlushInterval - time.Since(filling); rest > 0 {
-				timer.Reset(rest)
-				select {
-				case <-s.spoolWake:
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
-				timer.Stop()
-				continue
-			}
-		}
-		filling = time.Time{}
-		lb, read, err := s.readGroup()
+		b, pos, ok, err := s.spool.Next()
 		if err != nil {
 			s.log.Error("influxdb spool unreadable", "err", err)
 			if !Sleep(ctx, s.backoffMax) {
@@ -152,26 +114,27 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if lb == nil {
-			// The head was corrupt and skipped, or dropped by the bound:
-			// look again, without spinning on a count that lags.
-			if !Sleep(ctx, 10*time.Millisecond) {
+		if !ok {
+			select {
+			case <-s.spoolWake:
+				continue
+			case <-ctx.Done():
 				return
 			}
-			continue
 		}
 		if rate := s.opts.Spool.ReplayRate; rate > 0 {
 			if !Sleep(ctx, time.Until(next)) {
 				return
 			}
-			next = later(next, time.Now()).Add(time.Duration(float64(lb.points) / float64(rate) * float64(time.Second)))
+			next = later(next, time.Now()).Add(time.Duration(float64(b.Points) / float64(rate) * float64(time.Second)))
 		}
-		// Cut short by shutdown, the records stay uncommitted and are sent
+		lb := &lineBatch{body: string(b.Body), points: b.Points}
+		// Cut short by shutdown, the batch stays uncommitted and is sent
 		// again after restart; InfluxDB keeps one point per series and time.
 		err = s.writeBatch(ctx, lb)
 		if err == nil {
-			s.replayed.Add(uint64(lb.points))
-			s.commit(read...)
+			s.replayed.Add(uint64(b.Points))
+			s.commit(pos)
 			backoff = s.backoffMin
 			if s.down.Swap(false) {
 				s.log.Info("influxdb writes resumed; replaying the spool", "spooled_points", s.spool.Stats().Points)
@@ -184,7 +147,7 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 		kind, retryAfter := classifyWriteError(err)
 		if kind == writeRejected {
 			s.reject(lb, err)
-			s.commit(read...)
+			s.commit(pos)
 			continue
 		}
 		s.retried.Add(1)
@@ -195,43 +158,9 @@ func (s *InfluxSink) replayLoop(ctx context.Context) {
 	}
 }
 
-// readGroup reads the records at the spool's head, as many as fit in one
-// write of BatchSize points (at least one), and their positions, to commit
-// in order once they are written; nil when there is no record to read.
-func (s *InfluxSink) readGroup() (*lineBatch, []spool.Pos, error) {
-	b, pos, ok, err := s.spool.Next()
-	if err != nil || !ok {
-		return nil, nil, err
-	}
-	read := []spool.Pos{pos}
-	if b.Points >= s.opts.BatchSize {
-		return &lineBatch{body: string(b.Body), points: b.Points, oldest: b.Oldest}, read, nil
-	}
-	body := append(make([]byte, 0, 2*len(b.Body)), b.Body...)
-	points, oldest := b.Points, b.Oldest
-	for points < s.opts.BatchSize {
-		nb, np, ok, err := s.spool.NextAfter(pos)
-		if err != nil || !ok || points+nb.Points > s.opts.BatchSize {
-			break // what was read goes; the rest is read again next time
-		}
-		body = append(body, nb.Body...)
-		points += nb.Points
-		if nb.Oldest.Before(oldest) {
-			oldest = nb.Oldest
-		}
-		pos = np
-		read = append(read, np)
-	}
-	return &lineBatch{body: string(body), points: points, oldest: oldest}, read, nil
-}
-
-// commit moves the spool's cursor past the records read, in order.
-func (s *InfluxSink) commit(read ...spool.Pos) {
-	for _, pos := range read {
-		if err := s.spool.Commit(pos); err != nil {
-			s.log.Error("influxdb spool cursor not saved; a restart will send some batches twice", "err", err)
-			return
-		}
+func (s *InfluxSink) commit(pos spool.Pos) {
+	if err := s.spool.Commit(pos); err != nil {
+		s.log.Error("influxdb spool cursor not saved; a restart will send some batches twice", "err", err)
 	}
 }
 

@@ -496,14 +496,6 @@ func (s *Spool) Stats() Stats {
 	return st
 }
 
-// Points is Stats().Points without reading the head record's time: what
-// a reader waiting for a batch's worth polls.
-func (s *Spool) Points() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.points
-}
-
 // Close releases the files; the spool stays on disk for the next Open.
 func (s *Spool) Close() error {
 	s.mu.Lock()
