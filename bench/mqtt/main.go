@@ -26,7 +26,11 @@
 // the same point again); a second gateway session then drains the same
 // messages without a data_dir, and the ratio of the two is the file's cost.
 //
-// Usage: go run ./bench/mqtt [-n 400000] [-tags 100] [-qos 1] [-influx] [-receipt-time] [-cpuprofile f] [-memprofile f]
+// With -influx-rtt the InfluxDB answers each write that much later (a
+// proxy in a child process), as a central InfluxDB over a WAN would: the
+// QoS 1 acknowledgements then show whether they wait on it.
+//
+// Usage: go run ./bench/mqtt [-n 400000] [-tags 100] [-qos 1] [-influx] [-influx-rtt 50ms] [-receipt-time] [-cpuprofile f] [-memprofile f]
 package main
 
 import (
@@ -36,7 +40,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
 	neturl "net/url"
 	"os"
 	"os/exec"
@@ -76,6 +82,8 @@ func main() {
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the gateway's run to this file")
 	receiptTime := flag.Bool("receipt-time", false, "payloads without a time: stamped on receipt, with and without the receipts file")
 	publish := flag.String("publish", "", "internal: publish to this broker URL and exit")
+	influxRTT := flag.Duration("influx-rtt", 0, "with -influx: InfluxDB behind a proxy (a child process) that delays each request this long, as a central InfluxDB over a WAN")
+	proxy := flag.String("proxy", "", "internal: listen,target: serve a delaying proxy to target and exit with the parent")
 	flag.Parse()
 	log.SetFlags(0)
 	if *qos != 0 && *qos != 1 {
@@ -84,6 +92,10 @@ func main() {
 	q := byte(*qos)
 	if *publish != "" {
 		publishAll(*publish, *n, *ntags, q, !*receiptTime)
+		return
+	}
+	if *proxy != "" {
+		serveDelayed(*proxy, *influxRTT)
 		return
 	}
 
@@ -111,6 +123,9 @@ func main() {
 		}
 		defer d.Stop()
 		influxURL = d.URL
+		if *influxRTT > 0 {
+			influxURL = startProxy(influxURL, *influxRTT)
+		}
 	}
 
 	// 1. Both consumers' sessions, then the queued messages, published by a
@@ -382,4 +397,60 @@ func run(cmd *exec.Cmd) {
 	if err := cmd.Run(); err != nil {
 		log.Fatalf("%v: %v", cmd.Args, err)
 	}
+}
+
+// proxyStdin keeps the proxy child's stdin open.
+var proxyStdin io.Closer
+
+// startProxy starts this program as a delaying proxy to target on a free
+// loopback port and returns its URL; the child stops when its stdin closes.
+func startProxy(target string, rtt time.Duration) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command(self, "-proxy", addr+","+target, "-influx-rtt", rtt.String())
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	proxyStdin = stdin // held open: the child lives as long as this process
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(end) {
+			log.Fatalf("proxy on %s did not start", addr)
+		}
+	}
+}
+
+// serveDelayed proxies listen to target, each request rtt late, until
+// stdin closes (the parent is gone).
+func serveDelayed(spec string, rtt time.Duration) {
+	listen, target, ok := strings.Cut(spec, ",")
+	u, err := neturl.Parse(target)
+	if !ok || err != nil {
+		log.Fatalf("-proxy %q: want listen,target", spec)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	log.Fatal(http.ListenAndServe(listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(rtt)
+		rp.ServeHTTP(w, r)
+	})))
 }
