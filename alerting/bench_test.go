@@ -338,3 +338,39 @@ func BenchmarkJournalGroup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(alarms))/1000, "µs/transition")
 }
+
+// BenchmarkReloadRulePerTag is a site with a rule per tag (match.tag naming
+// it, as bench/peers and many plants configure them): 2,000 tags, 2,000
+// rules and one general rule, all rules matched against every tag, as a
+// reload does and as the first sample of each tag does.
+func BenchmarkReloadRulePerTag(b *testing.B) {
+	const n = 2000
+	var tags []collector.Tag
+	rules := []config.Rule{{Name: "silent", Match: config.Match{Kind: "pipe_pressure"}, Stale: time.Minute}}
+	for i := range n {
+		id := fmt.Sprintf("PT-%05d", i)
+		tags = append(tags, collector.Tag{ID: id, Kind: "pipe_pressure", Unit: "MPa"})
+		rules = append(rules, config.Rule{Name: "high-" + id, Match: config.Match{Tag: id}, Above: ptr(1.6)})
+	}
+	j := openTestJournal(b, "")
+	e, err := NewEngine("s1", rules, testRegistry(b, tags...), j, NewBus(j, discard), discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	batch := make([]collector.Sample, n)
+	for i := range batch {
+		batch[i] = collector.Sample{Tag: tags[i].ID, Value: 0.4, Time: t0}
+	}
+	e.Consume(ctx, batch) // every tag known
+	if got := len(e.state["PT-00007"].slots); got != len(qualityRules)+2 {
+		b.Fatalf("PT-00007 has %d rules, want the quality rules, silent and its own", got)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Reload(ctx, rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/tag")
+}
