@@ -99,14 +99,20 @@ func hazgateYAML(dir string, s spec) string {
 	return b.String()
 }
 
-func startHazgate(bin string) func(dir string, s spec) (*child, error) {
+// startHazgate runs bin on each spec's config; with profiles set, each
+// run writes its CPU profile there as hazgate-N.prof.
+func startHazgate(bin, profiles string) func(dir string, s spec) (*child, error) {
 	return func(dir string, s spec) (*child, error) {
 		conf := filepath.Join(dir, fmt.Sprintf("hazgate-%d.yaml", s.run))
 		if err := os.WriteFile(conf, []byte(hazgateYAML(dir, s)), 0o600); err != nil {
 			return nil, err
 		}
+		args := []string{"run", "-config", conf}
+		if profiles != "" {
+			args = append(args, "-cpuprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.prof", s.run)))
+		}
 		return startChild("hazgate", filepath.Join(dir, fmt.Sprintf("hazgate-%d.log", s.run)),
-			[]string{"INFLUX_TOKEN=user:pass"}, bin, "run", "-config", conf)
+			[]string{"INFLUX_TOKEN=user:pass"}, bin, args...)
 	}
 }
 

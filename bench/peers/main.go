@@ -52,6 +52,7 @@ type options struct {
 	load, flood               int
 	telegraf                  string
 	keep                      bool
+	profiles                  string
 }
 
 // env is what every run shares.
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&o.flood, "flood", 1000, "tags crossing their limits at once in the flood phase")
 	flag.StringVar(&o.telegraf, "telegraf", "", "a Telegraf binary to use instead of building v1.34.0")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
+	flag.StringVar(&o.profiles, "profiles", "", "a directory for each hazgate run's CPU profile (hazgate-N.prof, one per run: QoS 0, QoS 1, Modbus, alarms)")
 	serve := flag.Bool("serve-modbus", false, "internal: serve the simulated Modbus devices")
 	flag.Parse()
 	if *serve {
@@ -147,7 +149,7 @@ func main() {
 	defer e.devices.Stop()
 	atExit = append(atExit, e.devices.Stop)
 
-	hz := gateway{name: "hazgate", start: startHazgate(hzBin), modbusQuery: func(where string) string {
+	hz := gateway{name: "hazgate", start: startHazgate(hzBin, o.profiles), modbusQuery: func(where string) string {
 		if where != "" {
 			where = " AND " + where
 		}
