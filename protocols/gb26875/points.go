@@ -23,8 +23,9 @@ const maxSkew = 10 * time.Minute
 // any fire panel's.
 const KindFirePanel = "fire_panel"
 
-// kindOperation is the kind of operation tags: the last operation's flags.
-const kindOperation = "fire_panel_operation"
+// KindOperation is the kind of operation tags (<system>.operation): the
+// flags of the operation just received, one sample per operation.
+const KindOperation = "fire_panel_operation"
 
 // stateBit names a bit of a state word; the name is the tag suffix.
 type stateBit struct {
@@ -218,7 +219,7 @@ func readings(a Address, u *Unit, now time.Time, bounds collector.TimeBounds) (o
 			name = fmt.Sprintf("%s %d号操作", nameOr(systemNames, o.SysType, "系统"), o.SysAddr)
 		}
 		out = append(out, reading{
-			tag:   collector.Tag{ID: prefix + ".operation", Name: name, Kind: kindOperation, Description: "operation flags: 1 reset, 2 silence, 4 manual alarm, 8 alarm cleared, 16 self-test, 32 confirm / duty-check answer, 64 test"},
+			tag:   collector.Tag{ID: prefix + ".operation", Name: name, Kind: KindOperation, Description: "operation flags: 1 reset, 2 silence, 4 manual alarm, 8 alarm cleared, 16 self-test, 32 confirm / duty-check answer, 64 test"},
 			value: float64(o.Flags),
 			at:    at,
 		})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -357,6 +358,54 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A panel's operations reach our own listener as the centre as type 4, at
+// their system: a received device's system's where it came from, an MQTT
+// panel's at the address its points give; a received device's own
+// operations (type 24) stay here.
+func TestSourceOperationsToListener(t *testing.T) {
+	_, addr, rec := startListener(t)
+	reg := collector.NewRegistry()
+	for _, id := range []string{"UITD-000000001234.S1-1.operation", "UITD-000000001234.operation", "FP1.operation"} {
+		if err := reg.Add(collector.Tag{ID: id, Kind: gb26875.KindOperation, Device: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ob := newMemOutbox()
+	src, err := NewSource(SourceOptions{Tags: reg, Out: ob, Log: slog.New(slog.DiscardHandler),
+		Points: []PointMap{{Tag: "FP1.*", SysType: 1, SysAddr: 3, CompType: 42}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Truncate(time.Second)
+	src.Consume(context.Background(), []collector.Sample{
+		{Tag: "UITD-000000001234.S1-1.operation", Value: 1, Time: at},                      // reset
+		{Tag: "UITD-000000001234.operation", Value: gb26875.OpDutyAnswer, Time: at},        // the device's own
+		{Tag: "FP1.operation", Value: 2, Time: at.Add(time.Second)},                        // silence
+		{Tag: "UITD-000000001234.S1-1.operation", Value: 1, Time: at.Add(2 * time.Second)}, // reset again: a second operation
+		{Tag: "FP1.operation", Value: 0, Time: at.Add(3 * time.Second)},                    // no operation
+		{Tag: "FP1.operation", Value: 300, Time: at.Add(3 * time.Second)},                  // not a flag byte
+	})
+	if st := src.Stats(); st.Operations != 3 {
+		t.Fatalf("source put %d operations, want 3", st.Operations)
+	}
+	runLink(t, LinkOptions{Centres: []string{addr}, Address: uitdAddr, CentreAddress: centreAddr,
+		Heartbeat: time.Second, ConfirmTimeout: time.Second, Outbox: ob})
+	testenv.WaitFor(t, 10*time.Second, "every message confirmed", func() bool { return ob.ndone() == 3 })
+	ob.check(t)
+	var got []string
+	rec.mu.Lock()
+	for _, s := range rec.all {
+		if strings.HasSuffix(s.Tag, ".operation") {
+			got = append(got, fmt.Sprintf("%s=%g@%s", strings.TrimPrefix(s.Tag, "UITD-"+uitdAddr.String()+"."), s.Value, s.Time.Sub(at)))
+		}
+	}
+	rec.mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"S1-1.operation=1@0s", "S1-1.operation=1@2s", "S1-3.operation=2@1s"}; !slices.Equal(got, want) {
+		t.Errorf("operations at the centre %q, want %q", got, want)
+	}
 }
 
 // A hydrant main's pressure reaches our own listener as the centre in MPa,

@@ -120,7 +120,8 @@ const (
 // (UITD-<addr>.S<type>-<addr>.<state>) go as type 1 (system state); its own
 // state (UITD-<addr>.<state>) does not go: this device reports its own.
 // Tags of SourceOptions.Analogs' kinds go as type 3 analog values (see
-// consumeAnalog). Consume returns once the outbox has them on disk,
+// consumeAnalog), operation tags (kind fire_panel_operation: reset,
+// silence, manual alarm, ...) as type 4 operations. Consume returns once the outbox has them on disk,
 // so a device's data the gateway confirms is already queued for the
 // centre.
 type Source struct {
@@ -141,6 +142,7 @@ type Source struct {
 type tagInfo struct {
 	p   *point
 	bit uint8
+	op  *gb26875.Operation // an operation tag's system (type 4); p is nil
 }
 
 type point struct {
@@ -183,6 +185,7 @@ type SourceStats struct {
 	PutErrors  uint64 `json:"put_errors" metric:"hazgate_forward_source_put_errors_total" help:"Batches of changes the outbox refused; they go again with the points' next samples."`
 	Collisions uint64 `json:"collisions" metric:"hazgate_forward_source_address_collisions_total" help:"Points given a centre address another point has."`
 	Analogs    uint64 `json:"analogs" metric:"hazgate_forward_source_analog_messages_total" help:"Analog values (type 3) put in the outbox; also counted in statuses."`
+	Operations uint64 `json:"operations" metric:"hazgate_forward_source_operation_messages_total" help:"Fire-panel operations (type 4: reset, silence, manual alarm, ...) put in the outbox; also counted in statuses."`
 	// AnalogRefused: readings that do not fit the protocol's int16 steps.
 	AnalogRefused uint64 `json:"analog_refused" metric:"hazgate_forward_source_analog_refused_total" help:"Analog readings outside the protocol's int16 steps (sent clamped to the bound) or not numbers (sent as a fault)."`
 }
@@ -256,6 +259,10 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		smp := &batch[i]
 		ti := s.info(smp.Tag)
 		if ti == nil {
+			continue
+		}
+		if ti.op != nil {
+			s.consumeOperation(ti.op, smp, now)
 			continue
 		}
 		p := ti.p
@@ -364,8 +371,11 @@ func (s *Source) Consume(ctx context.Context, batch []collector.Sample) {
 		} else {
 			s.st.Statuses++
 		}
-		if s.out[i].Unit.Type == gb26875.TypeAnalog {
+		switch s.out[i].Unit.Type {
+		case gb26875.TypeAnalog:
 			s.st.Analogs++
+		case gb26875.TypeOperation:
+			s.st.Operations++
 		}
 	}
 	clear(s.out) // the outbox has them on disk; drop the references
@@ -420,6 +430,9 @@ func (s *Source) classify(t collector.Tag) *tagInfo {
 		p.level = level
 		return &tagInfo{p: p, bit: 1}
 	}
+	if t.Kind == gb26875.KindOperation {
+		return s.classifyOperation(t)
+	}
 	if !s.selected(t) {
 		return nil
 	}
@@ -449,6 +462,44 @@ func (s *Source) classify(t collector.Tag) *tagInfo {
 		return nil
 	}
 	return &tagInfo{p: s.pointFor(id, t, false), bit: bit}
+}
+
+// classifyOperation places an operation tag (kind fire_panel_operation):
+// a received device's system's (UITD-<addr>.S<type>-<addr>.operation) at
+// that system; another, selected as its panel's state tags are, at the
+// address the points give it. A received device's own operations (type
+// 24) are its own to report, as its own state is.
+func (s *Source) classifyOperation(t collector.Tag) *tagInfo {
+	id := strings.TrimSuffix(t.ID, ".operation")
+	if rest, ok := strings.CutPrefix(id, "UITD-"); ok && !strings.Contains(rest, ".") {
+		return nil
+	}
+	if st, sa, ok := uitdSystem(id); ok {
+		return &tagInfo{op: &gb26875.Operation{SysType: st, SysAddr: sa}}
+	}
+	if !s.selected(collector.Tag{ID: t.ID, Kind: gb26875.KindFirePanel}) {
+		return nil
+	}
+	c := s.address(t.ID, t, false)
+	return &tagInfo{op: &gb26875.Operation{SysType: c.SysType, SysAddr: c.SysAddr}}
+}
+
+// consumeOperation puts one operation (type 4: reset, silence, manual
+// alarm, ...) as the operator did it: each sample is one operation, not a
+// state, so nothing is compared with the last. It is management
+// information (class status, GB 25506's 100 s).
+func (s *Source) consumeOperation(sys *gb26875.Operation, smp *collector.Sample, now time.Time) {
+	if smp.Quality == collector.Bad || !(smp.Value >= 1 && smp.Value <= 255) {
+		return // no operation, or not a flag byte
+	}
+	at := smp.Time
+	if at.IsZero() {
+		at = now
+	}
+	op := *sys
+	op.Flags, op.Time = uint8(smp.Value), gb26875.TimeTagOf(at)
+	s.out = append(s.out, Message{Class: ClassStatus, Entered: now,
+		Unit: gb26875.Unit{Type: gb26875.TypeOperation, Operations: []gb26875.Operation{op}}})
 }
 
 func (s *Source) selected(t collector.Tag) bool {
