@@ -107,8 +107,11 @@ func (l Ledger) table() sheet.Table {
 			severityLabel(a.Severity), a.valueText(a.Value), a.valueText(a.Peak), strconv.Itoa(a.Count), bjTime(ended),
 			duration(until.Sub(a.RaisedAt)), a.AckedBy, bjTime(a.AckedAt), a.AckComment, "", "", "", "", "",
 			strconv.Itoa(a.Escalations), stateLabel(a.State)}
-		if ended == nil && a.Active {
+		switch {
+		case ended == nil && a.Active:
 			row[12] += "（未恢复）"
+		case ended == nil:
+			row[12] = "" // closed without clearing (out of service): no span to tell
 		}
 		if d := a.Disposal; d != nil {
 			row[16], row[17], row[18], row[19], row[20] = causeLabel(d.Cause), yesNo(d.FalseAlarm()), joinNote(d.Measures, d.Note), d.Person, bjTime(&d.At)
