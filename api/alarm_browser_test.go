@@ -32,13 +32,7 @@ func TestAlarmHandlingInChromium(t *testing.T) {
 		JSON.stringify({on: true, critical: true, high: true, medium: true, low: true})), true`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx,
-		chromedp.Reload(),
-		chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", operatorToken),
-		chromedp.Click("#login-btn"),
-		chromedp.WaitVisible("#live.on"),
-	); err != nil {
+	if err := chromedp.Do(ctx, operatorLogin(g.base)...); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	if site, _ := chromedp.Run(ctx, chromedp.Text("#site")); site != "浏览器测试化工 (browser-01)" {
@@ -233,13 +227,7 @@ func TestAlarmListValuesInChromium(t *testing.T) {
 	bin := testenv.Chromium(t)
 	g := startGateway(t, true)
 	ctx := testenv.Browser(t, bin)
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(g.base+"/"),
-		chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", operatorToken),
-		chromedp.Click("#login-btn"),
-		chromedp.WaitVisible("#live.on"),
-	); err != nil {
+	if err := chromedp.Do(ctx, operatorLogin(g.base)...); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	g.gas.SetLEL(0, 52)    // GT-101: levels 1 and 2

@@ -83,23 +83,30 @@ func TestShiftReportFormats(t *testing.T) {
 		t.Errorf("report of 2025-03-01 %+v", rep)
 	}
 
-	for q, want := range map[string]string{
+	badRequests(t, f, "/api/v1/reports/shift", map[string]string{
 		"format=pdf":                 `format="pdf"`,
 		"from=yesterday":             `from="yesterday"`,
 		"to=16:00":                   `to="16:00"`,
 		"from=" + to + "&to=" + from: "must be before",
 		"from=2025-03-01T00:00:00Z&to=2025-03-09T00:00:00Z": "at most",
-	} {
-		rec := f.do(t, http.MethodGet, "/api/v1/reports/shift?"+q, tokenOf(RoleViewer))
-		var body struct{ Error string }
-		_ = json.Unmarshal(rec.Body.Bytes(), &body)
-		if rec.Code != http.StatusBadRequest || !strings.Contains(body.Error, want) {
-			t.Errorf("%s: %d %s, want 400 naming %q", q, rec.Code, rec.Body, want)
-		}
-	}
+	})
 	f.h.shift = nil
 	if rec := f.do(t, http.MethodGet, "/api/v1/reports/shift", tokenOf(RoleViewer)); rec.Code != http.StatusNotImplemented {
 		t.Errorf("without reports: %d, want 501", rec.Code)
+	}
+}
+
+// badRequests asks path with each query and wants a 400 whose error
+// holds the text given for it (the parameter, the limit).
+func badRequests(t *testing.T, f *fixture, path string, cases map[string]string) {
+	t.Helper()
+	for q, want := range cases {
+		rec := f.do(t, http.MethodGet, path+"?"+q, tokenOf(RoleViewer))
+		var body struct{ Error string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(body.Error, want) {
+			t.Errorf("%s?%s: %d %s, want 400 naming %q", path, q, rec.Code, rec.Body, want)
+		}
 	}
 }
 
@@ -141,19 +148,12 @@ func TestAlarmExport(t *testing.T) {
 	if recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rec.Body.String(), "\uFEFF"))).ReadAll(); rec.Code != 200 || err != nil || len(recs) != 1 {
 		t.Errorf("2025-03-01: %d, %d rows (%v)", rec.Code, len(recs), err)
 	}
-	for q, want := range map[string]string{
+	badRequests(t, f, "/api/v1/alarms/export", map[string]string{
 		"format=pdf":     `format="pdf"`,
 		"from=yesterday": `from="yesterday"`,
 		"from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z": "must be before",
 		"from=2025-01-01T00:00:00Z&to=2025-04-05T00:00:00Z": "at most 93 days",
-	} {
-		rec := f.do(t, http.MethodGet, "/api/v1/alarms/export?"+q, tokenOf(RoleViewer))
-		var body struct{ Error string }
-		_ = json.Unmarshal(rec.Body.Bytes(), &body)
-		if rec.Code != http.StatusBadRequest || !strings.Contains(body.Error, want) {
-			t.Errorf("%s: %d %s, want 400 naming %q", q, rec.Code, rec.Body, want)
-		}
-	}
+	})
 	f.h.shift = nil
 	if rec := f.do(t, http.MethodGet, "/api/v1/alarms/export", tokenOf(RoleViewer)); rec.Code != http.StatusNotImplemented {
 		t.Errorf("without a ledger: %d, want 501", rec.Code)

@@ -77,13 +77,7 @@ func TestTrendInChromium(t *testing.T) {
 		chromedp.Click(`#tag-rows tr[data-tag="GT-101"]`),
 		poll(`document.querySelectorAll('#trend line.limit').length === 2 && ` + reading + ` !== undefined`),
 	}
-	if err := chromedp.Do(b, append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(g.base + "/"),
-		chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", operatorToken),
-		chromedp.Click("#login-btn"),
-		chromedp.WaitVisible("#app"),
-	}, openTrend...)...); err != nil {
+	if err := chromedp.Do(b, append(operatorLogin(g.base), openTrend...)...); err != nil {
 		t.Fatalf("open the trend: %v", err)
 	}
 	checkRange := func(want time.Duration, after int) {
