@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"hazgate/alerting/deliver"
 	"hazgate/alerting/selfalarm"
 	"hazgate/api"
 	"hazgate/collector"
@@ -83,7 +84,8 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 		f.link, err = forward.NewLink(forward.LinkOptions{Centres: fc.Centres, Address: gb26875.Address(addr), CentreAddress: gb26875.Address(centre),
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
 			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
-			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState, Facts: f.source})
+			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState, Facts: f.source,
+			Serials: deliver.NewFileCursor(filepath.Join(dir, "serial"))})
 	}
 	if err == nil {
 		err = f.loadBook()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -77,7 +78,23 @@ type LinkOptions struct {
 	// goroutine once the command is confirmed; they must not block.
 	OnDutyCheck func(DutyCheck)
 	OnClockSync func(offset time.Duration)
+	// Serials keeps the frame serials across restarts (a file in
+	// data_dir): the link reserves them serialBlock at a time and saves
+	// the block's end, so after a restart, even a kill -9, it starts past
+	// every serial it may have sent and a centre that drops repeated
+	// serials takes no new frame for an old one. Nil starts at 1 each run.
+	Serials SerialStore
 }
+
+// SerialStore loads and saves the link's serial counter (deliver.FileCursor).
+type SerialStore interface {
+	Load() (int64, error)
+	Save(n int64) error
+}
+
+// serialBlock is how many serials one save reserves: a save (an fsync) per
+// 1,024 frames, at most that many skipped by a restart.
+const serialBlock = 1024
 
 // DutyCheck is a 查岗 received from the centre: the person on duty has
 // Minutes to answer (Link.AnswerDutyCheck).
@@ -109,10 +126,12 @@ type Link struct {
 	opts LinkOptions
 	log  *slog.Logger
 
-	running atomic.Bool
-	serial  atomic.Uint32 // low 16 bits are the last serial used
-	offset  atomic.Int64  // centre time minus gateway time, ns
-	centre  atomic.Uint64 // centre address in use
+	running   atomic.Bool
+	serial    atomic.Uint32 // low 16 bits are the last serial used
+	serialEnd atomic.Uint32 // with Serials: the end of the reserved block
+	serialMu  sync.Mutex    // one reservation at a time
+	offset    atomic.Int64  // centre time minus gateway time, ns
+	centre    atomic.Uint64 // centre address in use
 
 	mu      sync.Mutex
 	sess    *session
@@ -179,6 +198,17 @@ func NewLink(opts LinkOptions) (*Link, error) {
 	}
 	l := &Link{opts: opts, log: opts.Log.With("uitd", opts.Address.String())}
 	l.centre.Store(uint64(opts.CentreAddress))
+	if opts.Serials != nil {
+		n, err := opts.Serials.Load()
+		if err != nil {
+			return nil, fmt.Errorf("gb26875 link %s: serials: %w", opts.Address, err)
+		}
+		if n < 0 || n > math.MaxUint32-serialBlock {
+			n = 0 // a counter from no link of ours: start again
+		}
+		l.serial.Store(uint32(n)) // the first frame reserves the next block
+		l.serialEnd.Store(uint32(n))
+	}
 	return l, nil
 }
 
@@ -473,12 +503,30 @@ func (s *session) write(f gb26875.Frame) error {
 	return err
 }
 
+// nextSerial is the next frame serial, reserving a block first when the
+// reserved one is used up. A failed save is logged and the frame still
+// goes: a repeated serial after a restart is a lesser harm than none.
+func (l *Link) nextSerial() uint16 {
+	n := l.serial.Add(1)
+	if l.opts.Serials != nil && n >= l.serialEnd.Load() {
+		l.serialMu.Lock()
+		if end := n + serialBlock; n >= l.serialEnd.Load() {
+			if err := l.opts.Serials.Save(int64(end)); err != nil {
+				l.log.Error("gb26875 link: serials not saved; after a restart the centre may see serials again", "err", err)
+			}
+			l.serialEnd.Store(end)
+		}
+		l.serialMu.Unlock()
+	}
+	return uint16(n)
+}
+
 // exchange sends data (nil: a heartbeat) as send-data with a new serial
 // and waits for its confirm, sending it again after a deny or
 // ConfirmTimeout, Retries times.
 func (s *session) exchange(ctx context.Context, data []byte) error {
 	l := s.l
-	serial := uint16(l.serial.Add(1))
+	serial := l.nextSerial()
 	ch := make(chan gb26875.Command, 1)
 	s.mu.Lock()
 	s.pending[serial] = ch

@@ -3,8 +3,10 @@ package forward
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -531,5 +533,72 @@ func TestLinkAnswersReads(t *testing.T) {
 		if err != nil || !tc.check(u) {
 			t.Errorf("%s: answer %+v (%v), want %s", tc.name, u, err, tc.expect)
 		}
+	}
+}
+
+// memSerials is a SerialStore in memory; err fails Load.
+type memSerials struct {
+	mu    sync.Mutex
+	n     int64
+	saves int
+	err   error
+}
+
+func (m *memSerials) Load() (int64, error) { m.mu.Lock(); defer m.mu.Unlock(); return m.n, m.err }
+func (m *memSerials) Save(n int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n, m.saves = n, m.saves+1
+	return nil
+}
+
+// The serials go on across a restart: the second run's first frame has a
+// serial past every one the first run sent, as its killed process would
+// have left it (the store holds only what was saved before the first
+// frame). A store that cannot load stops the link from starting.
+func TestLinkSerialsAcrossRestart(t *testing.T) {
+	store := &memSerials{}
+	opts := LinkOptions{Address: uitdAddr, CentreAddress: centreAddr, Heartbeat: 20 * time.Millisecond,
+		ConfirmTimeout: time.Second, Outbox: newMemOutbox(), Log: slog.New(slog.DiscardHandler), Serials: store}
+	run := func() (*scripted, func()) {
+		c := newScripted(t)
+		o := opts
+		o.Centres = []string{c.addr()}
+		l, err := NewLink(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		return c, func() { cancel(); <-done }
+	}
+	c1, stop := run()
+	p := c1.accept()
+	var last uint16
+	for range 5 {
+		hb := p.heartbeat()
+		if last != 0 && hb.Serial != last+1 {
+			t.Errorf("serial %d after %d", hb.Serial, last)
+		}
+		last = hb.Serial
+		p.reply(hb, gb26875.CmdConfirm)
+	}
+	stop()
+	if store.saves != 1 || store.n != int64(1+serialBlock) {
+		t.Fatalf("after 5 frames: %d saves, saved %d; want 1 save of %d (the first frame reserved a block)", store.saves, store.n, 1+serialBlock)
+	}
+	c2, stop2 := run()
+	defer stop2()
+	first := c2.accept().heartbeat()
+	if first.Serial <= last || first.Serial != uint16(1+serialBlock+1) {
+		t.Errorf("after the restart the first serial is %d; want past %d, at %d", first.Serial, last, 1+serialBlock+1)
+	}
+
+	o := opts
+	o.Centres = []string{c2.addr()}
+	o.Serials = &memSerials{err: errors.New("disk gone")}
+	if _, err := NewLink(o); err == nil || !strings.Contains(err.Error(), "serials: disk gone") {
+		t.Errorf("a store that cannot load: %v", err)
 	}
 }
