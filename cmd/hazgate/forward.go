@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"hazgate/alerting/deliver"
 	"hazgate/alerting/selfalarm"
 	"hazgate/api"
 	"hazgate/collector"
@@ -85,7 +84,7 @@ func openForward(cfg *config.Config, tags collector.TagLookup, log *slog.Logger)
 			Heartbeat: fc.Heartbeat, ConfirmTimeout: fc.ConfirmTimeout, Retries: fc.Retries, DialTimeout: fc.DialTimeout,
 			Backoff: min(time.Second, fc.MaxBackoff), MaxBackoff: fc.MaxBackoff,
 			Outbox: f.outbox, Log: log, OnDutyCheck: f.dutyCheck, State: f.source.DeviceState, Facts: f.source,
-			Serials: deliver.NewFileCursor(filepath.Join(dir, "serial"))})
+			Serials: forward.FileNumber{Path: filepath.Join(dir, "serial")}, ClockOffset: forward.FileNumber{Path: filepath.Join(dir, "clock_offset")}})
 	}
 	if err == nil {
 		err = f.loadBook()

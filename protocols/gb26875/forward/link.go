@@ -78,16 +78,21 @@ type LinkOptions struct {
 	// goroutine once the command is confirmed; they must not block.
 	OnDutyCheck func(DutyCheck)
 	OnClockSync func(offset time.Duration)
-	// Serials keeps the frame serials across restarts (a file in
+	// Serials keeps the frame serials across restarts (a FileNumber in
 	// data_dir): the link reserves them serialBlock at a time and saves
 	// the block's end, so after a restart, even a kill -9, it starts past
 	// every serial it may have sent and a centre that drops repeated
 	// serials takes no new frame for an old one. Nil starts at 1 each run.
-	Serials SerialStore
+	Serials NumberStore
+	// ClockOffset keeps the offset of the centre's last clock sync (ns)
+	// across restarts, so the time tags stay on the centre's clock until
+	// it syncs again; nil starts from the gateway's own clock.
+	ClockOffset NumberStore
 }
 
-// SerialStore loads and saves the link's serial counter (deliver.FileCursor).
-type SerialStore interface {
+// NumberStore loads and saves one number the link keeps across restarts
+// (FileNumber).
+type NumberStore interface {
 	Load() (int64, error)
 	Save(n int64) error
 }
@@ -208,6 +213,13 @@ func NewLink(opts LinkOptions) (*Link, error) {
 		}
 		l.serial.Store(uint32(n)) // the first frame reserves the next block
 		l.serialEnd.Store(uint32(n))
+	}
+	if opts.ClockOffset != nil {
+		off, err := opts.ClockOffset.Load()
+		if err != nil {
+			return nil, fmt.Errorf("gb26875 link %s: clock offset: %w", opts.Address, err)
+		}
+		l.offset.Store(off)
 	}
 	return l, nil
 }
@@ -643,6 +655,11 @@ func (s *session) handle(in Inbound) {
 			off := in.Clock.Sub(l.opts.Now())
 			l.offset.Store(int64(off))
 			l.clockSyncs.Add(1)
+			if st := l.opts.ClockOffset; st != nil {
+				if err := st.Save(int64(off)); err != nil {
+					l.log.Error("gb26875 link: clock offset not saved; a restart stamps with the gateway's clock until the next sync", "err", err)
+				}
+			}
 			s.reply(f, gb26875.CmdConfirm, nil)
 			l.log.Info("gb26875 link: clock synchronised by the centre", "centre", s.addr, "offset", off.Round(time.Millisecond))
 			if l.opts.OnClockSync != nil {

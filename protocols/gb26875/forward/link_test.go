@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -600,5 +602,58 @@ func TestLinkSerialsAcrossRestart(t *testing.T) {
 	o.Serials = &memSerials{err: errors.New("disk gone")}
 	if _, err := NewLink(o); err == nil || !strings.Contains(err.Error(), "serials: disk gone") {
 		t.Errorf("a store that cannot load: %v", err)
+	}
+}
+
+// The centre's clock offset outlives a restart: a sync is saved, and a
+// link started on the saved offset stamps its first frame with it.
+func TestLinkClockOffsetAcrossRestart(t *testing.T) {
+	store := &memSerials{}
+	c := newScripted(t)
+	opts := LinkOptions{Centres: []string{c.addr()}, Address: uitdAddr, CentreAddress: centreAddr, Heartbeat: time.Minute,
+		ConfirmTimeout: time.Second, Outbox: newMemOutbox(), ClockOffset: store}
+	runLink(t, opts)
+	s := c.accept()
+	s.reply(s.heartbeat(), gb26875.CmdConfirm)
+	tt := gb26875.TimeTagOf(time.Now().Add(time.Hour))
+	s.command(gb26875.CmdControl, append([]byte{gb26875.TypeSyncClock, 1}, tt[:]...))
+	if r := s.next(); r.Cmd != gb26875.CmdConfirm {
+		t.Fatalf("clock sync answered with %v", r.Cmd)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the offset saved", func() bool { store.mu.Lock(); defer store.mu.Unlock(); return store.saves == 1 })
+	if off := time.Duration(store.n); off < time.Hour-2*time.Second || off > time.Hour+time.Second {
+		t.Fatalf("saved offset %v, want an hour", off)
+	}
+
+	c2 := newScripted(t)
+	opts.Centres = []string{c2.addr()}
+	l := runLink(t, opts)
+	if off := l.ClockOffset(); off != time.Duration(store.n) {
+		t.Errorf("restarted with offset %v, want the saved %v", off, time.Duration(store.n))
+	}
+	hb := c2.accept().heartbeat()
+	if at, err := hb.Time.Time(gb26875.Beijing); err != nil || at.Sub(time.Now()) < time.Hour-3*time.Second {
+		t.Errorf("first frame after the restart stamped %v (%v), want an hour ahead", at, err)
+	}
+}
+
+func TestFileNumber(t *testing.T) {
+	f := FileNumber{Path: filepath.Join(t.TempDir(), "n")}
+	if n, err := f.Load(); n != 0 || err != nil {
+		t.Fatalf("no file: %d, %v; want 0", n, err)
+	}
+	for _, want := range []int64{1025, -3_600_000_000_000, 0} {
+		if err := f.Save(want); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.Load(); n != want || err != nil {
+			t.Errorf("saved %d, loaded %d (%v)", want, n, err)
+		}
+	}
+	if err := os.WriteFile(f.Path, []byte("twelve\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(); err == nil || !strings.Contains(err.Error(), f.Path) {
+		t.Errorf("garbage: %v, want an error naming the file", err)
 	}
 }
