@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -287,16 +285,7 @@ func TestAlarmListValuesInChromium(t *testing.T) {
 // alarmJSON is GET /api/v1/alarms/{id} as the JSON says it, absent keys absent.
 func (g *gateway) alarmJSON(t *testing.T, id string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.base+"/api/v1/alarms/"+id, nil)
-	req.Header.Set("Authorization", "Bearer "+operatorToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
-	}
+	g.getAlarm(t, id, &m)
 	return m
 }

@@ -132,6 +132,14 @@ alarm_handling: {require_disposal: [critical]}
 
 func (g *gateway) alarm(t *testing.T, id string) alerting.Alarm {
 	t.Helper()
+	var a alerting.Alarm
+	g.getAlarm(t, id, &a)
+	return a
+}
+
+// getAlarm decodes GET /api/v1/alarms/{id}, as the operator, into v.
+func (g *gateway) getAlarm(t *testing.T, id string, v any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, g.base+"/api/v1/alarms/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+operatorToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -139,11 +147,9 @@ func (g *gateway) alarm(t *testing.T, id string) alerting.Alarm {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var a alerting.Alarm
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
 	}
-	return a
 }
 
 // operatorLogin signs the operator in on the console at base and waits

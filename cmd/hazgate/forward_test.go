@@ -18,7 +18,6 @@ import (
 	"hazgate/collector"
 	"hazgate/protocols/gb26875"
 	"hazgate/protocols/gb26875/forward"
-	"hazgate/sim"
 	"hazgate/sim/testenv"
 )
 
@@ -67,15 +66,7 @@ forward: {centres: ["${CENTRE}"], address: "000000005678", heartbeat: 1s, confir
 	g, base, _ := startGateway(t, site)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	panelAddr, err := g.devices[0].(*gb26875.Listener).Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	panel, err := sim.DialUITD(ctx, panelAddr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { panel.Close() })
+	panel := dialPanel(ctx, t, g)
 	const fire = 1 << 1
 	smoke := func(pos uint16) gb26875.Component {
 		return gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: pos}
@@ -209,15 +200,7 @@ forward: {centres: ["${CENTRE}"], address: "000000005678", heartbeat: 1s, confir
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	testenv.WaitFor(t, 10*time.Second, "the link up", func() bool { return forwardStatus(t, base).Connected })
-	panelAddr, err := g.devices[0].(*gb26875.Listener).Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	panel, err := sim.DialUITD(ctx, panelAddr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { panel.Close() })
+	panel := dialPanel(ctx, t, g)
 	sent := time.Now()
 	if err := panel.Component(ctx, gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: 27}, 1<<1, "三号楼二层烟感"); err != nil {
 		t.Fatal(err)

@@ -304,6 +304,22 @@ func mqttClient(t *testing.T, broker, id string) paho.Client {
 // TestUITDFireToAlarm: a simulated 用户信息传输装置 reports a fire over GB/T
 // 26875.3 to the gateway's listener; the state rule raises the alarm, named
 // after the component's GB 18030 description, and the API lists the device.
+// dialPanel connects a simulated transmission device (address 1234) to
+// the gateway's first device, its GB/T 26875.3 listener.
+func dialPanel(ctx context.Context, t *testing.T, g *gateway) *sim.UITD {
+	t.Helper()
+	addr, err := g.devices[0].(*gb26875.Listener).Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := sim.DialUITD(ctx, addr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	return dev
+}
+
 func TestUITDFireToAlarm(t *testing.T) {
 	cfg := parseConfig(t, `
 site: {id: fire-centre}
@@ -315,18 +331,9 @@ rules:
   - {name: fas, match: {kind: fire_panel}, states: {fire: critical, fault: medium}}
 `, map[string]string{"DIR": t.TempDir()})
 	g, base, _ := startGateway(t, cfg)
-	ln := g.devices[0].(*gb26875.Listener)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	addr, err := ln.Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := sim.DialUITD(ctx, addr.String(), sim.UITDOptions{Address: 1234, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dev.Close() })
+	dev := dialPanel(ctx, t, g)
 	const fire = 1 << 1 // component state bit 1
 	if err := dev.Component(ctx, gb26875.Component{SysType: 1, SysAddr: 1, Type: 40, Zone: 3, Position: 27}, fire, "三号楼二层烟感"); err != nil {
 		t.Fatalf("send fire: %v", err)
