@@ -193,9 +193,14 @@ type queued struct {
 }
 
 // lineBatch is one write request's worth of line protocol, ready to send
-// (or, later, to spool).
+// (or, later, to spool). A batch the batcher cut holds its body gzipped
+// (gz), as it is posted: while InfluxDB lags behind a burst, the batches
+// waiting for it take a twentieth of the memory (200,000 points of line
+// protocol are about 20 MB raw). A batch read back from the spool holds
+// the raw body.
 type lineBatch struct {
 	body   string
+	gz     []byte
 	points int
 	oldest time.Time
 	// from, to number the accepted points the batch settles; zero for
@@ -550,6 +555,9 @@ func (s *InfluxSink) cut(b *batchBuilder) {
 		return
 	}
 	lb.from, lb.to = from, to
+	if gz, err := s.gzip(lb.body); err == nil {
+		lb.gz, lb.body = gz, ""
+	} // else it waits raw and is compressed when posted
 	s.pushPending(lb)
 }
 
@@ -804,7 +812,14 @@ func (s *InfluxSink) flushOnShutdown(ctx context.Context) {
 func (s *InfluxSink) writeBatch(ctx context.Context, b *lineBatch) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	if err := s.post(ctx, b.body); err != nil {
+	gz := b.gz
+	if gz == nil {
+		var err error
+		if gz, err = s.gzip(b.body); err != nil {
+			return fmt.Errorf("influxdb write of %d points: gzip: %w", b.points, err)
+		}
+	}
+	if err := s.post(ctx, gz); err != nil {
 		s.writeErrs.Add(1)
 		return fmt.Errorf("influxdb write of %d points to bucket %q: %w", b.points, s.opts.Bucket, err)
 	}
@@ -822,7 +837,8 @@ type gzipBuf struct {
 // post sends body, gzipped, to the write endpoint, as the client's
 // WriteAPIBlocking.WriteRecord does; an error from InfluxDB is the
 // client's *influxhttp.Error.
-func (s *InfluxSink) post(ctx context.Context, body string) error {
+// gzip compresses a batch body at GzipLevel with a reused writer.
+func (s *InfluxSink) gzip(body string) ([]byte, error) {
 	g, _ := s.gzips.Get().(*gzipBuf)
 	if g == nil {
 		g = &gzipBuf{}
@@ -832,17 +848,35 @@ func (s *InfluxSink) post(ctx context.Context, body string) error {
 	g.buf.Reset()
 	g.zw.Reset(&g.buf)
 	if _, err := io.WriteString(g.zw, body); err != nil {
-		return err
+		return nil, err
 	}
 	if err := g.zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	perr := s.http.DoPostRequest(ctx, s.writeURL, bytes.NewReader(g.buf.Bytes()), func(req *http.Request) {
+	return bytes.Clone(g.buf.Bytes()), nil
+}
+
+// raw is the batch's line protocol, unzipped if the batcher compressed it.
+func (b *lineBatch) raw() (string, error) {
+	if b.gz == nil {
+		return b.body, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b.gz))
+	if err != nil {
+		return "", err
+	}
+	raw, err := io.ReadAll(zr)
+	return string(raw), err
+}
+
+// post sends a gzipped body.
+func (s *InfluxSink) post(ctx context.Context, gz []byte) error {
+	perr := s.http.DoPostRequest(ctx, s.writeURL, bytes.NewReader(gz), func(req *http.Request) {
 		req.Header.Set("Content-Encoding", "gzip")
 	}, func(r *http.Response) error {
 		return r.Body.Close()
 	})
-	if perr != nil {
+	if perr != nil { // a *http.Error: returned as is, a nil one is no nil error
 		return perr
 	}
 	return nil

@@ -80,7 +80,10 @@ func (s *InfluxSink) goDown(kind writeFailure, retryAfter time.Duration, err err
 // toSpool puts b on disk. If the disk fails too the points are lost; the
 // next live batch then tries InfluxDB again rather than the spool.
 func (s *InfluxSink) toSpool(b *lineBatch) {
-	err := s.spool.Append(spool.Batch{Points: b.points, Oldest: b.oldest, Body: []byte(b.body)})
+	body, err := b.raw()
+	if err == nil {
+		err = s.spool.Append(spool.Batch{Points: b.points, Oldest: b.oldest, Body: []byte(body)})
+	}
 	if err != nil {
 		s.log.Error("influxdb spool append failed", "points", b.points, "err", err)
 		s.drop(b.points, "spool append failed")
@@ -226,7 +229,10 @@ func (s *InfluxSink) deadLetter(b *lineBatch, cause error) (string, error) {
 		return "", err
 	}
 	msg := strings.Join(strings.Fields(cause.Error()), " ")
-	_, err = fmt.Fprintf(f, "# rejected by InfluxDB at %s (%d points): %s\n%s", now.Format(time.RFC3339Nano), b.points, msg, b.body)
+	body, err := b.raw()
+	if err == nil {
+		_, err = fmt.Fprintf(f, "# rejected by InfluxDB at %s (%d points): %s\n%s", now.Format(time.RFC3339Nano), b.points, msg, body)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

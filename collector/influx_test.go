@@ -530,6 +530,29 @@ func TestInfluxSinkDropsRejectedBatch(t *testing.T) {
 	}
 }
 
+// TestPendingBatchesHeldGzipped: a batch the batcher cuts waits for the
+// writer gzipped, at a fraction of its line protocol, and reads back whole
+// (for the spool and the dead-letter file).
+func TestPendingBatchesHeldGzipped(t *testing.T) {
+	s, err := NewInfluxSink(InfluxOptions{URL: "http://127.0.0.1:1", Bucket: "hazgate/autogen"}, "cz-demo-01", nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.client.Close()
+	s.Consume(context.Background(), samples(0, 1000))
+	var b batchBuilder
+	s.encode(&b, s.take(nil))
+	raw := b.sb.String()
+	s.cut(&b)
+	lb := s.popPending()
+	if lb == nil || lb.points != 1000 || lb.body != "" || len(lb.gz) == 0 || len(lb.gz) > len(raw)/5 {
+		t.Fatalf("pending batch: %+v; want 1000 points held gzipped in under a fifth of the %d raw bytes", lb, len(raw))
+	}
+	if got, err := lb.raw(); err != nil || got != raw {
+		t.Errorf("read back %d bytes (%v), want the %d raw", len(got), err, len(raw))
+	}
+}
+
 func TestInfluxSinkMemoryBoundDropsOldest(t *testing.T) {
 	var mu sync.Mutex
 	up := false
