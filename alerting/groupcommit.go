@@ -24,10 +24,15 @@ import (
 // Transitions queue per burst (one batch of samples judged, one tick, one
 // user's action) and the bursts share each transaction in turn, so one
 // sample's alarm is not queued behind a flood of a thousand another batch
-// raised. Alarms suppressed by design, which no operator sees, are bulk
-// work: a quarter of each transaction while other work waits. An alarm's
-// transitions all queue where its first waiting one is, so each alarm's
-// still commit in the order they were made.
+// raised. More severe alarms go first (ISA-18.2's priorities): a critical
+// gas alarm judged in the same batch as a flood of a thousand medium ones
+// commits in the first transaction, not the last. So that no severity
+// starves another, the oldest waiting transition always takes the first
+// place of a transaction. Alarms suppressed by design, which no operator
+// sees, are bulk work: a quarter of each transaction while other work
+// waits. An alarm's transitions all queue where its first waiting one is,
+// so each alarm's still commit in the order they were made, even if its
+// severity changes while they wait.
 
 // maxGroup bounds one transaction: a new alarm waits behind at
 // most one group in flight, a few milliseconds (BenchmarkAlarmUnderFlood).
@@ -94,8 +99,10 @@ type queued struct {
 
 // writer is the journal's committing goroutine and its queues.
 type writer struct {
-	mu        sync.Mutex
-	bursts    []*lane // one per burst with work waiting, oldest first
+	mu sync.Mutex
+	// tiers holds, by severity (critical first, see tierOf), a lane per
+	// burst with work waiting, oldest first.
+	tiers     [tiers][]*lane
 	bulk      lane
 	laneOf    map[int64]*lane // alarm id → the lane holding its waiting transitions
 	pendingOf map[int64]int   // alarm id → how many
@@ -115,11 +122,20 @@ type writer struct {
 	lastGroup                           atomic.Int64
 }
 
-// lane is a FIFO of waiting transitions: one burst's, or the bulk.
+// lane is a FIFO of waiting transitions: one burst's of one severity, or
+// the bulk.
 type lane struct {
 	burst uint64
+	tier  int
 	items []*queued
 }
+
+// tiers is the number of severity tiers: the four severities and an
+// unknown one.
+const tiers = 5
+
+// tierOf is the tier a severity queues in, the most severe first.
+func tierOf(severity string) int { return tiers - 1 - severityRank(severity) }
 
 type durableWaiter struct {
 	upTo uint64
@@ -227,11 +243,12 @@ func (j *Journal) submit(typ string, a Alarm, at time.Time, by string, burst uin
 	switch {
 	case l != nil:
 	case !unwatched(a):
-		if n := len(w.bursts); n > 0 && w.bursts[n-1].burst == burst {
-			l = w.bursts[n-1]
+		t := tierOf(a.Severity)
+		if n := len(w.tiers[t]); n > 0 && w.tiers[t][n-1].burst == burst {
+			l = w.tiers[t][n-1]
 		} else {
-			l = &lane{burst: burst}
-			w.bursts = append(w.bursts, l)
+			l = &lane{burst: burst, tier: t}
+			w.tiers[t] = append(w.tiers[t], l)
 		}
 	default:
 		l = &w.bulk
@@ -280,11 +297,12 @@ func (j *Journal) Flush(ctx context.Context) error {
 func (j *Journal) WriterStats() WriterStats {
 	w := &j.w
 	w.mu.Lock()
-	pending := 0
-	for _, l := range w.bursts {
-		pending += len(l.items)
+	pending := len(w.bulk.items)
+	for _, ls := range w.tiers {
+		for _, l := range ls {
+			pending += len(l.items)
+		}
 	}
-	pending += len(w.bulk.items)
 	w.mu.Unlock()
 	return WriterStats{Pending: pending, Groups: w.groups.Load(), Committed: w.committed.Load(),
 		Retries: w.retries.Load(), Refused: w.refused.Load(), LastGroup: w.lastGroup.Load()}
@@ -294,8 +312,10 @@ func (j *Journal) WriterStats() WriterStats {
 // Call with w.mu held.
 func (w *writer) lowest() uint64 {
 	low := w.last + 1
-	for _, l := range w.bursts {
-		low = min(low, l.items[0].n)
+	for _, ls := range w.tiers {
+		for _, l := range ls {
+			low = min(low, l.items[0].n)
+		}
 	}
 	if len(w.bulk.items) > 0 {
 		low = min(low, w.bulk.items[0].n)
@@ -304,11 +324,13 @@ func (w *writer) lowest() uint64 {
 }
 
 // take waits for work and returns the next group, or nil once closed and
-// drained: the bursts in turn, one transition each round, then bulk work,
-// which keeps a quarter of the group so a stream of alarms cannot starve it.
+// drained: the oldest waiting transition first, then the most severe tier's
+// bursts in turn, one transition each round, then the next tier's, and bulk
+// work, which keeps a quarter of the group so a stream of alarms cannot
+// starve it.
 func (w *writer) take() []*queued {
 	w.mu.Lock()
-	for len(w.bursts) == 0 && len(w.bulk.items) == 0 {
+	for !w.waiting() {
 		if w.closed {
 			w.mu.Unlock()
 			return nil
@@ -320,17 +342,19 @@ func (w *writer) take() []*queued {
 	defer w.mu.Unlock()
 	g := make([]*queued, 0, maxGroup)
 	room := maxGroup - min(len(w.bulk.items), maxGroup/4)
-	for k := 0; len(g) < room && len(w.bursts) > 0; {
-		l := w.bursts[k]
-		g = append(g, l.items[0])
-		l.items = l.items[1:]
-		if len(l.items) == 0 {
-			w.bursts = slices.Delete(w.bursts, k, k+1)
-		} else {
-			k++
-		}
-		if k >= len(w.bursts) {
-			k = 0
+	if t, k := w.oldest(); t >= 0 {
+		q, _ := w.pop(t, k)
+		g = append(g, q)
+	}
+	for t := range w.tiers {
+		for k := 0; len(g) < room && len(w.tiers[t]) > 0; {
+			q, emptied := w.pop(t, k)
+			if g = append(g, q); !emptied {
+				k++
+			}
+			if k >= len(w.tiers[t]) {
+				k = 0
+			}
 		}
 	}
 	nb := min(len(w.bulk.items), maxGroup-len(g))
@@ -346,6 +370,46 @@ func (w *writer) take() []*queued {
 	slices.SortFunc(g, func(a, b *queued) int { return cmp.Compare(a.n, b.n) })
 	w.flying = g[0].n
 	return g
+}
+
+// waiting reports work queued. Call with w.mu held.
+func (w *writer) waiting() bool {
+	if len(w.bulk.items) > 0 {
+		return true
+	}
+	for _, ls := range w.tiers {
+		if len(ls) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// oldest finds the burst lane whose head was submitted first: tier and
+// index, or -1 if none. Call with w.mu held.
+func (w *writer) oldest() (tier, k int) {
+	tier, k = -1, -1
+	var low uint64
+	for t, ls := range w.tiers {
+		for i, l := range ls {
+			if n := l.items[0].n; tier < 0 || n < low {
+				tier, k, low = t, i, n
+			}
+		}
+	}
+	return tier, k
+}
+
+// pop takes the head of lane k of tier t, and drops the lane once it is
+// empty (emptied). Call with w.mu held.
+func (w *writer) pop(t, k int) (q *queued, emptied bool) {
+	l := w.tiers[t][k]
+	q = l.items[0]
+	if l.items = l.items[1:]; len(l.items) > 0 {
+		return q, false
+	}
+	w.tiers[t] = slices.Delete(w.tiers[t], k, k+1)
+	return q, true
 }
 
 // settled ends the flying group and runs the durability waiters it frees.

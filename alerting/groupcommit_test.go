@@ -97,6 +97,79 @@ func TestGroupCommitOrder(t *testing.T) {
 	}
 }
 
+// TestGroupCommitBySeverity: in one burst (one batch of samples), a
+// critical alarm judged after a flood of 1,000 medium ones commits in the
+// first groups, and its later transitions keep their order behind it even
+// once it is no longer critical; a low alarm older than a flood of critical
+// ones is not starved by them.
+func TestGroupCommitBySeverity(t *testing.T) {
+	alarm := func(tag, severity string) Alarm {
+		a := gasAlarm(tag, ActiveUnacked)
+		a.Severity = severity
+		return a
+	}
+	t.Run("critical overtakes a medium flood", func(t *testing.T) {
+		j := openTestJournal(t, "")
+		var got submitted
+		b := j.NewBurst()
+		for i := range 1000 {
+			if _, err := j.Submit(EventRaised, alarm(fmt.Sprintf("GT-%04d", i), SeverityMedium), t0, b, got.done); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := j.WriterStats().Committed + maxGroup
+		ev, err := j.Submit(EventRaised, alarm("PROBE", SeverityCritical), t0, b, got.done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := ev.Alarm
+		a.Severity, a.State = SeverityMedium, ActiveAcked // a change of severity while it waits
+		if _, err := j.Submit(EventAcked, a, t0.Add(time.Second), b, got.done); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var at []int
+		for i, ev := range got.evs {
+			if ev.Alarm.Tag == "PROBE" {
+				at = append(at, i)
+			}
+		}
+		if len(got.evs) != 1002 || len(at) != 2 || got.evs[at[0]].Type != EventRaised || got.evs[at[1]].Type != EventAcked {
+			t.Fatalf("%d committed, the probe's at %v; want 1002, raised then acked", len(got.evs), at)
+		}
+		if at[1] >= int(before)+maxGroup {
+			t.Errorf("the critical alarm's transitions committed at %v, after %d of the medium flood's; want within the next group", at, before-maxGroup)
+		}
+	})
+	t.Run("the oldest is not starved", func(t *testing.T) {
+		j := openTestJournal(t, "")
+		var got submitted
+		if _, err := j.Submit(EventRaised, alarm("LOW", SeverityLow), t0, j.NewBurst(), got.done); err != nil {
+			t.Fatal(err)
+		}
+		b := j.NewBurst()
+		for i := range 1000 {
+			if _, err := j.Submit(EventRaised, alarm(fmt.Sprintf("GT-%04d", i), SeverityCritical), t0, b, got.done); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := j.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for i, ev := range got.evs {
+			if ev.Alarm.Tag == "LOW" {
+				if i >= maxGroup {
+					t.Errorf("the low alarm submitted first committed at %d, after a critical flood; want in the first group", i)
+				}
+				return
+			}
+		}
+		t.Fatal("the low alarm never committed")
+	})
+}
+
 // TestGroupCommitBulkNotStarved: alarms suppressed by design wait behind
 // annunciated ones, but keep a share of every transaction.
 func TestGroupCommitBulkNotStarved(t *testing.T) {

@@ -25,18 +25,20 @@ const (
 
 // spec is what one gateway run reads and where it writes.
 type spec struct {
-	run      int    // run number: client ids and file names
-	db       string // InfluxDB database (bucket db/autogen)
-	influx   string // InfluxDB URL
-	broker   string // MQTT broker URL; empty: no MQTT device
-	qos      int
-	topics   int      // tags t0000.. the MQTT subscription creates (rules for each)
-	alarms   bool     // probe and flood tags and their rules (hazgate only)
-	flood    int      // flood tags f0000..
-	httpPort int      // hazgate's API; 0: default
-	modbus   []string // simulated devices' host:port
-	regs     int      // holding registers 0..regs-1 read from each
-	interval time.Duration
+	run    int    // run number: client ids and file names
+	db     string // InfluxDB database (bucket db/autogen)
+	influx string // InfluxDB URL
+	broker string // MQTT broker URL; empty: no MQTT device
+	qos    int
+	topics int  // tags t0000.. the MQTT subscription creates (rules for each)
+	alarms bool // probe and flood tags and their rules (hazgate only)
+	flood  int  // flood tags f0000..
+	// probeSeverity is the probe rule's; the flood rules' are medium.
+	probeSeverity string
+	httpPort      int      // hazgate's API; 0: default
+	modbus        []string // simulated devices' host:port
+	regs          int      // holding registers 0..regs-1 read from each
+	interval      time.Duration
 }
 
 func tagName(i int) string   { return fmt.Sprintf("t%04d", i) }
@@ -91,16 +93,17 @@ func hazgateYAML(dir string, s spec) string {
 	if s.alarms {
 		// The probe and the flood tags cross their limit again and again on
 		// purpose: without chattering detection each crossing is announced.
-		rule("probe", ", chatter: {count: 0}")
+		rule("probe", fmt.Sprintf(", severity: %s, chatter: {count: 0}", s.probeSeverity))
 		for i := range s.flood {
-			rule(floodName(i), ", chatter: {count: 0}")
+			rule(floodName(i), ", severity: medium, chatter: {count: 0}")
 		}
 	}
 	return b.String()
 }
 
 // startHazgate runs bin on each spec's config; with profiles set, each
-// run writes its CPU profile there as hazgate-N.prof.
+// run writes its CPU profile there as hazgate-N.prof and its heap at the
+// heap's peak as hazgate-N.heap.
 func startHazgate(bin, profiles string) func(dir string, s spec) (*child, error) {
 	return func(dir string, s spec) (*child, error) {
 		conf := filepath.Join(dir, fmt.Sprintf("hazgate-%d.yaml", s.run))
@@ -109,7 +112,8 @@ func startHazgate(bin, profiles string) func(dir string, s spec) (*child, error)
 		}
 		args := []string{"run", "-config", conf}
 		if profiles != "" {
-			args = append(args, "-cpuprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.prof", s.run)))
+			args = append(args, "-cpuprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.prof", s.run)),
+				"-memprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.heap", s.run)))
 		}
 		return startChild("hazgate", filepath.Join(dir, fmt.Sprintf("hazgate-%d.log", s.run)),
 			[]string{"INFLUX_TOKEN=user:pass"}, bin, args...)

@@ -268,7 +268,7 @@ func (e *env) measureLatency(g gateway) (latencyResult, error) {
 	}
 	port := freePort()
 	s := spec{run: e.run, db: db, influx: e.influx.URL, broker: e.broker.URL(), qos: 1, topics: e.opt.topics,
-		alarms: true, flood: e.opt.flood, httpPort: port, interval: time.Second}
+		alarms: true, flood: e.opt.flood, probeSeverity: e.opt.probeSeverity, httpPort: port, interval: time.Second}
 	c, err := g.start(e.tmp, s)
 	if err != nil {
 		return latencyResult{}, err

@@ -50,6 +50,7 @@ type options struct {
 	modbusDevices, modbusRegs int
 	modbusTime, phase         time.Duration
 	load, flood               int
+	probeSeverity             string
 	telegraf                  string
 	keep                      bool
 	profiles                  string
@@ -79,9 +80,10 @@ func main() {
 	flag.DurationVar(&o.phase, "phase", 10*time.Second, "length of each alarm-latency phase (idle, load, flood)")
 	flag.IntVar(&o.load, "load", 20_000, "msg/s of other readings during the loaded latency phase")
 	flag.IntVar(&o.flood, "flood", 1000, "tags crossing their limits at once in the flood phase")
+	flag.StringVar(&o.probeSeverity, "probe-severity", "critical", "the probe rule's severity; the flood's are medium (set medium to make the probe one of the flood)")
 	flag.StringVar(&o.telegraf, "telegraf", "", "a Telegraf binary to use instead of building v1.34.0")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
-	flag.StringVar(&o.profiles, "profiles", "", "a directory for each hazgate run's CPU profile (hazgate-N.prof, one per run: QoS 0, QoS 1, Modbus, alarms)")
+	flag.StringVar(&o.profiles, "profiles", "", "a directory for each hazgate run's CPU profile (hazgate-N.prof, one per run: QoS 0, QoS 1, Modbus, alarms) and heap at its peak (hazgate-N.heap)")
 	serve := flag.Bool("serve-modbus", false, "internal: serve the simulated Modbus devices")
 	flag.Parse()
 	if *serve {
@@ -277,7 +279,7 @@ func main() {
 	}{
 		{"idle", idle},
 		{fmt.Sprintf("under %d msg/s of other readings", o.load), load},
-		{fmt.Sprintf("during floods of %d tags crossing at once", o.flood), fl},
+		{fmt.Sprintf("(%s) during floods of %d medium alarms at once", o.probeSeverity, o.flood), fl},
 	} {
 		fmt.Printf("| alarm latency %s, publish → SSE raised, p50 / p99 / max (%d probes) | %s | (no alarms) | |\n", ph.name, len(ph.lat), quantiles(ph.lat))
 	}

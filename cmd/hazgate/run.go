@@ -17,6 +17,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	path := fs.String("config", "hazgate.yaml", "config file")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until the gateway stops (for bench/peers; go tool pprof reads it)")
+	heapProfile := fs.String("memprofile", "", "write a heap profile to this file at each new peak of the heap (for bench/peers' peak RSS; go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +34,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
+	}
+	if *heapProfile != "" {
+		if err := profileHeapPeaks(ctx, *heapProfile); err != nil {
+			return err
+		}
 	}
 	log := newLogger(stderr, *debug)
 	cfg, err := config.Load(*path)
