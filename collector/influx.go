@@ -138,7 +138,9 @@ type InfluxSink struct {
 	// times the size).
 	http     influxhttp.Service
 	writeURL string
-	gzips    sync.Pool // *gzipBuf
+	// gzips holds the writers not in use. Not a sync.Pool: each GC empties
+	// one, and a flate writer is ~1 MB to allocate and clear again.
+	gzips chan *gzipBuf
 
 	// Bounds and timings, fixed before Run (tests shrink them).
 	queueCap         int
@@ -275,6 +277,7 @@ func NewInfluxSink(opts InfluxOptions, site string, tags TagLookup, log *slog.Lo
 		client:   client,
 		http:     client.HTTPService(),
 		writeURL: writeURL(client.HTTPService().ServerAPIURL(), opts.Org, opts.Bucket),
+		gzips:    make(chan *gzipBuf, 2),
 
 		// Room for bursts while the batcher is busy; it only fills if the
 		// batcher cannot keep up, since outages back up in pending instead.
@@ -839,12 +842,19 @@ type gzipBuf struct {
 // client's *influxhttp.Error.
 // gzip compresses a batch body at GzipLevel with a reused writer.
 func (s *InfluxSink) gzip(body string) ([]byte, error) {
-	g, _ := s.gzips.Get().(*gzipBuf)
-	if g == nil {
+	var g *gzipBuf
+	select {
+	case g = <-s.gzips:
+	default:
 		g = &gzipBuf{}
 		g.zw, _ = gzip.NewWriterLevel(&g.buf, s.opts.GzipLevel) // checked in NewInfluxSink
 	}
-	defer s.gzips.Put(g)
+	defer func() {
+		select {
+		case s.gzips <- g:
+		default: // two are kept: the batcher's and the writer's
+		}
+	}()
 	g.buf.Reset()
 	g.zw.Reset(&g.buf)
 	if _, err := io.WriteString(g.zw, body); err != nil {
