@@ -73,6 +73,10 @@ type TagLookup interface {
 	Lookup(id string) (Tag, bool)
 }
 
+// versioned is a TagLookup that counts its changes (*Registry): the same
+// version, the same tags. Version is never 0.
+type versioned interface{ Version() uint64 }
+
 // InfluxStats are the sink's counters since start.
 type InfluxStats struct {
 	PointsWritten  uint64
@@ -525,14 +529,14 @@ func (s *InfluxSink) batchLoop(ctx context.Context) {
 // encode adds items to b, passing on each batch that fills; it reports
 // whether any did (so the age timer restarts).
 func (s *InfluxSink) encode(b *batchBuilder, items []queued) (full bool) {
+	version := s.tagsVersion()
 	for i := range items {
 		q := &items[i]
 		ok := false
 		if q.p != nil {
 			ok = b.addPoint(q.p, q.t)
 		} else {
-			t, _ := s.tags.Lookup(q.s.Tag)
-			b.addSample(&q.s, &t, s.site)
+			s.addReading(b, &q.s, version)
 			ok = true
 		}
 		s.encoded++
@@ -546,6 +550,24 @@ func (s *InfluxSink) encode(b *batchBuilder, items []queued) (full bool) {
 		}
 	}
 	return full
+}
+
+// tagsVersion is the tag registry's version, 0 if it has none.
+func (s *InfluxSink) tagsVersion() uint64 {
+	if v, ok := s.tags.(versioned); ok {
+		return v.Version()
+	}
+	return 0
+}
+
+// addReading writes a reading to b. While the registry's version stays the
+// same, the tag's cached series key stands without looking the tag up
+// again: the lookup was a third of encoding's time.
+func (s *InfluxSink) addReading(b *batchBuilder, r *Sample, version uint64) {
+	if !b.addKnown(r, version) {
+		t, _ := s.tags.Lookup(r.Tag)
+		b.addSample(r, &t, s.site, version)
+	}
 }
 
 // cut ends the batch being built and queues it for writing.

@@ -28,9 +28,10 @@ type batchBuilder struct {
 // metadata: a sample whose tag is unchanged since costs one write, not
 // six escaped ones.
 type seriesKey struct {
-	tag  Tag
-	site string
-	key  string
+	tag     Tag
+	site    string
+	key     string
+	version uint64 // of the registry when tag was looked up; 0: unknown
 }
 
 // maxSeriesKeys bounds the cache of series keys; beyond it (tags created
@@ -61,7 +62,7 @@ func (b *batchBuilder) finish() *lineBatch {
 // addSample writes one reading. Tags come in key order (InfluxDB sorts them
 // otherwise); empty tags are left out because line protocol has no empty
 // tag value.
-func (b *batchBuilder) addSample(s *Sample, t *Tag, site string) {
+func (b *batchBuilder) addSample(s *Sample, t *Tag, site string, version uint64) {
 	b.begin()
 	sb := &b.sb
 	if t.Site != "" {
@@ -69,6 +70,7 @@ func (b *batchBuilder) addSample(s *Sample, t *Tag, site string) {
 	}
 	if k := b.series[s.Tag]; k != nil && k.tag == *t && k.site == site {
 		sb.WriteString(k.key)
+		k.version = version
 	} else {
 		start := sb.Len()
 		sb.WriteString(MeasurementReading)
@@ -82,8 +84,28 @@ func (b *batchBuilder) addSample(s *Sample, t *Tag, site string) {
 			b.series = make(map[string]*seriesKey)
 		}
 		// A copy: the body's bytes go with the batch.
-		b.series[s.Tag] = &seriesKey{tag: *t, site: site, key: strings.Clone(sb.String()[start:])}
+		b.series[s.Tag] = &seriesKey{tag: *t, site: site, key: strings.Clone(sb.String()[start:]), version: version}
 	}
+	b.fields(s)
+}
+
+// addKnown writes one reading of a tag whose series key is cached for
+// version of the tag registry, and reports false, writing nothing, if it is
+// not: then the caller looks the tag up and calls addSample.
+func (b *batchBuilder) addKnown(s *Sample, version uint64) bool {
+	k := b.series[s.Tag]
+	if version == 0 || k == nil || k.version != version {
+		return false
+	}
+	b.begin()
+	b.sb.WriteString(k.key)
+	b.fields(s)
+	return true
+}
+
+// fields writes a reading's fields and time after its series key.
+func (b *batchBuilder) fields(s *Sample) {
+	sb := &b.sb
 	sb.WriteString(" " + readingQuality + "=\"")
 	sb.WriteString(s.Quality.String())
 	sb.WriteByte('"')

@@ -81,7 +81,7 @@ func TestBatchBuilderReading(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b batchBuilder
-			b.addSample(&tt.s, &tt.tag, "site-param")
+			b.addSample(&tt.s, &tt.tag, "site-param", 0)
 			got := b.finish()
 			if got.points != 1 {
 				t.Errorf("points = %d, want 1", got.points)
@@ -155,7 +155,7 @@ func FuzzBatchBuilderTagValue(f *testing.F) {
 		s := Sample{Tag: "T1", Value: 3.5, Quality: Uncertain, Reason: reason, Time: t0}
 		tag := Tag{Area: area}
 		var b batchBuilder
-		b.addSample(&s, &tag, "site")
+		b.addSample(&s, &tag, "site", 0)
 		body := b.finish().body
 		if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") {
 			t.Fatalf("not exactly one line: %q", body)
@@ -728,9 +728,9 @@ func BenchmarkInfluxConsume(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s.Consume(ctx, batch)
 		items := s.take(spare)
+		version := s.tagsVersion()
 		for j := range items {
-			t, _ := s.tags.Lookup(items[j].s.Tag)
-			bb.addSample(&items[j].s, &t, s.site)
+			s.addReading(&bb, &items[j].s, version)
 		}
 		spare = items[:0]
 		if bb.points >= DefaultInfluxBatchSize {
@@ -743,8 +743,9 @@ func BenchmarkInfluxConsume(b *testing.B) {
 	}
 }
 
-// BenchmarkLineProtocol encodes a full batch of readings (tag metadata
-// looked up per point, as the batcher does) and finishes its body; ns/op
+// BenchmarkLineProtocol encodes a full batch of readings (as the batcher
+// does: series keys cached while the registry is unchanged) and finishes
+// its body; ns/op
 // is per batch of DefaultInfluxBatchSize points.
 func BenchmarkLineProtocol(b *testing.B) {
 	s := benchSink(b)
@@ -755,13 +756,66 @@ func BenchmarkLineProtocol(b *testing.B) {
 	var bb batchBuilder
 	b.ReportAllocs()
 	for b.Loop() {
+		version := s.tagsVersion()
 		for j := range items {
-			t, _ := s.tags.Lookup(items[j].s.Tag)
-			bb.addSample(&items[j].s, &t, s.site)
+			s.addReading(&bb, &items[j].s, version)
 		}
 		if lb := bb.finish(); lb == nil || lb.points != len(items) {
 			b.Fatal("no batch")
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/point")
+}
+
+// countingLookup counts lookups of the registry it wraps.
+type countingLookup struct {
+	*Registry
+	n int
+}
+
+func (c *countingLookup) Lookup(id string) (Tag, bool) { c.n++; return c.Registry.Lookup(id) }
+
+// TestSeriesKeyFollowsRegistry: a tag's series key is reused without a
+// lookup while the registry is unchanged, and a change (here a recalled tag
+// claimed by its device with today's metadata) reaches the next line.
+func TestSeriesKeyFollowsRegistry(t *testing.T) {
+	reg := &countingLookup{Registry: NewRegistry()}
+	old := Tag{ID: "PT-101", Device: "plc1", Kind: "pipe_pressure", Unit: "kPa"}
+	reg.Recall(old)
+	s, err := NewInfluxSink(InfluxOptions{URL: "http://127.0.0.1:1", Bucket: "b"}, "s1", reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b batchBuilder
+	line := func(sec int) string {
+		t.Helper()
+		s.addReading(&b, &Sample{Tag: "PT-101", Value: 1, Time: t0.Add(time.Duration(sec) * time.Second)}, s.tagsVersion())
+		return b.finish().body
+	}
+	steps := []struct {
+		change  func()
+		lookups int
+		unit    string
+	}{
+		{nil, 1, "unit=kPa"},
+		{nil, 0, "unit=kPa"},
+		{func() {
+			now := old
+			now.Unit = "MPa"
+			if err := reg.Add(now); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "unit=MPa"},
+		{nil, 0, "unit=MPa"},
+	}
+	for i, st := range steps {
+		if st.change != nil {
+			st.change()
+		}
+		reg.n = 0
+		got := line(i)
+		if reg.n != st.lookups || !strings.Contains(got, st.unit) {
+			t.Errorf("step %d: %d lookups, line %q; want %d lookups and %s", i, reg.n, got, st.lookups, st.unit)
+		}
+	}
 }

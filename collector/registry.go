@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Registry holds every known tag. Tags come from config at start-up and, for
@@ -14,12 +15,20 @@ type Registry struct {
 	// recalled are tags restored from an earlier run (TagMemory) that their
 	// device has not claimed again yet.
 	recalled map[string]bool
+	// version counts changes, from 1, so a reader can keep what it learnt
+	// of the tags while it stays the same (InfluxSink's series keys).
+	version atomic.Uint64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{tags: make(map[string]Tag), recalled: make(map[string]bool)}
+	r := &Registry{tags: make(map[string]Tag), recalled: make(map[string]bool)}
+	r.version.Store(1)
+	return r
 }
+
+// Version changes whenever a tag is added or replaced.
+func (r *Registry) Version() uint64 { return r.version.Load() }
 
 // Add registers t. A second tag with the same id is an error: two devices
 // writing one tag would interleave their readings. A tag recalled from an
@@ -35,6 +44,7 @@ func (r *Registry) Add(t Tag) error {
 		delete(r.recalled, t.ID)
 	}
 	r.tags[t.ID] = t
+	r.version.Add(1)
 	return nil
 }
 
@@ -48,6 +58,7 @@ func (r *Registry) Recall(t Tag) bool {
 	}
 	r.tags[t.ID] = t
 	r.recalled[t.ID] = true
+	r.version.Add(1)
 	return true
 }
 
