@@ -72,6 +72,7 @@ type Engine struct {
 	general  []int                // indexes of the others
 	byName   map[string]bool      // names of configured and quality rules
 	state    map[string]*tagState
+	tagList  []*tagState      // state's values in order of creation: Tick walks a slice, not a map
 	byID     map[int64]*entry // every open alarm
 	seeded   bool             // registry tags have stale timers
 	burst    uint64           // the journal burst of the batch or tick being judged
@@ -276,7 +277,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 		e.seed(now)
 	}
 	var s collector.Sample // the tag's last sample, at now: what a transition records
-	for _, ts := range e.state {
+	for _, ts := range e.tagList {
 		for k := range ts.slots {
 			sl := &ts.slots[k]
 			if t, ok := sl.r.(timed); ok {
@@ -391,6 +392,7 @@ func (e *Engine) seed(now time.Time) {
 func (e *Engine) newTagState(id string) *tagState {
 	ts := &tagState{tag: collector.Tag{ID: id}}
 	e.state[id] = ts
+	e.tagList = append(e.tagList, ts)
 	if !e.lookup(ts) {
 		e.match(ts) // unknown tags get the quality rules and match-all rules
 	}

@@ -168,7 +168,11 @@ func (p *Pipeline) whenDurable(done func()) {
 // Stamps keeps, per series (a tag, an alarm's InfluxDB series), the last
 // time a source gave (orig) and the time passed on for it (last), to keep
 // points that share a clock tick apart. Not safe for concurrent use.
-type Stamps map[string]struct{ orig, last int64 }
+// Values are pointers so a point costs one map lookup, not a lookup and a
+// store.
+type Stamps map[string]*stamp
+
+type stamp struct{ orig, last int64 }
 
 // Separate returns t, moved 1 ns past the series' previous point when both
 // carry the same clock tick: a batch stamped once, a device clock counting
@@ -181,36 +185,42 @@ func (st Stamps) Separate(key string, t time.Time) time.Time {
 		return t
 	}
 	ns := t.UnixNano()
-	prev, seen := st[key]
+	prev := st[key]
 	switch {
-	case !seen || ns > prev.last:
-		st[key] = struct{ orig, last int64 }{ns, ns}
+	case prev == nil:
+		st[key] = &stamp{ns, ns}
+	case ns > prev.last:
+		*prev = stamp{ns, ns}
 	case ns >= prev.orig:
 		next := prev.last + 1
-		st[key] = struct{ orig, last int64 }{ns, next}
+		*prev = stamp{ns, next}
 		return t.Add(time.Duration(next - ns))
 	}
 	return t
 }
 
-// Latest keeps the newest sample of every tag.
+// Latest keeps the newest sample of every tag, by pointer so that an update
+// is one map lookup, not a lookup and a store.
 type Latest struct {
 	mu sync.RWMutex
-	m  map[string]Sample
+	m  map[string]*Sample
 }
 
 // NewLatest returns an empty cache.
-func NewLatest() *Latest { return &Latest{m: make(map[string]Sample)} }
+func NewLatest() *Latest { return &Latest{m: make(map[string]*Sample)} }
 
 // Update records the batch; an older sample never replaces a newer one.
 func (l *Latest) Update(b []Sample) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range b {
-		if old, ok := l.m[s.Tag]; ok && s.Time.Before(old.Time) {
-			continue
+	for i := range b {
+		switch old := l.m[b[i].Tag]; {
+		case old == nil:
+			s := b[i]
+			l.m[s.Tag] = &s
+		case !b[i].Time.Before(old.Time):
+			*old = b[i]
 		}
-		l.m[s.Tag] = s
 	}
 }
 
@@ -218,8 +228,10 @@ func (l *Latest) Update(b []Sample) {
 func (l *Latest) Get(tag string) (Sample, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s, ok := l.m[tag]
-	return s, ok
+	if s := l.m[tag]; s != nil {
+		return *s, true
+	}
+	return Sample{}, false
 }
 
 // All returns the newest sample of every tag, in no particular order.
@@ -228,7 +240,7 @@ func (l *Latest) All() []Sample {
 	defer l.mu.RUnlock()
 	out := make([]Sample, 0, len(l.m))
 	for _, s := range l.m {
-		out = append(out, s)
+		out = append(out, *s)
 	}
 	return out
 }
