@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -32,8 +33,9 @@ func (m *Mosquitto) Stop() {
 // StartMosquitto runs a broker with its config and log in dir, without a
 // queue limit (QoS 0 messages queue for offline sessions too), and waits
 // until it listens. It exits the process on failure:
-// a benchmark without its broker has nothing to say.
-func StartMosquitto(dir string) *Mosquitto {
+// a benchmark without its broker has nothing to say. Extra lines go into
+// its config as they are.
+func StartMosquitto(dir string, extra ...string) *Mosquitto {
 	bin := LookPath("mosquitto", "/usr/sbin/mosquitto")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,7 +49,7 @@ func StartMosquitto(dir string) *Mosquitto {
 	}
 	conf := filepath.Join(dir, "mosquitto.conf")
 	logFile := filepath.Join(dir, "mosquitto.log")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_qos0_messages true\nlog_dest file %s\nuser %s\n", port, logFile, u.Username), 0o600); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_qos0_messages true\nlog_dest file %s\nuser %s\n%s", port, logFile, u.Username, strings.Join(append(extra, ""), "\n")), 0o600); err != nil {
 		log.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", conf)

@@ -47,6 +47,7 @@ import (
 
 type options struct {
 	n, qos1N, topics, reps    int
+	maxInflight               int
 	modbusDevices, modbusRegs int
 	modbusTime, phase         time.Duration
 	load, flood               int
@@ -73,6 +74,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 300_000, "MQTT QoS 0 messages per run")
 	flag.IntVar(&o.qos1N, "qos1-n", 100_000, "MQTT QoS 1 messages per run")
 	flag.IntVar(&o.topics, "topics", 1000, "MQTT topics (tags) the messages spread over")
+	flag.IntVar(&o.maxInflight, "max-inflight", 20, "Mosquitto's max_inflight_messages: QoS 1 messages unacknowledged per client (20 is its default)")
 	flag.IntVar(&o.reps, "reps", 3, "interleaved repetitions; the table shows medians")
 	flag.IntVar(&o.modbusDevices, "modbus-devices", 50, "simulated Modbus TCP devices")
 	flag.IntVar(&o.modbusRegs, "modbus-regs", 40, "holding registers read from each device every second")
@@ -129,7 +131,7 @@ func main() {
 		defer os.RemoveAll(e.tmp)
 		atExit = append([]func(){func() { os.RemoveAll(e.tmp) }}, atExit...)
 	}
-	e.broker = benchenv.StartMosquitto(e.tmp)
+	e.broker = benchenv.StartMosquitto(e.tmp, fmt.Sprintf("max_inflight_messages %d", o.maxInflight))
 	defer e.broker.Stop()
 	atExit = append(atExit, e.broker.Stop)
 	e.subBin = benchenv.LookPath("mosquitto_sub", "/usr/bin/mosquitto_sub")
@@ -163,8 +165,8 @@ func main() {
 		}
 		return `SELECT count(*) FROM modbus` + where
 	}}
-	fmt.Printf("bench/peers: %d cores, QoS 0 %d and QoS 1 %d messages on %d topics, Modbus %d×%d registers, %d repetitions\n",
-		runtime.NumCPU(), o.n, o.qos1N, o.topics, o.modbusDevices, o.modbusRegs, o.reps)
+	fmt.Printf("bench/peers: %d cores, QoS 0 %d and QoS 1 %d messages on %d topics (max_inflight_messages %d), Modbus %d×%d registers, %d repetitions\n",
+		runtime.NumCPU(), o.n, o.qos1N, o.topics, o.maxInflight, o.modbusDevices, o.modbusRegs, o.reps)
 
 	var failures []string
 	fail := func(what string, err error) {
@@ -250,7 +252,7 @@ func main() {
 	idleCPU := func(r mqttResult) float64 { return r.idle }
 	// 10 ms ticks over 5 s: 2 ms per s is one tick, too coarse for a ratio.
 	fmt.Printf("| idle CPU, subscribed, no traffic, 5 s before the QoS 0 run (ms per s; one tick is 2) | %.1f | %.1f | |\n", pick(q0["hazgate"], idleCPU), pick(q0["telegraf"], idleCPU))
-	row(fmt.Sprintf("MQTT QoS 1, %d msgs, CPU per message (µs)", o.qos1N), "%.2f", pick(q1["hazgate"], cpu), pick(q1["telegraf"], cpu))
+	row(fmt.Sprintf("MQTT QoS 1, %d msgs (max_inflight_messages %d), CPU per message (µs)", o.qos1N, o.maxInflight), "%.2f", pick(q1["hazgate"], cpu), pick(q1["telegraf"], cpu))
 	row("MQTT QoS 1 publish → stored (msg/s)", "%.0f", pick(q1["hazgate"], rate), pick(q1["telegraf"], rate))
 	perWrite := func(r mqttResult) float64 { return r.perWrite }
 	row("points per InfluxDB write, QoS 0", "%.0f", pick(q0["hazgate"], perWrite), pick(q0["telegraf"], perWrite))
