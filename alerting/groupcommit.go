@@ -507,7 +507,7 @@ func (j *Journal) commitGroup(ctx context.Context, g []*queued) error {
 	var kept []*queued
 	refused := map[*queued]error{}
 	seq := w.seq
-	err = sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error {
+	err = sqlstore.InTxFirst(ctx, j.db, func(tx *sql.Tx) error {
 		for _, q := range g {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT one`); err != nil {
 				return err
@@ -564,9 +564,10 @@ func (j *Journal) committedGroup(g []*queued) {
 	}
 }
 
-// commitAll writes g with one statement per table.
+// commitAll writes g with one statement per table. It goes before the
+// other writers of the file (the hazard engine): the live feed waits on it.
 func (j *Journal) commitAll(ctx context.Context, g []*queued) error {
-	return sqlstore.InTx(ctx, j.db, func(tx *sql.Tx) error { return j.execGroup(ctx, tx, g, j.w.seq+1) })
+	return sqlstore.InTxFirst(ctx, j.db, func(tx *sql.Tx) error { return j.execGroup(ctx, tx, g, j.w.seq+1) })
 }
 
 // execGroup upserts each alarm's newest row and appends every event, with

@@ -221,43 +221,56 @@ func (e *Engine) follow(ctx context.Context, alarms AlarmFeed, journal AlarmLog,
 	}
 }
 
-// Apply judges alarm events, in seq order, in one transaction that also
-// moves the cursor past them; events at or before the cursor are skipped,
-// so applying twice changes nothing. New hazard events are published once
-// committed.
+// Apply judges alarm events, in seq order, in transactions that also move
+// the cursor past them (one, unless the alarm journal needs the database
+// meanwhile); events at or before the cursor are skipped, so applying twice
+// changes nothing. New hazard events are published once committed.
 func (e *Engine) Apply(ctx context.Context, evs []alerting.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for len(evs) > 0 {
+		n, err := e.applySome(ctx, evs)
+		if err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// applySome judges evs in one transaction, and commits early, after n of
+// them, when the alarm journal waits for the database: a flood's hazards
+// are worked out between its commits, not in front of them.
+func (e *Engine) applySome(ctx context.Context, evs []alerting.Event) (n int, err error) {
 	var out []Event
-	err := sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
-		out = out[:0]
+	err = sqlstore.InTx(ctx, e.store.db, func(tx *sql.Tx) error {
+		out, n = out[:0], 0
 		cur, err := cursor(ctx, tx)
 		if err != nil {
 			return err
 		}
-		for i := range evs {
-			if evs[i].Seq <= cur {
+		for n < len(evs) && (n == 0 || !sqlstore.FirstWaiting(e.store.db)) {
+			ev := &evs[n]
+			n++
+			if ev.Seq <= cur {
 				continue
 			}
-			made, err := e.judge(ctx, tx, &evs[i])
+			made, err := e.judge(ctx, tx, ev)
 			if err != nil {
-				return fmt.Errorf("alarm event %d (alarm %d, tag %s): %w", evs[i].Seq, evs[i].Alarm.ID, evs[i].Alarm.Tag, err)
+				return fmt.Errorf("alarm event %d (alarm %d, tag %s): %w", ev.Seq, ev.Alarm.ID, ev.Alarm.Tag, err)
 			}
 			out = append(out, made...)
-			cur = evs[i].Seq
+			cur = ev.Seq
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO hazard_cursor (name, seq) VALUES ($1, $2)
 			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, cursorName, cur)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("hazard engine: %w", err)
+		return 0, fmt.Errorf("hazard engine: %w", err)
 	}
 	e.published(out)
-	return nil
+	return n, nil
 }
 
 // published logs and publishes committed events.

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"weak"
 
@@ -44,19 +43,10 @@ func OpenSQLite(path string) (*sql.DB, error) {
 		return nil, err
 	}
 	key := weak.Make(db)
-	writers.Store(key, new(sync.Mutex))
+	writers.Store(key, newWriteLock())
 	runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { writers.Delete(k) }, key)
 	return db, nil
 }
-
-// writers serializes InTx's transactions on each SQLite database this
-// process opened (the journal's writer, the hazard engine, the stores that
-// share its file): SQLite takes one writer at a time, and its busy handler
-// waits for the lock by sleeping 1, 2, 5, 10 ... 100 ms, so two of our own
-// writers meeting lost up to a hundred milliseconds to each other during
-// an alarm flood; a mutex hands over at once. The keys are weak so a
-// closed database is forgotten.
-var writers sync.Map // weak.Pointer[sql.DB] → *sync.Mutex
 
 // uriPath escapes what a file: URI would read as other than the path.
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
@@ -142,23 +132,6 @@ func MigrateDialect(ctx context.Context, db *sql.DB, d Dialect, table string, mi
 		}
 	}
 	return nil
-}
-
-// InTx runs f in one transaction, committed if f returns nil.
-func InTx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
-	if mu, ok := writers.Load(weak.Make(db)); ok {
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // timeLayout is fixed-width so stored times sort as text, in UTC with

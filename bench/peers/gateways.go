@@ -103,8 +103,9 @@ func hazgateYAML(dir string, s spec) string {
 
 // startHazgate runs bin on each spec's config; with profiles set, each
 // run writes its CPU profile there as hazgate-N.prof and its heap at the
-// heap's peak as hazgate-N.heap.
-func startHazgate(bin, profiles string) func(dir string, s spec) (*child, error) {
+// heap's peak as hazgate-N.heap; with traces set, each alarm-latency run
+// writes its execution trace there as hazgate-N.trace.
+func startHazgate(bin, profiles, traces string) func(dir string, s spec) (*child, error) {
 	return func(dir string, s spec) (*child, error) {
 		conf := filepath.Join(dir, fmt.Sprintf("hazgate-%d.yaml", s.run))
 		if err := os.WriteFile(conf, []byte(hazgateYAML(dir, s)), 0o600); err != nil {
@@ -114,6 +115,9 @@ func startHazgate(bin, profiles string) func(dir string, s spec) (*child, error)
 		if profiles != "" {
 			args = append(args, "-cpuprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.prof", s.run)),
 				"-memprofile", filepath.Join(profiles, fmt.Sprintf("hazgate-%d.heap", s.run)))
+		}
+		if traces != "" && s.alarms {
+			args = append(args, "-trace", filepath.Join(traces, fmt.Sprintf("hazgate-%d.trace", s.run)))
 		}
 		return startChild("hazgate", filepath.Join(dir, fmt.Sprintf("hazgate-%d.log", s.run)),
 			[]string{"INFLUX_TOKEN=user:pass"}, bin, args...)

@@ -48,6 +48,7 @@ import (
 type options struct {
 	n, qos1N, topics, reps    int
 	maxInflight               int
+	traces                    string
 	modbusDevices, modbusRegs int
 	modbusTime, phase         time.Duration
 	load, flood               int
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&o.probeSeverity, "probe-severity", "critical", "the probe rule's severity; the flood's are medium (set medium to make the probe one of the flood)")
 	flag.StringVar(&o.telegraf, "telegraf", "", "a Telegraf binary to use instead of building v1.34.0")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
+	flag.StringVar(&o.traces, "traces", "", "a directory for the execution trace of each hazgate alarm-latency run (hazgate-N.trace, for go tool trace)")
 	flag.StringVar(&o.profiles, "profiles", "", "a directory for each hazgate run's CPU profile (hazgate-N.prof, one per run: QoS 0, QoS 1, Modbus, alarms) and heap at its peak (hazgate-N.heap)")
 	serve := flag.Bool("serve-modbus", false, "internal: serve the simulated Modbus devices")
 	flag.Parse()
@@ -153,7 +155,7 @@ func main() {
 	defer e.devices.Stop()
 	atExit = append(atExit, e.devices.Stop)
 
-	hz := gateway{name: "hazgate", start: startHazgate(hzBin, o.profiles), modbusQuery: func(where string) string {
+	hz := gateway{name: "hazgate", start: startHazgate(hzBin, o.profiles, o.traces), modbusQuery: func(where string) string {
 		if where != "" {
 			where = " AND " + where
 		}
@@ -222,7 +224,7 @@ func main() {
 				name string
 				run  latencyRun
 			}{{"idle", r.idle}, {"load", r.load}, {"flood", r.flood}} {
-				fmt.Printf("  hazgate  alarm latency %-5s: %s (%d of %d probes) %s\n", ph.name, quantiles(ph.run.lat), len(ph.run.lat), ph.run.sent, ph.run.extra)
+				fmt.Printf("  hazgate  alarm latency %-5s: %s (%d of %d probes, %d over 10 ms) %s\n", ph.name, quantiles(ph.run.lat), len(ph.run.lat), ph.run.sent, over(ph.run.lat, 10*time.Millisecond), ph.run.extra)
 			}
 		}
 	}
@@ -334,4 +336,16 @@ func quantiles(d []time.Duration) string {
 	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	return fmt.Sprintf("%s / %s / %s ms", ms(q(0.5)), ms(q(0.99)), ms(s[len(s)-1]))
+}
+
+// over counts the latencies above limit: what p99 hides when there are
+// only a hundred probes.
+func over(d []time.Duration, limit time.Duration) int {
+	n := 0
+	for _, x := range d {
+		if x > limit {
+			n++
+		}
+	}
+	return n
 }

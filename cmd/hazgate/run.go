@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"hazgate/config"
 )
@@ -17,6 +18,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	path := fs.String("config", "hazgate.yaml", "config file")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until the gateway stops (for bench/peers; go tool pprof reads it)")
+	traceFile := fs.String("trace", "", "write an execution trace to this file until the gateway stops (scheduling, blocking, GC; go tool trace reads it)")
 	heapProfile := fs.String("memprofile", "", "write a heap profile to this file at each new peak of the heap (for bench/peers' peak RSS; go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,6 +34,20 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return fmt.Errorf("trace %s: %w", *traceFile, err)
+		}
+		defer func() {
+			trace.Stop()
 			f.Close()
 		}()
 	}

@@ -1,0 +1,84 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestInTxFirstGoesFirst: while one transaction holds the database, an
+// InTxFirst that comes later gets it before an InTx already waiting, and
+// FirstWaiting tells the holder it waits.
+func TestInTxFirstGoesFirst(t *testing.T) {
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "lock.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE turns (who TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(who string) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO turns (who) VALUES ($1)`, who)
+			return err
+		}
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := InTx(ctx, db, func(tx *sql.Tx) error {
+			close(holding)
+			<-release
+			return insert("holder")(tx)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	<-holding
+	if FirstWaiting(db) {
+		t.Fatal("FirstWaiting before any InTxFirst")
+	}
+	wg.Go(func() {
+		if err := InTx(ctx, db, insert("normal")); err != nil {
+			t.Error(err)
+		}
+	})
+	time.Sleep(50 * time.Millisecond) // the normal writer waits first
+	wg.Go(func() {
+		if err := InTxFirst(ctx, db, insert("first")); err != nil {
+			t.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); !FirstWaiting(db); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("FirstWaiting never reported the waiting InTxFirst")
+		}
+	}
+	close(release)
+	wg.Wait()
+	rows, err := db.QueryContext(ctx, `SELECT who FROM turns ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var who string
+		if err := rows.Scan(&who); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, who)
+	}
+	if want := []string{"holder", "first", "normal"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("turns %v, want %v", got, want)
+	}
+	if FirstWaiting(db) {
+		t.Error("FirstWaiting after every writer is done")
+	}
+}
