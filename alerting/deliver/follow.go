@@ -21,6 +21,12 @@ const resubscribeWait = time.Second
 // out: saving after each would cost two fsyncs an event in an alarm flood.
 const filteredSaveDelay = 500 * time.Millisecond
 
+// saveEvery spaces the cursor's saves while events flow: each is two
+// fsyncs, and in an alarm flood a save per delivered batch put hundreds of
+// them on the disk the alarm journal fsyncs every commit to. After a crash
+// at most this much more is delivered again: repeats, never a gap.
+const saveEvery = 250 * time.Millisecond
+
 // Backoff is the wait between attempts at one event: Min after the first
 // failure, doubled after each further one up to Max.
 type Backoff struct {
@@ -135,6 +141,23 @@ func (f *Follower) Run(ctx context.Context) error {
 // not yet taken is delivered after a restart), false when sub closed.
 func (f *Follower) follow(ctx context.Context, sub *alerting.Stream[Event], seq *int64, pos *position) bool {
 	var idle <-chan time.Time // armed while filtered events wait for a save
+	var due <-chan time.Time  // armed while a save waits for saveEvery to pass
+	defer func() {
+		if due != nil {
+			pos.save() // before reading the journal again, or stopping
+		}
+	}()
+	saveSoon := func() {
+		if due != nil {
+			return
+		}
+		if wait := time.Until(pos.savedAt.Add(saveEvery)); wait > 0 {
+			due = time.After(wait)
+			return
+		}
+		pos.save()
+		idle = nil
+	}
 	for {
 		select {
 		case ev, ok := <-sub.C:
@@ -153,12 +176,11 @@ func (f *Follower) follow(ctx context.Context, sub *alerting.Stream[Event], seq 
 			f.Counters.lastSeq.Store(ev.Seq)
 			if f.Durable == nil {
 				pos.held.Store(ev.Seq)
-				// A save is two fsyncs: a flood of filtered events rides
-				// along with the next delivered one, or is saved once the
-				// feed is quiet; after a kill they are only filtered again.
+				// A flood of filtered events rides along with the next
+				// delivered one, or is saved once the feed is quiet; after a
+				// kill they are only filtered again.
 				if kept {
-					pos.save()
-					idle = nil
+					saveSoon()
 				} else if idle == nil {
 					idle = time.After(filteredSaveDelay)
 				}
@@ -167,7 +189,11 @@ func (f *Follower) follow(ctx context.Context, sub *alerting.Stream[Event], seq 
 				f.Durable(func() { pos.hold(n) }) // on the channel's goroutine
 			}
 		case <-pos.wake:
+			saveSoon()
+		case <-due:
+			due = nil
 			pos.save()
+			idle = nil
 		case <-idle:
 			idle = nil
 			pos.save()
@@ -212,10 +238,11 @@ func (f *Follower) deliver(ctx context.Context, ev Event) bool {
 // holds (set from the channel's goroutine with Durable), saved what the
 // cursor file says.
 type position struct {
-	f     *Follower
-	held  atomic.Int64
-	saved int64
-	wake  chan struct{}
+	f       *Follower
+	held    atomic.Int64
+	saved   int64
+	savedAt time.Time // of the last save tried
+	wake    chan struct{}
 }
 
 func (p *position) hold(seq int64) {
@@ -233,6 +260,7 @@ func (p *position) save() {
 	if s <= p.saved {
 		return
 	}
+	p.savedAt = time.Now()
 	if err := p.f.Cursor.Save(s); err != nil {
 		// A restart resends from an older seq: repeats, never a gap.
 		p.f.Log.Error(p.f.Name+": cursor not saved; events may be sent twice after a restart", "seq", s, "err", err)

@@ -352,3 +352,28 @@ func TestHazardsJournal(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 }
+
+// TestFollowerSpacesSaves: a flood of events held at once is saved a few
+// times, saveEvery apart, not once per event, and the cursor still reaches
+// the last one without a stop.
+func TestFollowerSpacesSaves(t *testing.T) {
+	const n = 2000
+	cur := &memCursor{}
+	ch := &scripted{script: map[int64][]error{}, cur: cur}
+	f := &Follower{Name: "test", Journal: alarms(n), Cursor: cur, Channel: ch, Durable: func(fn func()) { fn() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	start := time.Now()
+	go func() { done <- f.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the cursor at the last event", func() bool { s, _ := cur.get(); return s == n })
+	took := time.Since(start)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, saves := cur.get()
+	if most := 2 + int(took/saveEvery); len(saves) > most {
+		t.Errorf("%d saves in %s for %d events, want at most %d", len(saves), took.Round(time.Millisecond), n, most)
+	}
+}
