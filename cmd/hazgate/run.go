@@ -23,33 +23,22 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	for _, w := range []struct {
+		path, what string
+		start      func(io.Writer) error
+		stop       func()
+	}{
+		{*cpuProfile, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{*traceFile, "trace", trace.Start, trace.Stop},
+	} {
+		if w.path == "" {
+			continue
+		}
+		stop, err := writeUntilStop(w.path, w.what, w.start, w.stop)
 		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("cpu profile %s: %w", *cpuProfile, err)
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
-	}
-	if *traceFile != "" {
-		f, err := os.Create(*traceFile)
-		if err != nil {
-			return fmt.Errorf("trace: %w", err)
-		}
-		if err := trace.Start(f); err != nil {
-			f.Close()
-			return fmt.Errorf("trace %s: %w", *traceFile, err)
-		}
-		defer func() {
-			trace.Stop()
-			f.Close()
-		}()
+		defer stop()
 	}
 	if *heapProfile != "" {
 		if err := profileHeapPeaks(ctx, *heapProfile); err != nil {
@@ -66,4 +55,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return g.run(ctx)
+}
+
+// writeUntilStop creates path and has start write to it (a CPU profile, an
+// execution trace); the func returned stops it and closes the file.
+func writeUntilStop(path, what string, start func(io.Writer) error, stop func()) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
