@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sync"
 	"sync/atomic"
+	"time"
 	"weak"
 )
 
@@ -19,7 +20,15 @@ type writeLock struct {
 	turn     *sync.Cond
 	held     bool
 	priority atomic.Int32 // priority writers waiting
+	// normal counts the other writers waiting, since when the longest has;
+	// past maxYield one of them goes before the priority writers, so a
+	// sustained alarm storm delays a user's hazard update, not for ever.
+	normal      int
+	normalSince time.Time
 }
+
+// maxYield is how long priority writers go first while another waits.
+const maxYield = 100 * time.Millisecond
 
 func newWriteLock() *writeLock {
 	l := &writeLock{}
@@ -31,17 +40,28 @@ func (l *writeLock) lock(priority bool) {
 	l.mu.Lock()
 	if priority {
 		l.priority.Add(1)
-		for l.held {
+		for l.held || l.normalOverdue() {
 			l.turn.Wait()
 		}
 		l.priority.Add(-1)
 	} else {
-		for l.held || l.priority.Load() > 0 {
+		if l.normal == 0 {
+			l.normalSince = time.Now()
+		}
+		l.normal++
+		for l.held || (l.priority.Load() > 0 && !l.normalOverdue()) {
 			l.turn.Wait()
 		}
+		l.normal--
+		l.normalSince = time.Now() // the next waiting writer's turn starts counting now
 	}
 	l.held = true
 	l.mu.Unlock()
+}
+
+// normalOverdue: a normal writer has waited past maxYield. l.mu is held.
+func (l *writeLock) normalOverdue() bool {
+	return l.normal > 0 && time.Since(l.normalSince) > maxYield
 }
 
 func (l *writeLock) unlock() {

@@ -49,7 +49,7 @@ func TestInTxFirstGoesFirst(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	time.Sleep(50 * time.Millisecond) // the normal writer waits first
+	time.Sleep(20 * time.Millisecond) // the normal writer waits first (well inside maxYield)
 	wg.Go(func() {
 		if err := InTxFirst(ctx, db, insert("first")); err != nil {
 			t.Error(err)
@@ -80,5 +80,44 @@ func TestInTxFirstGoesFirst(t *testing.T) {
 	}
 	if FirstWaiting(db) {
 		t.Error("FirstWaiting after every writer is done")
+	}
+}
+
+// TestWriteLockNormalNotStarved: two priority writers taking the lock in
+// turn, so that one always waits, still let a normal writer in after about
+// maxYield.
+func TestWriteLockNormalNotStarved(t *testing.T) {
+	l := newWriteLock()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l.lock(true)
+				time.Sleep(time.Millisecond)
+				l.unlock()
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(stop)
+	time.Sleep(10 * time.Millisecond)
+	got := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		l.lock(false)
+		got <- time.Since(start)
+		l.unlock()
+	}()
+	select {
+	case waited := <-got:
+		t.Logf("the normal writer waited %s", waited)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a normal writer waited 5 s behind priority writers")
 	}
 }
