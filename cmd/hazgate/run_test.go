@@ -7,25 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"hazgate/sim/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the gateway's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRunWritesProfiles: -cpuprofile, -trace and -memprofile each leave a
 // file of their kind once the gateway stops, and a path that cannot be
@@ -48,7 +34,7 @@ func TestRunWritesProfiles(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	done := make(chan error, 1)
 	go func() { done <- cmdRun(ctx, args, &stderr) }()
 	testenv.WaitFor(t, 10*time.Second, "hazgate running", func() bool { return strings.Contains(stderr.String(), "hazgate running") })
