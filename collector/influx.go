@@ -74,7 +74,7 @@ type TagLookup interface {
 }
 
 // versioned is a TagLookup that counts its changes (*Registry): the same
-// version, the same tags. Version is never 0.
+// version, the same metadata for every tag it found. Version is never 0.
 type versioned interface{ Version() uint64 }
 
 // InfluxStats are the sink's counters since start.
@@ -565,7 +565,10 @@ func (s *InfluxSink) tagsVersion() uint64 {
 // again: the lookup was a third of encoding's time.
 func (s *InfluxSink) addReading(b *batchBuilder, r *Sample, version uint64) {
 	if !b.addKnown(r, version) {
-		t, _ := s.tags.Lookup(r.Tag)
+		t, found := s.tags.Lookup(r.Tag)
+		if !found {
+			version = 0 // a tag registered later must be looked up again
+		}
 		b.addSample(r, &t, s.site, version)
 	}
 }

@@ -807,6 +807,11 @@ func TestSeriesKeyFollowsRegistry(t *testing.T) {
 			}
 		}, 1, "unit=MPa"},
 		{nil, 0, "unit=MPa"},
+		{func() { // a new tag learns nothing of PT-101 either
+			if err := reg.Add(Tag{ID: "PT-102", Device: "plc1"}); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, "unit=MPa"},
 	}
 	for i, st := range steps {
 		if st.change != nil {
@@ -817,5 +822,21 @@ func TestSeriesKeyFollowsRegistry(t *testing.T) {
 		if reg.n != st.lookups || !strings.Contains(got, st.unit) {
 			t.Errorf("step %d: %d lookups, line %q; want %d lookups and %s", i, reg.n, got, st.lookups, st.unit)
 		}
+	}
+
+	// A reading of a tag not yet registered is written without metadata,
+	// and once the tag is registered its next line has it.
+	unknown := func() string {
+		s.addReading(&b, &Sample{Tag: "PT-103", Value: 1, Time: t0}, s.tagsVersion())
+		return b.finish().body
+	}
+	if got := unknown(); strings.Contains(got, "unit=") {
+		t.Fatalf("unregistered tag's line %q has a unit", got)
+	}
+	if err := reg.Add(Tag{ID: "PT-103", Device: "plc1", Unit: "kPa"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := unknown(); !strings.Contains(got, "unit=kPa") {
+		t.Errorf("after registering, line %q, want unit=kPa", got)
 	}
 }

@@ -15,8 +15,10 @@ type Registry struct {
 	// recalled are tags restored from an earlier run (TagMemory) that their
 	// device has not claimed again yet.
 	recalled map[string]bool
-	// version counts changes, from 1, so a reader can keep what it learnt
-	// of the tags while it stays the same (InfluxSink's series keys).
+	// version counts replacements of a registered tag's metadata, from 1,
+	// so a reader can keep what it learnt of the tags it found while it
+	// stays the same (InfluxSink's series keys). A new tag leaves it as it
+	// is: nothing was learnt of an id Lookup did not find.
 	version atomic.Uint64
 }
 
@@ -27,7 +29,8 @@ func NewRegistry() *Registry {
 	return r
 }
 
-// Version changes whenever a tag is added or replaced.
+// Version changes whenever a registered tag is replaced (a recalled tag
+// claimed by its device with today's metadata), not when one is added.
 func (r *Registry) Version() uint64 { return r.version.Load() }
 
 // Add registers t. A second tag with the same id is an error: two devices
@@ -42,9 +45,9 @@ func (r *Registry) Add(t Tag) error {
 			return fmt.Errorf("tag %q already registered by device %q", t.ID, old.Device)
 		}
 		delete(r.recalled, t.ID)
+		r.version.Add(1)
 	}
 	r.tags[t.ID] = t
-	r.version.Add(1)
 	return nil
 }
 
@@ -58,7 +61,6 @@ func (r *Registry) Recall(t Tag) bool {
 	}
 	r.tags[t.ID] = t
 	r.recalled[t.ID] = true
-	r.version.Add(1)
 	return true
 }
 

@@ -20,11 +20,15 @@ type writeLock struct {
 	turn     *sync.Cond
 	held     bool
 	priority atomic.Int32 // priority writers waiting
-	// normal counts the other writers waiting, since when the longest has;
-	// past maxYield one of them goes before the priority writers, so a
-	// sustained alarm storm delays a user's hazard update, not for ever.
+	// normal counts the other writers waiting, since when the longest has.
+	// If one has waited past maxYield when the lock is let go, yield says
+	// it goes before the priority writers, so a sustained alarm storm delays
+	// a user's hazard update, not for ever. yield is decided at unlock, not
+	// by each waiter on its own clock: two waiters reading the time apart
+	// could each decide the other goes, and both wait for ever.
 	normal      int
 	normalSince time.Time
+	yield       bool
 }
 
 // maxYield is how long priority writers go first while another waits.
@@ -40,7 +44,7 @@ func (l *writeLock) lock(priority bool) {
 	l.mu.Lock()
 	if priority {
 		l.priority.Add(1)
-		for l.held || l.normalOverdue() {
+		for l.held || l.yield {
 			l.turn.Wait()
 		}
 		l.priority.Add(-1)
@@ -49,24 +53,21 @@ func (l *writeLock) lock(priority bool) {
 			l.normalSince = time.Now()
 		}
 		l.normal++
-		for l.held || (l.priority.Load() > 0 && !l.normalOverdue()) {
+		for l.held || (l.priority.Load() > 0 && !l.yield) {
 			l.turn.Wait()
 		}
 		l.normal--
+		l.yield = false
 		l.normalSince = time.Now() // the next waiting writer's turn starts counting now
 	}
 	l.held = true
 	l.mu.Unlock()
 }
 
-// normalOverdue: a normal writer has waited past maxYield. l.mu is held.
-func (l *writeLock) normalOverdue() bool {
-	return l.normal > 0 && time.Since(l.normalSince) > maxYield
-}
-
 func (l *writeLock) unlock() {
 	l.mu.Lock()
 	l.held = false
+	l.yield = l.normal > 0 && time.Since(l.normalSince) > maxYield
 	l.mu.Unlock()
 	l.turn.Broadcast()
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -119,5 +120,33 @@ func TestWriteLockNormalNotStarved(t *testing.T) {
 		t.Logf("the normal writer waited %s", waited)
 	case <-time.After(5 * time.Second):
 		t.Fatal("a normal writer waited 5 s behind priority writers")
+	}
+}
+
+// TestWriteLockMixed: priority and normal writers taking the lock over and
+// over all finish, one holder at a time.
+func TestWriteLockMixed(t *testing.T) {
+	l := newWriteLock()
+	var holders atomic.Int32
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for range 300 {
+				l.lock(w%2 == 0)
+				if holders.Add(1) != 1 {
+					t.Error("two writers hold the lock")
+				}
+				time.Sleep(time.Duration(w*20) * time.Microsecond)
+				holders.Add(-1)
+				l.unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("writers still waiting after 30 s")
 	}
 }
